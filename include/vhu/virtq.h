@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device-side virtqueue access: pop available buffers, push used ones, notify the driver.
+ * One generic API over split and packed rings.
+ *
+ * Threading: a virtqueue is used by one thread at a time. The library calls the device's
+ * queue_start() before that thread may touch the queue and queue_stop() when it must stop;
+ * queue_stop() must not return while the thread still uses the queue.
+ */
+#ifndef VHU_VIRTQ_H
+#define VHU_VIRTQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vhu_virtq;
+
+/* Most iovecs one element can hold; a longer chain is refused (see vhu_virtq_pop()). */
+#define VHU_ELEM_MAX_IOV 64
+
+/*
+ * One popped buffer. iov[0 .. out_num) are device-readable, iov[out_num .. out_num + in_num)
+ * device-writable. The iovecs are views into the front-end's memory: they stay valid until
+ * the element is pushed or the queue is stopped, whichever comes first.
+ */
+struct vhu_elem {
+	uint16_t id;	 /* head index (split) or buffer id (packed) */
+	uint16_t ndescs; /* descriptors the chain occupied in the ring */
+	uint32_t out_num;
+	uint32_t in_num;
+	uint32_t out_len; /* bytes readable */
+	uint32_t in_len;  /* bytes writable */
+	struct iovec iov[VHU_ELEM_MAX_IOV];
+};
+
+/*
+ * Takes the next available buffer. Returns 1 with *e filled, 0 when the ring is empty, or
+ * -errno: -EIO when the ring is broken (the front-end wrote something invalid; it was logged
+ * once and the ring is not touched again), -ENOBUFS when the chain needs more than
+ * VHU_ELEM_MAX_IOV iovecs (the element is still consumed: push it with length 0).
+ */
+int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e);
+
+/* Returns an element to the driver as used, with `written` bytes written into its in-iovecs.
+ * Not visible to the driver until vhu_virtq_flush(). */
+void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written);
+
+/* Publishes pushed elements and signals the call eventfd unless the driver suppressed it. */
+void vhu_virtq_flush(struct vhu_virtq *vq);
+
+/* Position of the next pop, to undo pops that could not be used (mergeable rx buffers that
+ * turned out too few). Only pops since the cursor may be rewound, and none of them pushed. */
+uint32_t vhu_virtq_cursor(const struct vhu_virtq *vq);
+void vhu_virtq_rewind(struct vhu_virtq *vq, uint32_t cursor);
+
+/* Asks the driver for kicks again. Returns true when buffers arrived meanwhile: process them,
+ * the driver may not kick for those. */
+bool vhu_virtq_enable_notify(struct vhu_virtq *vq);
+/* Tells the driver kicks are not needed (the device polls). */
+void vhu_virtq_disable_notify(struct vhu_virtq *vq);
+
+unsigned vhu_virtq_index(const struct vhu_virtq *vq);
+unsigned vhu_virtq_size(const struct vhu_virtq *vq);
+/* Kick eventfd to wait on, or -1 when the front-end asked for polling (VRING_NOFD). */
+int vhu_virtq_kick_fd(const struct vhu_virtq *vq);
+/* Reads the kick eventfd's counter (non-blocking); returns the count, 0 if none. */
+uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq);
+bool vhu_virtq_enabled(const struct vhu_virtq *vq);
+bool vhu_virtq_broken(const struct vhu_virtq *vq);
+bool vhu_virtq_packed(const struct vhu_virtq *vq);
+
+/* Device-private pointer, for the application's per-queue state. */
+void vhu_virtq_set_priv(struct vhu_virtq *vq, void *priv);
+void *vhu_virtq_priv(const struct vhu_virtq *vq);
+
+struct vhu_virtq_stats {
+	uint64_t pops;
+	uint64_t kicks;	   /* kick eventfd reads */
+	uint64_t calls;	   /* call eventfd writes */
+	uint64_t broken;   /* 1 when the ring was marked broken */
+};
+void vhu_virtq_stats(const struct vhu_virtq *vq, struct vhu_virtq_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The back-end core: connection state, ring start/stop, and one handler per front-end request.
+ * The handler table at the end of the file is the index of the protocol as vhu implements it.
+ *
+ * Every message is checked against its msg.c rule (size, fds, gate) before a handler runs, so
+ * handlers see well-formed payloads; they still check every index and address they use.
+ */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "msg.h"
+#include "ring.h"
+#include "sock.h"
+#include "util.h"
+#include "vhu/backend.h"
+
+/* A front-end that stalls mid-message for this long is dropped. */
+#define SOCK_TIMEOUT_MS 5000
+/* Most virtqueues one device may have. */
+#define MAX_VQS 256
+
+/* Protocol features the library implements for any device. */
+#define BASE_PROTOCOL_FEATURES                                                                     \
+	(bit64(VHU_PROTO_F_MQ) | bit64(VHU_PROTO_F_REPLY_ACK) | bit64(VHU_PROTO_F_RESET_DEVICE) |  \
+	 bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) | bit64(VHU_PROTO_F_STATUS))
+
+/* Protocol features a device may add because the library can carry them. */
+#define DEVICE_PROTOCOL_FEATURES (bit64(VHU_PROTO_F_CONFIG))
+
+struct vhu_backend {
+	const struct vhu_device_ops *ops;
+	void *dev;
+	int fd;
+	uint64_t features;
+	uint64_t protocol_features;
+	uint8_t status;
+	bool owner;
+	unsigned nvqs;
+	struct logger lg;
+	struct mem mem;
+	struct vhu_virtq *vqs;
+};
+
+/* Handler results besides -errno (fatal: the connection should be dropped). */
+enum {
+	H_OK = 0,    /* done; ack 0 if one is wanted */
+	H_REPLY = 1, /* the handler filled m as the reply */
+	H_FAIL = 2,  /* request refused but the connection stays: ack non-zero if wanted */
+};
+
+/* ---- rings: start and stop ---- */
+
+static uint64_t offered_protocol_features(const struct vhu_backend *be)
+{
+	uint64_t f = BASE_PROTOCOL_FEATURES | (be->ops->protocol_features & DEVICE_PROTOCOL_FEATURES);
+
+	if (!be->ops->get_config)
+		f &= ~bit64(VHU_PROTO_F_CONFIG);
+	return f;
+}
+
+static void vq_stop(struct vhu_backend *be, struct vhu_virtq *vq)
+{
+	if (!vq->started)
+		return;
+	if (be->ops->queue_stop)
+		be->ops->queue_stop(be->dev, vq);
+	virtq_save(vq);
+	vq->started = false;
+}
+
+/* Starts the ring once it has everything it needs: size, addresses, kick, memory. */
+static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
+{
+	bool packed = has_bit(be->features, VIRTIO_F_RING_PACKED);
+	int ret;
+
+	if (vq->started || !vq->num_set || !vq->addr_set || !vq->kick_set || !be->mem.n)
+		return 0;
+	if (!packed && !is_pow2(vq->num)) {
+		log_err(&be->lg, "vring %u: split ring size %u is not a power of 2", vq->index,
+			vq->num);
+		return -EINVAL;
+	}
+	ret = virtq_map(vq, packed, has_bit(be->features, VIRTIO_RING_F_EVENT_IDX));
+	if (ret)
+		return ret;
+	vq->resume = false;
+	vq->started = true;
+	log_debug(&be->lg, "vring %u started (%s, size %u, avail %u used %u)", vq->index,
+		  packed ? "packed" : "split", vq->num, vq->last_avail_idx, vq->used_idx);
+	if (be->ops->queue_start)
+		be->ops->queue_start(be->dev, vq);
+	return 0;
+}
+
+static void stop_all(struct vhu_backend *be, bool *was)
+{
+	for (unsigned i = 0; i < be->nvqs; i++) {
+		was[i] = be->vqs[i].started;
+		vq_stop(be, &be->vqs[i]);
+	}
+}
+
+/* Restarts the rings stop_all() paused; a ring that no longer maps is logged and left stopped. */
+static void restart_all(struct vhu_backend *be, const bool *was)
+{
+	for (unsigned i = 0; i < be->nvqs; i++)
+		if (was[i])
+			vq_try_start(be, &be->vqs[i]);
+}
+
+static void reset_rings(struct vhu_backend *be)
+{
+	for (unsigned i = 0; i < be->nvqs; i++) {
+		vq_stop(be, &be->vqs[i]);
+		virtq_reset(&be->vqs[i]);
+	}
+}
+
+/* Ring named by a vring state or address payload; NULL (logged) when out of range. */
+static struct vhu_virtq *vq_get(struct vhu_backend *be, uint32_t index, const char *req)
+{
+	if (index >= be->nvqs) {
+		log_err(&be->lg, "%s: vring index %u out of range (device has %u)", req, index,
+			be->nvqs);
+		return NULL;
+	}
+	return &be->vqs[index];
+}
+
+/* ---- handlers: features and ownership ---- */
+
+static int h_get_features(struct vhu_backend *be, struct msg *m)
+{
+	m->p.u64 = be->ops->features | bit64(VHU_F_PROTOCOL_FEATURES);
+	m->hdr.size = sizeof(uint64_t);
+	return H_REPLY;
+}
+
+static int h_set_features(struct vhu_backend *be, struct msg *m)
+{
+	uint64_t offered = be->ops->features | bit64(VHU_F_PROTOCOL_FEATURES);
+	uint64_t f = m->p.u64;
+
+	if (f & ~offered) {
+		log_err(&be->lg, "SET_FEATURES 0x%llx has bits not offered (0x%llx)",
+			(unsigned long long)f, (unsigned long long)(f & ~offered));
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < be->nvqs; i++) {
+		bool packed = has_bit(f, VIRTIO_F_RING_PACKED);
+		if (be->vqs[i].started && packed != be->vqs[i].packed) {
+			log_err(&be->lg, "SET_FEATURES changes the ring layout of live vring %u", i);
+			return -EBUSY;
+		}
+	}
+	be->features = f;
+	/* "Ring states": without VHOST_USER_F_PROTOCOL_FEATURES, all rings are enabled now. */
+	if (!has_bit(f, VHU_F_PROTOCOL_FEATURES))
+		for (unsigned i = 0; i < be->nvqs; i++)
+			be->vqs[i].enabled = true;
+	if (be->ops->features_set)
+		be->ops->features_set(be->dev, f);
+	return H_OK;
+}
+
+static int h_get_protocol_features(struct vhu_backend *be, struct msg *m)
+{
+	m->p.u64 = offered_protocol_features(be);
+	m->hdr.size = sizeof(uint64_t);
+	return H_REPLY;
+}
+
+static int h_set_protocol_features(struct vhu_backend *be, struct msg *m)
+{
+	uint64_t offered = offered_protocol_features(be);
+
+	if (m->p.u64 & ~offered) {
+		log_err(&be->lg, "SET_PROTOCOL_FEATURES 0x%llx has bits not offered (0x%llx)",
+			(unsigned long long)m->p.u64, (unsigned long long)offered);
+		return -EINVAL;
+	}
+	be->protocol_features = m->p.u64;
+	return H_OK;
+}
+
+static int h_set_owner(struct vhu_backend *be, struct msg *m)
+{
+	(void)m;
+	be->owner = true;
+	return H_OK;
+}
+
+/* RESET_OWNER (deprecated) and RESET_DEVICE: rings stopped, disabled and forgotten; features
+ * and status cleared; ownership, protocol features and the memory table kept. */
+static int h_reset(struct vhu_backend *be, struct msg *m)
+{
+	(void)m;
+	reset_rings(be);
+	be->features = 0;
+	be->status = 0;
+	return H_OK;
+}
+
+static int h_get_queue_num(struct vhu_backend *be, struct msg *m)
+{
+	m->p.u64 = be->ops->queue_num ? be->ops->queue_num : be->nvqs;
+	m->hdr.size = sizeof(uint64_t);
+	return H_REPLY;
+}
+
+/* ---- handlers: memory ---- */
+
+static int h_set_mem_table(struct vhu_backend *be, struct msg *m)
+{
+	bool was[MAX_VQS];
+	int ret;
+
+	/* Live rings hold pointers into the old mappings: pause them across the swap. DPDK's
+	 * virtio-user sends a new table while running. */
+	stop_all(be, was);
+	ret = mem_set_table(&be->mem, m->p.mem.regions, m->p.mem.nregions, m->fds, &be->lg);
+	restart_all(be, was);
+	return ret;
+}
+
+static int h_get_max_mem_slots(struct vhu_backend *be, struct msg *m)
+{
+	(void)be;
+	m->p.u64 = MEM_MAX_SLOTS;
+	m->hdr.size = sizeof(uint64_t);
+	return H_REPLY;
+}
+
+static int h_add_mem_reg(struct vhu_backend *be, struct msg *m)
+{
+	bool was[MAX_VQS];
+	int ret;
+
+	stop_all(be, was);
+	ret = mem_add(&be->mem, &m->p.mem_single.region, &m->fds[0], &be->lg);
+	restart_all(be, was);
+	return ret;
+}
+
+static int h_rem_mem_reg(struct vhu_backend *be, struct msg *m)
+{
+	bool was[MAX_VQS];
+	int ret;
+
+	/* "VHOST_USER_REM_MEM_REG": an fd, if one came, is accepted and closed (msg_close_fds). */
+	stop_all(be, was);
+	ret = mem_remove(&be->mem, &m->p.mem_single.region, &be->lg);
+	restart_all(be, was);
+	return ret == -ENOENT ? H_FAIL : ret;
+}
+
+/* ---- handlers: rings ---- */
+
+static int h_set_vring_num(struct vhu_backend *be, struct msg *m)
+{
+	struct vhu_virtq *vq = vq_get(be, m->p.state.index, "SET_VRING_NUM");
+	uint32_t num = m->p.state.num;
+
+	if (!vq)
+		return -ERANGE;
+	if (num == 0 || num > RING_MAX_SIZE ||
+	    (!has_bit(be->features, VIRTIO_F_RING_PACKED) && !is_pow2(num))) {
+		log_err(&be->lg, "SET_VRING_NUM: vring %u size %u is not a valid %s ring size",
+			vq->index, num, has_bit(be->features, VIRTIO_F_RING_PACKED) ? "packed" : "split");
+		return -EINVAL;
+	}
+	vq_stop(be, vq);
+	vq->num = (uint16_t)num;
+	vq->num_set = true;
+	return vq_try_start(be, vq);
+}
+
+static int h_set_vring_addr(struct vhu_backend *be, struct msg *m)
+{
+	struct vhu_virtq *vq = vq_get(be, m->p.addr.index, "SET_VRING_ADDR");
+	bool was;
+
+	if (!vq)
+		return -ERANGE;
+	was = vq->started;
+	vq_stop(be, vq);
+	vq->addr = m->p.addr;
+	vq->addr_set = true;
+	vq->resume = was;
+	return vq_try_start(be, vq);
+}
+
+static int h_set_vring_base(struct vhu_backend *be, struct msg *m)
+{
+	struct vhu_virtq *vq = vq_get(be, m->p.state.index, "SET_VRING_BASE");
+	uint32_t num = m->p.state.num;
+
+	if (!vq)
+		return -ERANGE;
+	vq_stop(be, vq);
+	log_debug(&be->lg, "SET_VRING_BASE: vring %u base 0x%x", vq->index, num);
+	if (has_bit(be->features, VIRTIO_F_RING_PACKED)) {
+		vq->base_avail = num & 0x7fff;
+		vq->base_avail_wrap = !!(num & (1u << 15));
+		vq->base_used = (num >> 16) & 0x7fff;
+		vq->base_used_wrap = !!(num & (1u << 31));
+		/* DPDK 22.11 virtio-user sends only the avail half (0x8000 on a new ring) and DPDK's
+		 * vhost ignores the used half. An empty used half therefore means "used state equals
+		 * avail state"; QEMU sends both halves, and when its used half is 0/0 with nothing in
+		 * flight the two agree anyway. */
+		if ((num >> 16) == 0) {
+			vq->base_used = vq->base_avail;
+			vq->base_used_wrap = vq->base_avail_wrap;
+		}
+	} else {
+		if (num > UINT16_MAX) {
+			log_err(&be->lg, "SET_VRING_BASE: vring %u base %u exceeds 16 bits", vq->index,
+				num);
+			return -EINVAL;
+		}
+		vq->base_avail = (uint16_t)num;
+		vq->base_used = (uint16_t)num;
+	}
+	vq->resume = false;
+	vq->broken = false;
+	return vq_try_start(be, vq);
+}
+
+static int h_get_vring_base(struct vhu_backend *be, struct msg *m)
+{
+	struct vhu_virtq *vq = vq_get(be, m->p.state.index, "GET_VRING_BASE");
+
+	if (!vq)
+		return -ERANGE;
+	/* "Ring states": GET_VRING_BASE stops the ring. SET_STATUS(0) before it (QEMU 7.2) does
+	 * not touch ring state, so the indices here are still the live ones. */
+	vq_stop(be, vq);
+	m->p.state.num = virtq_base(vq);
+	m->hdr.size = sizeof(m->p.state);
+	close_fd(&vq->kick_fd);
+	vq->kick_set = false;
+	vq->broken = false;
+	return H_REPLY;
+}
+
+/* SET_VRING_KICK / CALL / ERR: takes the fd (or none for VRING_NOFD) into *slot. The ring is
+ * paused across the swap so a queue thread never sees a closed fd. */
+static struct vhu_virtq *vring_file(struct vhu_backend *be, struct msg *m, const char *req,
+				    bool *was)
+{
+	struct vhu_virtq *vq = vq_get(be, (uint32_t)(m->p.u64 & VHU_VRING_IDX_MASK), req);
+
+	if (!vq)
+		return NULL;
+	if (m->p.u64 & ~(uint64_t)(VHU_VRING_IDX_MASK | VHU_VRING_NOFD)) {
+		log_err(&be->lg, "%s: unknown bits in 0x%llx", req, (unsigned long long)m->p.u64);
+		return NULL;
+	}
+	*was = vq->started;
+	vq_stop(be, vq);
+	return vq;
+}
+
+static void take_fd(int *slot, struct msg *m)
+{
+	close_fd(slot);
+	if (m->nfds) {
+		*slot = m->fds[0];
+		m->fds[0] = -1;
+	}
+}
+
+static int h_set_vring_kick(struct vhu_backend *be, struct msg *m)
+{
+	bool was;
+	struct vhu_virtq *vq = vring_file(be, m, "SET_VRING_KICK", &was);
+
+	if (!vq)
+		return -EINVAL;
+	take_fd(&vq->kick_fd, m);
+	vq->kick_set = true;
+	vq->resume = was;
+	return vq_try_start(be, vq);
+}
+
+static int h_set_vring_call(struct vhu_backend *be, struct msg *m)
+{
+	bool was;
+	struct vhu_virtq *vq = vring_file(be, m, "SET_VRING_CALL", &was);
+
+	if (!vq)
+		return -EINVAL;
+	take_fd(&vq->call_fd, m);
+	return was ? vq_try_start(be, vq) : 0;
+}
+
+static int h_set_vring_err(struct vhu_backend *be, struct msg *m)
+{
+	bool was;
+	struct vhu_virtq *vq = vring_file(be, m, "SET_VRING_ERR", &was);
+
+	if (!vq)
+		return -EINVAL;
+	take_fd(&vq->err_fd, m);
+	return was ? vq_try_start(be, vq) : 0;
+}
+
+static int h_set_vring_enable(struct vhu_backend *be, struct msg *m)
+{
+	struct vhu_virtq *vq = vq_get(be, m->p.state.index, "SET_VRING_ENABLE");
+
+	if (!vq)
+		return -ERANGE;
+	if (m->p.state.num > 1) {
+		log_err(&be->lg, "SET_VRING_ENABLE: vring %u state %u is neither 0 nor 1", vq->index,
+			m->p.state.num);
+		return -EINVAL;
+	}
+	vq->enabled = m->p.state.num;
+	if (be->ops->queue_enable)
+		be->ops->queue_enable(be->dev, vq, vq->enabled);
+	return H_OK;
+}
+
+/* ---- handlers: config and status ---- */
+
+static int h_get_config(struct vhu_backend *be, struct msg *m)
+{
+	struct vhu_config *c = &m->p.config;
+	int ret = -ENOTSUP;
+
+	if (be->ops->get_config && c->offset <= VHU_MAX_CONFIG_SIZE &&
+	    c->size <= VHU_MAX_CONFIG_SIZE - c->offset) {
+		memset(c->region, 0, c->size);
+		ret = be->ops->get_config(be->dev, c->region, c->offset, c->size);
+	}
+	/* "VHOST_USER_GET_CONFIG": on failure, the reply has an empty payload. */
+	if (ret) {
+		log_warn(&be->lg, "GET_CONFIG offset %u size %u refused", c->offset, c->size);
+		m->hdr.size = 0;
+	}
+	return H_REPLY;
+}
+
+static int h_set_config(struct vhu_backend *be, struct msg *m)
+{
+	const struct vhu_config *c = &m->p.config;
+
+	if (!be->ops->set_config || c->offset > VHU_MAX_CONFIG_SIZE ||
+	    c->size > VHU_MAX_CONFIG_SIZE - c->offset)
+		return H_FAIL;
+	return be->ops->set_config(be->dev, c->region, c->offset, c->size, c->flags) ? H_FAIL
+										 : H_OK;
+}
+
+static int h_set_status(struct vhu_backend *be, struct msg *m)
+{
+	if (m->p.u64 > UINT8_MAX) {
+		log_err(&be->lg, "SET_STATUS 0x%llx does not fit a status byte",
+			(unsigned long long)m->p.u64);
+		return H_FAIL;
+	}
+	/* QEMU 7.2 sends SET_STATUS(0) before GET_VRING_BASE: it must not reset the rings. */
+	be->status = (uint8_t)m->p.u64;
+	if (be->ops->status_set)
+		be->ops->status_set(be->dev, be->status);
+	return H_OK;
+}
+
+static int h_get_status(struct vhu_backend *be, struct msg *m)
+{
+	m->p.u64 = be->status;
+	m->hdr.size = sizeof(uint64_t);
+	return H_REPLY;
+}
+
+/* Requests vhu knows but does not offer. A request whose protocol feature was not negotiated
+ * never gets here (msg_check); these are the ungated ones. */
+static int h_unsupported(struct vhu_backend *be, struct msg *m)
+{
+	log_warn(&be->lg, "%s is not supported by this back-end", vhu_request_name(m->hdr.request));
+	if (msg_rule(m->hdr.request)->reply == REPLY_ALWAYS) {
+		m->p.u64 = 1;
+		m->hdr.size = sizeof(uint64_t);
+		return H_REPLY;
+	}
+	return H_FAIL;
+}
+
+typedef int (*handler_fn)(struct vhu_backend *be, struct msg *m);
+
+static const handler_fn handlers[VHU_REQ_MAX] = {
+	[VHU_REQ_GET_FEATURES] = h_get_features,
+	[VHU_REQ_SET_FEATURES] = h_set_features,
+	[VHU_REQ_SET_OWNER] = h_set_owner,
+	[VHU_REQ_RESET_OWNER] = h_reset,
+	[VHU_REQ_SET_MEM_TABLE] = h_set_mem_table,
+	[VHU_REQ_SET_LOG_BASE] = h_unsupported,
+	[VHU_REQ_SET_LOG_FD] = h_unsupported,
+	[VHU_REQ_SET_VRING_NUM] = h_set_vring_num,
+	[VHU_REQ_SET_VRING_ADDR] = h_set_vring_addr,
+	[VHU_REQ_SET_VRING_BASE] = h_set_vring_base,
+	[VHU_REQ_GET_VRING_BASE] = h_get_vring_base,
+	[VHU_REQ_SET_VRING_KICK] = h_set_vring_kick,
+	[VHU_REQ_SET_VRING_CALL] = h_set_vring_call,
+	[VHU_REQ_SET_VRING_ERR] = h_set_vring_err,
+	[VHU_REQ_GET_PROTOCOL_FEATURES] = h_get_protocol_features,
+	[VHU_REQ_SET_PROTOCOL_FEATURES] = h_set_protocol_features,
+	[VHU_REQ_GET_QUEUE_NUM] = h_get_queue_num,
+	[VHU_REQ_SET_VRING_ENABLE] = h_set_vring_enable,
+	[VHU_REQ_IOTLB_MSG] = h_unsupported,
+	[VHU_REQ_GET_CONFIG] = h_get_config,
+	[VHU_REQ_SET_CONFIG] = h_set_config,
+	[VHU_REQ_GPU_SET_SOCKET] = h_unsupported,
+	[VHU_REQ_RESET_DEVICE] = h_reset,
+	[VHU_REQ_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
+	[VHU_REQ_ADD_MEM_REG] = h_add_mem_reg,
+	[VHU_REQ_REM_MEM_REG] = h_rem_mem_reg,
+	[VHU_REQ_SET_STATUS] = h_set_status,
+	[VHU_REQ_GET_STATUS] = h_get_status,
+};
+
+/* ---- dispatch ---- */
+
+static int send_reply(struct vhu_backend *be, struct msg *m)
+{
+	m->hdr.flags = VHU_VERSION | VHU_FLAG_REPLY;
+	int ret = sock_send(be->fd, m, NULL, 0);
+	if (ret)
+		log_err(&be->lg, "reply to %s failed: %s", vhu_request_name(m->hdr.request),
+			strerror(-ret));
+	return ret;
+}
+
+VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
+{
+	struct msg m;
+	char why[160];
+	handler_fn h;
+	int ret, r;
+
+	if (be->fd < 0)
+		return -ENOTCONN;
+	ret = sock_recv(be->fd, &m, false);
+	if (ret == -ECONNRESET) {
+		log_info(&be->lg, "front-end closed the connection");
+		return ret;
+	}
+	if (ret) {
+		log_err(&be->lg, "bad message (request %u, flags 0x%x, size %u): %s", m.hdr.request,
+			m.hdr.flags, m.hdr.size, strerror(-ret));
+		return ret;
+	}
+	ret = msg_check(&m, be->protocol_features, why, sizeof(why));
+	if (ret) {
+		log_err(&be->lg, "rejected message: %s", why);
+		msg_close_fds(&m);
+		return ret;
+	}
+	log_debug(&be->lg, "<- %s (size %u, %u fds)", vhu_request_name(m.hdr.request), m.hdr.size,
+		  m.nfds);
+	h = handlers[m.hdr.request];
+	r = h ? h(be, &m) : h_unsupported(be, &m);
+	msg_close_fds(&m);
+	if (r == H_REPLY) {
+		ret = send_reply(be, &m);
+	} else if (msg_wants_reply(&m, be->protocol_features)) {
+		/* REPLY_ACK: 0 for success, non-zero for failure. */
+		m.p.u64 = r == H_OK ? 0 : (r < 0 ? (uint64_t)-r : 1);
+		m.hdr.size = sizeof(uint64_t);
+		ret = send_reply(be, &m);
+	}
+	if (r < 0) {
+		log_err(&be->lg, "%s failed: %s", vhu_request_name(m.hdr.request), strerror(-r));
+		return r;
+	}
+	return ret;
+}
+
+/* ---- lifetime ---- */
+
+VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device_ops *ops,
+			       void *dev, unsigned nvqs)
+{
+	struct vhu_backend *be;
+
+	if (!out || !ops || nvqs == 0 || nvqs > MAX_VQS)
+		return -EINVAL;
+	be = calloc(1, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	be->vqs = calloc(nvqs, sizeof(*be->vqs));
+	if (!be->vqs) {
+		free(be);
+		return -ENOMEM;
+	}
+	be->ops = ops;
+	be->dev = dev;
+	be->fd = -1;
+	be->nvqs = nvqs;
+	be->lg = (struct logger){ .fn = ops->log, .opaque = ops->log_opaque, .level = ops->log_level };
+	mem_init(&be->mem);
+	for (unsigned i = 0; i < nvqs; i++)
+		virtq_init(&be->vqs[i], i, &be->mem, &be->lg);
+	*out = be;
+	return 0;
+}
+
+VHU_EXPORT int vhu_backend_attach(struct vhu_backend *be, int fd)
+{
+	if (be->fd >= 0)
+		return -EBUSY;
+	if (fd < 0)
+		return -EBADF;
+	be->fd = fd;
+	sock_set_timeout(fd, SOCK_TIMEOUT_MS);
+	return 0;
+}
+
+VHU_EXPORT void vhu_backend_detach(struct vhu_backend *be)
+{
+	if (!be)
+		return;
+	reset_rings(be);
+	mem_clear(&be->mem);
+	close_fd(&be->fd);
+	be->features = 0;
+	be->protocol_features = 0;
+	be->status = 0;
+	be->owner = false;
+}
+
+VHU_EXPORT void vhu_backend_free(struct vhu_backend *be)
+{
+	if (!be)
+		return;
+	vhu_backend_detach(be);
+	free(be->vqs);
+	free(be);
+}
+
+VHU_EXPORT int vhu_backend_fd(const struct vhu_backend *be)
+{
+	return be->fd;
+}
+
+VHU_EXPORT uint64_t vhu_backend_features(const struct vhu_backend *be)
+{
+	return be->features;
+}
+
+VHU_EXPORT uint64_t vhu_backend_protocol_features(const struct vhu_backend *be)
+{
+	return be->protocol_features;
+}
+
+VHU_EXPORT struct vhu_virtq *vhu_backend_virtq(struct vhu_backend *be, unsigned index)
+{
+	return index < be->nvqs ? &be->vqs[index] : NULL;
+}
+
+VHU_EXPORT unsigned vhu_backend_nvqs(const struct vhu_backend *be)
+{
+	return be->nvqs;
+}
+
+VHU_EXPORT uint8_t vhu_backend_status(const struct vhu_backend *be)
+{
+	return be->status;
+}
+
+VHU_EXPORT void *vhu_backend_gpa_to_va(struct vhu_backend *be, uint64_t gpa, uint64_t *len)
+{
+	return mem_gpa_to_hva(&be->mem, gpa, len);
+}

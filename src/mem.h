@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The front-end's memory as the back-end sees it: a table of regions, each mmapped from the
+ * fd the front-end sent. Translates guest-physical addresses (buffers) and front-end virtual
+ * addresses (ring locations) into pointers, with bounds checks.
+ */
+#ifndef VHU_MEM_H
+#define VHU_MEM_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "log.h"
+#include "vhu/proto.h"
+
+/* Answer to GET_MAX_MEM_SLOTS: QEMU 7.2's own cap on x86; constant, so it never shrinks. */
+#define MEM_MAX_SLOTS 256
+
+struct mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uva;
+	uint64_t mmap_offset;
+	uint8_t *hva;	   /* mmap base + mmap_offset */
+	void *map_base;	   /* what munmap takes */
+	uint64_t map_size;
+};
+
+struct mem {
+	unsigned n;
+	struct mem_region regions[MEM_MAX_SLOTS];
+};
+
+void mem_init(struct mem *mm);
+/* Unmaps everything. */
+void mem_clear(struct mem *mm);
+/* Replaces the table (SET_MEM_TABLE). Takes the fds on success (slots set to -1). On error the
+ * old table is kept and the fds are left to the caller. */
+int mem_set_table(struct mem *mm, const struct vhu_mem_region *r, unsigned n, int *fds,
+		  const struct logger *lg);
+/* ADD_MEM_REG: takes *fd on success. */
+int mem_add(struct mem *mm, const struct vhu_mem_region *r, int *fd, const struct logger *lg);
+/* REM_MEM_REG: matched on guest address, user address and size. */
+int mem_remove(struct mem *mm, const struct vhu_mem_region *r, const struct logger *lg);
+
+/* Guest-physical -> pointer; *len is shortened to what stays inside one region. NULL when
+ * gpa is not mapped. */
+static inline void *mem_gpa_to_hva(const struct mem *mm, uint64_t gpa, uint64_t *len)
+{
+	for (unsigned i = 0; i < mm->n; i++) {
+		const struct mem_region *r = &mm->regions[i];
+		uint64_t off = gpa - r->gpa;
+		if (gpa >= r->gpa && off < r->size) {
+			if (*len > r->size - off)
+				*len = r->size - off;
+			return r->hva + off;
+		}
+	}
+	return NULL;
+}
+
+/* Front-end virtual -> pointer for len bytes that must be contiguous in one region. */
+void *mem_uva_to_hva(const struct mem *mm, uint64_t uva, uint64_t len);
+/* gpa -> pointer for len bytes that must lie inside one region. */
+void *mem_gpa_to_hva_whole(const struct mem *mm, uint64_t gpa, uint64_t len);
+
+/* Fills iov with views of [gpa, gpa + len), split at region ends. Returns the number of
+ * iovecs used, -EFAULT when part of the range is unmapped, -ENOBUFS when max is too small. */
+int mem_map_iov(const struct mem *mm, uint64_t gpa, uint32_t len, struct iovec *iov, unsigned max);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-user wire codec: the message object, the per-request rules table and the checks that
+ * run on every message before any handler sees it.
+ */
+#ifndef VHU_MSG_H
+#define VHU_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vhu/proto.h"
+
+/* Largest payload either side accepts: GET_SHMEM_CONFIG's reply (4 + 256 * 8) fits. */
+#define MSG_MAX_PAYLOAD 4096
+/* Most fds one message may carry (SET_MEM_TABLE's 8 regions). */
+#define MSG_MAX_FDS VHU_MEM_BASELINE_NREGIONS
+
+struct msg {
+	struct vhu_hdr hdr;
+	union {
+		uint64_t u64;
+		struct vhu_vring_state state;
+		struct vhu_vring_addr addr;
+		struct vhu_mem_table mem;
+		struct vhu_mem_single mem_single;
+		struct vhu_log_desc log;
+		struct vhu_config config;
+		struct vhu_iotlb_msg iotlb;
+		struct vhu_inflight inflight;
+		struct vhu_device_state dev_state;
+		uint8_t raw[MSG_MAX_PAYLOAD];
+	} p;
+	int fds[MSG_MAX_FDS]; /* owned by the message until a handler takes one (sets -1) */
+	unsigned nfds;
+};
+
+enum msg_fds {
+	FDS_NONE,     /* no fd allowed */
+	FDS_ONE,      /* exactly one */
+	FDS_OPTIONAL, /* zero or one, decided by the VRING_NOFD bit of the u64 payload */
+	FDS_ZERO_ONE, /* zero or one, either accepted (REM_MEM_REG: close it) */
+	FDS_REGIONS,  /* one per memory region in the payload */
+};
+
+enum msg_reply {
+	REPLY_ACK_ONLY, /* an ack (u64) only when REPLY_ACK is negotiated and NEED_REPLY set */
+	REPLY_ALWAYS,	/* the reply carries data */
+	REPLY_LOG_BASE, /* SET_LOG_BASE: replies (u64) when LOG_SHMFD is negotiated */
+};
+
+struct msg_rule {
+	const char *name;
+	uint16_t min_size;
+	uint16_t max_size;
+	uint8_t fds;   /* enum msg_fds */
+	uint8_t reply; /* enum msg_reply */
+	int8_t gate;   /* protocol feature that must be negotiated, -1 for none */
+	bool needs_proto; /* valid only once VHU_F_PROTOCOL_FEATURES was offered/negotiated */
+};
+
+/* Rule for a front-end request, or NULL when the request number is unknown. */
+const struct msg_rule *msg_rule(uint32_t request);
+
+/* Header checks that need nothing but the header: version, reply bit, size bound. */
+int msg_check_hdr(const struct vhu_hdr *h, bool expect_reply);
+
+/* Full check of a received front-end request against its rule. On failure writes a reason
+ * into why (for the log) and returns -EPROTO (or -ENOTSUP for an unknown request). */
+int msg_check(const struct msg *m, uint64_t protocol_features, char *why, unsigned whylen);
+
+/* Does this request want a reply, given the negotiated protocol features? */
+bool msg_wants_reply(const struct msg *m, uint64_t protocol_features);
+
+void msg_init(struct msg *m, uint32_t request, uint32_t flags, uint32_t size);
+/* Closes every fd the message still owns. */
+void msg_close_fds(struct msg *m);
+
+#endif

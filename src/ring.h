@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The internal virtqueue object shared by both ring layouts. Public code sees it only as the
+ * opaque struct vhu_virtq. Ring code never includes socket headers.
+ */
+#ifndef VHU_RING_H
+#define VHU_RING_H
+
+#include <endian.h>
+#include <linux/virtio_ring.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "barrier.h"
+#include "log.h"
+#include "mem.h"
+#include "vhu/virtq.h"
+
+/* Largest ring either layout accepts ("Virtqueues": Queue Size up to 32768). */
+#define RING_MAX_SIZE 32768
+
+struct vhu_virtq {
+	/* ---- data path, read on every pop/push ---- */
+	bool packed;
+	bool broken;
+	bool event_idx;
+	uint16_t num;
+	uint16_t last_avail_idx;   /* next slot to pop (split: free-running; packed: < num) */
+	uint16_t shadow_avail_idx; /* split: avail->idx as last read */
+	uint16_t used_idx;	   /* split: free-running next used idx; packed: next used slot */
+	uint16_t signalled_used;   /* used_idx at the last notification check */
+	bool signalled_used_valid;
+	bool avail_wrap; /* packed: driver wrap counter we expect */
+	bool used_wrap;	 /* packed: device wrap counter we write */
+	union {
+		struct {
+			struct vring_desc *desc;
+			struct vring_avail *avail;
+			struct vring_used *used;
+		} split;
+		struct {
+			struct vring_packed_desc *desc;
+			struct vring_packed_desc_event *driver; /* driver event suppression */
+			struct vring_packed_desc_event *device; /* device event suppression */
+		} pk;
+	};
+	const struct mem *mem;
+	const struct logger *lg;
+	int kick_fd;
+	int call_fd;
+	int err_fd;
+	struct vhu_virtq_stats st;
+
+	/* ---- control plane ---- */
+	unsigned index;
+	bool num_set;
+	bool addr_set;
+	bool kick_set;	/* SET_VRING_KICK seen (fd or polling) */
+	bool started;
+	bool enabled;
+	uint16_t base_avail; /* SET_VRING_BASE values, applied when the ring starts */
+	uint16_t base_used;
+	bool base_avail_wrap;
+	bool base_used_wrap;
+	bool resume; /* base_* were saved by a pause, not set by the front-end */
+	struct vhu_vring_addr addr;
+	void *priv;
+};
+
+/* Marks the ring broken: logs once, signals the err eventfd, never touches the ring again. */
+int ring_broken(struct vhu_virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Resolves the ring addresses through mem and loads indices from the base values.
+ * Returns 0, or -EFAULT when an address is outside every region. */
+int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx);
+/* Back to the initial state, closing fds (not enabled, not started). */
+void virtq_reset(struct vhu_virtq *vq);
+void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm,
+		const struct logger *lg);
+/* Saves the live indices into the base values (the ring is being stopped). */
+void virtq_save(struct vhu_virtq *vq);
+/* Ring state for GET_VRING_BASE, from the base values. */
+uint32_t virtq_base(const struct vhu_virtq *vq);
+
+/* ---- layout halves (device side) ---- */
+int split_pop(struct vhu_virtq *vq, struct vhu_elem *e);
+void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
+bool split_flush(struct vhu_virtq *vq);
+bool split_enable_notify(struct vhu_virtq *vq);
+void split_disable_notify(struct vhu_virtq *vq);
+int split_map(struct vhu_virtq *vq);
+
+int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e);
+void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
+bool packed_flush(struct vhu_virtq *vq);
+bool packed_enable_notify(struct vhu_virtq *vq);
+void packed_disable_notify(struct vhu_virtq *vq);
+int packed_map(struct vhu_virtq *vq);
+
+/* Adds [addr, addr + len) of a descriptor to e (readable or writable side). */
+int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
+		  bool writable);
+
+#endif

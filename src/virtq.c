@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* Public virtqueue entry points: broken-ring check, then dispatch on the layout. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "ring.h"
+#include "util.h"
+
+int ring_broken(struct vhu_virtq *vq, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	if (!vq->broken) {
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		log_err(vq->lg, "vring %u broken: %s; not touching it again", vq->index, buf);
+		vq->broken = true;
+		vq->st.broken = 1;
+		/* "VHOST_USER_SET_VRING_ERR": the err eventfd tells the front-end of the error. */
+		if (vq->err_fd >= 0)
+			eventfd_write(vq->err_fd, 1);
+	}
+	return -EIO;
+}
+
+int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
+		  bool writable)
+{
+	unsigned used = e->out_num + e->in_num;
+	int n;
+
+	if (!writable && e->in_num)
+		return ring_broken(vq, "readable descriptor after a writable one");
+	if ((uint64_t)(writable ? e->in_len : e->out_len) + len > UINT32_MAX)
+		return ring_broken(vq, "buffer longer than 4 GiB");
+	if (len == 0)
+		return 0;
+	n = mem_map_iov(vq->mem, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used);
+	if (n == -EFAULT)
+		return ring_broken(vq, "descriptor 0x%llx+%u outside guest memory",
+				   (unsigned long long)addr, len);
+	if (n < 0)
+		return n;
+	if (writable) {
+		e->in_num += (uint32_t)n;
+		e->in_len += len;
+	} else {
+		e->out_num += (uint32_t)n;
+		e->out_len += len;
+	}
+	return 0;
+}
+
+void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm,
+		const struct logger *lg)
+{
+	*vq = (struct vhu_virtq){
+		.index = index,
+		.mem = mm,
+		.lg = lg,
+		.kick_fd = -1,
+		.call_fd = -1,
+		.err_fd = -1,
+	};
+}
+
+void virtq_reset(struct vhu_virtq *vq)
+{
+	void *priv = vq->priv;
+	struct vhu_virtq_stats st = vq->st;
+
+	close_fd(&vq->kick_fd);
+	close_fd(&vq->call_fd);
+	close_fd(&vq->err_fd);
+	virtq_init(vq, vq->index, vq->mem, vq->lg);
+	/* Counters are cumulative over the queue's life, across reconnects. */
+	vq->priv = priv;
+	vq->st = st;
+	vq->st.broken = 0;
+}
+
+int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
+{
+	int ret;
+
+	vq->packed = packed;
+	vq->event_idx = event_idx;
+	vq->signalled_used_valid = false;
+	ret = packed ? packed_map(vq) : split_map(vq);
+	if (ret)
+		log_err(vq->lg,
+			"vring %u: addresses desc 0x%llx avail 0x%llx used 0x%llx (size %u) %s",
+			vq->index, (unsigned long long)vq->addr.desc,
+			(unsigned long long)vq->addr.avail, (unsigned long long)vq->addr.used,
+			vq->num, ret == -EFAULT ? "are outside every memory region" : "are invalid");
+	return ret;
+}
+
+void virtq_save(struct vhu_virtq *vq)
+{
+	vq->base_avail = vq->last_avail_idx;
+	vq->base_avail_wrap = vq->packed ? vq->avail_wrap : false;
+	vq->base_used = vq->used_idx;
+	vq->base_used_wrap = vq->packed ? vq->used_wrap : false;
+	vq->resume = true;
+}
+
+uint32_t virtq_base(const struct vhu_virtq *vq)
+{
+	if (!vq->packed)
+		return vq->base_avail;
+	/* "VHOST_USER_GET_VRING_BASE" (packed): bits 0-14 avail index, 15 avail wrap counter,
+	 * 16-30 used index, 31 used wrap counter. */
+	return (uint32_t)(vq->base_avail | (vq->base_avail_wrap ? 1u << 15 : 0)) |
+	       (uint32_t)(vq->base_used | (vq->base_used_wrap ? 1u << 15 : 0)) << 16;
+}
+
+VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+{
+	if (unlikely(vq->broken))
+		return -EIO;
+	return vq->packed ? packed_pop(vq, e) : split_pop(vq, e);
+}
+
+VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
+{
+	if (unlikely(vq->broken))
+		return;
+	if (written > e->in_len)
+		written = e->in_len;
+	if (vq->packed)
+		packed_push(vq, e, written);
+	else
+		split_push(vq, e, written);
+}
+
+VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
+{
+	bool notify;
+
+	if (unlikely(vq->broken))
+		return;
+	notify = vq->packed ? packed_flush(vq) : split_flush(vq);
+	if (notify && vq->call_fd >= 0) {
+		eventfd_write(vq->call_fd, 1);
+		vq->st.calls++;
+	}
+}
+
+VHU_EXPORT uint32_t vhu_virtq_cursor(const struct vhu_virtq *vq)
+{
+	return vq->last_avail_idx | (vq->avail_wrap ? 1u << 16 : 0);
+}
+
+VHU_EXPORT void vhu_virtq_rewind(struct vhu_virtq *vq, uint32_t cursor)
+{
+	vq->last_avail_idx = (uint16_t)cursor;
+	vq->avail_wrap = !!(cursor >> 16);
+}
+
+VHU_EXPORT bool vhu_virtq_enable_notify(struct vhu_virtq *vq)
+{
+	if (unlikely(vq->broken))
+		return false;
+	return vq->packed ? packed_enable_notify(vq) : split_enable_notify(vq);
+}
+
+VHU_EXPORT void vhu_virtq_disable_notify(struct vhu_virtq *vq)
+{
+	if (unlikely(vq->broken))
+		return;
+	if (vq->packed)
+		packed_disable_notify(vq);
+	else
+		split_disable_notify(vq);
+}
+
+VHU_EXPORT uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq)
+{
+	uint64_t v = 0;
+
+	if (vq->kick_fd < 0 || read(vq->kick_fd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	vq->st.kicks++;
+	return v;
+}
+
+VHU_EXPORT unsigned vhu_virtq_index(const struct vhu_virtq *vq)
+{
+	return vq->index;
+}
+
+VHU_EXPORT unsigned vhu_virtq_size(const struct vhu_virtq *vq)
+{
+	return vq->num;
+}
+
+VHU_EXPORT int vhu_virtq_kick_fd(const struct vhu_virtq *vq)
+{
+	return vq->kick_fd;
+}
+
+VHU_EXPORT bool vhu_virtq_enabled(const struct vhu_virtq *vq)
+{
+	return vq->enabled;
+}
+
+VHU_EXPORT bool vhu_virtq_broken(const struct vhu_virtq *vq)
+{
+	return vq->broken;
+}
+
+VHU_EXPORT bool vhu_virtq_packed(const struct vhu_virtq *vq)
+{
+	return vq->packed;
+}
+
+VHU_EXPORT void vhu_virtq_set_priv(struct vhu_virtq *vq, void *priv)
+{
+	vq->priv = priv;
+}
+
+VHU_EXPORT void *vhu_virtq_priv(const struct vhu_virtq *vq)
+{
+	return vq->priv;
+}
+
+VHU_EXPORT void vhu_virtq_stats(const struct vhu_virtq *vq, struct vhu_virtq_stats *st)
+{
+	*st = vq->st;
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* Forwarding: loopback reflection, the L2 learning switch, and the sink. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "net.h"
+
+#define ETH_HLEN 14
+#define ETH_P_IPV4 0x0800
+#define ETH_P_ARP 0x0806
+
+static void swap_bytes(uint8_t *a, uint8_t *b, size_t n)
+{
+	uint8_t t[16];
+
+	memcpy(t, a, n);
+	memcpy(a, b, n);
+	memcpy(b, t, n);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* ARP request -> reply from a made-up host that owns every address (the port's peer MAC). */
+static bool reflect_arp(uint8_t *f, uint32_t len, const uint8_t *peer)
+{
+	uint8_t *a = f + ETH_HLEN;
+
+	if (len < ETH_HLEN + 28 || get16(a) != 1 || get16(a + 2) != ETH_P_IPV4 || a[4] != 6 ||
+	    a[5] != 4 || get16(a + 6) != 1)
+		return false;
+	put16(a + 6, 2);			/* op = reply */
+	memcpy(a + 18, a + 8, 6);		/* target hw = requester */
+	swap_bytes(a + 14, a + 24, 4);		/* sender ip <-> target ip */
+	memcpy(a + 8, peer, 6);			/* sender hw = peer */
+	memcpy(f, f + 6, 6);			/* eth dst = requester */
+	memcpy(f + 6, peer, 6);
+	return true;
+}
+
+bool fwd_reflect(uint8_t *f, uint32_t len, const uint8_t *port_mac)
+{
+	uint8_t peer[6];
+	uint8_t *ip;
+	unsigned ihl;
+
+	if (len < ETH_HLEN)
+		return false;
+	memcpy(peer, port_mac, 6);
+	peer[5] ^= 0x01;
+	if (get16(f + 12) == ETH_P_ARP)
+		return reflect_arp(f, len, peer);
+	swap_bytes(f, f + 6, 6);
+	if (f[6] & 1) /* a broadcast or multicast destination becomes the source: use the peer */
+		memcpy(f + 6, peer, 6);
+	if (get16(f + 12) != ETH_P_IPV4 || len < ETH_HLEN + 20)
+		return true;
+	ip = f + ETH_HLEN;
+	ihl = (ip[0] & 0xf) * 4u;
+	if ((ip[0] >> 4) != 4 || ihl < 20 || len < ETH_HLEN + ihl)
+		return true;
+	swap_bytes(ip + 12, ip + 16, 4);
+	if ((get16(ip + 6) & 0x1fff) != 0) /* a later fragment has no L4 header */
+		return true;
+	uint8_t *l4 = ip + ihl;
+	uint32_t l4len = len - ETH_HLEN - ihl;
+	if ((ip[9] == 6 || ip[9] == 17) && l4len >= 4) {
+		swap_bytes(l4, l4 + 2, 2);
+	} else if (ip[9] == 1 && l4len >= 4 && l4[0] == 8) {
+		/* ICMP echo request -> reply: type 8 -> 0, checksum adjusted (RFC 1624). */
+		uint32_t sum = (uint32_t)get16(l4 + 2) + 0x0800;
+		sum = (sum & 0xffff) + (sum >> 16);
+		l4[0] = 0;
+		put16(l4 + 2, (uint16_t)sum);
+	}
+	return true;
+}
+
+/* ---- learning switch ---- */
+
+static unsigned fdb_hash(const uint8_t *mac)
+{
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < 6; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return h % (sizeof(g_net.fdb) / sizeof(g_net.fdb[0]));
+}
+
+static void fdb_learn(struct net *n, const uint8_t *mac, unsigned port)
+{
+	struct fdb_entry *e = &n->fdb[fdb_hash(mac)];
+
+	if (mac[0] & 1)
+		return;
+	memcpy(e->mac, mac, 6);
+	e->port = (uint8_t)port;
+	e->valid = 1;
+}
+
+static int fdb_lookup(struct net *n, const uint8_t *mac)
+{
+	struct fdb_entry *e = &n->fdb[fdb_hash(mac)];
+
+	if (e->valid && memcmp(e->mac, mac, 6) == 0 && e->port < n->nports)
+		return e->port;
+	return -1;
+}
+
+void fwd_frame(struct net *n, struct port *from, unsigned qp, uint8_t *f, uint32_t len)
+{
+	int dst;
+
+	switch (n->mode) {
+	case MODE_SINK:
+		return;
+	case MODE_LOOPBACK:
+		if (fwd_reflect(f, len, from->mac))
+			port_send(n, from, qp, f, len);
+		return;
+	case MODE_SWITCH:
+		break;
+	}
+	if (len < ETH_HLEN)
+		return;
+	fdb_learn(n, f + 6, from->id);
+	dst = (f[0] & 1) ? -1 : fdb_lookup(n, f);
+	if (dst >= 0) {
+		if ((unsigned)dst != from->id)
+			port_send(n, n->ports[dst], qp, f, len);
+		return;
+	}
+	for (unsigned i = 0; i < n->nports; i++)
+		if (i != from->id)
+			port_send(n, n->ports[i], qp, f, len);
+}

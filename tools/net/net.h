@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* vhu-net internals: ports, queues and forwarding. Single-threaded: one event loop owns all. */
+#ifndef VHU_NET_H
+#define VHU_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vhu/vhu.h>
+
+#define NET_MAX_PAIRS 16
+#define NET_MAX_VQS (2 * NET_MAX_PAIRS + 1)
+#define NET_MAX_PORTS 16
+#define NET_MAX_FRAME (65536 + 14 + 4)
+#define NET_BATCH 64
+
+enum ev_kind { EV_LISTEN, EV_CONN, EV_KICK, EV_TAP, EV_SIGNAL };
+
+struct ev {
+	enum ev_kind kind;
+	void *obj;
+};
+
+struct port;
+
+struct nqueue {
+	struct port *port;
+	struct vhu_virtq *vq;
+	unsigned index;
+	bool started;
+	bool dirty; /* pushed but not flushed */
+	struct ev ev;
+	uint64_t packets, bytes, drops;
+};
+
+enum port_kind { PORT_VHOST, PORT_TAP };
+
+struct port {
+	unsigned id;
+	enum port_kind kind;
+	char name[128];
+	/* vhost-user */
+	bool client;
+	int lfd;
+	bool connected;
+	struct vhu_backend *be;
+	struct vhu_device_ops ops;
+	unsigned pairs;
+	unsigned hdr_len;
+	bool mrg;
+	uint8_t mac[6];
+	struct nqueue q[NET_MAX_VQS];
+	struct ev ev_listen, ev_conn;
+	uint64_t next_connect_ms;
+	/* tap */
+	int tap_fd;
+	struct ev ev_tap;
+	uint64_t tap_rx, tap_tx, tap_drops;
+};
+
+enum net_mode { MODE_SWITCH, MODE_LOOPBACK, MODE_SINK };
+
+struct net {
+	int ep;
+	enum net_mode mode;
+	bool poll;
+	bool quit;
+	int verbose;
+	unsigned nports;
+	struct port *ports[NET_MAX_PORTS];
+	struct nqueue *dirty[NET_MAX_PORTS * NET_MAX_VQS];
+	unsigned ndirty;
+	uint8_t frame[NET_MAX_FRAME];
+	/* learning table: MAC -> port */
+	struct fdb_entry {
+		uint8_t mac[6];
+		uint8_t valid;
+		uint8_t port;
+	} fdb[1024];
+};
+
+extern struct net g_net;
+
+/* port.c */
+int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs);
+int port_tap_new(struct net *n, const char *ifname);
+void port_free(struct net *n, struct port *p);
+void port_on_listen(struct net *n, struct port *p);
+void port_on_conn(struct net *n, struct port *p);
+void port_try_connect(struct net *n, struct port *p, uint64_t now_ms);
+void queue_on_kick(struct net *n, struct nqueue *q);
+void tap_on_read(struct net *n, struct port *p);
+/* One round over every started tx queue (busy-poll mode). Returns frames handled. */
+unsigned net_poll_all(struct net *n);
+void net_print_stats(struct net *n, FILE *f);
+void net_log(void *opaque, int level, const char *msg);
+
+/* fwd.c */
+/* Hands one frame that arrived on port `from`, queue pair `qp`, to its destination(s). */
+void fwd_frame(struct net *n, struct port *from, unsigned qp, uint8_t *frame, uint32_t len);
+/* Sends a frame out of port p (queue pair hint qp). Returns 0 or -errno (dropped). */
+int port_send(struct net *n, struct port *p, unsigned qp, const uint8_t *frame, uint32_t len);
+/* Loopback rewrite, as testpmd's 5tswap: swaps MAC, IPv4 and L4 ports; answers ARP and
+ * ICMP echo. Returns false if the frame should be dropped. */
+bool fwd_reflect(uint8_t *frame, uint32_t len, const uint8_t *port_mac);
+void net_flush_dirty(struct net *n);
+
+#endif

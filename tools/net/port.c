@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/* vhu-net ports: vhost-user ports on libvhu, tap ports, and the per-queue data path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "net.h"
+
+#define RX_MAX_BUFS 64
+
+static struct vhu_elem tx_elems[NET_BATCH];
+static struct vhu_elem rx_elems[RX_MAX_BUFS];
+
+void net_log(void *opaque, int level, const char *msg)
+{
+	struct port *p = opaque;
+
+	if (level > (g_net.verbose ? VHU_LOG_DEBUG : VHU_LOG_INFO))
+		return;
+	fprintf(stderr, "vhu-net: %s: %s: %s\n", p ? p->name : "-", vhu_log_level_name(level),
+		msg);
+}
+
+static void ep_add(struct net *n, int fd, struct ev *ev)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ev };
+
+	if (epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &e) < 0)
+		fprintf(stderr, "vhu-net: epoll add fd %d: %s\n", fd, strerror(errno));
+}
+
+static void ep_del(struct net *n, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(n->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* ---- rx: frames into the front-end's receive queue ---- */
+
+/* Copies len bytes from src into the writable iovecs of e starting at byte offset off. */
+static void copy_to_elem(const struct vhu_elem *e, size_t off, const uint8_t *src, size_t len)
+{
+	for (unsigned i = e->out_num; i < e->out_num + e->in_num && len; i++) {
+		size_t il = e->iov[i].iov_len;
+		if (off >= il) {
+			off -= il;
+			continue;
+		}
+		size_t c = il - off < len ? il - off : len;
+		memcpy((uint8_t *)e->iov[i].iov_base + off, src, c);
+		src += c;
+		len -= c;
+		off = 0;
+	}
+}
+
+static struct nqueue *pick_rxq(struct port *p, unsigned qp)
+{
+	struct nqueue *q = &p->q[2 * (qp % p->pairs)];
+
+	if (q->started && vhu_virtq_enabled(q->vq))
+		return q;
+	for (unsigned i = 0; i < p->pairs; i++) {
+		q = &p->q[2 * i];
+		if (q->started && vhu_virtq_enabled(q->vq))
+			return q;
+	}
+	return NULL;
+}
+
+static void mark_dirty(struct net *n, struct nqueue *q)
+{
+	if (!q->dirty && n->ndirty < sizeof(n->dirty) / sizeof(n->dirty[0])) {
+		q->dirty = true;
+		n->dirty[n->ndirty++] = q;
+	} else if (!q->dirty) {
+		vhu_virtq_flush(q->vq);
+	}
+}
+
+void net_flush_dirty(struct net *n)
+{
+	for (unsigned i = 0; i < n->ndirty; i++) {
+		struct nqueue *q = n->dirty[i];
+		if (q->dirty && q->started)
+			vhu_virtq_flush(q->vq);
+		q->dirty = false;
+	}
+	n->ndirty = 0;
+}
+
+static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint32_t len)
+{
+	struct nqueue *q = pick_rxq(p, qp);
+	uint32_t need = p->hdr_len + len, got = 0, cursor;
+	unsigned nb = 0;
+	int r;
+
+	if (!q)
+		return -ENOTCONN;
+	cursor = vhu_virtq_cursor(q->vq);
+	while (got < need && nb < RX_MAX_BUFS) {
+		struct vhu_elem *e = &rx_elems[nb];
+		r = vhu_virtq_pop(q->vq, e);
+		if (r == 0 || r == -EIO)
+			break;
+		if (r < 0 || e->in_len == 0 || (!p->mrg && e->in_len < need)) {
+			/* Unusable buffer: give it back empty if it is the first, else retry later. */
+			if (nb == 0) {
+				vhu_virtq_push(q->vq, e, 0);
+				mark_dirty(n, q);
+				q->drops++;
+				return -ENOBUFS;
+			}
+			break;
+		}
+		got += e->in_len;
+		nb++;
+		if (!p->mrg)
+			break;
+	}
+	if (got < need) {
+		vhu_virtq_rewind(q->vq, cursor);
+		q->drops++;
+		return -ENOBUFS;
+	}
+	/* virtio_net_hdr_v1: no offloads; num_buffers (bytes 10-11) counts the buffers used. */
+	uint8_t hdr[12] = { 0 };
+	hdr[10] = (uint8_t)nb;
+	hdr[11] = (uint8_t)(nb >> 8);
+	uint32_t done = 0;
+	for (unsigned i = 0; i < nb; i++) {
+		struct vhu_elem *e = &rx_elems[i];
+		uint32_t room = e->in_len, w = 0;
+		if (i == 0) {
+			copy_to_elem(e, 0, hdr, p->hdr_len);
+			w = p->hdr_len;
+		}
+		uint32_t c = room - w < len - done ? room - w : len - done;
+		copy_to_elem(e, w, f + done, c);
+		done += c;
+		vhu_virtq_push(q->vq, e, w + c);
+	}
+	q->packets++;
+	q->bytes += len;
+	mark_dirty(n, q);
+	return 0;
+}
+
+int port_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint32_t len)
+{
+	if (p->kind == PORT_TAP) {
+		if (write(p->tap_fd, f, len) != (ssize_t)len) {
+			p->tap_drops++;
+			return -EAGAIN;
+		}
+		p->tap_tx++;
+		return 0;
+	}
+	if (!p->connected)
+		return -ENOTCONN;
+	return vhost_send(n, p, qp, f, len);
+}
+
+/* ---- tx: frames from the front-end's transmit queue ---- */
+
+/* Gathers the frame after the virtio-net header into buf. Returns its length, or -1 when it
+ * does not fit or the header is missing. */
+static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *buf)
+{
+	size_t skip = hdr_len, len = 0;
+
+	if (e->out_len < hdr_len || e->out_len - hdr_len > NET_MAX_FRAME)
+		return -1;
+	for (unsigned i = 0; i < e->out_num; i++) {
+		const uint8_t *b = e->iov[i].iov_base;
+		size_t l = e->iov[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		memcpy(buf + len, b + skip, l - skip);
+		len += l - skip;
+		skip = 0;
+	}
+	return (int)len;
+}
+
+/* Processes up to one batch. Returns the number of buffers consumed. */
+static unsigned process_tx(struct net *n, struct nqueue *q)
+{
+	struct port *p = q->port;
+	unsigned qp = q->index / 2, cnt = 0;
+	bool enabled = vhu_virtq_enabled(q->vq);
+
+	while (cnt < NET_BATCH) {
+		struct vhu_elem *e = &tx_elems[cnt];
+		int r = vhu_virtq_pop(q->vq, e);
+		if (r == 0 || r == -EIO)
+			break;
+		cnt++;
+		if (r < 0) {
+			q->drops++;
+			continue;
+		}
+		/* "Ring states": started but disabled, TX is processed and discarded. */
+		if (!enabled || n->mode == MODE_SINK) {
+			if (enabled) {
+				q->packets++;
+				q->bytes += e->out_len - (e->out_len >= p->hdr_len ? p->hdr_len : 0);
+			} else {
+				q->drops++;
+			}
+			continue;
+		}
+		int len = gather(e, p->hdr_len, n->frame);
+		if (len < 0) {
+			q->drops++;
+			continue;
+		}
+		q->packets++;
+		q->bytes += (uint64_t)len;
+		fwd_frame(n, p, qp, n->frame, (uint32_t)len);
+	}
+	for (unsigned i = 0; i < cnt; i++)
+		vhu_virtq_push(q->vq, &tx_elems[i], 0);
+	if (cnt)
+		vhu_virtq_flush(q->vq);
+	net_flush_dirty(n);
+	return cnt;
+}
+
+void queue_on_kick(struct net *n, struct nqueue *q)
+{
+	if (!q->started)
+		return;
+	vhu_virtq_kick_drain(q->vq);
+	if (q->index % 2 == 0)
+		return; /* rx: new buffers; frames are only sent when they arrive */
+	for (;;) {
+		vhu_virtq_disable_notify(q->vq);
+		while (process_tx(n, q) == NET_BATCH && q->started)
+			;
+		if (!q->started || !vhu_virtq_enable_notify(q->vq))
+			break;
+	}
+}
+
+unsigned net_poll_all(struct net *n)
+{
+	unsigned total = 0;
+
+	for (unsigned i = 0; i < n->nports; i++) {
+		struct port *p = n->ports[i];
+		if (p->kind != PORT_VHOST || !p->connected)
+			continue;
+		for (unsigned j = 1; j < 2 * p->pairs; j += 2)
+			if (p->q[j].started && (n->poll || vhu_virtq_kick_fd(p->q[j].vq) < 0))
+				total += process_tx(n, &p->q[j]);
+	}
+	return total;
+}
+
+/* ---- device callbacks ---- */
+
+static void cb_queue_start(void *dev, struct vhu_virtq *vq)
+{
+	struct port *p = dev;
+	unsigned i = vhu_virtq_index(vq);
+	struct nqueue *q = &p->q[i];
+	uint64_t f = vhu_backend_features(p->be);
+
+	p->mrg = f & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	p->hdr_len = (p->mrg || (f & (1ULL << VIRTIO_F_VERSION_1))) ? 12 : 10;
+	q->vq = vq;
+	q->started = true;
+	if (g_net.poll)
+		vhu_virtq_disable_notify(vq);
+	else if (vhu_virtq_kick_fd(vq) >= 0)
+		ep_add(&g_net, vhu_virtq_kick_fd(vq), &q->ev);
+	if (i % 2)
+		process_tx(&g_net, q);
+}
+
+static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
+{
+	struct port *p = dev;
+	struct nqueue *q = &p->q[vhu_virtq_index(vq)];
+
+	if (q->dirty) {
+		vhu_virtq_flush(vq);
+		q->dirty = false;
+	}
+	if (!g_net.poll)
+		ep_del(&g_net, vhu_virtq_kick_fd(vq));
+	q->started = false;
+}
+
+static int cb_get_config(void *dev, void *buf, uint32_t off, uint32_t len)
+{
+	struct port *p = dev;
+	struct virtio_net_config c = { 0 };
+
+	memcpy(c.mac, p->mac, 6);
+	c.status = VIRTIO_NET_S_LINK_UP;
+	c.max_virtqueue_pairs = (uint16_t)p->pairs;
+	c.mtu = 1500;
+	if (off > sizeof(c) || len > sizeof(c) - off)
+		return -EINVAL;
+	memcpy(buf, (uint8_t *)&c + off, len);
+	return 0;
+}
+
+/* ---- ports ---- */
+
+static struct port *port_alloc(struct net *n, enum port_kind kind)
+{
+	struct port *p;
+
+	if (n->nports >= NET_MAX_PORTS)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->id = n->nports;
+	p->kind = kind;
+	p->lfd = -1;
+	p->tap_fd = -1;
+	/* Locally administered MAC, one per port. */
+	uint8_t mac[6] = { 0x02, 0x76, 0x68, 0x75, 0x00, (uint8_t)(p->id * 2) };
+	memcpy(p->mac, mac, 6);
+	n->ports[n->nports++] = p;
+	return p;
+}
+
+int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs)
+{
+	struct port *p = port_alloc(n, PORT_VHOST);
+	int ret;
+
+	if (!p)
+		return -ENOSPC;
+	snprintf(p->name, sizeof(p->name), "%s", path ? path : "fd");
+	p->client = client;
+	p->pairs = pairs;
+	p->hdr_len = 12;
+	p->ops = (struct vhu_device_ops){
+		.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+			    (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
+			    (1ULL << VIRTIO_NET_F_MQ) | (1ULL << VIRTIO_NET_F_MTU) |
+			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+			    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED) |
+			    (1ULL << VIRTIO_F_IN_ORDER),
+		.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,
+		.queue_num = pairs,
+		.get_config = cb_get_config,
+		.queue_start = cb_queue_start,
+		.queue_stop = cb_queue_stop,
+		.log = net_log,
+		.log_opaque = p,
+		.log_level = VHU_LOG_DEBUG,
+	};
+	for (unsigned i = 0; i < NET_MAX_VQS; i++) {
+		p->q[i] = (struct nqueue){ .port = p, .index = i };
+		p->q[i].ev = (struct ev){ EV_KICK, &p->q[i] };
+	}
+	p->ev_listen = (struct ev){ EV_LISTEN, p };
+	p->ev_conn = (struct ev){ EV_CONN, p };
+	ret = vhu_backend_new(&p->be, &p->ops, p, 2 * pairs);
+	if (ret)
+		return ret;
+	if (fd >= 0) {
+		int acc = 0;
+		socklen_t sl = sizeof(acc);
+		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl);
+		if (acc) {
+			p->lfd = fd;
+			ep_add(n, fd, &p->ev_listen);
+		} else {
+			vhu_backend_attach(p->be, fd);
+			p->connected = true;
+			ep_add(n, fd, &p->ev_conn);
+		}
+		return 0;
+	}
+	if (client)
+		return 0; /* the loop connects */
+	p->lfd = vhu_listen(path);
+	if (p->lfd < 0)
+		return p->lfd;
+	ep_add(n, p->lfd, &p->ev_listen);
+	return 0;
+}
+
+static void port_disconnect(struct net *n, struct port *p)
+{
+	ep_del(n, vhu_backend_fd(p->be));
+	vhu_backend_detach(p->be);
+	p->connected = false;
+	p->next_connect_ms = 0;
+}
+
+void port_on_listen(struct net *n, struct port *p)
+{
+	int fd = vhu_accept(p->lfd);
+
+	if (fd < 0)
+		return;
+	if (p->connected) {
+		net_log(p, VHU_LOG_WARN, "second front-end refused: one connection per port");
+		close(fd);
+		return;
+	}
+	vhu_backend_attach(p->be, fd);
+	p->connected = true;
+	ep_add(n, fd, &p->ev_conn);
+	net_log(p, VHU_LOG_INFO, "front-end connected");
+}
+
+void port_on_conn(struct net *n, struct port *p)
+{
+	int ret = vhu_backend_dispatch(p->be);
+
+	if (ret == 0)
+		return;
+	net_log(p, ret == -ECONNRESET ? VHU_LOG_INFO : VHU_LOG_ERR, "connection closed");
+	port_disconnect(n, p);
+}
+
+void port_try_connect(struct net *n, struct port *p, uint64_t now_ms)
+{
+	int fd;
+
+	if (p->kind != PORT_VHOST || !p->client || p->connected || now_ms < p->next_connect_ms)
+		return;
+	fd = vhu_connect(p->name, 0);
+	if (fd < 0) {
+		p->next_connect_ms = now_ms + 1000;
+		return;
+	}
+	vhu_backend_attach(p->be, fd);
+	p->connected = true;
+	ep_add(n, fd, &p->ev_conn);
+	net_log(p, VHU_LOG_INFO, "connected to front-end");
+}
+
+int port_tap_new(struct net *n, const char *ifname)
+{
+	struct port *p = port_alloc(n, PORT_TAP);
+	struct ifreq ifr = { 0 };
+	int fd, s;
+
+	if (!p)
+		return -ENOSPC;
+	snprintf(p->name, sizeof(p->name), "tap:%s", ifname);
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	/* Bring the link up. */
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+			ifr.ifr_flags |= IFF_UP;
+			ioctl(s, SIOCSIFFLAGS, &ifr);
+		}
+		close(s);
+	}
+	p->tap_fd = fd;
+	p->ev_tap = (struct ev){ EV_TAP, p };
+	ep_add(n, fd, &p->ev_tap);
+	return 0;
+}
+
+void tap_on_read(struct net *n, struct port *p)
+{
+	for (int i = 0; i < NET_BATCH; i++) {
+		ssize_t len = read(p->tap_fd, n->frame, sizeof(n->frame));
+		if (len <= 0)
+			break;
+		p->tap_rx++;
+		fwd_frame(n, p, 0, n->frame, (uint32_t)len);
+	}
+	net_flush_dirty(n);
+}
+
+void port_free(struct net *n, struct port *p)
+{
+	if (p->kind == PORT_VHOST) {
+		if (p->connected)
+			port_disconnect(n, p);
+		vhu_backend_free(p->be);
+		if (p->lfd >= 0) {
+			close(p->lfd);
+			if (!p->client)
+				unlink(p->name);
+		}
+	} else if (p->tap_fd >= 0) {
+		close(p->tap_fd);
+	}
+	free(p);
+}
+
+void net_print_stats(struct net *n, FILE *f)
+{
+	for (unsigned i = 0; i < n->nports; i++) {
+		struct port *p = n->ports[i];
+		if (p->kind == PORT_TAP) {
+			fprintf(f, "port %u %s: rx %llu tx %llu drops %llu\n", i, p->name,
+				(unsigned long long)p->tap_rx, (unsigned long long)p->tap_tx,
+				(unsigned long long)p->tap_drops);
+			continue;
+		}
+		fprintf(f, "port %u %s: %s\n", i, p->name, p->connected ? "connected" : "waiting");
+		for (unsigned j = 0; j < 2 * p->pairs; j++) {
+			struct nqueue *q = &p->q[j];
+			struct vhu_virtq_stats st = { 0 };
+			if (q->vq)
+				vhu_virtq_stats(q->vq, &st);
+			fprintf(f,
+				"  queue %u %s: packets %llu bytes %llu drops %llu kicks %llu calls %llu%s\n",
+				j, j % 2 ? "tx" : "rx", (unsigned long long)q->packets,
+				(unsigned long long)q->bytes, (unsigned long long)q->drops,
+				(unsigned long long)st.kicks, (unsigned long long)st.calls,
+				st.broken ? " BROKEN" : "");
+		}
+	}
+	fflush(f);
+}
