@@ -111,6 +111,7 @@ int mem_set_table(struct mem *mm, const struct vhu_mem_region *r, unsigned n, in
 		ret = region_map(&next[i], &r[i], fds[i], lg);
 		if (ret)
 			goto err_unmap;
+		next[i].refs = 1;
 	}
 	mem_clear(mm);
 	memcpy(mm->regions, next, sizeof(next[0]) * n);
@@ -137,6 +138,13 @@ int mem_add(struct mem *mm, const struct vhu_mem_region *r, int *fd, const struc
 		return -ENOSPC;
 	}
 	for (unsigned i = 0; i < mm->n; i++) {
+		struct mem_region *x = &mm->regions[i];
+		if (x->gpa == r->guest_phys_addr && x->size == r->memory_size &&
+		    x->uva == r->userspace_addr) {
+			x->refs++;
+			close_fd(fd);
+			return 0;
+		}
 		if (ranges_overlap(r->guest_phys_addr, r->memory_size, mm->regions[i].gpa,
 				   mm->regions[i].size)) {
 			log_err(lg, "ADD_MEM_REG: region at gpa 0x%llx overlaps region %u",
@@ -147,6 +155,7 @@ int mem_add(struct mem *mm, const struct vhu_mem_region *r, int *fd, const struc
 	ret = region_map(&mm->regions[mm->n], r, *fd, lg);
 	if (ret)
 		return ret;
+	mm->regions[mm->n].refs = 1;
 	mm->n++;
 	close_fd(fd);
 	return 0;
@@ -158,6 +167,8 @@ int mem_remove(struct mem *mm, const struct vhu_mem_region *r, const struct logg
 		struct mem_region *x = &mm->regions[i];
 		if (x->gpa == r->guest_phys_addr && x->uva == r->userspace_addr &&
 		    x->size == r->memory_size) {
+			if (--x->refs > 0)
+				return 0;
 			region_unmap(x);
 			mm->regions[i] = mm->regions[--mm->n];
 			return 0;

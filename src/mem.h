@@ -24,6 +24,7 @@ struct mem_region {
 	uint8_t *hva;	   /* mmap base + mmap_offset */
 	void *map_base;	   /* what munmap takes */
 	uint64_t map_size;
+	unsigned refs;	   /* ADD_MEM_REG of an identical region counts here */
 };
 
 struct mem {
@@ -38,9 +39,11 @@ void mem_clear(struct mem *mm);
  * old table is kept and the fds are left to the caller. */
 int mem_set_table(struct mem *mm, const struct vhu_mem_region *r, unsigned n, int *fds,
 		  const struct logger *lg);
-/* ADD_MEM_REG: takes *fd on success. */
+/* ADD_MEM_REG: takes *fd on success. A region identical to a mapped one (same guest address,
+ * user address and size) only takes a reference: QEMU 7.2 adds every region once per vhost_dev,
+ * and a multiqueue net device has one vhost_dev per queue pair on the same socket. */
 int mem_add(struct mem *mm, const struct vhu_mem_region *r, int *fd, const struct logger *lg);
-/* REM_MEM_REG: matched on guest address, user address and size. */
+/* REM_MEM_REG: matched on guest address, user address and size; drops one reference. */
 int mem_remove(struct mem *mm, const struct vhu_mem_region *r, const struct logger *lg);
 
 /* Guest-physical -> pointer; *len is shortened to what stays inside one region. NULL when

@@ -1,0 +1,102 @@
+# Shared helpers for the interop tests (sourced). A test exits 0 pass, 1 fail, 77 skip.
+# Under CI=true a missing peer is a failure, never a skip.
+set -u
+SRC=${SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${BUILD:-$SRC/build}
+VHU_NET=${VHU_NET:-$BUILD/tools/vhu-net}
+GUEST=${GUEST:-$SRC/out/guest}
+T=$(mktemp -d /tmp/vhu-test.XXXXXX)
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$T" /var/run/dpdk/vhu-* 2>/dev/null
+}
+trap cleanup EXIT
+
+skip() {
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL (would skip, but CI=true): $*"
+		exit 1
+	fi
+	echo "SKIP: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+need() {
+	for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c not installed"; done
+}
+
+need_guest() {
+	need qemu-system-x86_64 cpio
+	[ -f "$GUEST/initramfs.cpio.gz" ] || OUT=$GUEST "$SRC/scripts/mkguest.sh" >/dev/null ||
+		skip "cannot build the guest (linux-image-amd64, busybox-static)"
+}
+
+# Waits until a file exists (a socket), up to $2 seconds.
+wait_file() {
+	local i
+	for i in $(seq 1 $((${2:-10} * 10))); do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Waits until a log file has a line matching $2, up to $3 seconds.
+wait_log() {
+	local i
+	for i in $(seq 1 $((${3:-30} * 10))); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_bg NAME CMD...: runs CMD in the background with its output in $T/NAME.log.
+start_bg() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.log" 2>&1 &
+	PIDS+=($!)
+	eval "PID_$name=$!"
+}
+
+# Makes $T/NAME.cpio.gz: the guest initramfs plus /test.sh from stdin.
+guest_initrd() {
+	local name=$1 d
+	d=$(mktemp -d "$T/rd.XXXX")
+	cat >"$d/test.sh"
+	chmod +x "$d/test.sh"
+	mkdir -p "$d/bin"
+	cp "$BUILD/tests/udpcheck" "$d/bin/udpcheck" || fail "build tests/udpcheck first"
+	(cd "$d" && printf 'test.sh\nbin\nbin/udpcheck\n' | cpio -o -H newc --quiet | gzip -1) >"$T/$name.extra.gz"
+	cat "$GUEST/initramfs.cpio.gz" "$T/$name.extra.gz" >"$T/$name.cpio.gz"
+}
+
+# qemu_cmd NAME MEM_MB SMP DEVICE-ARGS...: prints nothing; runs QEMU (TCG) in the background,
+# console in $T/NAME.log. Guest RAM is a shared memfd, as vhost-user needs.
+qemu_start() {
+	local name=$1 mem=$2 smp=$3
+	shift 3
+	start_bg "$name" timeout "${QEMU_TIMEOUT:-240}" qemu-system-x86_64 -accel tcg -nographic \
+		-no-reboot -m "$mem" -smp "$smp" -cpu max \
+		-object memory-backend-memfd,id=mem0,size="${mem}M",share=on -numa node,memdev=mem0 \
+		-kernel "$GUEST/vmlinuz" -initrd "$T/$name.cpio.gz" \
+		-append "console=ttyS0 panic=-1 quiet loglevel=3" \
+		-serial mon:stdio -display none "$@"
+}
+
+# Waits for the guest to finish its test; returns 0 when it printed VHU-PASS.
+guest_wait() {
+	local name=$1 pid
+	pid=$(eval echo "\$PID_$name")
+	wait "$pid" 2>/dev/null
+	grep -q "VHU-PASS" "$T/$name.log"
+}
