@@ -97,6 +97,7 @@ static int run(struct net *n, int sfd)
 		}
 		/* Busy-poll mode looks at the socket only every 64 empty rounds. */
 		unsigned polled = net_poll_all(n);
+		net_reap(n);
 		if (polled) {
 			idle = 0;
 			continue;
@@ -131,6 +132,7 @@ static int run(struct net *n, int sfd)
 				break;
 			}
 		}
+		net_reap(n);
 	}
 	return 0;
 }

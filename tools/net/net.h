@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <vhu/vhu.h>
 
@@ -52,6 +53,7 @@ struct port {
 	struct nqueue q[NET_MAX_VQS];
 	struct ev ev_listen, ev_conn;
 	uint64_t next_connect_ms;
+	bool teardown; /* a ring broke: drop the connection at the next safe point */
 	/* tap */
 	int tap_fd;
 	struct ev ev_tap;
@@ -93,6 +95,8 @@ void tap_on_read(struct net *n, struct port *p);
 /* One round over every started tx queue (busy-poll mode). Returns frames handled. */
 unsigned net_poll_all(struct net *n);
 void net_print_stats(struct net *n, FILE *f);
+/* Drops the connections whose rings broke. Called between events. */
+void net_reap(struct net *n);
 void net_log(void *opaque, int level, const char *msg);
 
 /* fwd.c */

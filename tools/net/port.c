@@ -114,6 +114,8 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 	while (got < need && nb < RX_MAX_BUFS) {
 		struct vhu_elem *e = &rx_elems[nb];
 		r = vhu_virtq_pop(q->vq, e);
+		if (r == -EIO)
+			p->teardown = true;
 		if (r == 0 || r == -EIO)
 			break;
 		if (r < 0 || e->in_len == 0 || (!p->mrg && e->in_len < need)) {
@@ -208,6 +210,8 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 	while (cnt < NET_BATCH) {
 		struct vhu_elem *e = &tx_elems[cnt];
 		int r = vhu_virtq_pop(q->vq, e);
+		if (r == -EIO)
+			p->teardown = true;
 		if (r == 0 || r == -EIO)
 			break;
 		cnt++;
@@ -410,6 +414,20 @@ static void port_disconnect(struct net *n, struct port *p)
 	vhu_backend_detach(p->be);
 	p->connected = false;
 	p->next_connect_ms = 0;
+}
+
+void net_reap(struct net *n)
+{
+	for (unsigned i = 0; i < n->nports; i++) {
+		struct port *p = n->ports[i];
+		if (p->kind == PORT_VHOST && p->teardown) {
+			p->teardown = false;
+			if (p->connected) {
+				net_log(p, VHU_LOG_ERR, "dropping the connection: a ring is broken");
+				port_disconnect(n, p);
+			}
+		}
+	}
 }
 
 void port_on_listen(struct net *n, struct port *p)

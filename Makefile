@@ -1,0 +1,38 @@
+# vhu: top-level wrapper around meson/ninja.
+#   make          build (build/)
+#   make check    set up peers, then unit, pair, bad-input, interop, sanitizer and fuzz suites
+#   make bench    side-by-side benchmarks against DPDK (make bench BENCH_SECS=5)
+#   make demo     vhu-net + a QEMU guest pinging through it
+#   make install  PREFIX=/usr/local DESTDIR=
+PREFIX ?= /usr/local
+BUILD ?= build
+MESON_OPTS ?=
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --prefix=$(PREFIX) $(MESON_OPTS)
+
+setup:
+	./scripts/setup.sh
+
+check: setup
+	./scripts/check.sh
+
+bench: setup all
+	./bench/run.sh
+
+demo: setup all
+	./scripts/demo.sh
+
+install: all
+	DESTDIR=$(DESTDIR) meson install -C $(BUILD)
+
+format:
+	clang-format -i src/*.c src/*.h include/vhu/*.h tools/net/*.c tools/net/*.h tests/unit/*.c tests/*.h
+
+clean:
+	rm -rf build build-asan build-fuzz out
+
+.PHONY: all setup check bench demo install format clean

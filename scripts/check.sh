@@ -1,0 +1,59 @@
+#!/bin/bash
+# Runs every suite and ends with one line: N passed, N failed, N skipped.
+#   build/       the normal build: unit, pair, bad, interop suites
+#   build-asan/  ASan+UBSan build: unit, pair and bad suites again
+#   build-fuzz/  clang libFuzzer build: the fuzz suite (bounded time)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+WERROR=false
+[ "${CI:-}" = true ] && WERROR=true
+export MESON_TESTTHREADS=${MESON_TESTTHREADS:-2}
+status=0
+
+setup_dir() { # dir opts...
+	local d=$1
+	shift
+	[ -f "$d/build.ninja" ] || meson setup "$d" -Dwerror=$WERROR "$@" >/dev/null || return 1
+	ninja -C "$d" >/dev/null || { ninja -C "$d"; return 1; }
+}
+
+run_suites() { # dir suites...
+	local d=$1
+	shift
+	local args=()
+	for s in "$@"; do args+=(--suite "$s"); done
+	meson test -C "$d" --print-errorlogs "${args[@]}" || status=1
+	cp "$d/meson-logs/testlog.json" "out/check-$(basename "$d").json"
+}
+
+mkdir -p out
+rm -f out/check-*.json
+setup_dir build || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+run_suites build unit pair bad interop
+if setup_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run_suites build-asan unit pair bad
+else
+	echo "check: the sanitizer build failed"
+	status=1
+fi
+if command -v clang >/dev/null; then
+	if CC=clang setup_dir build-fuzz -Dfuzz=true -Dtests=false; then
+		run_suites build-fuzz fuzz
+	else
+		echo "check: the fuzz build failed"
+		status=1
+	fi
+fi
+python3 - <<'PY'
+import glob, json
+p = f = s = 0
+for path in sorted(glob.glob("out/check-*.json")):
+    for line in open(path):
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"): p += 1
+        elif r == "SKIP": s += 1
+        else: f += 1
+print(f"{p} passed, {f} failed, {s} skipped")
+PY
+exit $status

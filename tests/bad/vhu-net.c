@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bad input against a running vhu-net --loopback, black box: each case sends one malformed
+ * message or hostile descriptor chain and expects the daemon to drop that connection, stay
+ * alive, and hold no more fds or memory mappings than before. Finally a good session must
+ * still get a frame reflected. Run it with VALGRIND=1 to put the daemon under valgrind.
+ *
+ * usage: vhu-net-bad PATH-TO-vhu-net
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/drv.h"
+#include "../t.h"
+
+T_DEFINE;
+
+static pid_t daemon_pid;
+static char sock_path[128];
+static char log_path[128];
+static int base_fds, base_maps;
+
+static void msleep(int ms)
+{
+	nanosleep(&(struct timespec){ .tv_nsec = ms * 1000000L }, NULL);
+}
+
+static int count_fds(pid_t pid)
+{
+	char p[64];
+	int n = 0;
+	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+	DIR *d = opendir(p);
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Mappings of front-end memory (our memfd is named drv-mem). */
+static int count_maps(pid_t pid)
+{
+	char p[64], line[512];
+	int n = 0;
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "drv-mem") != NULL;
+	fclose(f);
+	return n;
+}
+
+static bool alive(void)
+{
+	int st;
+	return waitpid(daemon_pid, &st, WNOHANG) == 0;
+}
+
+/* Waits for the daemon to close our connection: reads until EOF. */
+static bool closed_by_peer(struct drv *d, int timeout_ms)
+{
+	struct vhu_hdr h;
+	uint8_t buf[4096];
+	for (int t = 0; t < timeout_ms; t += 50) {
+		int r = drv_recv(d, &h, buf, sizeof(buf), 50);
+		if (r == -ECONNRESET || r == -EPROTO || r == -EMSGSIZE)
+			return true;
+		if (r < 0 && r != -ETIMEDOUT)
+			return true;
+	}
+	return false;
+}
+
+/* After a case: daemon alive, fds and mappings back to the baseline. */
+static int check_clean(const char *what)
+{
+	int fds = -1, maps = -1;
+	for (int t = 0; t < 100; t++) {
+		fds = count_fds(daemon_pid);
+		maps = count_maps(daemon_pid);
+		if (fds == base_fds && maps == base_maps)
+			break;
+		msleep(20);
+	}
+	if (!alive()) {
+		T_FAILF("%s: vhu-net died", what);
+		return -1;
+	}
+	if (fds != base_fds || maps != base_maps) {
+		T_FAILF("%s: leak: fds %d (baseline %d), mappings %d (baseline %d)", what, fds,
+			base_fds, maps, base_maps);
+		return -1;
+	}
+	return 0;
+}
+
+typedef int (*bad_fn)(struct drv *d);
+
+/* Runs one case: connect, do the bad thing, expect the daemon to hang up and stay clean. */
+static int run_case(const char *name, bad_fn fn)
+{
+	struct drv d;
+	int ret;
+
+	if (drv_open(&d, sock_path)) {
+		T_FAILF("%s: cannot connect", name);
+		return -1;
+	}
+	ret = fn(&d);
+	if (ret == 0 && !closed_by_peer(&d, 3000)) {
+		T_FAILF("%s: vhu-net kept the connection open", name);
+		ret = -1;
+	}
+	drv_close(&d);
+	if (check_clean(name))
+		ret = -1;
+	printf("%s %s\n", ret ? "FAIL" : "ok  ", name);
+	if (ret)
+		t_failed++;
+	return ret;
+}
+
+static int raw(struct drv *d, const void *buf, size_t len, bool shut)
+{
+	if (send(d->fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return -1;
+	if (shut)
+		shutdown(d->fd, SHUT_WR);
+	return 0;
+}
+
+static int truncated_header(struct drv *d)
+{
+	uint32_t h[2] = { VHU_REQ_GET_FEATURES, VHU_VERSION };
+	return raw(d, h, 6, true);
+}
+
+static int truncated_payload(struct drv *d)
+{
+	uint32_t h[4] = { VHU_REQ_SET_FEATURES, VHU_VERSION, 8, 0 };
+	return raw(d, h, 16, true);
+}
+
+static int oversize(struct drv *d)
+{
+	uint32_t h[3] = { VHU_REQ_SET_FEATURES, VHU_VERSION, 1u << 20 };
+	return raw(d, h, 12, false);
+}
+
+static int bad_version(struct drv *d)
+{
+	return drv_send(d, VHU_REQ_GET_FEATURES, 2, NULL, 0, NULL, 0);
+}
+
+static int reply_bit(struct drv *d)
+{
+	return drv_send(d, VHU_REQ_GET_FEATURES, VHU_VERSION | VHU_FLAG_REPLY, NULL, 0, NULL, 0);
+}
+
+static int unknown_request(struct drv *d)
+{
+	return drv_send(d, 99, VHU_VERSION, NULL, 0, NULL, 0);
+}
+
+static int wrong_size(struct drv *d)
+{
+	uint32_t v = 1;
+	return drv_send(d, VHU_REQ_SET_FEATURES, VHU_VERSION, &v, 4, NULL, 0);
+}
+
+static int kick_without_fd(struct drv *d)
+{
+	uint64_t v = 0;
+	return drv_send(d, VHU_REQ_SET_VRING_KICK, VHU_VERSION, &v, 8, NULL, 0);
+}
+
+static int too_many_fds(struct drv *d)
+{
+	uint64_t v = VHU_VRING_NOFD;
+	int fds[3] = { d->memfd, d->r[0].kick, d->r[0].call };
+	return drv_send(d, VHU_REQ_SET_VRING_CALL, VHU_VERSION, &v, 8, fds, 3);
+}
+
+static int nine_fds(struct drv *d)
+{
+	uint64_t v = 0;
+	int fds[9];
+	for (int i = 0; i < 9; i++)
+		fds[i] = d->memfd;
+	return drv_send(d, VHU_REQ_SET_VRING_CALL, VHU_VERSION, &v, 8, fds, 9);
+}
+
+static int mem_table_fd_mismatch(struct drv *d)
+{
+	struct vhu_mem_table t = { .nregions = 1 };
+	t.regions[0] = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE,
+						(uint64_t)(uintptr_t)d->mem, 0 };
+	int fds[2] = { d->memfd, d->memfd };
+	return drv_send(d, VHU_REQ_SET_MEM_TABLE, VHU_VERSION, &t, 40, fds, 2);
+}
+
+static int mem_table_overlap(struct drv *d)
+{
+	struct vhu_mem_table t = { .nregions = 2 };
+	t.regions[0] = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE,
+						(uint64_t)(uintptr_t)d->mem, 0 };
+	t.regions[1] = (struct vhu_mem_region){ DRV_GPA_BASE + 4096, 4096,
+						(uint64_t)(uintptr_t)d->mem, 0 };
+	int fds[2] = { d->memfd, d->memfd };
+	return drv_send(d, VHU_REQ_SET_MEM_TABLE, VHU_VERSION, &t, 8 + 64, fds, 2);
+}
+
+static int mem_table_zero(struct drv *d)
+{
+	struct vhu_mem_table t = { .nregions = 1 };
+	t.regions[0] = (struct vhu_mem_region){ DRV_GPA_BASE, 0, (uint64_t)(uintptr_t)d->mem, 0 };
+	return drv_send(d, VHU_REQ_SET_MEM_TABLE, VHU_VERSION, &t, 40, &d->memfd, 1);
+}
+
+static int mem_table_wrap(struct drv *d)
+{
+	struct vhu_mem_table t = { .nregions = 1 };
+	t.regions[0] = (struct vhu_mem_region){ ~0ull - 100, DRV_MEM_SIZE,
+						(uint64_t)(uintptr_t)d->mem, 0 };
+	return drv_send(d, VHU_REQ_SET_MEM_TABLE, VHU_VERSION, &t, 40, &d->memfd, 1);
+}
+
+static int mem_table_nine(struct drv *d)
+{
+	struct vhu_mem_table t = { .nregions = 9 };
+	return drv_send(d, VHU_REQ_SET_MEM_TABLE, VHU_VERSION, &t, sizeof(t), &d->memfd, 1);
+}
+
+static int vring_index(struct drv *d)
+{
+	struct vhu_vring_state s = { 200, 64 };
+	return drv_send(d, VHU_REQ_SET_VRING_NUM, VHU_VERSION, &s, 8, NULL, 0);
+}
+
+static int vring_kick_index(struct drv *d)
+{
+	uint64_t v = 77;
+	return drv_send(d, VHU_REQ_SET_VRING_KICK, VHU_VERSION, &v, 8, &d->r[0].kick, 1);
+}
+
+static int get_vring_base_index(struct drv *d)
+{
+	struct vhu_vring_state s = { 9999, 0 };
+	return drv_send(d, VHU_REQ_GET_VRING_BASE, VHU_VERSION, &s, 8, NULL, 0);
+}
+
+static int ring_not_pow2(struct drv *d)
+{
+	struct vhu_vring_state s = { 0, 100 };
+	return drv_send(d, VHU_REQ_SET_VRING_NUM, VHU_VERSION, &s, 8, NULL, 0);
+}
+
+static int ring_too_big(struct drv *d)
+{
+	struct vhu_vring_state s = { 0, 65536 };
+	return drv_send(d, VHU_REQ_SET_VRING_NUM, VHU_VERSION, &s, 8, NULL, 0);
+}
+
+static int features_not_offered(struct drv *d)
+{
+	uint64_t f = 1ull << 63;
+	return drv_send(d, VHU_REQ_SET_FEATURES, VHU_VERSION, &f, 8, NULL, 0);
+}
+
+static int ring_outside_memory(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	struct vhu_vring_addr a = { .index = 1, .desc = 0x10, .avail = 0x10000, .used = 0x20000 };
+	return drv_send(d, VHU_REQ_SET_VRING_ADDR, VHU_VERSION, &a, sizeof(a), NULL, 0);
+}
+
+/* Descriptor cases: a started split or packed ring, then a hostile chain on the tx queue. */
+static int chain_loop(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	uint64_t a[2] = { drv_buf_gpa(d, 1, 0), drv_buf_gpa(d, 1, 1) };
+	uint32_t l[2] = { 64, 64 };
+	uint16_t f[2] = { 0, 0 };
+	/* Write the chain by hand, then point the second descriptor back at the first. */
+	int head = drv_add_raw(d, 1, a, l, f, 0);
+	(void)head;
+	struct drv_ring *r = &d->r[1];
+	r->desc[0] = (struct vring_desc){ a[0], 64, VRING_DESC_F_NEXT, 1 };
+	r->desc[1] = (struct vring_desc){ a[1], 64, VRING_DESC_F_NEXT, 0 };
+	r->avail->ring[0] = 0;
+	__atomic_store_n(&r->avail->idx, 1, __ATOMIC_RELEASE);
+	drv_kick(d, 1);
+	return 0;
+}
+
+static int chain_outside(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	uint64_t a = 0xdead00000000ull;
+	uint32_t l = 128;
+	uint16_t f = 0;
+	drv_add_raw(d, 1, &a, &l, &f, 1);
+	return 0;
+}
+
+static int chain_straddles_end(struct drv *d)
+{
+	if (drv_start(d, true, ~0ull))
+		return -1;
+	uint64_t a = DRV_GPA_BASE + DRV_MEM_SIZE - 16;
+	uint32_t l = 64;
+	uint16_t f = 0;
+	drv_add_raw(d, 1, &a, &l, &f, 1);
+	return 0;
+}
+
+static int head_out_of_range(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	struct drv_ring *r = &d->r[1];
+	r->avail->ring[0] = 5000;
+	__atomic_store_n(&r->avail->idx, 1, __ATOMIC_RELEASE);
+	drv_kick(d, 1);
+	return 0;
+}
+
+static int avail_idx_jump(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	__atomic_store_n(&d->r[1].avail->idx, 1000, __ATOMIC_RELEASE);
+	drv_kick(d, 1);
+	return 0;
+}
+
+static int nested_indirect(bool packed, struct drv *d)
+{
+	if (drv_start(d, packed, ~0ull))
+		return -1;
+	/* An indirect table whose entry is itself indirect. */
+	uint8_t *tbl = drv_buf(d, 1, 10);
+	uint64_t tgpa = drv_buf_gpa(d, 1, 10);
+	if (packed) {
+		struct vring_packed_desc inner = { tgpa, 16, 0, VRING_DESC_F_INDIRECT };
+		memcpy(tbl, &inner, sizeof(inner));
+	} else {
+		struct vring_desc inner = { tgpa, 16, VRING_DESC_F_INDIRECT, 0 };
+		memcpy(tbl, &inner, sizeof(inner));
+	}
+	uint64_t a = tgpa;
+	uint32_t l = 16;
+	uint16_t f = VRING_DESC_F_INDIRECT;
+	drv_add_raw(d, 1, &a, &l, &f, 1);
+	return 0;
+}
+
+static int nested_indirect_split(struct drv *d)
+{
+	return nested_indirect(false, d);
+}
+
+static int nested_indirect_packed(struct drv *d)
+{
+	return nested_indirect(true, d);
+}
+
+static int indirect_bad_len(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	uint64_t a = drv_buf_gpa(d, 1, 10);
+	uint32_t l = 17;
+	uint16_t f = VRING_DESC_F_INDIRECT;
+	drv_add_raw(d, 1, &a, &l, &f, 1);
+	return 0;
+}
+
+static int packed_long_chain(struct drv *d)
+{
+	if (drv_start(d, true, ~0ull))
+		return -1;
+	/* Every slot available and chained: the chain never ends. */
+	struct drv_ring *r = &d->r[1];
+	uint16_t fl = (1u << VRING_PACKED_DESC_F_AVAIL) | VRING_DESC_F_NEXT;
+	for (int i = DRV_QSIZE - 1; i >= 0; i--) {
+		r->pdesc[i].addr = drv_buf_gpa(d, 1, 0);
+		r->pdesc[i].len = 64;
+		r->pdesc[i].id = 0;
+		__atomic_store_n(&r->pdesc[i].flags, fl, __ATOMIC_RELEASE);
+	}
+	drv_kick(d, 1);
+	return 0;
+}
+
+static int writable_then_readable(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	uint64_t a[2] = { drv_buf_gpa(d, 1, 0), drv_buf_gpa(d, 1, 1) };
+	uint32_t l[2] = { 64, 64 };
+	uint16_t f[2] = { VRING_DESC_F_WRITE, 0 };
+	drv_add_raw(d, 1, a, l, f, 2);
+	return 0;
+}
+
+static int hangup_midway(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	shutdown(d->fd, SHUT_RDWR);
+	return 0;
+}
+
+/* The good session: a UDP frame on tx comes back on rx with addresses swapped. */
+static int good_session(bool packed)
+{
+	struct drv d;
+	uint32_t id, len;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	ASSERT_OK(drv_start(&d, packed, ~0ull));
+	ASSERT_TRUE(drv_add_buf(&d, 0, 0, 2048, true) >= 0);
+	uint8_t *f = drv_buf(&d, 1, 0);
+	memset(f, 0, 12 + 60);
+	uint8_t frame[60] = { 0x52, 0x54, 0, 0, 0, 2, 0x52, 0x54, 0, 0, 0, 1, 0x08, 0x00, 0x45 };
+	frame[14 + 9] = 17;
+	memcpy(frame + 26, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+	memcpy(frame + 34, "\x10\x00\x20\x00", 4);
+	memcpy(frame + 42, "payload!", 8);
+	memcpy(f + 12, frame, sizeof(frame));
+	ASSERT_TRUE(drv_add_buf(&d, 1, 0, 12 + sizeof(frame), false) >= 0);
+	ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(len, 12 + sizeof(frame));
+	const uint8_t *g = drv_buf(&d, 0, 0) + 12;
+	ASSERT_OK(memcmp(g, frame + 6, 6));
+	ASSERT_OK(memcmp(g + 6, frame, 6));
+	ASSERT_OK(memcmp(g + 26, frame + 30, 4));
+	ASSERT_OK(memcmp(g + 34, frame + 36, 2));
+	ASSERT_OK(memcmp(g + 42, "payload!", 8));
+	drv_close(&d);
+	return check_clean(packed ? "good session (packed)" : "good session (split)");
+}
+
+static int good_split(void)
+{
+	return good_session(false);
+}
+
+static int good_packed(void)
+{
+	return good_session(true);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s VHU-NET\n", argv[0]);
+		return T_FAIL;
+	}
+	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-bad-%d.sock", getpid());
+	snprintf(log_path, sizeof(log_path), "/tmp/vhu-bad-%d.log", getpid());
+	bool vg = getenv("VALGRIND") && *getenv("VALGRIND") == '1';
+	daemon_pid = fork();
+	if (daemon_pid == 0) {
+		freopen(log_path, "w", stderr);
+		freopen("/dev/null", "w", stdout);
+		if (vg)
+			execlp("valgrind", "valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+			       "--errors-for-leak-kinds=definite", "--track-fds=yes", argv[1],
+			       "--socket-path", sock_path, "--loopback", NULL);
+		else
+			execl(argv[1], argv[1], "--socket-path", sock_path, "--loopback", NULL);
+		_exit(127);
+	}
+	struct stat st;
+	for (int i = 0; i < 200 && stat(sock_path, &st); i++)
+		msleep(50);
+	msleep(vg ? 500 : 50);
+	base_fds = count_fds(daemon_pid);
+	base_maps = count_maps(daemon_pid);
+
+	static const struct {
+		const char *name;
+		bad_fn fn;
+	} cases[] = {
+		{ "truncated header", truncated_header },
+		{ "truncated payload", truncated_payload },
+		{ "oversize size", oversize },
+		{ "bad version", bad_version },
+		{ "reply bit in a request", reply_bit },
+		{ "unknown request", unknown_request },
+		{ "wrong payload size", wrong_size },
+		{ "SET_VRING_KICK without fd", kick_without_fd },
+		{ "fds on a no-fd message", too_many_fds },
+		{ "nine fds", nine_fds },
+		{ "SET_MEM_TABLE fd count mismatch", mem_table_fd_mismatch },
+		{ "overlapping regions", mem_table_overlap },
+		{ "zero-size region", mem_table_zero },
+		{ "region wraps the address space", mem_table_wrap },
+		{ "nine regions", mem_table_nine },
+		{ "vring index out of range", vring_index },
+		{ "SET_VRING_KICK index out of range", vring_kick_index },
+		{ "GET_VRING_BASE index out of range", get_vring_base_index },
+		{ "ring size not a power of 2", ring_not_pow2 },
+		{ "ring size too big", ring_too_big },
+		{ "features not offered", features_not_offered },
+		{ "ring addresses outside memory", ring_outside_memory },
+		{ "descriptor loop", chain_loop },
+		{ "descriptor outside memory", chain_outside },
+		{ "descriptor straddles the region end (packed)", chain_straddles_end },
+		{ "avail head out of range", head_out_of_range },
+		{ "avail idx jumps past the ring", avail_idx_jump },
+		{ "nested indirect (split)", nested_indirect_split },
+		{ "nested indirect (packed)", nested_indirect_packed },
+		{ "indirect table length", indirect_bad_len },
+		{ "packed chain without end", packed_long_chain },
+		{ "readable after writable", writable_then_readable },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(cases[i].name, cases[i].fn);
+	{
+		struct drv d;
+		if (drv_open(&d, sock_path) == 0) {
+			hangup_midway(&d);
+			drv_close(&d);
+			printf("%s hang-up mid-session\n", check_clean("hang-up") ? "FAIL" : "ok  ");
+		}
+	}
+	RUN(good_split);
+	RUN(good_packed);
+
+	kill(daemon_pid, SIGTERM);
+	int status = 0;
+	waitpid(daemon_pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		T_FAILF("vhu-net exit status 0x%x (valgrind errors exit 99)", status);
+	}
+	if (t_failed) {
+		char cmd[200];
+		snprintf(cmd, sizeof(cmd), "tail -50 %s >&2", log_path);
+		if (system(cmd) < 0)
+			perror("system");
+	} else {
+		/* Every case must have left a clear error in the log. */
+		char cmd[256];
+		snprintf(cmd, sizeof(cmd), "grep -c 'error' %s >/dev/null", log_path);
+		if (system(cmd) != 0)
+			T_FAILF("no error lines in the daemon log");
+	}
+	unlink(log_path);
+	unlink(sock_path);
+	T_MAIN_END();
+}
