@@ -100,3 +100,10 @@ guest_wait() {
 	wait "$pid" 2>/dev/null
 	grep -q "VHU-PASS" "$T/$name.log"
 }
+
+# qemu_net_args SOCKET MAC [chardev-opts]: the -chardev/-netdev/-device arguments for one
+# virtio-net-pci on vhost-user. vectors=0: QEMU 7.2 TCG segfaults on vhost-user net MSI-X.
+qemu_net_args() {
+	echo "-chardev socket,id=c0,path=$1${3:+,$3} -netdev vhost-user,id=n0,chardev=c0" \
+		"-device virtio-net-pci,netdev=n0,vectors=0,mac=$2"
+}
