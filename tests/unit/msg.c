@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/* Codec: every front-end request goes through sock_send/sock_recv and msg_check intact, and
+ * each rule of the table rejects what it should. */
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "msg.h"
+#include "sock.h"
+#include "t.h"
+
+T_DEFINE;
+
+static int sp[2];
+
+/* A message that satisfies the rule of request r, with its fds. */
+static void build(struct msg *m, uint32_t r, int *fds, unsigned *nfds)
+{
+	const struct msg_rule *rule = msg_rule(r);
+
+	msg_init(m, r, 0, rule->min_size);
+	for (unsigned i = 0; i < rule->min_size; i++)
+		m->p.raw[i] = (uint8_t)(r * 13 + i);
+	*nfds = 0;
+	switch (rule->fds) {
+	case FDS_ONE:
+		*nfds = 1;
+		break;
+	case FDS_OPTIONAL:
+		m->p.u64 = 3; /* vring 3, with fd */
+		*nfds = 1;
+		break;
+	case FDS_REGIONS:
+		m->p.mem.nregions = 2;
+		m->p.mem.padding = 0;
+		m->hdr.size = 8 + 2 * sizeof(struct vhu_mem_region);
+		*nfds = 2;
+		break;
+	default:
+		break;
+	}
+	if (r == VHU_REQ_GET_CONFIG || r == VHU_REQ_SET_CONFIG) {
+		m->p.config.size = 6;
+		m->hdr.size = VHU_CONFIG_HDR_SIZE + 6;
+	}
+	for (unsigned i = 0; i < *nfds; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+}
+
+static int roundtrip_all(void)
+{
+	unsigned n = 0;
+
+	for (uint32_t r = 1; r < VHU_REQ_MAX; r++) {
+		struct msg m, got;
+		int fds[MSG_MAX_FDS];
+		unsigned nfds;
+		char why[160];
+
+		ASSERT_TRUE(msg_rule(r) != NULL);
+		ASSERT_TRUE(strcmp(vhu_request_name(r), "?") != 0);
+		build(&m, r, fds, &nfds);
+		ASSERT_OK(sock_send(sp[0], &m, fds, nfds));
+		ASSERT_OK(sock_recv(sp[1], &got, false));
+		ASSERT_EQ(got.hdr.request, r);
+		ASSERT_EQ(got.hdr.size, m.hdr.size);
+		ASSERT_OK(memcmp(got.p.raw, m.p.raw, m.hdr.size));
+		ASSERT_EQ(got.nfds, nfds);
+		for (unsigned i = 0; i < got.nfds; i++) {
+			ASSERT_TRUE(got.fds[i] >= 0 && got.fds[i] != fds[i]);
+			/* The received fd is the same eventfd: a write on it is readable on ours. */
+			ASSERT_OK(eventfd_write(got.fds[i], 1));
+			eventfd_t v;
+			ASSERT_OK(eventfd_read(fds[i], &v));
+			ASSERT_EQ(v, 1);
+		}
+		if (msg_check(&got, ~0ull, why, sizeof(why))) {
+			T_FAILF("%s: %s", vhu_request_name(r), why);
+			return -1;
+		}
+		msg_close_fds(&got);
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		n++;
+	}
+	ASSERT_EQ(n, VHU_REQ_MAX - 1);
+	return 0;
+}
+
+static int reply_roundtrip(void)
+{
+	struct msg m, got;
+
+	msg_init(&m, VHU_REQ_GET_FEATURES, VHU_FLAG_REPLY, 8);
+	m.p.u64 = 0x123456789abcdefull;
+	ASSERT_OK(sock_send(sp[1], &m, NULL, 0));
+	ASSERT_OK(sock_recv(sp[0], &got, true));
+	ASSERT_EQ(got.p.u64, m.p.u64);
+	/* A reply where a request is expected is refused. */
+	ASSERT_OK(sock_send(sp[1], &m, NULL, 0));
+	ASSERT_EQ(sock_recv(sp[0], &got, false), -EPROTO);
+	char junk[8];
+	ASSERT_EQ(recv(sp[0], junk, sizeof(junk), MSG_DONTWAIT), 8); /* drain the payload */
+	return 0;
+}
+
+static int check(struct msg *m, uint64_t pf)
+{
+	char why[160];
+	return msg_check(m, pf, why, sizeof(why));
+}
+
+static int rules_reject(void)
+{
+	struct msg m;
+
+	for (uint32_t r = 1; r < VHU_REQ_MAX; r++) {
+		const struct msg_rule *rule = msg_rule(r);
+		int fds[MSG_MAX_FDS];
+		unsigned nfds;
+
+		build(&m, r, fds, &nfds);
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		m.nfds = nfds;
+		for (unsigned i = 0; i < nfds; i++)
+			m.fds[i] = -1;
+		ASSERT_OK(check(&m, ~0ull));
+		/* one fd too many */
+		m.nfds = nfds + 1;
+		if (rule->fds != FDS_ZERO_ONE)
+			ASSERT_EQ(check(&m, ~0ull), -EPROTO);
+		m.nfds = nfds;
+		/* payload too long */
+		uint32_t size = m.hdr.size;
+		if (rule->max_size < MSG_MAX_PAYLOAD) {
+			m.hdr.size = rule->max_size + 1u;
+			ASSERT_EQ(check(&m, ~0ull), -EPROTO);
+		}
+		m.hdr.size = size;
+		/* its protocol feature not negotiated */
+		if (rule->gate >= 0)
+			ASSERT_EQ(check(&m, ~0ull & ~(1ull << rule->gate)), -EPROTO);
+		/* bad version */
+		m.hdr.flags = 2;
+		ASSERT_EQ(check(&m, ~0ull), -EPROTO);
+	}
+	msg_init(&m, 0, 0, 0);
+	ASSERT_EQ(check(&m, ~0ull), -ENOTSUP);
+	msg_init(&m, 4242, 0, 0);
+	ASSERT_EQ(check(&m, ~0ull), -ENOTSUP);
+	ASSERT_TRUE(strcmp(vhu_request_name(4242), "?") == 0);
+	return 0;
+}
+
+static int reply_rules(void)
+{
+	struct msg m;
+	uint64_t ack = 1ull << VHU_PROTO_F_REPLY_ACK;
+
+	msg_init(&m, VHU_REQ_GET_FEATURES, 0, 0);
+	ASSERT_TRUE(msg_wants_reply(&m, 0));
+	msg_init(&m, VHU_REQ_SET_MEM_TABLE, VHU_FLAG_NEED_REPLY, 8);
+	ASSERT_TRUE(!msg_wants_reply(&m, 0));
+	ASSERT_TRUE(msg_wants_reply(&m, ack));
+	msg_init(&m, VHU_REQ_SET_VRING_KICK, 0, 8);
+	ASSERT_TRUE(!msg_wants_reply(&m, ack));
+	msg_init(&m, VHU_REQ_SET_LOG_BASE, 0, 16);
+	ASSERT_TRUE(!msg_wants_reply(&m, 0));
+	ASSERT_TRUE(msg_wants_reply(&m, 1ull << VHU_PROTO_F_LOG_SHMFD));
+	return 0;
+}
+
+static int oversize_header(void)
+{
+	uint32_t h[3] = { VHU_REQ_SET_FEATURES, VHU_VERSION, MSG_MAX_PAYLOAD + 1 };
+	struct msg m;
+
+	ASSERT_EQ(send(sp[0], h, sizeof(h), 0), sizeof(h));
+	ASSERT_EQ(sock_recv(sp[1], &m, false), -EMSGSIZE);
+	return 0;
+}
+
+static int short_header_then_close(void)
+{
+	int p[2];
+	struct msg m;
+
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, p));
+	ASSERT_EQ(send(p[0], "abcd", 4, 0), 4);
+	close(p[0]);
+	ASSERT_EQ(sock_recv(p[1], &m, false), -ECONNRESET);
+	close(p[1]);
+	return 0;
+}
+
+static int too_many_fds(void)
+{
+	struct msg m;
+	int fds[12];
+
+	msg_init(&m, VHU_REQ_SET_OWNER, 0, 0);
+	for (int i = 0; i < 12; i++)
+		fds[i] = eventfd(0, 0);
+	/* sock_send refuses more than MSG_MAX_FDS; send them raw. */
+	char cbuf[CMSG_SPACE(sizeof(fds))];
+	struct iovec iov = { &m.hdr, VHU_HDR_SIZE };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	ASSERT_EQ(sendmsg(sp[0], &mh, 0), VHU_HDR_SIZE);
+	ASSERT_EQ(sock_recv(sp[1], &m, false), -EPROTO);
+	for (int i = 0; i < 12; i++)
+		close(fds[i]);
+	return 0;
+}
+
+int main(void)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
+		return T_FAIL;
+	RUN(roundtrip_all);
+	RUN(reply_roundtrip);
+	RUN(rules_reject);
+	RUN(reply_rules);
+	RUN(oversize_header);
+	RUN(short_header_then_close);
+	RUN(too_many_fds);
+	T_MAIN_END();
+}

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/* Packed ring, device half: availability against wrap counters across several laps, chains
+ * and buffer ids, indirect tables, used flags, event suppression, rewind, broken flag. */
+#include <errno.h>
+
+#include "t.h"
+#include "ring.h"
+
+T_DEFINE;
+
+#define AV (1u << VRING_PACKED_DESC_F_AVAIL)
+#define US (1u << VRING_PACKED_DESC_F_USED)
+
+static struct vring_packed_desc *D;
+static struct vring_packed_desc_event *DRV, *DEV;
+static uint16_t next;	/* driver's next slot */
+static bool wrap;	/* driver's wrap counter */
+static uint16_t useen;	/* driver's next used slot */
+static bool uwrap;
+
+static void setup(bool event_idx)
+{
+	ring_setup(true, event_idx);
+	D = (void *)(g + DESC_OFF);
+	DRV = (void *)(g + AVAIL_OFF);
+	DEV = (void *)(g + USED_OFF);
+	next = 0;
+	wrap = uwrap = true;
+	useen = 0;
+}
+
+/* Makes a buffer of n descriptors available; returns its id. */
+static uint16_t add(unsigned n, uint16_t id, bool writable)
+{
+	uint16_t first = next, ff = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t f = (uint16_t)((wrap ? AV : US) | (i + 1 < n ? VRING_DESC_F_NEXT : 0) |
+					(writable ? VRING_DESC_F_WRITE : 0));
+		D[next].addr = gpa(BUF_OFF + next * 64);
+		D[next].len = 64;
+		D[next].id = id;
+		if (i == 0)
+			ff = f;
+		else
+			D[next].flags = f;
+		if (++next == QN) {
+			next = 0;
+			wrap = !wrap;
+		}
+	}
+	__atomic_store_n(&D[first].flags, ff, __ATOMIC_RELEASE);
+	return id;
+}
+
+/* Driver side: reads the next used buffer. */
+static int get_used(uint16_t *id, uint32_t *len, unsigned ndesc)
+{
+	uint16_t f = __atomic_load_n(&D[useen].flags, __ATOMIC_ACQUIRE);
+	if (!!(f & AV) != uwrap || !!(f & US) != uwrap)
+		return 0;
+	*id = D[useen].id;
+	*len = D[useen].len;
+	useen = (uint16_t)(useen + ndesc);
+	if (useen >= QN) {
+		useen -= QN;
+		uwrap = !uwrap;
+	}
+	return 1;
+}
+
+static int laps(void)
+{
+	struct vhu_elem e;
+	uint16_t id;
+	uint32_t len;
+
+	setup(false);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 0);
+	/* 3-descriptor buffers over many laps of a 16-slot ring (not a multiple of 3). */
+	for (unsigned i = 0; i < 50; i++) {
+		add(3, (uint16_t)(i % QN), i % 2);
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+		ASSERT_EQ(e.id, i % QN);
+		ASSERT_EQ(e.ndescs, 3);
+		ASSERT_EQ(e.out_num + e.in_num, 3);
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e), 0);
+		vhu_virtq_push(&vq, &e, i % 2 ? 10 : 0);
+		vhu_virtq_flush(&vq);
+		ASSERT_EQ(get_used(&id, &len, 3), 1);
+		ASSERT_EQ(id, i % QN);
+		ASSERT_EQ(len, i % 2 ? 10 : 0);
+	}
+	ASSERT_TRUE(called());
+	return 0;
+}
+
+static int out_of_order(void)
+{
+	struct vhu_elem a, b;
+	uint16_t id;
+	uint32_t len;
+
+	setup(false);
+	add(1, 5, true);
+	add(2, 9, true);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &a), 1);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &b), 1);
+	/* Completing b first: the used slot 0 carries id 9, then slot 2 carries id 5. */
+	vhu_virtq_push(&vq, &b, 1);
+	vhu_virtq_push(&vq, &a, 2);
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(get_used(&id, &len, 2), 1);
+	ASSERT_EQ(id, 9);
+	ASSERT_EQ(get_used(&id, &len, 1), 1);
+	ASSERT_EQ(id, 5);
+	return 0;
+}
+
+static int indirect(void)
+{
+	struct vhu_elem e;
+	struct vring_packed_desc *t = (void *)(g + BUF_OFF + 0x2000);
+
+	setup(false);
+	t[0] = (struct vring_packed_desc){ gpa(BUF_OFF), 12, 0, 0 };
+	t[1] = (struct vring_packed_desc){ gpa(BUF_OFF + 100), 30, 0, VRING_DESC_F_WRITE };
+	D[0] = (struct vring_packed_desc){ gpa(BUF_OFF + 0x2000), 32, 7, 0 };
+	__atomic_store_n(&D[0].flags, (uint16_t)(AV | VRING_DESC_F_INDIRECT), __ATOMIC_RELEASE);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(e.id, 7);
+	ASSERT_EQ(e.ndescs, 1);
+	ASSERT_EQ(e.out_len, 12);
+	ASSERT_EQ(e.in_len, 30);
+	return 0;
+}
+
+static int suppression(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	DRV->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+	add(1, 0, false);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	vhu_virtq_push(&vq, &e, 0);
+	vhu_virtq_flush(&vq);
+	ASSERT_TRUE(!called());
+	vhu_virtq_disable_notify(&vq);
+	ASSERT_EQ(DEV->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+	ASSERT_TRUE(!vhu_virtq_enable_notify(&vq));
+	ASSERT_EQ(DEV->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+	add(1, 1, false);
+	ASSERT_TRUE(vhu_virtq_enable_notify(&vq));
+	return 0;
+}
+
+static int event_desc(void)
+{
+	struct vhu_elem e;
+
+	setup(true);
+	/* Notify only once the device passes slot 2 of the current lap. */
+	DRV->off_wrap = 2 | (1u << 15);
+	DRV->flags = VRING_PACKED_EVENT_FLAG_DESC;
+	int notified = 0;
+	for (int i = 0; i < 4; i++) {
+		add(1, (uint16_t)i, false);
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+		vhu_virtq_push(&vq, &e, 0);
+		vhu_virtq_flush(&vq);
+		notified += called();
+	}
+	/* First flush (no history) and the one that crosses slot 2. */
+	ASSERT_EQ(notified, 2);
+	vhu_virtq_enable_notify(&vq);
+	ASSERT_EQ(DEV->flags, VRING_PACKED_EVENT_FLAG_DESC);
+	ASSERT_EQ(DEV->off_wrap, 4 | (1u << 15));
+	return 0;
+}
+
+static int rewind_wrap(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	for (int i = 0; i < 14; i++) {
+		add(1, 0, true);
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	}
+	add(2, 1, true);
+	add(2, 2, true); /* wraps */
+	uint32_t c = vhu_virtq_cursor(&vq);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(e.id, 2);
+	vhu_virtq_rewind(&vq, c);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(e.id, 1);
+	return 0;
+}
+
+static int broken(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	D[0] = (struct vring_packed_desc){ gpa(BUF_OFF), 8, 99, 0 }; /* id out of range */
+	__atomic_store_n(&D[0].flags, (uint16_t)AV, __ATOMIC_RELEASE);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), -EIO);
+	ASSERT_TRUE(vhu_virtq_broken(&vq));
+	setup(false);
+	/* A chain whose next slot is not available. */
+	D[0] = (struct vring_packed_desc){ gpa(BUF_OFF), 8, 0, 0 };
+	__atomic_store_n(&D[0].flags, (uint16_t)(AV | VRING_DESC_F_NEXT), __ATOMIC_RELEASE);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), -EIO);
+	return 0;
+}
+
+static int base_state(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	for (int i = 0; i < 20; i++) {
+		add(1, 0, false);
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+		vhu_virtq_push(&vq, &e, 0);
+	}
+	virtq_save(&vq);
+	/* 20 slots on a 16-slot ring: index 4, wrap counters flipped to 0. */
+	ASSERT_EQ(virtq_base(&vq), 4 | (4u << 16));
+	return 0;
+}
+
+int main(void)
+{
+	RUN(laps);
+	RUN(out_of_order);
+	RUN(indirect);
+	RUN(suppression);
+	RUN(event_desc);
+	RUN(rewind_wrap);
+	RUN(broken);
+	RUN(base_state);
+	T_MAIN_END();
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared set-up for the split and packed unit tests: one memfd region holding a ring. */
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../../src/ring.h"
+
+#define MEMSZ (1u << 20)
+#define GPA 0x100000ull
+#define UVA 0x7f0000000000ull
+#define QN 16
+#define DESC_OFF 0x0
+#define AVAIL_OFF 0x1000
+#define USED_OFF 0x2000
+#define BUF_OFF 0x10000
+
+static struct mem mm;
+static uint8_t *g; /* the test's view of guest memory */
+static struct vhu_virtq vq;
+static int callfd;
+
+static uint64_t gpa(uint64_t off)
+{
+	return GPA + off;
+}
+
+static int ring_setup(bool packed, bool event_idx)
+{
+	static int memfd = -1;
+	if (memfd < 0) {
+		memfd = memfd_create("unit-ring", MFD_CLOEXEC);
+		if (ftruncate(memfd, MEMSZ))
+			return -1;
+		g = mmap(NULL, MEMSZ, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+		struct vhu_mem_region r = { GPA, MEMSZ, UVA, 0 };
+		int fd = dup(memfd);
+		mem_init(&mm);
+		if (mem_set_table(&mm, &r, 1, &fd, NULL))
+			return -1;
+		callfd = eventfd(0, EFD_NONBLOCK);
+	}
+	memset(g, 0, BUF_OFF);
+	virtq_init(&vq, 0, &mm, NULL);
+	vq.num = QN;
+	vq.addr.desc = UVA + DESC_OFF;
+	vq.addr.avail = UVA + AVAIL_OFF;
+	vq.addr.used = UVA + USED_OFF;
+	vq.call_fd = callfd;
+	vq.base_avail_wrap = vq.base_used_wrap = packed;
+	eventfd_t v;
+	eventfd_read(callfd, &v);
+	return virtq_map(&vq, packed, event_idx);
+}
+
+static bool called(void)
+{
+	eventfd_t v;
+	return eventfd_read(callfd, &v) == 0;
+}

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/* Split ring, device half: chains, indirect tables, used ring, notifications, rewind,
+ * and the broken flag. The test plays the driver by writing the ring by hand. */
+#include <errno.h>
+
+#include "t.h"
+#include "ring.h"
+
+T_DEFINE;
+
+static struct vring_desc *D;
+static struct vring_avail *A;
+static struct vring_used *U;
+
+static void setup(bool event_idx)
+{
+	ring_setup(false, event_idx);
+	D = (void *)(g + DESC_OFF);
+	A = (void *)(g + AVAIL_OFF);
+	U = (void *)(g + USED_OFF);
+}
+
+static void publish(uint16_t head)
+{
+	A->ring[A->idx % QN] = head;
+	__atomic_store_n(&A->idx, (uint16_t)(A->idx + 1), __ATOMIC_RELEASE);
+}
+
+static int chain(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 0);
+	D[3] = (struct vring_desc){ gpa(BUF_OFF), 10, VRING_DESC_F_NEXT, 7 };
+	D[7] = (struct vring_desc){ gpa(BUF_OFF + 100), 20, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1 };
+	D[1] = (struct vring_desc){ gpa(BUF_OFF + 200), 30, VRING_DESC_F_WRITE, 0 };
+	publish(3);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(e.id, 3);
+	ASSERT_EQ(e.out_num, 1);
+	ASSERT_EQ(e.in_num, 2);
+	ASSERT_EQ(e.out_len, 10);
+	ASSERT_EQ(e.in_len, 50);
+	g[BUF_OFF] = 0x5a;
+	g[BUF_OFF + 200] = 0xa5;
+	ASSERT_EQ(*(uint8_t *)e.iov[0].iov_base, 0x5a);
+	ASSERT_EQ(*(uint8_t *)e.iov[2].iov_base, 0xa5);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 0);
+	vhu_virtq_push(&vq, &e, 45);
+	ASSERT_EQ(U->idx, 0); /* not visible before flush */
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(U->idx, 1);
+	ASSERT_EQ(U->ring[0].id, 3);
+	ASSERT_EQ(U->ring[0].len, 45);
+	ASSERT_TRUE(called());
+	/* A written length beyond the writable bytes is clamped. */
+	publish(3);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	vhu_virtq_push(&vq, &e, 1000);
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(U->ring[1].len, 50);
+	return 0;
+}
+
+static int indirect(void)
+{
+	struct vhu_elem e;
+	struct vring_desc *t = (void *)(g + BUF_OFF + 0x1000);
+
+	setup(false);
+	t[0] = (struct vring_desc){ gpa(BUF_OFF), 12, VRING_DESC_F_NEXT, 2 };
+	t[2] = (struct vring_desc){ gpa(BUF_OFF + 64), 100, VRING_DESC_F_WRITE, 0 };
+	D[0] = (struct vring_desc){ gpa(BUF_OFF + 0x1000), 3 * 16, VRING_DESC_F_INDIRECT, 0 };
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(e.out_len, 12);
+	ASSERT_EQ(e.in_len, 100);
+	return 0;
+}
+
+static int notify_flags(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	D[0] = (struct vring_desc){ gpa(BUF_OFF), 10, 0, 0 };
+	A->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	vhu_virtq_push(&vq, &e, 0);
+	vhu_virtq_flush(&vq);
+	ASSERT_TRUE(!called());
+	vhu_virtq_disable_notify(&vq);
+	ASSERT_EQ(U->flags, VRING_USED_F_NO_NOTIFY);
+	ASSERT_TRUE(!vhu_virtq_enable_notify(&vq));
+	ASSERT_EQ(U->flags, 0);
+	publish(0);
+	ASSERT_TRUE(vhu_virtq_enable_notify(&vq)); /* arrived meanwhile */
+	return 0;
+}
+
+static int event_idx(void)
+{
+	struct vhu_elem e;
+	uint16_t *used_event = &A->ring[QN];
+	uint16_t *avail_event = (uint16_t *)&U->ring[QN];
+
+	setup(true);
+	D[0] = (struct vring_desc){ gpa(BUF_OFF), 10, 0, 0 };
+	*used_event = 1; /* notify when used idx passes 1 */
+	for (int i = 0; i < 3; i++) {
+		publish(0);
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+		vhu_virtq_push(&vq, &e, 0);
+		vhu_virtq_flush(&vq);
+		/* First flush always notifies; then only when crossing used_event. */
+		bool want = i == 0 || i == 1;
+		ASSERT_EQ(called(), want);
+	}
+	ASSERT_TRUE(!vhu_virtq_enable_notify(&vq));
+	ASSERT_EQ(*avail_event, 3);
+	return 0;
+}
+
+static int rewind_cursor(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	D[0] = (struct vring_desc){ gpa(BUF_OFF), 10, VRING_DESC_F_WRITE, 0 };
+	D[1] = (struct vring_desc){ gpa(BUF_OFF), 10, VRING_DESC_F_WRITE, 0 };
+	publish(0);
+	publish(1);
+	uint32_t c = vhu_virtq_cursor(&vq);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	vhu_virtq_rewind(&vq, c);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(e.id, 0);
+	return 0;
+}
+
+static int too_many_iov(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	for (int i = 0; i < QN; i++)
+		D[i] = (struct vring_desc){ gpa(BUF_OFF), 1, VRING_DESC_F_NEXT, (uint16_t)(i + 1) };
+	D[QN - 2].flags = 0;
+	/* 15 descriptors fit; a 70-entry indirect table does not. */
+	struct vring_desc *t = (void *)(g + BUF_OFF + 0x2000);
+	for (int i = 0; i < 70; i++)
+		t[i] = (struct vring_desc){ gpa(BUF_OFF), 1, i < 69 ? VRING_DESC_F_NEXT : 0,
+					    (uint16_t)(i + 1) };
+	D[QN - 1] = (struct vring_desc){ gpa(BUF_OFF + 0x2000), 70 * 16, VRING_DESC_F_INDIRECT, 0 };
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(e.out_num, QN - 1);
+	ASSERT_EQ(e.out_len, QN - 1);
+	publish(QN - 1);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), -ENOBUFS);
+	ASSERT_EQ(e.id, QN - 1); /* consumed: push it back empty */
+	ASSERT_TRUE(!vhu_virtq_broken(&vq));
+	return 0;
+}
+
+static int broken_sticks(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	D[0] = (struct vring_desc){ gpa(BUF_OFF), 10, VRING_DESC_F_NEXT, 0 }; /* loops on itself */
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), -EIO);
+	ASSERT_TRUE(vhu_virtq_broken(&vq));
+	D[0].flags = 0;
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), -EIO); /* never touched again */
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(U->idx, 0);
+	return 0;
+}
+
+static int zero_len_and_span(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	D[0] = (struct vring_desc){ gpa(BUF_OFF), 0, VRING_DESC_F_NEXT, 1 };
+	D[1] = (struct vring_desc){ gpa(MEMSZ - 8), 8, 0, 0 };
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	ASSERT_EQ(e.out_num, 1);
+	D[1].len = 9; /* one byte past the end of memory */
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), -EIO);
+	return 0;
+}
+
+int main(void)
+{
+	RUN(chain);
+	RUN(indirect);
+	RUN(notify_flags);
+	RUN(event_idx);
+	RUN(rewind_cursor);
+	RUN(too_many_iov);
+	RUN(broken_sticks);
+	RUN(zero_len_and_span);
+	T_MAIN_END();
+}
