@@ -237,6 +237,15 @@ static int mem_table_wrap(struct drv *d)
 	return drv_send(d, VHU_REQ_SET_MEM_TABLE, VHU_VERSION, &t, 40, &d->memfd, 1);
 }
 
+/* Found by fuzz-dispatch: a region past the end of its file faulted (SIGBUS) on first use. */
+static int mem_table_past_eof(struct drv *d)
+{
+	struct vhu_mem_table t = { .nregions = 1 };
+	t.regions[0] = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE, (uint64_t)(uintptr_t)d->mem,
+						DRV_MEM_SIZE / 2 };
+	return drv_send(d, VHU_REQ_SET_MEM_TABLE, VHU_VERSION, &t, 40, &d->memfd, 1);
+}
+
 static int mem_table_nine(struct drv *d)
 {
 	struct vhu_mem_table t = { .nregions = 9 };
@@ -515,6 +524,7 @@ int main(int argc, char **argv)
 		{ "zero-size region", mem_table_zero },
 		{ "region wraps the address space", mem_table_wrap },
 		{ "nine regions", mem_table_nine },
+		{ "region past the end of its file", mem_table_past_eof },
 		{ "vring index out of range", vring_index },
 		{ "SET_VRING_KICK index out of range", vring_kick_index },
 		{ "GET_VRING_BASE index out of range", get_vring_base_index },

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target on the message dispatcher. The input is a sequence of messages: each is a
+ * 12-byte header whose size field is clamped to the bytes that follow, with its payload. They
+ * are written to a socketpair one at a time and vhu_backend_dispatch() handles each; messages
+ * that need fds get memfd/eventfd fds, so SET_MEM_TABLE, KICK and friends reach their
+ * handlers. After the first error the backend is detached and re-attached, as a daemon does.
+ * The device pops whatever the rings hold after every message, so hostile rings are walked.
+ */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vhu/vhu.h>
+
+#define NVQ 4
+
+static struct vhu_virtq *live[NVQ];
+
+static void q_start(void *dev, struct vhu_virtq *vq)
+{
+	(void)dev;
+	live[vhu_virtq_index(vq)] = vq;
+}
+
+static void q_stop(void *dev, struct vhu_virtq *vq)
+{
+	(void)dev;
+	live[vhu_virtq_index(vq)] = NULL;
+}
+
+static int get_config(void *dev, void *buf, uint32_t off, uint32_t len)
+{
+	(void)dev;
+	if (off + len > 32)
+		return -1;
+	memset(buf, 0x5a, len);
+	return 0;
+}
+
+static const struct vhu_device_ops ops = {
+	.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_RING_PACKED) |
+		    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
+	.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,
+	.get_config = get_config,
+	.queue_start = q_start,
+	.queue_stop = q_stop,
+};
+
+static int memfd = -1;
+
+static void drain_rings(void)
+{
+	static struct vhu_elem e;
+	for (int i = 0; i < NVQ; i++) {
+		if (!live[i])
+			continue;
+		for (int n = 0; n < 8; n++) {
+			int r = vhu_virtq_pop(live[i], &e);
+			if (r == 0 || r == -EIO)
+				break;
+			vhu_virtq_push(live[i], &e, e.in_len);
+		}
+		vhu_virtq_flush(live[i]);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct vhu_backend *be;
+	int sp[2];
+
+	if (memfd < 0) {
+		memfd = memfd_create("fuzz-mem", MFD_CLOEXEC);
+		if (ftruncate(memfd, 1 << 20))
+			return 0;
+	}
+	/* The input is also the front-end's memory: rings the messages point at hold fuzzed
+	 * bytes, so the ring walkers see hostile descriptors. */
+	if (pwrite(memfd, data, size < (1 << 16) ? size : (1 << 16), 0) < 0)
+		return 0;
+	if (vhu_backend_new(&be, &ops, NULL, NVQ))
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp)) {
+		vhu_backend_free(be);
+		return 0;
+	}
+	vhu_backend_attach(be, sp[1]);
+	while (size >= 12) {
+		struct vhu_hdr h;
+		memcpy(&h, data, 12);
+		size_t body = h.size < size - 12 ? h.size : size - 12;
+		/* Give the message the fds its request usually carries. */
+		int fds[2], nfds = 0;
+		switch (h.request) {
+		case VHU_REQ_SET_MEM_TABLE:
+		case VHU_REQ_ADD_MEM_REG:
+			fds[nfds++] = memfd;
+			break;
+		case VHU_REQ_SET_VRING_KICK:
+		case VHU_REQ_SET_VRING_CALL:
+		case VHU_REQ_SET_VRING_ERR:
+			fds[nfds++] = eventfd(0, EFD_CLOEXEC);
+			break;
+		}
+		char cbuf[CMSG_SPACE(sizeof(fds))];
+		struct iovec iov[2] = { { (void *)data, 12 }, { (void *)(data + 12), body } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+		if (nfds) {
+			memset(cbuf, 0, sizeof(cbuf));
+			mh.msg_control = cbuf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+			memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+		}
+		ssize_t sent = sendmsg(sp[0], &mh, MSG_NOSIGNAL);
+		if (nfds && fds[0] != memfd)
+			close(fds[0]);
+		if (sent < 0)
+			break;
+		/* A payload shorter than its header says: end of input, the dispatcher sees EOF. */
+		if (body < h.size)
+			shutdown(sp[0], SHUT_WR);
+		int r = vhu_backend_dispatch(be);
+		/* Drain any reply so the socket never fills. */
+		char junk[4096];
+		while (recv(sp[0], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+		if (r) {
+			vhu_backend_detach(be);
+			memset(live, 0, sizeof(live));
+			break;
+		}
+		drain_rings();
+		data += 12 + body;
+		size -= 12 + body;
+	}
+	vhu_backend_free(be);
+	memset(live, 0, sizeof(live));
+	close(sp[0]);
+	return 0;
+}
