@@ -1,0 +1,77 @@
+#!/bin/bash
+# make bench: the back-end's packet rate, side by side in one run.
+#   A: dpdk-testpmd net_virtio_user txonly -> vhu-net --sink --poll
+#   B: dpdk-testpmd net_virtio_user txonly -> dpdk-testpmd net_vhost rxonly
+# One busy core each side (sender's forwarding lcore on CPU 1, back-end on CPU 0). Runs are
+# interleaved A B A B ... for each frame size; the rate is the sender's steady Tx-pps (median
+# of its per-second readings, the first ones dropped), identical tooling for both back-ends.
+# Environment: BENCH_SECS (per run, default 6), BENCH_ROUNDS (default 3), BENCH_SIZES.
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$SRC/build}
+SECS=${BENCH_SECS:-6}
+ROUNDS=${BENCH_ROUNDS:-3}
+SIZES=${BENCH_SIZES:-"64 1518"}
+PACKED=${BENCH_PACKED:-0}
+T=$(mktemp -d /tmp/vhu-bench.XXXXXX)
+trap 'pkill -9 -P $$ 2>/dev/null; rm -rf "$T" /var/run/dpdk/vhub-*' EXIT
+command -v dpdk-testpmd >/dev/null || { echo "bench: dpdk-testpmd missing (make setup)"; exit 1; }
+
+# sender SOCKET SIZE LOG: txonly for SECS seconds; prints the median Tx-pps.
+sender() {
+	timeout $((SECS + 20)) stdbuf -oL dpdk-testpmd -l 0-1 --no-pci --no-huge -m 256 \
+		--file-prefix=vhub-fe-$$ \
+		--vdev "net_virtio_user0,path=$1,queues=1,queue_size=256,mrg_rxbuf=1,in_order=1,packed_vq=$PACKED" \
+		-- -a --nb-cores=1 --forward-mode=txonly --txpkts="$2" --stats-period=1 \
+		--total-num-mbufs=16384 >"$3" 2>&1 &
+	local pid=$!
+	sleep $((SECS + 2))
+	kill -INT $pid
+	wait $pid 2>/dev/null
+	grep -o "Tx-pps: *[0-9]*" "$3" | awk '{print $2}' | tail -n +3 | sort -n |
+		awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print 0}'
+}
+
+run_vhu() { # size
+	local s=$T/vhu.sock
+	rm -f "$s"
+	taskset -c 0 "$BUILD/tools/vhu-net" --socket-path "$s" --sink --poll >"$T/vhu.log" 2>&1 &
+	local pid=$!
+	for _ in $(seq 50); do [ -S "$s" ] && break; sleep 0.1; done
+	sender "$s" "$1" "$T/fe-a.log"
+	kill -TERM $pid
+	wait $pid 2>/dev/null
+}
+
+run_dpdk() { # size
+	local s=$T/dpdk.sock
+	rm -f "$s"
+	timeout $((SECS + 30)) dpdk-testpmd -l 0-1 --main-lcore 1 --no-pci --no-huge -m 256 \
+		--file-prefix=vhub-be-$$ --vdev "net_vhost0,iface=$s,queues=1" \
+		-- -a --nb-cores=1 --forward-mode=rxonly --stats-period=5 \
+		--total-num-mbufs=16384 >"$T/be.log" 2>&1 &
+	local pid=$!
+	for _ in $(seq 100); do [ -S "$s" ] && break; sleep 0.1; done
+	sender "$s" "$1" "$T/fe-b.log"
+	kill -INT $pid
+	wait $pid 2>/dev/null
+}
+
+echo "vhu bench: testpmd virtio-user txonly into vhu-net vs into testpmd net_vhost"
+echo "  ${ROUNDS} interleaved rounds of ${SECS}s per size, packed_vq=$PACKED; rates in Mpps"
+printf "%-8s %-7s %12s %12s %8s\n" size round vhu-net dpdk-vhost ratio
+for size in $SIZES; do
+	va=() vb=()
+	for r in $(seq "$ROUNDS"); do
+		a=$(run_vhu "$size")
+		b=$(run_dpdk "$size")
+		va+=("$a")
+		vb+=("$b")
+		awk -v s="$size" -v r="$r" -v a="$a" -v b="$b" 'BEGIN {printf "%-8s %-7s %12.3f %12.3f %8.2f\n", s, r, a/1e6, b/1e6, (b > 0 ? a/b : 0)}'
+	done
+	printf '%s\n' "${va[@]}" | sort -n >"$T/a"
+	printf '%s\n' "${vb[@]}" | sort -n >"$T/b"
+	ma=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$T/a")
+	mb=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$T/b")
+	awk -v s="$size" -v a="$ma" -v b="$mb" 'BEGIN {printf "%-8s %-7s %12.3f %12.3f %8.2f  <- median; ratio vhu-net / dpdk vhost\n", s, "median", a/1e6, b/1e6, (b > 0 ? a/b : 0)}'
+done
