@@ -30,9 +30,12 @@ install: all
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD)
 
 format:
-	clang-format -i src/*.c src/*.h include/vhu/*.h tools/net/*.c tools/net/*.h tests/unit/*.c tests/*.h
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	./scripts/format-check.sh
 
 clean:
 	rm -rf build build-asan build-fuzz out
 
-.PHONY: all setup check bench demo install format clean
+.PHONY: all setup check bench demo install format format-check clean

@@ -29,7 +29,7 @@ run_suites() { # dir suites...
 mkdir -p out
 rm -f out/check-*.json
 setup_dir build || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
-run_suites build unit pair bad interop
+run_suites build style unit pair bad interop
 if setup_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_suites build-asan unit pair bad

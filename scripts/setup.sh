@@ -3,7 +3,7 @@
 # Safe to run repeatedly: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev liburing-dev qemu-system-x86
+PKGS="meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev liburing-dev qemu-system-x86
 qemu-utils busybox-static linux-image-amd64 dpdk dpdk-dev valgrind cpio iproute2 kmod python3
 procps"
 missing=()

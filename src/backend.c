@@ -59,7 +59,8 @@ enum {
 
 static uint64_t offered_protocol_features(const struct vhu_backend *be)
 {
-	uint64_t f = BASE_PROTOCOL_FEATURES | (be->ops->protocol_features & DEVICE_PROTOCOL_FEATURES);
+	uint64_t f =
+		BASE_PROTOCOL_FEATURES | (be->ops->protocol_features & DEVICE_PROTOCOL_FEATURES);
 
 	if (!be->ops->get_config)
 		f &= ~bit64(VHU_PROTO_F_CONFIG);
@@ -158,7 +159,8 @@ static int h_set_features(struct vhu_backend *be, struct msg *m)
 	for (unsigned i = 0; i < be->nvqs; i++) {
 		bool packed = has_bit(f, VIRTIO_F_RING_PACKED);
 		if (be->vqs[i].started && packed != be->vqs[i].packed) {
-			log_err(&be->lg, "SET_FEATURES changes the ring layout of live vring %u", i);
+			log_err(&be->lg, "SET_FEATURES changes the ring layout of live vring %u",
+				i);
 			return -EBUSY;
 		}
 	}
@@ -275,7 +277,8 @@ static int h_set_vring_num(struct vhu_backend *be, struct msg *m)
 	if (num == 0 || num > RING_MAX_SIZE ||
 	    (!has_bit(be->features, VIRTIO_F_RING_PACKED) && !is_pow2(num))) {
 		log_err(&be->lg, "SET_VRING_NUM: vring %u size %u is not a valid %s ring size",
-			vq->index, num, has_bit(be->features, VIRTIO_F_RING_PACKED) ? "packed" : "split");
+			vq->index, num,
+			has_bit(be->features, VIRTIO_F_RING_PACKED) ? "packed" : "split");
 		return -EINVAL;
 	}
 	vq_stop(be, vq);
@@ -313,18 +316,18 @@ static int h_set_vring_base(struct vhu_backend *be, struct msg *m)
 		vq->base_avail_wrap = !!(num & (1u << 15));
 		vq->base_used = (num >> 16) & 0x7fff;
 		vq->base_used_wrap = !!(num & (1u << 31));
-		/* DPDK 22.11 virtio-user sends only the avail half (0x8000 on a new ring) and DPDK's
-		 * vhost ignores the used half. An empty used half therefore means "used state equals
-		 * avail state"; QEMU sends both halves, and when its used half is 0/0 with nothing in
-		 * flight the two agree anyway. */
+		/* DPDK 22.11 virtio-user sends only the avail half (0x8000 on a new ring) and
+		 * DPDK's vhost ignores the used half. An empty used half therefore means "used
+		 * state equals avail state"; QEMU sends both halves, and when its used half is 0/0
+		 * with nothing in flight the two agree anyway. */
 		if ((num >> 16) == 0) {
 			vq->base_used = vq->base_avail;
 			vq->base_used_wrap = vq->base_avail_wrap;
 		}
 	} else {
 		if (num > UINT16_MAX) {
-			log_err(&be->lg, "SET_VRING_BASE: vring %u base %u exceeds 16 bits", vq->index,
-				num);
+			log_err(&be->lg, "SET_VRING_BASE: vring %u base %u exceeds 16 bits",
+				vq->index, num);
 			return -EINVAL;
 		}
 		vq->base_avail = (uint16_t)num;
@@ -421,8 +424,8 @@ static int h_set_vring_enable(struct vhu_backend *be, struct msg *m)
 	if (!vq)
 		return -ERANGE;
 	if (m->p.state.num > 1) {
-		log_err(&be->lg, "SET_VRING_ENABLE: vring %u state %u is neither 0 nor 1", vq->index,
-			m->p.state.num);
+		log_err(&be->lg, "SET_VRING_ENABLE: vring %u state %u is neither 0 nor 1",
+			vq->index, m->p.state.num);
 		return -EINVAL;
 	}
 	vq->enabled = m->p.state.num;
@@ -459,7 +462,7 @@ static int h_set_config(struct vhu_backend *be, struct msg *m)
 	    c->size > VHU_MAX_CONFIG_SIZE - c->offset)
 		return H_FAIL;
 	return be->ops->set_config(be->dev, c->region, c->offset, c->size, c->flags) ? H_FAIL
-										 : H_OK;
+										     : H_OK;
 }
 
 static int h_set_status(struct vhu_backend *be, struct msg *m)
@@ -607,7 +610,9 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 	be->dev = dev;
 	be->fd = -1;
 	be->nvqs = nvqs;
-	be->lg = (struct logger){ .fn = ops->log, .opaque = ops->log_opaque, .level = ops->log_level };
+	be->lg = (struct logger){ .fn = ops->log,
+				  .opaque = ops->log_opaque,
+				  .level = ops->log_level };
 	mem_init(&be->mem);
 	for (unsigned i = 0; i < nvqs; i++)
 		virtq_init(&be->vqs[i], i, &be->mem, &be->lg);

@@ -15,7 +15,7 @@ struct logger {
 void log_msg(const struct logger *lg, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define log_err(lg, ...) log_msg((lg), VHU_LOG_ERR, __VA_ARGS__)
+#define log_err(lg, ...)  log_msg((lg), VHU_LOG_ERR, __VA_ARGS__)
 #define log_warn(lg, ...) log_msg((lg), VHU_LOG_WARN, __VA_ARGS__)
 #define log_info(lg, ...) log_msg((lg), VHU_LOG_INFO, __VA_ARGS__)
 #define log_debug(lg, ...)                                                                         \

@@ -65,8 +65,9 @@ static int region_map(struct mem_region *out, const struct vhu_mem_region *r, in
 	/* Pages past the end of a file raise SIGBUS when touched: a region must lie inside its
 	 * file (memfd, hugetlbfs or shm file). */
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < size) {
-		log_err(lg, "memory region (gpa 0x%llx, size 0x%llx, offset 0x%llx) runs past the "
-			    "end of its file (0x%llx bytes)",
+		log_err(lg,
+			"memory region (gpa 0x%llx, size 0x%llx, offset 0x%llx) runs past the "
+			"end of its file (0x%llx bytes)",
 			(unsigned long long)r->guest_phys_addr, (unsigned long long)r->memory_size,
 			(unsigned long long)r->mmap_offset, (unsigned long long)st.st_size);
 		return -EINVAL;

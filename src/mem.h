@@ -21,10 +21,10 @@ struct mem_region {
 	uint64_t size;
 	uint64_t uva;
 	uint64_t mmap_offset;
-	uint8_t *hva;	   /* mmap base + mmap_offset */
-	void *map_base;	   /* what munmap takes */
+	uint8_t *hva;	/* mmap base + mmap_offset */
+	void *map_base; /* what munmap takes */
 	uint64_t map_size;
-	unsigned refs;	   /* ADD_MEM_REG of an identical region counts here */
+	unsigned refs; /* ADD_MEM_REG of an identical region counts here */
 };
 
 struct mem {

@@ -13,8 +13,8 @@
 #include "msg.h"
 #include "util.h"
 
-#define U64 sizeof(uint64_t)
-#define STATE sizeof(struct vhu_vring_state)
+#define U64    sizeof(uint64_t)
+#define STATE  sizeof(struct vhu_vring_state)
 #define NOGATE -1
 
 /*
@@ -247,7 +247,8 @@ int msg_check(const struct msg *m, uint64_t protocol_features, char *why, unsign
 				m->hdr.size, r->min_size, r->max_size);
 	if (m->hdr.request == VHU_REQ_SET_MEM_TABLE) {
 		uint32_t n = m->p.mem.nregions;
-		if (n > VHU_MEM_BASELINE_NREGIONS || m->hdr.size != 8 + n * sizeof(struct vhu_mem_region))
+		if (n > VHU_MEM_BASELINE_NREGIONS ||
+		    m->hdr.size != 8 + n * sizeof(struct vhu_mem_region))
 			return why_fail(why, len, -EPROTO,
 					"SET_MEM_TABLE: %u regions do not match payload size %u", n,
 					m->hdr.size);
@@ -255,8 +256,9 @@ int msg_check(const struct msg *m, uint64_t protocol_features, char *why, unsign
 	if (m->hdr.request == VHU_REQ_GET_CONFIG || m->hdr.request == VHU_REQ_SET_CONFIG) {
 		const struct vhu_config *c = &m->p.config;
 		if (c->size > VHU_MAX_CONFIG_SIZE || m->hdr.size != VHU_CONFIG_HDR_SIZE + c->size)
-			return why_fail(why, len, -EPROTO, "%s: config size %u does not match payload %u",
-					r->name, c->size, m->hdr.size);
+			return why_fail(why, len, -EPROTO,
+					"%s: config size %u does not match payload %u", r->name,
+					c->size, m->hdr.size);
 	}
 	if (r->gate >= 0 && !has_bit(protocol_features, (unsigned)r->gate))
 		return why_fail(why, len, -EPROTO, "%s needs protocol feature %s, not negotiated",

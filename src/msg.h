@@ -53,9 +53,9 @@ struct msg_rule {
 	const char *name;
 	uint16_t min_size;
 	uint16_t max_size;
-	uint8_t fds;   /* enum msg_fds */
-	uint8_t reply; /* enum msg_reply */
-	int8_t gate;   /* protocol feature that must be negotiated, -1 for none */
+	uint8_t fds;	  /* enum msg_fds */
+	uint8_t reply;	  /* enum msg_reply */
+	int8_t gate;	  /* protocol feature that must be negotiated, -1 for none */
 	bool needs_proto; /* valid only once VHU_F_PROTOCOL_FEATURES was offered/negotiated */
 };
 

@@ -10,8 +10,8 @@
 #include "ring.h"
 #include "util.h"
 
-#define F_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
-#define F_USED (1u << VRING_PACKED_DESC_F_USED)
+#define F_AVAIL	 (1u << VRING_PACKED_DESC_F_AVAIL)
+#define F_USED	 (1u << VRING_PACKED_DESC_F_USED)
 #define WRAP_BIT (1u << VRING_PACKED_EVENT_F_WRAP_CTR)
 
 int packed_map(struct vhu_virtq *vq)
@@ -93,13 +93,15 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 		if (count > 0) {
 			flags = le16toh(d->flags);
 			if (!desc_is_avail(flags, wrap))
-				return ring_broken(vq, "chain at %u continues into a slot not available",
-						   vq->last_avail_idx);
+				return ring_broken(
+					vq, "chain at %u continues into a slot not available",
+					vq->last_avail_idx);
 		}
 		e->id = le16toh(d->id);
 		if (flags & VRING_DESC_F_INDIRECT) {
 			if (count > 0 || (flags & VRING_DESC_F_NEXT))
-				return ring_broken(vq, "indirect descriptor inside a chain at %u", idx);
+				return ring_broken(vq, "indirect descriptor inside a chain at %u",
+						   idx);
 			r = packed_indirect(vq, e, addr, len);
 		} else {
 			r = elem_add_desc(vq, e, addr, len, flags & VRING_DESC_F_WRITE);

@@ -55,7 +55,7 @@ struct vhu_virtq {
 	unsigned index;
 	bool num_set;
 	bool addr_set;
-	bool kick_set;	/* SET_VRING_KICK seen (fd or polling) */
+	bool kick_set; /* SET_VRING_KICK seen (fd or polling) */
 	bool started;
 	bool enabled;
 	uint16_t base_avail; /* SET_VRING_BASE values, applied when the ring starts */

@@ -65,10 +65,12 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 			if (indirect)
 				return ring_broken(vq, "nested indirect table in chain %u", head);
 			if (flags & VRING_DESC_F_NEXT)
-				return ring_broken(vq, "indirect descriptor with NEXT in chain %u", head);
+				return ring_broken(vq, "indirect descriptor with NEXT in chain %u",
+						   head);
 			if (len == 0 || len % sizeof(struct vring_desc) ||
 			    len / sizeof(struct vring_desc) > RING_MAX_SIZE)
-				return ring_broken(vq, "indirect table length %u in chain %u", len, head);
+				return ring_broken(vq, "indirect table length %u in chain %u", len,
+						   head);
 			table = mem_gpa_to_hva_whole(vq->mem, addr, len);
 			if (!table)
 				return ring_broken(vq, "indirect table 0x%llx+%u outside memory",
@@ -140,7 +142,8 @@ bool split_flush(struct vhu_virtq *vq)
 	 * either it sees our index or we see its request for a notification. */
 	full_fence();
 	if (vq->event_idx)
-		return !valid || vring_need_event(le16toh(load_relaxed16(used_event(vq))), new, old);
+		return !valid ||
+		       vring_need_event(le16toh(load_relaxed16(used_event(vq))), new, old);
 	return !(le16toh(load_relaxed16(&vq->split.avail->flags)) & VRING_AVAIL_F_NO_INTERRUPT);
 }
 

@@ -56,8 +56,7 @@ int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint3
 	return 0;
 }
 
-void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm,
-		const struct logger *lg)
+void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm, const struct logger *lg)
 {
 	*vq = (struct vhu_virtq){
 		.index = index,
@@ -97,7 +96,8 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 			"vring %u: addresses desc 0x%llx avail 0x%llx used 0x%llx (size %u) %s",
 			vq->index, (unsigned long long)vq->addr.desc,
 			(unsigned long long)vq->addr.avail, (unsigned long long)vq->addr.used,
-			vq->num, ret == -EFAULT ? "are outside every memory region" : "are invalid");
+			vq->num,
+			ret == -EFAULT ? "are outside every memory region" : "are invalid");
 	return ret;
 }
 

@@ -16,7 +16,7 @@ extern int t_failed;
 
 #define T_FAILF(...)                                                                               \
 	do {                                                                                       \
-		fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                   \
+		fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                    \
 		fprintf(stderr, __VA_ARGS__);                                                      \
 		fprintf(stderr, "\n");                                                             \
 		t_failed++;                                                                        \
@@ -48,10 +48,10 @@ extern int t_failed;
 		int _r = fn();                                                                     \
 		if (_r != 0 && t_failed == _before)                                                \
 			t_failed++;                                                                \
-		printf("%s %s\n", t_failed == _before ? "ok  " : "FAIL", #fn);                    \
+		printf("%s %s\n", t_failed == _before ? "ok  " : "FAIL", #fn);                     \
 	} while (0)
 
 #define T_MAIN_END() return t_failed ? T_FAIL : T_PASS
-#define T_DEFINE int t_failed
+#define T_DEFINE     int t_failed
 
 #endif

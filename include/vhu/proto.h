@@ -111,20 +111,20 @@ enum vhu_protocol_feature {
 
 /* Header flags. */
 #define VHU_FLAG_VERSION_MASK 0x3u
-#define VHU_VERSION 0x1u
-#define VHU_FLAG_REPLY (1u << 2)
-#define VHU_FLAG_NEED_REPLY (1u << 3)
+#define VHU_VERSION	      0x1u
+#define VHU_FLAG_REPLY	      (1u << 2)
+#define VHU_FLAG_NEED_REPLY   (1u << 3)
 
 /* SET_VRING_KICK/CALL/ERR payload. */
 #define VHU_VRING_IDX_MASK 0xffu
-#define VHU_VRING_NOFD (1u << 8)
+#define VHU_VRING_NOFD	   (1u << 8)
 
 /* SET_VRING_ADDR flags: log the used ring (LOG_ALL). */
 #define VHU_VRING_F_LOG 0
 
 #define VHU_MEM_BASELINE_NREGIONS 8
-#define VHU_MAX_CONFIG_SIZE 256
-#define VHU_HDR_SIZE 12
+#define VHU_MAX_CONFIG_SIZE	  256
+#define VHU_HDR_SIZE		  12
 
 struct vhu_hdr {
 	uint32_t request;

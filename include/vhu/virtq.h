@@ -80,9 +80,9 @@ void *vhu_virtq_priv(const struct vhu_virtq *vq);
 
 struct vhu_virtq_stats {
 	uint64_t pops;
-	uint64_t kicks;	   /* kick eventfd reads */
-	uint64_t calls;	   /* call eventfd writes */
-	uint64_t broken;   /* 1 when the ring was marked broken */
+	uint64_t kicks;	 /* kick eventfd reads */
+	uint64_t calls;	 /* call eventfd writes */
+	uint64_t broken; /* 1 when the ring was marked broken */
 };
 void vhu_virtq_stats(const struct vhu_virtq *vq, struct vhu_virtq_stats *st);
 

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <dirent.h>
+#include <linux/virtio_net.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -241,8 +242,8 @@ static int mem_table_wrap(struct drv *d)
 static int mem_table_past_eof(struct drv *d)
 {
 	struct vhu_mem_table t = { .nregions = 1 };
-	t.regions[0] = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE, (uint64_t)(uintptr_t)d->mem,
-						DRV_MEM_SIZE / 2 };
+	t.regions[0] = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE,
+						(uint64_t)(uintptr_t)d->mem, DRV_MEM_SIZE / 2 };
 	return drv_send(d, VHU_REQ_SET_MEM_TABLE, VHU_VERSION, &t, 40, &d->memfd, 1);
 }
 
@@ -467,6 +468,114 @@ static int good_session(bool packed)
 	return check_clean(packed ? "good session (packed)" : "good session (split)");
 }
 
+/* ---- the control queue (ring 2: one pair, so its index is 2 with or without MQ) ---- */
+
+/* Sends class/cmd/data on the control queue; returns the ack byte or -1. */
+static int ctrl_cmd(struct drv *d, uint8_t cls, uint8_t cmd, const void *data, uint32_t len)
+{
+	static unsigned slot;
+	uint8_t *c = drv_buf(d, 2, slot % 64);
+	uint8_t *ack = drv_buf(d, 2, (slot + 1) % 64);
+	uint64_t addr[2] = { drv_buf_gpa(d, 2, slot % 64), drv_buf_gpa(d, 2, (slot + 1) % 64) };
+	uint32_t lens[2] = { 2 + len, 1 }, id, used;
+	uint16_t flags[2] = { 0, VRING_DESC_F_WRITE };
+
+	slot += 2;
+	c[0] = cls;
+	c[1] = cmd;
+	memcpy(c + 2, data, len);
+	*ack = 0xee;
+	drv_add_raw(d, 2, addr, lens, flags, 2);
+	if (drv_get_used(d, 2, &id, &used, 3000) != 1)
+		return -1;
+	return *ack;
+}
+
+/* A UDP frame from src on tx; returns 1 when it came back (to src) on rx, 0 if not. */
+static int bounce(struct drv *d, const uint8_t *src)
+{
+	static unsigned n;
+	uint32_t id, len;
+	uint8_t frame[60] = { 0x52, 0x54, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0x45 };
+
+	memcpy(frame + 6, src, 6);
+	frame[14 + 9] = 17;
+	frame[59] = (uint8_t)n;
+	uint8_t *f = drv_buf(d, 1, n % 8);
+	memset(f, 0, 12);
+	memcpy(f + 12, frame, sizeof(frame));
+	if (n == 0 || d->r[0].used_seen == d->r[0].avail_idx) /* keep one rx buffer posted */
+		drv_add_buf(d, 0, n % 8, 2048, true);
+	drv_add_buf(d, 1, n % 8, 12 + sizeof(frame), false);
+	n++;
+	if (drv_get_used(d, 1, &id, &len, 3000) != 1)
+		return -1;
+	if (drv_get_used(d, 0, &id, &len, 300) != 1)
+		return 0;
+	return 1;
+}
+
+static int good_ctrl(void)
+{
+	static const uint8_t dev_mac[6] = { 0x02, 0x76, 0x68, 0x75, 0x00, 0x00 };
+	static const uint8_t other[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	const uint64_t want = ~0ull;
+	uint8_t off = 0, on = 1, table[4 + 6 + 4] = { 1, 0, 0, 0 };
+	uint16_t pairs;
+	struct drv d;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	d.nq = 3;
+	ASSERT_OK(drv_start(&d, false, want));
+	ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_CTRL_VQ));
+	/* Promiscuous by default: a frame for any MAC comes back. */
+	ASSERT_EQ(bounce(&d, other), 1);
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1),
+		  VIRTIO_NET_OK);
+	/* Now only the device MAC gets through. */
+	ASSERT_EQ(bounce(&d, other), 0);
+	ASSERT_EQ(bounce(&d, dev_mac), 1);
+	/* A unicast filter entry lets `other` in again. */
+	memcpy(table + 4, other, 6);
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, table,
+			   sizeof(table)),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(bounce(&d, other), 1);
+	/* A table that claims more entries than it carries is refused and changes nothing. */
+	table[0] = 200;
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, table,
+			   sizeof(table)),
+		  VIRTIO_NET_ERR);
+	ASSERT_EQ(bounce(&d, other), 1);
+	/* Empty tables; then the MAC address itself moves to `other`. */
+	memset(table, 0, sizeof(table));
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, table, 8),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(bounce(&d, other), 0);
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, other, 6),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(bounce(&d, other), 1);
+	ASSERT_EQ(bounce(&d, dev_mac), 0);
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &on, 1),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(bounce(&d, dev_mac), 1);
+	/* Queue pairs: 1 is all this port has. */
+	pairs = 2;
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &pairs, 2),
+		  VIRTIO_NET_ERR);
+	pairs = 1;
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &pairs, 2),
+		  VIRTIO_NET_OK);
+	/* Unknown class, short command, wrong payload size. */
+	ASSERT_EQ(ctrl_cmd(&d, 99, 0, NULL, 0), VIRTIO_NET_ERR);
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, table, 3),
+		  VIRTIO_NET_ERR);
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_VLAN, VIRTIO_NET_CTRL_VLAN_ADD, table, 2),
+		  VIRTIO_NET_ERR);
+	drv_close(&d);
+	return check_clean("control queue");
+}
+
 static int good_split(void)
 {
 	return good_session(false);
@@ -491,9 +600,10 @@ int main(int argc, char **argv)
 		freopen(log_path, "w", stderr);
 		freopen("/dev/null", "w", stdout);
 		if (vg)
-			execlp("valgrind", "valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
-			       "--errors-for-leak-kinds=definite", "--track-fds=yes", argv[1],
-			       "--socket-path", sock_path, "--loopback", NULL);
+			execlp("valgrind", "valgrind", "-q", "--error-exitcode=99",
+			       "--leak-check=full", "--errors-for-leak-kinds=definite",
+			       "--track-fds=yes", argv[1], "--socket-path", sock_path, "--loopback",
+			       NULL);
 		else
 			execl(argv[1], argv[1], "--socket-path", sock_path, "--loopback", NULL);
 		_exit(127);
@@ -550,11 +660,13 @@ int main(int argc, char **argv)
 		if (drv_open(&d, sock_path) == 0) {
 			hangup_midway(&d);
 			drv_close(&d);
-			printf("%s hang-up mid-session\n", check_clean("hang-up") ? "FAIL" : "ok  ");
+			printf("%s hang-up mid-session\n",
+			       check_clean("hang-up") ? "FAIL" : "ok  ");
 		}
 	}
 	RUN(good_split);
 	RUN(good_packed);
+	RUN(good_ctrl);
 
 	kill(daemon_pid, SIGTERM);
 	int status = 0;

@@ -14,9 +14,9 @@
 #include "drv.h"
 
 #define RING_STRIDE 0x10000ull
-#define BUF_AREA 0x100000ull
-#define BUF_STRIDE 0x40000ull
-#define SLOT 2048u
+#define BUF_AREA    0x100000ull
+#define BUF_STRIDE  0x40000ull
+#define SLOT	    2048u
 
 static uint8_t id_ndesc[DRV_NQ][DRV_QSIZE];
 
@@ -29,6 +29,7 @@ int drv_open_fd(struct drv *d, int fd)
 {
 	memset(d, 0, sizeof(*d));
 	d->fd = fd;
+	d->nq = 2;
 	d->memfd = memfd_create("drv-mem", MFD_CLOEXEC);
 	if (d->memfd < 0 || ftruncate(d->memfd, DRV_MEM_SIZE) < 0)
 		return -errno;
@@ -161,7 +162,8 @@ int drv_set_mem(struct drv *d)
 		.userspace_addr = (uint64_t)(uintptr_t)d->mem,
 		.mmap_offset = 0,
 	};
-	int64_t r = drv_call_ack(d, VHU_REQ_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &d->memfd, 1);
+	int64_t r =
+		drv_call_ack(d, VHU_REQ_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &d->memfd, 1);
 	return r == 0 ? 0 : (r < 0 ? (int)r : -EIO);
 }
 
@@ -200,7 +202,7 @@ int drv_start(struct drv *d, bool packed, uint64_t want)
 		return -EIO;
 	if ((ret = drv_set_mem(d)))
 		return ret;
-	for (unsigned q = 0; q < DRV_NQ; q++) {
+	for (unsigned q = 0; q < d->nq; q++) {
 		struct drv_ring *r = &d->r[q];
 		struct vhu_vring_addr a = {
 			.index = q,
@@ -267,7 +269,8 @@ int drv_add_raw(struct drv *d, unsigned q, const uint64_t *addr, const uint32_t 
 	for (unsigned i = 0; i < n; i++) {
 		struct vring_packed_desc *x = &r->pdesc[r->avail_idx];
 		uint16_t f = (uint16_t)(flags[i] | (i + 1 < n ? VRING_DESC_F_NEXT : 0));
-		f |= r->avail_wrap ? (1u << VRING_PACKED_DESC_F_AVAIL) : (1u << VRING_PACKED_DESC_F_USED);
+		f |= r->avail_wrap ? (1u << VRING_PACKED_DESC_F_AVAIL)
+				   : (1u << VRING_PACKED_DESC_F_USED);
 		x->addr = addr[i];
 		x->len = len[i];
 		x->id = id;
@@ -301,7 +304,8 @@ int drv_get_used(struct drv *d, unsigned q, uint32_t *id, uint32_t *len, int tim
 		if (!d->packed) {
 			uint16_t u = __atomic_load_n(&r->used->idx, __ATOMIC_ACQUIRE);
 			if (u != r->used_seen) {
-				struct vring_used_elem *e = &r->used->ring[r->used_seen % DRV_QSIZE];
+				struct vring_used_elem *e =
+					&r->used->ring[r->used_seen % DRV_QSIZE];
 				*id = e->id;
 				*len = e->len;
 				r->used_seen++;
@@ -315,7 +319,8 @@ int drv_get_used(struct drv *d, unsigned q, uint32_t *id, uint32_t *len, int tim
 			if (avail == used && used == r->used_wrap) {
 				*id = x->id;
 				*len = x->len;
-				unsigned n = *id < DRV_QSIZE && id_ndesc[q][*id] ? id_ndesc[q][*id] : 1;
+				unsigned n =
+					*id < DRV_QSIZE && id_ndesc[q][*id] ? id_ndesc[q][*id] : 1;
 				r->used_seen = (uint16_t)(r->used_seen + n);
 				if (r->used_seen >= DRV_QSIZE) {
 					r->used_seen -= DRV_QSIZE;

@@ -15,8 +15,8 @@
 
 #define DRV_MEM_SIZE (4u << 20)
 #define DRV_GPA_BASE 0x100000ull /* guest-physical address of byte 0 of the memfd */
-#define DRV_QSIZE 64
-#define DRV_NQ 2
+#define DRV_QSIZE    64
+#define DRV_NQ	     3 /* rx, tx and a control queue */
 
 struct drv_ring {
 	/* split */
@@ -40,6 +40,7 @@ struct drv {
 	int memfd;
 	uint8_t *mem;
 	bool packed;
+	unsigned nq; /* rings drv_start() sets up: 2 unless the test asks for the third */
 	uint64_t features, protocol_features;
 	struct drv_ring r[DRV_NQ];
 };

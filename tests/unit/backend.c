@@ -266,8 +266,8 @@ static int mem_slots(void)
 
 	ASSERT_OK(start_pair(false));
 	/* A second copy of the region (as each QEMU vhost_dev sends), then remove it twice. */
-	r.region = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE,
-					    (uint64_t)(uintptr_t)d.mem, 0 };
+	r.region = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE, (uint64_t)(uintptr_t)d.mem,
+					    0 };
 	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_ADD_MEM_REG, &r, sizeof(r), &d.memfd, 1), 0);
 	ASSERT_OK(roundtrip(0));
 	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
@@ -308,7 +308,8 @@ static int no_protocol_features(void)
 	ASSERT_TRUE(vhu_virtq_enabled(vhu_backend_virtq(dev.be, 0)));
 	ASSERT_TRUE(vhu_virtq_enabled(vhu_backend_virtq(dev.be, 1)));
 	/* Without REPLY_ACK negotiated, NEED_REPLY gets no ack. */
-	ASSERT_OK(drv_send(&d, VHU_REQ_SET_OWNER, VHU_VERSION | VHU_FLAG_NEED_REPLY, NULL, 0, NULL, 0));
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_OWNER, VHU_VERSION | VHU_FLAG_NEED_REPLY, NULL, 0, NULL,
+			   0));
 	struct vhu_hdr h;
 	uint64_t v;
 	ASSERT_EQ(drv_recv(&d, &h, &v, 8, 200), -ETIMEDOUT);

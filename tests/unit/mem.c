@@ -78,7 +78,8 @@ static int span_two_regions(void)
 
 static int uva(void)
 {
-	uint8_t *p = mem_uva_to_hva(&mm, 0x7000000, 64), *q = mem_uva_to_hva(&mm, 0x9000000 + 8, 64);
+	uint8_t *p = mem_uva_to_hva(&mm, 0x7000000, 64),
+		*q = mem_uva_to_hva(&mm, 0x9000000 + 8, 64);
 	ASSERT_TRUE(p && q);
 	local[0] = 0x33;
 	local[SZ / 2 + 8] = 0x44;

@@ -69,7 +69,8 @@ static int roundtrip_all(void)
 		ASSERT_EQ(got.nfds, nfds);
 		for (unsigned i = 0; i < got.nfds; i++) {
 			ASSERT_TRUE(got.fds[i] >= 0 && got.fds[i] != fds[i]);
-			/* The received fd is the same eventfd: a write on it is readable on ours. */
+			/* The received fd is the same eventfd: a write on it is readable on ours.
+			 */
 			ASSERT_OK(eventfd_write(got.fds[i], 1));
 			eventfd_t v;
 			ASSERT_OK(eventfd_read(fds[i], &v));
@@ -206,7 +207,9 @@ static int too_many_fds(void)
 	/* sock_send refuses more than MSG_MAX_FDS; send them raw. */
 	char cbuf[CMSG_SPACE(sizeof(fds))];
 	struct iovec iov = { &m.hdr, VHU_HDR_SIZE };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;

@@ -13,9 +13,9 @@ T_DEFINE;
 
 static struct vring_packed_desc *D;
 static struct vring_packed_desc_event *DRV, *DEV;
-static uint16_t next;	/* driver's next slot */
-static bool wrap;	/* driver's wrap counter */
-static uint16_t useen;	/* driver's next used slot */
+static uint16_t next;  /* driver's next slot */
+static bool wrap;      /* driver's wrap counter */
+static uint16_t useen; /* driver's next used slot */
 static bool uwrap;
 
 static void setup(bool event_idx)

@@ -6,14 +6,14 @@
 
 #include "../../src/ring.h"
 
-#define MEMSZ (1u << 20)
-#define GPA 0x100000ull
-#define UVA 0x7f0000000000ull
-#define QN 16
-#define DESC_OFF 0x0
+#define MEMSZ	  (1u << 20)
+#define GPA	  0x100000ull
+#define UVA	  0x7f0000000000ull
+#define QN	  16
+#define DESC_OFF  0x0
 #define AVAIL_OFF 0x1000
-#define USED_OFF 0x2000
-#define BUF_OFF 0x10000
+#define USED_OFF  0x2000
+#define BUF_OFF	  0x10000
 
 static struct mem mm;
 static uint8_t *g; /* the test's view of guest memory */

@@ -33,7 +33,8 @@ static int chain(void)
 	setup(false);
 	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 0);
 	D[3] = (struct vring_desc){ gpa(BUF_OFF), 10, VRING_DESC_F_NEXT, 7 };
-	D[7] = (struct vring_desc){ gpa(BUF_OFF + 100), 20, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1 };
+	D[7] = (struct vring_desc){ gpa(BUF_OFF + 100), 20, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
+				    1 };
 	D[1] = (struct vring_desc){ gpa(BUF_OFF + 200), 30, VRING_DESC_F_WRITE, 0 };
 	publish(3);
 	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);

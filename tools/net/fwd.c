@@ -6,9 +6,9 @@
 
 #include "net.h"
 
-#define ETH_HLEN 14
+#define ETH_HLEN   14
 #define ETH_P_IPV4 0x0800
-#define ETH_P_ARP 0x0806
+#define ETH_P_ARP  0x0806
 
 static void swap_bytes(uint8_t *a, uint8_t *b, size_t n)
 {
@@ -38,11 +38,11 @@ static bool reflect_arp(uint8_t *f, uint32_t len, const uint8_t *peer)
 	if (len < ETH_HLEN + 28 || get16(a) != 1 || get16(a + 2) != ETH_P_IPV4 || a[4] != 6 ||
 	    a[5] != 4 || get16(a + 6) != 1)
 		return false;
-	put16(a + 6, 2);			/* op = reply */
-	memcpy(a + 18, a + 8, 6);		/* target hw = requester */
-	swap_bytes(a + 14, a + 24, 4);		/* sender ip <-> target ip */
-	memcpy(a + 8, peer, 6);			/* sender hw = peer */
-	memcpy(f, f + 6, 6);			/* eth dst = requester */
+	put16(a + 6, 2);	       /* op = reply */
+	memcpy(a + 18, a + 8, 6);      /* target hw = requester */
+	swap_bytes(a + 14, a + 24, 4); /* sender ip <-> target ip */
+	memcpy(a + 8, peer, 6);	       /* sender hw = peer */
+	memcpy(f, f + 6, 6);	       /* eth dst = requester */
 	memcpy(f + 6, peer, 6);
 	return true;
 }

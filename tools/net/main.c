@@ -40,21 +40,27 @@ static void usage(FILE *f)
 		"Usage: vhu-net [OPTIONS]\n"
 		"A vhost-user virtio-net back-end: loopback reflector or L2 learning switch.\n"
 		"\n"
-		"  -s, --socket-path PATH   a vhost-user port on PATH (repeatable); listens unless --client\n"
-		"  -f, --fd N               a port on inherited socket fd N (listening or connected)\n"
-		"  -c, --client             connect to the socket paths instead, reconnecting when the\n"
+		"  -s, --socket-path PATH   a vhost-user port on PATH (repeatable); listens unless "
+		"--client\n"
+		"  -f, --fd N               a port on inherited socket fd N (listening or "
+		"connected)\n"
+		"  -c, --client             connect to the socket paths instead, reconnecting when "
+		"the\n"
 		"                           front-end goes away (applies to every --socket-path)\n"
 		"  -q, --queues N           queue pairs per port (default 1, max %d)\n"
-		"  -l, --loopback           reflect every frame back (swap MAC, IPv4, L4 ports; answer\n"
-		"                           ARP and ICMP echo), as testpmd's 5tswap; needs one port\n"
-		"      --sink               count and drop every frame (benchmarks)\n"
+		"  -l, --loopback           reflect every frame back (swap MAC, IPv4, L4 ports; "
+		"answer\n"
+		"                           ARP and ICMP echo), as testpmd's 5tswap; needs one "
+		"port\n"
+		"      --sink               copy out and drop every frame (benchmarks)\n"
 		"  -t, --tap IFNAME         add a tap port to the switch\n"
 		"  -p, --poll               busy-poll the rings instead of waiting for kicks\n"
 		"  -v, --verbose            log every protocol message\n"
 		"      --print-capabilities print the back-end capabilities as JSON and exit\n"
 		"  -h, --help               this text\n"
 		"\n"
-		"Signals: SIGUSR1 prints per-queue counters; SIGTERM/SIGINT exit cleanly (counters\n"
+		"Signals: SIGUSR1 prints per-queue counters; SIGTERM/SIGINT exit cleanly "
+		"(counters\n"
 		"are printed at exit).\n",
 		NET_MAX_PAIRS);
 }
@@ -226,7 +232,10 @@ int main(int argc, char **argv)
 	if (ret)
 		goto out;
 	fprintf(stderr, "vhu-net: %u port(s), %u queue pair(s) each, mode %s%s\n", n->nports, pairs,
-		sink ? "sink" : loopback ? "loopback" : "switch", n->poll ? ", polling" : "");
+		sink	   ? "sink"
+		: loopback ? "loopback"
+			   : "switch",
+		n->poll ? ", polling" : "");
 	ret = run(n, sfd);
 	net_print_stats(n, stdout);
 out:

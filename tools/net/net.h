@@ -10,10 +10,11 @@
 #include <vhu/vhu.h>
 
 #define NET_MAX_PAIRS 16
-#define NET_MAX_VQS (2 * NET_MAX_PAIRS + 1)
+#define NET_MAX_VQS   (2 * NET_MAX_PAIRS + 1)
 #define NET_MAX_PORTS 16
 #define NET_MAX_FRAME (65536 + 14 + 4)
-#define NET_BATCH 64
+#define NET_BATCH     64
+#define NET_MAC_TABLE 64 /* unicast and multicast filter entries each */
 
 enum ev_kind { EV_LISTEN, EV_CONN, EV_KICK, EV_TAP, EV_SIGNAL };
 
@@ -30,6 +31,7 @@ struct nqueue {
 	unsigned index;
 	bool started;
 	bool dirty; /* pushed but not flushed */
+	bool in_ep; /* kick fd is in the epoll set */
 	struct ev ev;
 	uint64_t packets, bytes, drops;
 };
@@ -50,6 +52,19 @@ struct port {
 	unsigned hdr_len;
 	bool mrg;
 	uint8_t mac[6];
+	/* Control queue (only when the front-end negotiated CTRL_VQ and passes it to us; QEMU
+	 * and DPDK virtio-user run it themselves and switch pairs with SET_VRING_ENABLE). */
+	bool has_ctrl;
+	unsigned ctrl_index;   /* 2 * max pairs with MQ, else 2 */
+	unsigned active_pairs; /* VQ_PAIRS_SET; all pairs when there is no control queue */
+	struct rx_mode {
+		bool promisc, allmulti, alluni, nomulti, nouni, nobcast;
+		bool uc_overflow, mc_overflow;
+		uint8_t guest_mac[6];
+		unsigned nuc, nmc;
+		uint8_t uc[NET_MAC_TABLE][6], mc[NET_MAC_TABLE][6];
+	} rx;
+	uint64_t filtered; /* frames the rx mode refused */
 	struct nqueue q[NET_MAX_VQS];
 	struct ev ev_listen, ev_conn;
 	uint64_t next_connect_ms;
@@ -98,6 +113,14 @@ void net_print_stats(struct net *n, FILE *f);
 /* Drops the connections whose rings broke. Called between events. */
 void net_reap(struct net *n);
 void net_log(void *opaque, int level, const char *msg);
+
+/* ctrl.c */
+/* Serves the control queue q: every pending command gets its ack. */
+void ctrl_process(struct net *n, struct nqueue *q);
+/* Resets the receive filter to the device defaults (promiscuous, config MAC). */
+void ctrl_reset(struct port *p);
+/* Whether port p's receive filter lets a frame with this destination in. */
+bool ctrl_rx_accept(const struct port *p, const uint8_t *dst);
 
 /* fwd.c */
 /* Hands one frame that arrived on port `from`, queue pair `qp`, to its destination(s). */

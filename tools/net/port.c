@@ -29,8 +29,7 @@ void net_log(void *opaque, int level, const char *msg)
 
 	if (level > (g_net.verbose ? VHU_LOG_DEBUG : VHU_LOG_INFO))
 		return;
-	fprintf(stderr, "vhu-net: %s: %s: %s\n", p ? p->name : "-", vhu_log_level_name(level),
-		msg);
+	fprintf(stderr, "vhu-net: %s: %s: %s\n", p ? p->name : "-", vhu_log_level_name(level), msg);
 }
 
 static void ep_add(struct net *n, int fd, struct ev *ev)
@@ -68,11 +67,11 @@ static void copy_to_elem(const struct vhu_elem *e, size_t off, const uint8_t *sr
 
 static struct nqueue *pick_rxq(struct port *p, unsigned qp)
 {
-	struct nqueue *q = &p->q[2 * (qp % p->pairs)];
+	struct nqueue *q = &p->q[2 * (qp % p->active_pairs)];
 
 	if (q->started && vhu_virtq_enabled(q->vq))
 		return q;
-	for (unsigned i = 0; i < p->pairs; i++) {
+	for (unsigned i = 0; i < p->active_pairs; i++) {
 		q = &p->q[2 * i];
 		if (q->started && vhu_virtq_enabled(q->vq))
 			return q;
@@ -110,6 +109,10 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 
 	if (!q)
 		return -ENOTCONN;
+	if (!ctrl_rx_accept(p, f)) {
+		p->filtered++;
+		return 0;
+	}
 	cursor = vhu_virtq_cursor(q->vq);
 	while (got < need && nb < RX_MAX_BUFS) {
 		struct vhu_elem *e = &rx_elems[nb];
@@ -119,7 +122,8 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 		if (r == 0 || r == -EIO)
 			break;
 		if (r < 0 || e->in_len == 0 || (!p->mrg && e->in_len < need)) {
-			/* Unusable buffer: give it back empty if it is the first, else retry later. */
+			/* Unusable buffer: give it back empty if it is the first, else retry later.
+			 */
 			if (nb == 0) {
 				vhu_virtq_push(q->vq, e, 0);
 				mark_dirty(n, q);
@@ -220,15 +224,11 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 			continue;
 		}
 		/* "Ring states": started but disabled, TX is processed and discarded. */
-		if (!enabled || n->mode == MODE_SINK) {
-			if (enabled) {
-				q->packets++;
-				q->bytes += e->out_len - (e->out_len >= p->hdr_len ? p->hdr_len : 0);
-			} else {
-				q->drops++;
-			}
+		if (!enabled) {
+			q->drops++;
 			continue;
 		}
+		/* The sink copies the frame out too, as a switch (or DPDK's vhost PMD) does. */
 		int len = gather(e, p->hdr_len, n->frame);
 		if (len < 0) {
 			q->drops++;
@@ -246,11 +246,20 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 	return cnt;
 }
 
+static bool is_ctrl(const struct port *p, unsigned index)
+{
+	return p->has_ctrl && index == p->ctrl_index;
+}
+
 void queue_on_kick(struct net *n, struct nqueue *q)
 {
 	if (!q->started)
 		return;
 	vhu_virtq_kick_drain(q->vq);
+	if (is_ctrl(q->port, q->index)) {
+		ctrl_process(n, q);
+		return;
+	}
 	if (q->index % 2 == 0)
 		return; /* rx: new buffers; frames are only sent when they arrive */
 	for (;;) {
@@ -273,6 +282,9 @@ unsigned net_poll_all(struct net *n)
 		for (unsigned j = 1; j < 2 * p->pairs; j += 2)
 			if (p->q[j].started && (n->poll || vhu_virtq_kick_fd(p->q[j].vq) < 0))
 				total += process_tx(n, &p->q[j]);
+		struct nqueue *c = &p->q[p->ctrl_index];
+		if (p->has_ctrl && c->started && vhu_virtq_kick_fd(c->vq) < 0)
+			ctrl_process(n, c);
 	}
 	return total;
 }
@@ -290,10 +302,21 @@ static void cb_queue_start(void *dev, struct vhu_virtq *vq)
 	p->hdr_len = (p->mrg || (f & (1ULL << VIRTIO_F_VERSION_1))) ? 12 : 10;
 	q->vq = vq;
 	q->started = true;
-	if (g_net.poll)
+	if (is_ctrl(p, i)) {
+		/* Commands are rare: always kicked, also in busy-poll mode. */
+		if (vhu_virtq_kick_fd(vq) >= 0) {
+			ep_add(&g_net, vhu_virtq_kick_fd(vq), &q->ev);
+			q->in_ep = true;
+		}
+		ctrl_process(&g_net, q);
+		return;
+	}
+	if (g_net.poll) {
 		vhu_virtq_disable_notify(vq);
-	else if (vhu_virtq_kick_fd(vq) >= 0)
+	} else if (vhu_virtq_kick_fd(vq) >= 0) {
 		ep_add(&g_net, vhu_virtq_kick_fd(vq), &q->ev);
+		q->in_ep = true;
+	}
 	if (i % 2)
 		process_tx(&g_net, q);
 }
@@ -307,9 +330,23 @@ static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 		vhu_virtq_flush(vq);
 		q->dirty = false;
 	}
-	if (!g_net.poll)
+	if (q->in_ep)
 		ep_del(&g_net, vhu_virtq_kick_fd(vq));
+	q->in_ep = false;
 	q->started = false;
+}
+
+static void cb_features_set(void *dev, uint64_t f)
+{
+	struct port *p = dev;
+
+	p->has_ctrl = f & (1ULL << VIRTIO_NET_F_CTRL_VQ);
+	p->ctrl_index = (f & (1ULL << VIRTIO_NET_F_MQ)) ? 2 * p->pairs : 2;
+	ctrl_reset(p);
+	/* With a control queue, only the first pair is used until VQ_PAIRS_SET (virtio-net
+	 * "Automatic receive steering in multiqueue mode"); without one, SET_VRING_ENABLE rules. */
+	if (p->has_ctrl)
+		p->active_pairs = 1;
 }
 
 static int cb_get_config(void *dev, void *buf, uint32_t off, uint32_t len)
@@ -364,6 +401,8 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 		.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
 			    (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
 			    (1ULL << VIRTIO_NET_F_MQ) | (1ULL << VIRTIO_NET_F_MTU) |
+			    (1ULL << VIRTIO_NET_F_CTRL_VQ) | (1ULL << VIRTIO_NET_F_CTRL_RX) |
+			    (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR) |
 			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 			    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED) |
 			    (1ULL << VIRTIO_F_IN_ORDER),
@@ -372,6 +411,7 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 		.get_config = cb_get_config,
 		.queue_start = cb_queue_start,
 		.queue_stop = cb_queue_stop,
+		.features_set = cb_features_set,
 		.log = net_log,
 		.log_opaque = p,
 		.log_level = VHU_LOG_DEBUG,
@@ -382,7 +422,8 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	}
 	p->ev_listen = (struct ev){ EV_LISTEN, p };
 	p->ev_conn = (struct ev){ EV_CONN, p };
-	ret = vhu_backend_new(&p->be, &p->ops, p, 2 * pairs);
+	ctrl_reset(p);
+	ret = vhu_backend_new(&p->be, &p->ops, p, 2 * pairs + 1);
 	if (ret)
 		return ret;
 	if (fd >= 0) {
@@ -423,7 +464,8 @@ void net_reap(struct net *n)
 		if (p->kind == PORT_VHOST && p->teardown) {
 			p->teardown = false;
 			if (p->connected) {
-				net_log(p, VHU_LOG_ERR, "dropping the connection: a ring is broken");
+				net_log(p, VHU_LOG_ERR,
+					"dropping the connection: a ring is broken");
 				port_disconnect(n, p);
 			}
 		}
@@ -547,18 +589,24 @@ void net_print_stats(struct net *n, FILE *f)
 				(unsigned long long)p->tap_drops);
 			continue;
 		}
-		fprintf(f, "port %u %s: %s\n", i, p->name, p->connected ? "connected" : "waiting");
-		for (unsigned j = 0; j < 2 * p->pairs; j++) {
+		fprintf(f, "port %u %s: %s, %u/%u pairs, filtered %llu\n", i, p->name,
+			p->connected ? "connected" : "waiting", p->active_pairs, p->pairs,
+			(unsigned long long)p->filtered);
+		for (unsigned j = 0; j < 2 * p->pairs + p->has_ctrl; j++) {
 			struct nqueue *q = &p->q[j];
 			struct vhu_virtq_stats st = { 0 };
 			if (q->vq)
 				vhu_virtq_stats(q->vq, &st);
 			fprintf(f,
-				"  queue %u %s: packets %llu bytes %llu drops %llu kicks %llu calls %llu%s\n",
-				j, j % 2 ? "tx" : "rx", (unsigned long long)q->packets,
-				(unsigned long long)q->bytes, (unsigned long long)q->drops,
-				(unsigned long long)st.kicks, (unsigned long long)st.calls,
-				st.broken ? " BROKEN" : "");
+				"  queue %u %s: packets %llu bytes %llu drops %llu kicks %llu "
+				"calls %llu%s\n",
+				j,
+				is_ctrl(p, j) ? "ctrl"
+				: j % 2	      ? "tx"
+					      : "rx",
+				(unsigned long long)q->packets, (unsigned long long)q->bytes,
+				(unsigned long long)q->drops, (unsigned long long)st.kicks,
+				(unsigned long long)st.calls, st.broken ? " BROKEN" : "");
 		}
 	}
 	fflush(f);

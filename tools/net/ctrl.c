@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-net control queue: receive mode (CTRL_RX), MAC filter tables and address
+ * (CTRL_MAC_ADDR), and the number of active queue pairs (MQ). Commands are read from the
+ * device-readable part of a chain into a bounded buffer and parsed with explicit length
+ * checks; anything unknown or malformed is answered VIRTIO_NET_ERR.
+ */
+#include <errno.h>
+#include <linux/virtio_net.h>
+#include <string.h>
+
+#include "net.h"
+
+#define CTRL_MAX_CMD (2 + 2 * (4 + 6 * 256)) /* class, command, two full MAC tables */
+
+static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+void ctrl_reset(struct port *p)
+{
+	/* As a device after reset: promiscuous, filters empty, the config-space MAC. */
+	memset(&p->rx, 0, sizeof(p->rx));
+	p->rx.promisc = true;
+	memcpy(p->rx.guest_mac, p->mac, 6);
+	p->active_pairs = p->pairs;
+}
+
+static bool in_table(const uint8_t (*t)[6], unsigned n, const uint8_t *mac)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (memcmp(t[i], mac, 6) == 0)
+			return true;
+	return false;
+}
+
+bool ctrl_rx_accept(const struct port *p, const uint8_t *dst)
+{
+	const struct rx_mode *m = &p->rx;
+
+	if (!p->has_ctrl || m->promisc)
+		return true;
+	if (memcmp(dst, bcast, 6) == 0)
+		return !m->nobcast;
+	if (dst[0] & 1) {
+		if (m->nomulti)
+			return false;
+		return m->allmulti || m->mc_overflow || in_table(m->mc, m->nmc, dst);
+	}
+	if (m->nouni)
+		return false;
+	return m->alluni || m->uc_overflow || memcmp(dst, m->guest_mac, 6) == 0 ||
+	       in_table(m->uc, m->nuc, dst);
+}
+
+/* Reads one virtio_net_ctrl_mac table at *off; fills t (or flags overflow). */
+static int read_table(const uint8_t *c, uint32_t len, uint32_t *off, uint8_t (*t)[6], unsigned *n,
+		      bool *overflow)
+{
+	uint32_t entries;
+
+	if (len - *off < 4)
+		return -EINVAL;
+	memcpy(&entries, c + *off, 4); /* le32; x86 and every Linux host we build for */
+	*off += 4;
+	if (entries > (len - *off) / 6)
+		return -EINVAL;
+	*overflow = entries > NET_MAC_TABLE;
+	*n = *overflow ? 0 : entries;
+	if (*n)
+		memcpy(t, c + *off, (size_t)*n * 6);
+	*off += entries * 6;
+	return 0;
+}
+
+static int cmd_rx(struct port *p, uint8_t cmd, const uint8_t *d, uint32_t len)
+{
+	bool *flag[] = {
+		[VIRTIO_NET_CTRL_RX_PROMISC] = &p->rx.promisc,
+		[VIRTIO_NET_CTRL_RX_ALLMULTI] = &p->rx.allmulti,
+	};
+
+	if (len != 1 || cmd >= sizeof(flag) / sizeof(flag[0]))
+		return -EINVAL; /* ALLUNI..NOBCAST need CTRL_RX_EXTRA, which we do not offer */
+	*flag[cmd] = d[0] != 0;
+	return 0;
+}
+
+static int cmd_mac(struct port *p, uint8_t cmd, const uint8_t *d, uint32_t len)
+{
+	struct rx_mode m = p->rx;
+	uint32_t off = 0;
+
+	switch (cmd) {
+	case VIRTIO_NET_CTRL_MAC_ADDR_SET:
+		if (len != 6 || (d[0] & 1))
+			return -EINVAL;
+		memcpy(p->rx.guest_mac, d, 6);
+		return 0;
+	case VIRTIO_NET_CTRL_MAC_TABLE_SET:
+		if (read_table(d, len, &off, m.uc, &m.nuc, &m.uc_overflow) ||
+		    read_table(d, len, &off, m.mc, &m.nmc, &m.mc_overflow) || off != len)
+			return -EINVAL;
+		p->rx = m; /* all or nothing */
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int cmd_mq(struct port *p, uint8_t cmd, const uint8_t *d, uint32_t len)
+{
+	uint16_t pairs;
+
+	if (cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET || len != 2)
+		return -EINVAL;
+	pairs = (uint16_t)(d[0] | d[1] << 8);
+	if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > p->pairs)
+		return -EINVAL;
+	p->active_pairs = pairs;
+	return 0;
+}
+
+static uint8_t run_cmd(struct port *p, const uint8_t *c, uint32_t len)
+{
+	uint64_t f = vhu_backend_features(p->be);
+	int r = -EINVAL;
+
+	if (len < 2)
+		return VIRTIO_NET_ERR;
+	switch (c[0]) {
+	case VIRTIO_NET_CTRL_RX:
+		if (f & (1ULL << VIRTIO_NET_F_CTRL_RX))
+			r = cmd_rx(p, c[1], c + 2, len - 2);
+		break;
+	case VIRTIO_NET_CTRL_MAC:
+		if (c[1] == VIRTIO_NET_CTRL_MAC_ADDR_SET
+			    ? (f & (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR))
+			    : (f & (1ULL << VIRTIO_NET_F_CTRL_RX)))
+			r = cmd_mac(p, c[1], c + 2, len - 2);
+		break;
+	case VIRTIO_NET_CTRL_MQ:
+		if (f & (1ULL << VIRTIO_NET_F_MQ))
+			r = cmd_mq(p, c[1], c + 2, len - 2);
+		break;
+	}
+	if (r)
+		net_log(p, VHU_LOG_WARN, "control command refused");
+	return r ? VIRTIO_NET_ERR : VIRTIO_NET_OK;
+}
+
+void ctrl_process(struct net *n, struct nqueue *q)
+{
+	static uint8_t cmd[CTRL_MAX_CMD];
+	struct port *p = q->port;
+	struct vhu_elem e;
+	int r;
+
+	(void)n;
+	while ((r = vhu_virtq_pop(q->vq, &e)) != 0) {
+		if (r == -EIO) {
+			p->teardown = true;
+			return;
+		}
+		uint32_t len = 0, written = 0;
+		uint8_t ack = VIRTIO_NET_ERR;
+		if (r > 0 && e.in_len >= 1 && e.out_len <= sizeof(cmd)) {
+			for (unsigned i = 0; i < e.out_num; i++) {
+				memcpy(cmd + len, e.iov[i].iov_base, e.iov[i].iov_len);
+				len += (uint32_t)e.iov[i].iov_len;
+			}
+			ack = run_cmd(p, cmd, len);
+		} else {
+			net_log(p, VHU_LOG_WARN, "malformed control command");
+			q->drops++;
+		}
+		/* The ack is the last device-writable byte. */
+		for (unsigned i = r > 0 ? e.out_num + e.in_num : 0; i-- > e.out_num;) {
+			if (e.iov[i].iov_len) {
+				((uint8_t *)e.iov[i].iov_base)[e.iov[i].iov_len - 1] = ack;
+				written = e.in_len;
+				break;
+			}
+		}
+		q->packets++;
+		vhu_virtq_push(q->vq, &e, written);
+	}
+	vhu_virtq_flush(q->vq);
+}
