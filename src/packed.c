@@ -148,12 +148,15 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 
 bool packed_flush(struct vhu_virtq *vq)
 {
-	uint16_t old = vq->signalled_used, new = vq->used_idx, flags, off_wrap, off;
+	/* Positions carry the wrap counter in bit 15: a batch of exactly one ring's worth of
+	 * descriptors ends at the same slot, and must not look like no progress. */
+	uint16_t pos = (uint16_t)(vq->used_idx | (vq->used_wrap ? WRAP_BIT : 0));
+	uint16_t old = vq->signalled_used & ~WRAP_BIT, new = vq->used_idx, flags, off_wrap, off;
 	bool valid = vq->signalled_used_valid;
 
-	if (valid && old == new)
+	if (valid && vq->signalled_used == pos)
 		return false;
-	vq->signalled_used = new;
+	vq->signalled_used = pos;
 	vq->signalled_used_valid = true;
 	/* Pairs with the driver's fence between writing its event suppression structure and
 	 * reading descriptor flags. */
@@ -192,4 +195,220 @@ bool packed_enable_notify(struct vhu_virtq *vq)
 void packed_disable_notify(struct vhu_virtq *vq)
 {
 	store_relaxed16(&vq->pk.device->flags, htole16(VRING_PACKED_EVENT_FLAG_DISABLE));
+}
+
+/* ==== driver half ==== */
+
+#include "drvq.h"
+
+int packed_drv_init(struct vhu_drvq *q)
+{
+	unsigned n = q->num;
+
+	/* "Packed Virtqueues": descriptor ring 16-byte aligned, event suppression areas 4. */
+	q->pk.desc = fe_mem_alloc((struct fe_mem *)q->mem, 16u * n, 4096);
+	q->pk.driver = fe_mem_alloc((struct fe_mem *)q->mem, 4, 64);
+	q->pk.device = fe_mem_alloc((struct fe_mem *)q->mem, 4, 64);
+	if (!q->pk.desc || !q->pk.driver || !q->pk.device)
+		return -ENOMEM;
+	q->desc_area = q->pk.desc;
+	q->driver_area = q->pk.driver;
+	q->device_area = q->pk.device;
+	for (unsigned i = 0; i < n; i++)
+		q->next[i] = (uint16_t)(i + 1 < n ? i + 1 : 0);
+	q->num_free = (uint16_t)n;
+	q->free_head = 0;
+	q->avail_wrap = true;
+	q->used_wrap = true;
+	return 0;
+}
+
+static inline uint16_t packed_drv_avail_bits(bool wrap)
+{
+	/* Available: AVAIL equal to the driver's wrap counter, USED the opposite. */
+	return (uint16_t)(wrap ? F_AVAIL : F_USED);
+}
+
+int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num, unsigned in_num,
+		   void *token)
+{
+	unsigned n = out_num + in_num, need;
+	bool ind = q->indirect && n > 1 && n <= DRVQ_IND_MAX;
+	uint16_t id = q->free_head, s = q->avail_idx, first = s, first_flags = 0;
+	bool wrap = q->avail_wrap;
+	uint32_t in_len = 0;
+
+	need = ind ? 1 : n;
+	if (q->num_free < need)
+		return -ENOSPC;
+	for (unsigned i = 0; i < n; i++) {
+		if (!fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len) ||
+		    iov[i].iov_len > UINT32_MAX)
+			return -EFAULT;
+		if (i >= out_num)
+			in_len += (uint32_t)iov[i].iov_len;
+	}
+	if (ind) {
+		struct vring_packed_desc *t =
+			(struct vring_packed_desc *)(q->ind + (size_t)id * DRVQ_IND_MAX * 16);
+		for (unsigned i = 0; i < n; i++) {
+			t[i].addr = htole64(fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len));
+			t[i].len = htole32((uint32_t)iov[i].iov_len);
+			t[i].id = 0;
+			t[i].flags = htole16(i >= out_num ? VRING_DESC_F_WRITE : 0);
+		}
+		struct vring_packed_desc *d = &q->pk.desc[s];
+		d->addr = htole64(fe_mem_gpa(q->mem, t, 16u * n));
+		d->len = htole32(16u * n);
+		d->id = htole16(id);
+		first_flags = (uint16_t)(VRING_DESC_F_INDIRECT | packed_drv_avail_bits(wrap));
+		if (++s == q->num) {
+			s = 0;
+			wrap = !wrap;
+		}
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			struct vring_packed_desc *d = &q->pk.desc[s];
+			uint16_t f = (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
+						(i + 1 < n ? VRING_DESC_F_NEXT : 0) |
+						packed_drv_avail_bits(wrap));
+			d->addr = htole64(fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len));
+			d->len = htole32((uint32_t)iov[i].iov_len);
+			d->id = htole16(id);
+			if (i == 0)
+				first_flags = f;
+			else
+				d->flags = htole16(f);
+			if (++s == q->num) {
+				s = 0;
+				wrap = !wrap;
+			}
+		}
+	}
+	q->free_head = q->next[id];
+	q->num_free = (uint16_t)(q->num_free - need);
+	q->slot[id] = (struct drvq_slot){ token, in_len, (uint16_t)need, true };
+	if (q->in_order)
+		q->order[(q->order_tail++) % q->num] = id;
+	q->avail_idx = s;
+	q->avail_wrap = wrap;
+	q->num_added = (uint16_t)(q->num_added + need);
+	/* Pairs with the device's acquire load of the head's flags: the rest of the chain is
+	 * written first. */
+	store_release16(&q->pk.desc[first].flags, htole16(first_flags));
+	return 0;
+}
+
+bool packed_drv_kick_prepare(struct vhu_drvq *q)
+{
+	uint16_t new = q->avail_idx, old = (uint16_t)(new - q->num_added), flags, off_wrap, ev;
+
+	q->num_added = 0;
+	/* Pairs with the device's fence between writing its event suppression structure and
+	 * re-reading descriptor flags. */
+	full_fence();
+	flags = le16toh(load_relaxed16(&q->pk.device->flags));
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !q->event_idx)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	off_wrap = le16toh(load_relaxed16(&q->pk.device->off_wrap));
+	ev = off_wrap & ~WRAP_BIT;
+	if (!!(off_wrap & WRAP_BIT) != q->avail_wrap)
+		ev = (uint16_t)(ev - q->num);
+	return vring_need_event(ev, new, old);
+}
+
+static void packed_drv_consume(struct vhu_drvq *q, uint16_t id)
+{
+	struct drvq_slot *s = &q->slot[id];
+	unsigned u = q->last_used + s->ndescs;
+
+	if (u >= q->num) {
+		u -= q->num;
+		q->used_wrap = !q->used_wrap;
+	}
+	q->last_used = (uint16_t)u;
+	q->next[id] = q->free_head;
+	q->free_head = id;
+	q->num_free = (uint16_t)(q->num_free + s->ndescs);
+	s->busy = false;
+}
+
+static bool packed_drv_used_at(struct vhu_drvq *q, uint16_t *flags_out)
+{
+	/* Pairs with the device's release store of the used descriptor's flags. */
+	uint16_t f = le16toh(load_acquire16(&q->pk.desc[q->last_used].flags));
+
+	*flags_out = f;
+	return !!(f & F_AVAIL) == q->used_wrap && !!(f & F_USED) == q->used_wrap;
+}
+
+void *packed_drv_get(struct vhu_drvq *q, uint32_t *len)
+{
+	uint16_t id, flags;
+	uint32_t l;
+	void *token;
+
+	if (q->batch) {
+		/* IN_ORDER: buffers before the one the device named are done too. */
+		if (q->order_head == q->order_tail) {
+			drvq_broken(q, "in-order batch ends at a buffer never made available");
+			return NULL;
+		}
+		id = q->order[(q->order_head++) % q->num];
+		l = id == q->batch_id ? q->batch_len : 0;
+		q->batch = id != q->batch_id;
+		goto done;
+	}
+	if (!packed_drv_used_at(q, &flags))
+		return NULL;
+	struct vring_packed_desc *d = &q->pk.desc[q->last_used];
+	id = le16toh(d->id);
+	l = le32toh(d->len);
+	if (id >= q->num || !q->slot[id].busy) {
+		drvq_broken(q, "used descriptor names buffer %u, which is not outstanding", id);
+		return NULL;
+	}
+	if (q->in_order) {
+		uint16_t first = q->order[q->order_head % q->num];
+		if (first != id) {
+			q->batch = true;
+			q->batch_id = id;
+			q->batch_len = l;
+			l = 0;
+		}
+		id = first;
+		q->order_head++;
+	}
+done:
+	if (l > q->slot[id].in_len) {
+		drvq_broken(q, "used length %u exceeds the %u writable bytes of buffer %u", l,
+			    q->slot[id].in_len, id);
+		return NULL;
+	}
+	token = q->slot[id].token;
+	packed_drv_consume(q, id);
+	*len = l;
+	return token;
+}
+
+bool packed_drv_enable_cb(struct vhu_drvq *q)
+{
+	uint16_t flags;
+
+	if (q->event_idx) {
+		store_relaxed16(&q->pk.driver->off_wrap,
+				htole16((uint16_t)(q->last_used | (q->used_wrap ? WRAP_BIT : 0))));
+		store_relaxed16(&q->pk.driver->flags, htole16(VRING_PACKED_EVENT_FLAG_DESC));
+	} else {
+		store_relaxed16(&q->pk.driver->flags, htole16(VRING_PACKED_EVENT_FLAG_ENABLE));
+	}
+	/* Pairs with the device's fence between writing a used descriptor and reading our
+	 * event suppression structure. */
+	full_fence();
+	return q->batch || packed_drv_used_at(q, &flags);
+}
+
+void packed_drv_disable_cb(struct vhu_drvq *q)
+{
+	store_relaxed16(&q->pk.driver->flags, htole16(VRING_PACKED_EVENT_FLAG_DISABLE));
 }

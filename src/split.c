@@ -167,3 +167,203 @@ void split_disable_notify(struct vhu_virtq *vq)
 	if (!vq->event_idx)
 		store_relaxed16(&vq->split.used->flags, htole16(VRING_USED_F_NO_NOTIFY));
 }
+
+/* ==== driver half ==== */
+
+#include "drvq.h"
+
+int split_drv_init(struct vhu_drvq *q)
+{
+	unsigned n = q->num;
+
+	/* "Virtqueue Part Sizes": descriptor table 16-byte aligned, available ring 2, used 4. */
+	q->split.desc = fe_mem_alloc((struct fe_mem *)q->mem, 16u * n, 4096);
+	q->split.avail = fe_mem_alloc((struct fe_mem *)q->mem, 6 + 2u * n, 64);
+	q->split.used = fe_mem_alloc((struct fe_mem *)q->mem, 6 + 8u * n, 4096);
+	if (!q->split.desc || !q->split.avail || !q->split.used)
+		return -ENOMEM;
+	q->desc_area = q->split.desc;
+	q->driver_area = q->split.avail;
+	q->device_area = q->split.used;
+	for (unsigned i = 0; i < n; i++)
+		q->next[i] = (uint16_t)(i + 1 < n ? i + 1 : 0);
+	q->num_free = (uint16_t)n;
+	q->free_head = 0;
+	return 0;
+}
+
+static void split_drv_fill(struct vring_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
+			   uint16_t next)
+{
+	d->addr = htole64(addr);
+	d->len = htole32(len);
+	d->flags = htole16(flags);
+	d->next = htole16(next);
+}
+
+int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num, unsigned in_num,
+		  void *token)
+{
+	unsigned n = out_num + in_num, need;
+	bool ind = q->indirect && n > 1 && n <= DRVQ_IND_MAX;
+	uint16_t head = q->free_head, idx = head, last = head;
+	uint32_t in_len = 0;
+	uint64_t gpa[DRVQ_IND_MAX];
+
+	need = ind ? 1 : n;
+	if (q->num_free < need)
+		return -ENOSPC;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t a = fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len);
+		if (!a || iov[i].iov_len > UINT32_MAX)
+			return -EFAULT;
+		if (i < DRVQ_IND_MAX)
+			gpa[i] = a;
+		if (i >= out_num)
+			in_len += (uint32_t)iov[i].iov_len;
+	}
+	if (ind) {
+		struct vring_desc *t =
+			(struct vring_desc *)(q->ind + (size_t)head * DRVQ_IND_MAX * 16);
+		for (unsigned i = 0; i < n; i++)
+			split_drv_fill(&t[i], gpa[i], (uint32_t)iov[i].iov_len,
+				       (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
+						  (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+				       (uint16_t)(i + 1));
+		split_drv_fill(&q->split.desc[head], fe_mem_gpa(q->mem, t, 16u * n), 16u * n,
+			       VRING_DESC_F_INDIRECT, 0);
+		q->free_head = q->next[head];
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t a = i < DRVQ_IND_MAX
+					     ? gpa[i]
+					     : fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len);
+			split_drv_fill(&q->split.desc[idx], a, (uint32_t)iov[i].iov_len,
+				       (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
+						  (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+				       q->next[idx]);
+			last = idx;
+			idx = q->next[idx];
+		}
+		q->free_head = q->next[last];
+	}
+	q->num_free = (uint16_t)(q->num_free - need);
+	q->slot[head] = (struct drvq_slot){ token, in_len, (uint16_t)need, true };
+	if (q->in_order)
+		q->order[(q->order_tail++) % q->num] = head;
+	q->split.avail->ring[q->avail_idx & (q->num - 1)] = htole16(head);
+	q->avail_idx++;
+	q->num_added++;
+	/* Pairs with the device's acquire load of avail->idx: the descriptors and the ring
+	 * entry are visible first. */
+	store_release16(&q->split.avail->idx, htole16(q->avail_idx));
+	return 0;
+}
+
+bool split_drv_kick_prepare(struct vhu_drvq *q)
+{
+	uint16_t new = q->avail_idx, old = (uint16_t)(new - q->num_added);
+
+	q->num_added = 0;
+	/* Pairs with the device's fence between writing avail_event (or the used flags) and
+	 * re-reading avail->idx: either it sees our entries or we see its request for a kick. */
+	full_fence();
+	if (q->event_idx) {
+		uint16_t ev = le16toh(load_relaxed16((uint16_t *)&q->split.used->ring[q->num]));
+		return vring_need_event(ev, new, old);
+	}
+	return !(le16toh(load_relaxed16(&q->split.used->flags)) & VRING_USED_F_NO_NOTIFY);
+}
+
+/* Returns a completed buffer's slot to the free list. */
+static void split_drv_free(struct vhu_drvq *q, uint16_t head)
+{
+	struct drvq_slot *s = &q->slot[head];
+	uint16_t last = head;
+
+	for (unsigned i = 1; i < s->ndescs; i++)
+		last = q->next[last];
+	q->next[last] = q->free_head;
+	q->free_head = head;
+	q->num_free = (uint16_t)(q->num_free + s->ndescs);
+	s->busy = false;
+}
+
+void *split_drv_get(struct vhu_drvq *q, uint32_t *len)
+{
+	uint16_t id;
+	uint32_t l;
+	void *token;
+
+	if (q->batch) {
+		/* IN_ORDER: buffers before the one the device named are done too. */
+		if (q->order_head == q->order_tail) {
+			drvq_broken(q, "in-order batch ends at a buffer never made available");
+			return NULL;
+		}
+		id = q->order[(q->order_head++) % q->num];
+		l = id == q->batch_id ? q->batch_len : 0;
+		q->batch = id != q->batch_id;
+		goto done;
+	}
+	if (q->last_used == q->shadow_used) {
+		/* Pairs with the device's release store of used->idx. */
+		q->shadow_used = le16toh(load_acquire16(&q->split.used->idx));
+		if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free) {
+			drvq_broken(q, "used index moved from %u to %u with %u buffers out",
+				    q->last_used, q->shadow_used, q->num - q->num_free);
+			return NULL;
+		}
+		if (q->last_used == q->shadow_used)
+			return NULL;
+	}
+	struct vring_used_elem *u = &q->split.used->ring[q->last_used & (q->num - 1)];
+	id = (uint16_t)le32toh(u->id);
+	l = le32toh(u->len);
+	if (le32toh(u->id) >= q->num || !q->slot[id].busy) {
+		drvq_broken(q, "used entry names buffer %u, which is not outstanding",
+			    le32toh(u->id));
+		return NULL;
+	}
+	q->last_used++;
+	if (q->in_order) {
+		uint16_t first = q->order[q->order_head % q->num];
+		if (first != id) {
+			q->batch = true;
+			q->batch_id = id;
+			q->batch_len = l;
+			l = 0;
+		}
+		id = first;
+		q->order_head++;
+	}
+done:
+	if (l > q->slot[id].in_len) {
+		drvq_broken(q, "used length %u exceeds the %u writable bytes of buffer %u", l,
+			    q->slot[id].in_len, id);
+		return NULL;
+	}
+	token = q->slot[id].token;
+	split_drv_free(q, id);
+	*len = l;
+	return token;
+}
+
+bool split_drv_enable_cb(struct vhu_drvq *q)
+{
+	if (q->event_idx)
+		store_relaxed16(&q->split.avail->ring[q->num], htole16(q->last_used));
+	else
+		store_relaxed16(&q->split.avail->flags, 0);
+	/* Pairs with the device's fence between publishing used->idx and reading our flag. */
+	full_fence();
+	return !q->batch && le16toh(load_acquire16(&q->split.used->idx)) != q->last_used;
+}
+
+void split_drv_disable_cb(struct vhu_drvq *q)
+{
+	store_relaxed16(&q->split.avail->flags, htole16(VRING_AVAIL_F_NO_INTERRUPT));
+	if (q->event_idx) /* as far ahead as the index space allows */
+		store_relaxed16(&q->split.avail->ring[q->num],
+				htole16((uint16_t)(q->last_used + 0x7fff)));
+}

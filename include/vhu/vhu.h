@@ -35,5 +35,6 @@ const char *vhu_log_level_name(int level);
 #include <vhu/proto.h>
 #include <vhu/virtq.h>
 #include <vhu/backend.h>
+#include <vhu/frontend.h>
 
 #endif

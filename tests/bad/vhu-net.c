@@ -303,11 +303,7 @@ static int chain_loop(struct drv *d)
 	if (drv_start(d, false, ~0ull))
 		return -1;
 	uint64_t a[2] = { drv_buf_gpa(d, 1, 0), drv_buf_gpa(d, 1, 1) };
-	uint32_t l[2] = { 64, 64 };
-	uint16_t f[2] = { 0, 0 };
-	/* Write the chain by hand, then point the second descriptor back at the first. */
-	int head = drv_add_raw(d, 1, a, l, f, 0);
-	(void)head;
+	/* Write the chain by hand: the second descriptor points back at the first. */
 	struct drv_ring *r = &d->r[1];
 	r->desc[0] = (struct vring_desc){ a[0], 64, VRING_DESC_F_NEXT, 1 };
 	r->desc[1] = (struct vring_desc){ a[1], 64, VRING_DESC_F_NEXT, 0 };
@@ -483,7 +479,8 @@ static int ctrl_cmd(struct drv *d, uint8_t cls, uint8_t cmd, const void *data, u
 	slot += 2;
 	c[0] = cls;
 	c[1] = cmd;
-	memcpy(c + 2, data, len);
+	if (len)
+		memcpy(c + 2, data, len);
 	*ack = 0xee;
 	drv_add_raw(d, 2, addr, lens, flags, 2);
 	if (drv_get_used(d, 2, &id, &used, 3000) != 1)

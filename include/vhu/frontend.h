@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The driver side of vhost-user ("virtio-user"): a plain process owns shared memory and the
+ * rings, and drives a back-end through a transport. Only vhost-user is implemented; the
+ * transport sits behind an ops table (src/fe_ops.h) so vhost-kernel and vhost-vdpa can follow.
+ *
+ * Life of a front-end:
+ *   vhu_frontend_open()     connect (or listen and accept), SET_OWNER, read what the back-end
+ *                           offers (features, protocol features, queues, memory slots)
+ *   vhu_frontend_alloc()    carve buffers from the shared memory
+ *   vhu_frontend_start()    SET_FEATURES, memory table, every ring, enable, DRIVER_OK
+ *   vhu_drvq_add/kick/get   the data path, one thread per queue
+ *   vhu_frontend_stop()     GET_VRING_BASE on every ring
+ *   vhu_frontend_close()
+ *
+ * Security model: the back-end is not trusted either. Replies are checked for type, size and
+ * fds, every wait is bounded, and used entries naming buffers that are not outstanding, or
+ * lengths larger than the buffer, mark the queue broken.
+ */
+#ifndef VHU_FRONTEND_H
+#define VHU_FRONTEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <vhu/vhu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vhu_frontend;
+struct vhu_drvq;
+
+enum vhu_transport {
+	VHU_TRANSPORT_USER = 0, /* vhost-user over a Unix socket */
+};
+
+struct vhu_frontend_opts {
+	enum vhu_transport transport;
+	const char *path;	  /* socket path */
+	bool server;		  /* listen on path and wait for the back-end to connect */
+	int timeout_ms;		  /* connect/accept and every reply; 0 means 5000 */
+	size_t mem_size;	  /* shared memory; 0 means 64 MiB */
+	const char *hugepage_dir; /* hugetlbfs mount for the shared memory; NULL: memfd */
+	vhu_log_fn log;
+	void *log_opaque;
+	int log_level;
+};
+
+/* Connects and reads the back-end's offer. 0 or -errno (-ETIMEDOUT, -ECONNREFUSED, -EPROTO). */
+int vhu_frontend_open(struct vhu_frontend **fe, const struct vhu_frontend_opts *opts);
+/* Stops the device if it runs, drops the connection, frees memory and rings. NULL is fine. */
+void vhu_frontend_close(struct vhu_frontend *fe);
+
+/* What the back-end offered. */
+uint64_t vhu_frontend_device_features(const struct vhu_frontend *fe);
+uint64_t vhu_frontend_device_protocol_features(const struct vhu_frontend *fe);
+/* GET_QUEUE_NUM (0 when MQ is not offered) and GET_MAX_MEM_SLOTS (0 when not offered). */
+unsigned vhu_frontend_queue_num(const struct vhu_frontend *fe);
+unsigned vhu_frontend_max_mem_slots(const struct vhu_frontend *fe);
+/* Negotiated (after start). */
+uint64_t vhu_frontend_features(const struct vhu_frontend *fe);
+uint64_t vhu_frontend_protocol_features(const struct vhu_frontend *fe);
+/* GET_CONFIG: 0 or -errno (-ENOTSUP without the CONFIG protocol feature). */
+int vhu_frontend_get_config(struct vhu_frontend *fe, uint32_t off, void *buf, uint32_t len);
+
+/* Zeroed shared memory the back-end can reach; NULL when exhausted. Never freed before close. */
+void *vhu_frontend_alloc(struct vhu_frontend *fe, size_t size, size_t align);
+
+struct vhu_frontend_start_opts {
+	uint64_t features;   /* wanted; masked with the offer; VERSION_1 is required */
+	unsigned nvqs;	     /* virtqueues to set up (indices 0 .. nvqs-1) */
+	unsigned queue_size; /* power of two for split; 0 means 256 */
+	bool poll;	     /* no interrupts: the driver busy-polls used rings (no call eventfd) */
+};
+
+/* Negotiates and starts the device. 0 or -errno. */
+int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_frontend_start_opts *o);
+/* GET_VRING_BASE on every ring; the queues must no longer be used. 0 or -errno. */
+int vhu_frontend_stop(struct vhu_frontend *fe);
+struct vhu_drvq *vhu_frontend_queue(struct vhu_frontend *fe, unsigned index);
+
+/* ---- driver-side virtqueue ---- */
+
+/*
+ * Makes a buffer available: iov[0 .. out_num) readable by the device, then in_num writable
+ * iovecs. Every iovec must lie in the front-end's shared memory. token comes back from
+ * vhu_drvq_get(). Uses an indirect table when INDIRECT_DESC was negotiated and the buffer has
+ * several parts. Returns 0, -ENOSPC (ring full), -EFAULT (outside shared memory), -EINVAL, or
+ * -EIO (queue broken).
+ */
+int vhu_drvq_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num, unsigned in_num,
+		 void *token);
+/* Notifies the device of new buffers unless it asked not to (flags or event index).
+ * Returns true when it wrote the kick eventfd. */
+bool vhu_drvq_kick(struct vhu_drvq *q);
+/* Next used buffer: its token, and in *len the bytes the device wrote. NULL when none (or
+ * when the queue is broken). With IN_ORDER, buffers the device completed as a batch are
+ * returned one by one, all but the last with *len 0. */
+void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len);
+/* Asks for used-buffer notifications; returns true when buffers are already waiting. */
+bool vhu_drvq_enable_cb(struct vhu_drvq *q);
+void vhu_drvq_disable_cb(struct vhu_drvq *q);
+/* Call eventfd to wait on (-1 in poll mode). */
+int vhu_drvq_call_fd(const struct vhu_drvq *q);
+unsigned vhu_drvq_num_free(const struct vhu_drvq *q);
+unsigned vhu_drvq_size(const struct vhu_drvq *q);
+bool vhu_drvq_broken(const struct vhu_drvq *q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
