@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The front-end's transport verbs, in the shape of QEMU's VhostOps and DPDK's
+ * virtio_user_backend_ops. frontend.c speaks only through this table, so vhost-kernel and
+ * vhost-vdpa can be added as files of their own. Every verb returns 0 or -errno.
+ */
+#ifndef VHU_FE_OPS_H
+#define VHU_FE_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fe_mem.h"
+#include "log.h"
+#include "vhu/proto.h"
+
+struct fe_conn; /* a transport's connection state */
+
+struct fe_ops {
+	const char *name;
+	/* Connects (or waits for the back-end in server mode). */
+	int (*open)(struct fe_conn **c, const char *path, bool server, int timeout_ms,
+		    const struct logger *lg);
+	void (*close)(struct fe_conn *c);
+	int (*set_owner)(struct fe_conn *c);
+	int (*get_features)(struct fe_conn *c, uint64_t *f);
+	int (*set_features)(struct fe_conn *c, uint64_t f);
+	/* Protocol features; transports without them report 0. */
+	int (*get_protocol_features)(struct fe_conn *c, uint64_t *f);
+	int (*set_protocol_features)(struct fe_conn *c, uint64_t f);
+	int (*get_queue_num)(struct fe_conn *c, uint64_t *n);
+	int (*get_max_mem_slots)(struct fe_conn *c, uint64_t *n);
+	int (*set_mem_table)(struct fe_conn *c, const struct fe_mem *m);
+	int (*set_vring_num)(struct fe_conn *c, unsigned idx, unsigned num);
+	int (*set_vring_base)(struct fe_conn *c, unsigned idx, uint32_t base);
+	int (*get_vring_base)(struct fe_conn *c, unsigned idx, uint32_t *base);
+	int (*set_vring_addr)(struct fe_conn *c, const struct vhu_vring_addr *a);
+	/* fd -1 means VRING_NOFD (the back-end polls / no interrupts). */
+	int (*set_vring_kick)(struct fe_conn *c, unsigned idx, int fd);
+	int (*set_vring_call)(struct fe_conn *c, unsigned idx, int fd);
+	int (*set_vring_enable)(struct fe_conn *c, unsigned idx, bool enable);
+	int (*get_config)(struct fe_conn *c, uint32_t off, void *buf, uint32_t len);
+	int (*set_config)(struct fe_conn *c, uint32_t off, const void *buf, uint32_t len);
+	int (*set_status)(struct fe_conn *c, uint8_t status);
+	int (*get_status)(struct fe_conn *c, uint8_t *status);
+};
+
+extern const struct fe_ops fe_user_ops;
+
+#endif

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Front-end core: the start sequence of QEMU's vhost_dev_start and DPDK's
+ * virtio_user_start_device over a transport (fe_ops.h), shared memory and driver queues.
+ */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+
+#include "drvq.h"
+#include "fe_mem.h"
+#include "fe_ops.h"
+#include "util.h"
+
+#define FE_MAX_VQS 64
+
+struct vhu_frontend {
+	const struct fe_ops *ops;
+	struct fe_conn *conn;
+	struct logger lg;
+	struct fe_mem mem;
+	uint64_t dev_features, dev_protocol_features;
+	uint64_t features, protocol_features;
+	uint64_t queue_num, max_mem_slots;
+	unsigned nvqs;
+	bool started;
+	struct vhu_drvq vqs[FE_MAX_VQS];
+};
+
+/* Protocol features the front-end knows how to use. */
+#define FE_PROTOCOL_FEATURES                                                                       \
+	(bit64(VHU_PROTO_F_MQ) | bit64(VHU_PROTO_F_REPLY_ACK) | bit64(VHU_PROTO_F_CONFIG) |        \
+	 bit64(VHU_PROTO_F_STATUS) | bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS))
+
+VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_frontend_opts *o)
+{
+	struct vhu_frontend *fe;
+	int timeout = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+	int ret;
+
+	if (!o->path || o->transport != VHU_TRANSPORT_USER)
+		return -EINVAL;
+	fe = calloc(1, sizeof(*fe));
+	if (!fe)
+		return -ENOMEM;
+	fe->ops = &fe_user_ops;
+	fe->lg = (struct logger){ .fn = o->log, .opaque = o->log_opaque, .level = o->log_level };
+	ret = fe_mem_init(&fe->mem, o->mem_size ? o->mem_size : 64u << 20, o->hugepage_dir);
+	if (ret) {
+		log_err(&fe->lg, "shared memory: %s", strerror(-ret));
+		goto err_free;
+	}
+	ret = fe->ops->open(&fe->conn, o->path, o->server, timeout, &fe->lg);
+	if (ret)
+		goto err_mem;
+	/* vhost_dev_init / virtio_user_dev_init: owner, then what the back-end offers. */
+	if ((ret = fe->ops->set_owner(fe->conn)) ||
+	    (ret = fe->ops->get_features(fe->conn, &fe->dev_features)))
+		goto err_conn;
+	if (has_bit(fe->dev_features, VHU_F_PROTOCOL_FEATURES)) {
+		ret = fe->ops->get_protocol_features(fe->conn, &fe->dev_protocol_features);
+		if (ret)
+			goto err_conn;
+		fe->protocol_features = fe->dev_protocol_features & FE_PROTOCOL_FEATURES;
+		ret = fe->ops->set_protocol_features(fe->conn, fe->protocol_features);
+		if (ret)
+			goto err_conn;
+		if (has_bit(fe->protocol_features, VHU_PROTO_F_MQ) &&
+		    (ret = fe->ops->get_queue_num(fe->conn, &fe->queue_num)))
+			goto err_conn;
+		if (has_bit(fe->protocol_features, VHU_PROTO_F_CONFIGURE_MEM_SLOTS) &&
+		    (ret = fe->ops->get_max_mem_slots(fe->conn, &fe->max_mem_slots)))
+			goto err_conn;
+	}
+	*out = fe;
+	return 0;
+err_conn:
+	fe->ops->close(fe->conn);
+err_mem:
+	fe_mem_free(&fe->mem);
+err_free:
+	free(fe);
+	return ret;
+}
+
+static void free_queues(struct vhu_frontend *fe)
+{
+	for (unsigned i = 0; i < fe->nvqs; i++) {
+		close_fd(&fe->vqs[i].kick_fd);
+		close_fd(&fe->vqs[i].call_fd);
+		drvq_free(&fe->vqs[i]);
+	}
+	fe->nvqs = 0;
+}
+
+VHU_EXPORT void vhu_frontend_close(struct vhu_frontend *fe)
+{
+	if (!fe)
+		return;
+	if (fe->started)
+		vhu_frontend_stop(fe);
+	fe->ops->close(fe->conn);
+	free_queues(fe);
+	fe_mem_free(&fe->mem);
+	free(fe);
+}
+
+VHU_EXPORT uint64_t vhu_frontend_device_features(const struct vhu_frontend *fe)
+{
+	return fe->dev_features;
+}
+
+VHU_EXPORT uint64_t vhu_frontend_device_protocol_features(const struct vhu_frontend *fe)
+{
+	return fe->dev_protocol_features;
+}
+
+VHU_EXPORT unsigned vhu_frontend_queue_num(const struct vhu_frontend *fe)
+{
+	return (unsigned)fe->queue_num;
+}
+
+VHU_EXPORT unsigned vhu_frontend_max_mem_slots(const struct vhu_frontend *fe)
+{
+	return (unsigned)fe->max_mem_slots;
+}
+
+VHU_EXPORT uint64_t vhu_frontend_features(const struct vhu_frontend *fe)
+{
+	return fe->features;
+}
+
+VHU_EXPORT uint64_t vhu_frontend_protocol_features(const struct vhu_frontend *fe)
+{
+	return fe->protocol_features;
+}
+
+VHU_EXPORT int vhu_frontend_get_config(struct vhu_frontend *fe, uint32_t off, void *buf,
+				       uint32_t len)
+{
+	return fe->ops->get_config(fe->conn, off, buf, len);
+}
+
+VHU_EXPORT void *vhu_frontend_alloc(struct vhu_frontend *fe, size_t size, size_t align)
+{
+	return fe_mem_alloc(&fe->mem, size, align ? align : 64);
+}
+
+VHU_EXPORT struct vhu_drvq *vhu_frontend_queue(struct vhu_frontend *fe, unsigned index)
+{
+	return index < fe->nvqs ? &fe->vqs[index] : NULL;
+}
+
+/* One ring: size, base, addresses, call, kick (QEMU's vhost_virtqueue_start order). */
+static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, bool poll)
+{
+	struct vhu_vring_addr a = {
+		.index = q->index,
+		.desc = (uint64_t)(uintptr_t)q->desc_area,
+		.used = (uint64_t)(uintptr_t)q->device_area,
+		.avail = (uint64_t)(uintptr_t)q->driver_area,
+	};
+	int ret;
+
+	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	q->call_fd = poll ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->kick_fd < 0 || (!poll && q->call_fd < 0))
+		return -errno;
+	if ((ret = fe->ops->set_vring_num(fe->conn, q->index, q->num)) ||
+	    (ret = fe->ops->set_vring_base(fe->conn, q->index, drvq_base(q))) ||
+	    (ret = fe->ops->set_vring_addr(fe->conn, &a)) ||
+	    (ret = fe->ops->set_vring_call(fe->conn, q->index, q->call_fd)) ||
+	    (ret = fe->ops->set_vring_kick(fe->conn, q->index, q->kick_fd)))
+		return ret;
+	if (poll)
+		vhu_drvq_disable_cb(q);
+	return 0;
+}
+
+VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_frontend_start_opts *o)
+{
+	unsigned qsz = o->queue_size ? o->queue_size : 256;
+	bool packed;
+	int ret;
+
+	if (fe->started || o->nvqs == 0 || o->nvqs > FE_MAX_VQS)
+		return -EINVAL;
+	fe->features = (o->features & fe->dev_features) |
+		       (fe->dev_features & bit64(VHU_F_PROTOCOL_FEATURES));
+	if (!has_bit(fe->features, VIRTIO_F_VERSION_1)) {
+		log_err(&fe->lg, "the back-end does not offer VERSION_1");
+		return -ENOTSUP;
+	}
+	packed = has_bit(fe->features, VIRTIO_F_RING_PACKED);
+	for (unsigned i = 0; i < o->nvqs; i++) {
+		ret = drvq_init(&fe->vqs[i], i, qsz, packed, &fe->mem, &fe->lg);
+		if (ret) {
+			fe->nvqs = i;
+			goto err;
+		}
+		drvq_set_features(&fe->vqs[i], has_bit(fe->features, VIRTIO_RING_F_EVENT_IDX),
+				  has_bit(fe->features, VIRTIO_F_IN_ORDER),
+				  has_bit(fe->features, VIRTIO_RING_F_INDIRECT_DESC));
+	}
+	fe->nvqs = o->nvqs;
+	ret = fe->ops->set_features(fe->conn, fe->features);
+	if (ret)
+		goto err;
+	ret = fe->ops->set_mem_table(fe->conn, &fe->mem);
+	if (ret)
+		goto err;
+	for (unsigned i = 0; i < fe->nvqs; i++)
+		if ((ret = start_ring(fe, &fe->vqs[i], o->poll)))
+			goto err;
+	/* With VHOST_USER_F_PROTOCOL_FEATURES the rings start disabled ("Ring states"). */
+	if (has_bit(fe->features, VHU_F_PROTOCOL_FEATURES))
+		for (unsigned i = 0; i < fe->nvqs; i++)
+			if ((ret = fe->ops->set_vring_enable(fe->conn, i, true)))
+				goto err;
+	ret = fe->ops->set_status(fe->conn, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+						    VIRTIO_CONFIG_S_FEATURES_OK |
+						    VIRTIO_CONFIG_S_DRIVER_OK);
+	if (ret)
+		goto err;
+	fe->started = true;
+	return 0;
+err:
+	log_err(&fe->lg, "device start failed: %s", strerror(-ret));
+	free_queues(fe);
+	return ret;
+}
+
+VHU_EXPORT int vhu_frontend_stop(struct vhu_frontend *fe)
+{
+	int ret = 0, r;
+
+	if (!fe->started)
+		return 0;
+	fe->started = false;
+	for (unsigned i = 0; i < fe->nvqs; i++) {
+		uint32_t base;
+		r = fe->ops->get_vring_base(fe->conn, i, &base);
+		if (r && !ret)
+			ret = r;
+	}
+	r = fe->ops->set_status(fe->conn, 0);
+	return ret ? ret : r;
+}

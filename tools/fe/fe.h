@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* vhu-fe: one subcommand per file; this header is what they share. */
+#ifndef VHU_FE_TOOL_H
+#define VHU_FE_TOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <vhu/vhu.h>
+
+struct cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage; /* option lines for --help */
+};
+
+extern const struct cmd cmd_probe, cmd_net_bench, cmd_blk_bench;
+
+/* Log callback for the library: "vhu-fe: level: msg" on stderr, filtered by fe_verbose. */
+void fe_log(void *opaque, int level, const char *msg);
+extern int fe_verbose;
+/* Prints "usage" for a command. */
+void fe_usage(FILE *f, const struct cmd *c);
+/* Monotonic time in seconds. */
+double fe_now(void);
+/* Parses a size with an optional K/M/G suffix (powers of two). false when malformed. */
+bool fe_parse_size(const char *s, uint64_t *v);
+
+enum fe_dev { FE_DEV_UNKNOWN, FE_DEV_NET, FE_DEV_BLK };
+/* Name of virtio feature bit `bit` for a device type, or NULL. */
+const char *fe_feature_name(enum fe_dev dev, unsigned bit);
+/* Guesses the device type from the features it offers (vhost-user has no type query). */
+enum fe_dev fe_guess_dev(uint64_t features);
+
+/* Latency histogram: log-linear buckets, 1/16 resolution per power of two, in ns. */
+struct fe_hist {
+	uint64_t count;
+	uint64_t b[64 * 16];
+};
+void fe_hist_add(struct fe_hist *h, uint64_t ns);
+/* The value below which fraction q of the samples fall (ns). */
+uint64_t fe_hist_quantile(const struct fe_hist *h, double q);
+
+#endif
