@@ -1,0 +1,51 @@
+#!/bin/bash
+# vhu-fe (our front-end) against dpdk-testpmd's net_vhost back-end (DPDK 22.11):
+#   probe: testpmd's offer is printed by name and parses as JSON;
+#   net-bench --mode loop: testpmd forwards every frame back (5tswap, macswap or io); every
+#   frame must come back intact (bad 0, lost 0), on every queue pair.
+# usage: fe-dpdk.sh [packed=0|1] [queues=N] [fwd=5tswap|macswap|io] [size=BYTES]
+. "$(dirname "$0")/lib.sh"
+need dpdk-testpmd python3
+PACKED=0 QUEUES=1 FWD=5tswap SIZE=64
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; fwd=*) FWD=${a#*=} ;; size=*) SIZE=${a#*=} ;; esac; done
+VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
+S=$T/be.sock
+PREFIX=vhu-fe-$$
+start_bg tp timeout 120 stdbuf -oL dpdk-testpmd -l 0-1 --no-pci --no-huge -m 256 --file-prefix=$PREFIX \
+	--vdev "net_vhost0,iface=$S,queues=$QUEUES" -- -a --nb-cores=1 --rxq="$QUEUES" --txq="$QUEUES" \
+	--forward-mode="$FWD" --port-topology=loop --stats-period=1 --total-num-mbufs=16384
+wait_file "$S" 20 || { cat "$T/tp.log"; fail "testpmd did not create $S"; }
+
+"$VHU_FE" probe --socket-path "$S" --json >"$T/probe.json" || fail "probe failed"
+python3 - "$T/probe.json" <<'PY' || fail "probe output"
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["type"] == "net", p["type"]
+for f in ("VERSION_1", "MRG_RXBUF", "PROTOCOL_FEATURES"):
+    assert f in p["features"], f
+assert "REPLY_ACK" in p["protocol_features"]
+assert p["queues"] >= 1
+print("probe: %d features, %d protocol features, %d queues" % (len(p["features"]), len(p["protocol_features"]), p["queues"]))
+PY
+
+args=(--socket-path "$S" --mode loop --duration "${FE_SECS:-3}" --queues "$QUEUES" --size "$SIZE" --json --quiet)
+[ "$PACKED" = 1 ] && args+=(--packed)
+"$VHU_FE" net-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
+rc=$?
+cat "$T/bench.json" "$T/bench.err"
+python3 - "$T/bench.json" "$QUEUES" <<'PY' || fail "net-bench through testpmd $FWD"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert r["tx_packets"] > 10000, r
+assert r["bad"] == 0 and r["lost"] == 0, r
+assert r["rx_packets"] == r["tx_packets"], r
+PY
+[ $rc = 0 ] || fail "net-bench exited with $rc"
+kill -INT "$PID_tp"
+wait "$PID_tp" 2>/dev/null
+# testpmd's own view: frames went through every queue pair.
+for q in $(seq 0 $((QUEUES - 1))); do
+	n=$(grep -A1 "Forward Stats for RX Port= 0/Queue= *$q " "$T/tp.log" | grep -o "RX-packets: *[0-9]*" | awk '{print $2}' | tail -1)
+	[ "$QUEUES" = 1 ] || [ "${n:-0}" -gt 0 ] || fail "testpmd shows no traffic on queue $q"
+done
+echo "PASS: vhu-fe -> testpmd net_vhost ($FWD) packed=$PACKED queues=$QUEUES size=$SIZE"

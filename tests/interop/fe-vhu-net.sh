@@ -1,0 +1,46 @@
+#!/bin/bash
+# vhu-fe against vhu-net --loopback (both ends ours, two processes): probe, then
+# net-bench --mode loop: every frame comes back intact, on every queue pair.
+# usage: fe-vhu-net.sh [packed=0|1] [queues=N] [size=BYTES] [poll=0|1]
+. "$(dirname "$0")/lib.sh"
+need python3
+PACKED=0 QUEUES=1 SIZE=64 POLL=0
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; esac; done
+VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
+S=$T/net.sock
+extra=()
+[ "$POLL" = 1 ] && extra+=(--poll)
+start_bg net "$VHU_NET" --socket-path "$S" --loopback --queues "$QUEUES" "${extra[@]}"
+wait_file "$S" 5 || fail "vhu-net did not listen"
+"$VHU_FE" probe --socket-path "$S" --json >"$T/probe.json" || fail "probe failed"
+python3 - "$T/probe.json" "$QUEUES" <<'PY' || { cat "$T/probe.json"; fail "probe output"; }
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["type"] == "net"
+for f in ("VERSION_1", "MRG_RXBUF", "RING_PACKED", "EVENT_IDX", "IN_ORDER", "CTRL_VQ", "MQ"):
+    assert f in p["features"], f
+for f in ("MQ", "REPLY_ACK", "CONFIG", "CONFIGURE_MEM_SLOTS", "STATUS"):
+    assert f in p["protocol_features"], f
+assert p["queues"] == int(sys.argv[2]) and p["max_mem_slots"] == 256
+assert p["config"]["max_virtqueue_pairs"] == int(sys.argv[2])
+PY
+args=(--socket-path "$S" --mode loop --duration "${FE_SECS:-2}" --queues "$QUEUES" --size "$SIZE" --json --quiet)
+[ "$PACKED" = 1 ] && args+=(--packed)
+"$VHU_FE" net-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
+rc=$?
+cat "$T/bench.json" "$T/bench.err"
+python3 - "$T/bench.json" <<'PY' || fail "net-bench through vhu-net"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert r["tx_packets"] > 10000 and r["bad"] == 0 and r["lost"] == 0, r
+assert r["rx_packets"] == r["tx_packets"], r
+PY
+[ $rc = 0 ] || fail "net-bench exited with $rc"
+kill -TERM "$PID_net"
+wait "$PID_net" 2>/dev/null
+for q in $(seq 1 2 $((2 * QUEUES - 1))); do
+	n=$(grep "queue $q tx" "$T/net.log" | awk '{print $5}')
+	[ "${n:-0}" -gt 0 ] || { cat "$T/net.log"; fail "no traffic on tx queue $q"; }
+done
+grep -q "error" "$T/net.log" && { cat "$T/net.log"; fail "vhu-net logged an error"; }
+echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL"
