@@ -9,7 +9,7 @@
 
 int fe_verbose;
 
-static const struct cmd *const cmds[] = { &cmd_probe, &cmd_net_bench };
+static const struct cmd *const cmds[] = { &cmd_probe, &cmd_net_bench, &cmd_blk_bench };
 
 void fe_log(void *opaque, int level, const char *msg)
 {

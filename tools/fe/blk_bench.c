@@ -1,0 +1,692 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhu-fe blk-bench: fio-like load on a virtio-blk front-end.
+ *
+ * Each queue keeps `iodepth` requests in flight (header | data | status). With --verify every
+ * block written carries its own number, a generation and a pattern derived from both, every
+ * read of a block with a known generation is compared, no two requests touch one block at the
+ * same time, and before the timed run the other request types are checked once: GET_ID,
+ * FLUSH, WRITE_ZEROES (then read back as zeros) and DISCARD, each when offered.
+ *
+ * One thread serves every queue, busy-polling the used rings.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fe.h"
+
+#define MAX_QUEUES 16
+#define MAX_DEPTH  256
+#define SECTOR	   512
+#define MAGIC	   0x564855424c4b0000ull /* "VHUBLK" */
+
+enum rw { RW_READ, RW_WRITE, RW_RANDREAD, RW_RANDWRITE, RW_RANDRW };
+static const char *const rw_names[] = { "read", "write", "randread", "randwrite", "randrw" };
+
+struct req {
+	struct virtio_blk_outhdr *hdr;
+	uint8_t *data;
+	uint8_t *status;
+	uint64_t block;
+	uint32_t gen; /* write: the generation being written */
+	uint32_t type;
+	double t0;
+	bool busy;
+};
+
+struct queue {
+	struct vhu_drvq *q;
+	struct req r[MAX_DEPTH];
+	unsigned inflight;
+	uint64_t seq_next; /* sequential workloads: next block */
+};
+
+struct blk {
+	struct vhu_frontend *fe;
+	enum rw rw;
+	unsigned bs, depth, nq, rwmix;
+	uint64_t nblocks, capacity;
+	bool verify, ro;
+	uint32_t *gen; /* per block: last generation written and completed; 0 unknown */
+	uint8_t *busy; /* per block: a request in flight */
+	uint32_t next_gen;
+	uint64_t rng;
+	uint64_t ios, bytes, errors, verify_errors, reads_checked;
+	struct fe_hist hist;
+	struct queue qs[MAX_QUEUES];
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_sig(int s)
+{
+	(void)s;
+	stop_flag = 1;
+}
+
+static uint64_t rnd(struct blk *b)
+{
+	b->rng ^= b->rng << 13;
+	b->rng ^= b->rng >> 7;
+	b->rng ^= b->rng << 17;
+	return b->rng;
+}
+
+/* The content of `block` at generation `gen`: a self-describing header, then a pattern. */
+static void fill(uint8_t *p, unsigned bs, uint64_t block, uint32_t gen)
+{
+	uint64_t *w = (uint64_t *)p;
+
+	w[0] = MAGIC | (block & 0xffff);
+	w[1] = block;
+	w[2] = gen;
+	for (unsigned i = 3; i < bs / 8; i++)
+		w[i] = (block << 32 | gen) ^ (i * 0x9E3779B97F4A7C15ull);
+}
+
+static bool matches(const uint8_t *p, unsigned bs, uint64_t block, uint32_t gen)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	if (w[0] != (MAGIC | (block & 0xffff)) || w[1] != block || w[2] != gen)
+		return false;
+	for (unsigned i = 3; i < bs / 8; i++)
+		if (w[i] != ((block << 32 | gen) ^ (i * 0x9E3779B97F4A7C15ull)))
+			return false;
+	return true;
+}
+
+/* Queues one request; data_len bytes of data (readable for OUT/DISCARD/WRITE_ZEROES,
+ * writable for IN/GET_ID). */
+static int submit(struct queue *q, struct req *r, uint32_t type, uint64_t sector, uint32_t data_len)
+{
+	bool in = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
+	struct iovec iov[3];
+	unsigned n = 0;
+
+	r->hdr->type = type;
+	r->hdr->ioprio = 0;
+	r->hdr->sector = sector;
+	*r->status = 0xff;
+	r->type = type;
+	r->t0 = fe_now();
+	iov[n++] = (struct iovec){ r->hdr, sizeof(*r->hdr) };
+	if (data_len && !in)
+		iov[n++] = (struct iovec){ r->data, data_len };
+	unsigned out = n;
+	if (data_len && in)
+		iov[n++] = (struct iovec){ r->data, data_len };
+	iov[n++] = (struct iovec){ r->status, 1 };
+	int ret = vhu_drvq_add(q->q, iov, out, n - out, r);
+	if (ret == 0) {
+		r->busy = true;
+		q->inflight++;
+	}
+	return ret;
+}
+
+/* Waits for one specific request (set-up checks, not the timed run). */
+static int wait_one(struct blk *b, struct queue *q, struct req *r)
+{
+	double until = fe_now() + 10;
+	uint32_t len;
+
+	vhu_drvq_kick(q->q);
+	while (r->busy && fe_now() < until) {
+		struct req *done = vhu_drvq_get(q->q, &len);
+		if (done) {
+			done->busy = false;
+			q->inflight--;
+		}
+		if (vhu_drvq_broken(q->q))
+			return -EIO;
+	}
+	if (r->busy) {
+		fprintf(stderr, "vhu-fe blk-bench: request type %u timed out\n", r->type);
+		return -ETIMEDOUT;
+	}
+	(void)b;
+	return *r->status;
+}
+
+static bool pick_write(struct blk *b)
+{
+	switch (b->rw) {
+	case RW_WRITE:
+	case RW_RANDWRITE:
+		return true;
+	case RW_RANDRW:
+		return rnd(b) % 100 >= b->rwmix;
+	default:
+		return false;
+	}
+}
+
+/* Next block for a request, skipping blocks with I/O in flight. */
+static bool pick_block(struct blk *b, struct queue *q, uint64_t *block)
+{
+	bool seq = b->rw == RW_READ || b->rw == RW_WRITE;
+	uint64_t blk = seq ? q->seq_next : rnd(b) % b->nblocks;
+
+	for (unsigned tries = 0; tries < 64; tries++) {
+		if (!b->busy[blk]) {
+			*block = blk;
+			if (seq)
+				q->seq_next = (blk + b->nq) % b->nblocks;
+			return true;
+		}
+		blk = (blk + 1) % b->nblocks;
+	}
+	return false;
+}
+
+static void issue(struct blk *b, struct queue *q, struct req *r)
+{
+	uint64_t block;
+
+	if (!pick_block(b, q, &block))
+		return;
+	bool write = pick_write(b);
+	r->block = block;
+	b->busy[block] = 1;
+	if (write) {
+		r->gen = ++b->next_gen;
+		if (b->verify)
+			fill(r->data, b->bs, block, r->gen);
+	}
+	if (submit(q, r, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, block * (b->bs / SECTOR),
+		   b->bs))
+		b->busy[block] = 0;
+}
+
+static void complete(struct blk *b, struct req *r)
+{
+	b->busy[r->block] = 0;
+	b->ios++;
+	b->bytes += b->bs;
+	fe_hist_add(&b->hist, (uint64_t)((fe_now() - r->t0) * 1e9));
+	if (*r->status != VIRTIO_BLK_S_OK) {
+		if (b->errors++ < 5)
+			fprintf(stderr, "vhu-fe blk-bench: %s of block %llu: status %u\n",
+				r->type == VIRTIO_BLK_T_OUT ? "write" : "read",
+				(unsigned long long)r->block, *r->status);
+		return;
+	}
+	if (r->type == VIRTIO_BLK_T_OUT) {
+		b->gen[r->block] = r->gen;
+	} else if (b->verify && b->gen[r->block]) {
+		b->reads_checked++;
+		if (!matches(r->data, b->bs, r->block, b->gen[r->block]) && b->verify_errors++ < 5)
+			fprintf(stderr, "vhu-fe blk-bench: block %llu read back wrong (gen %u)\n",
+				(unsigned long long)r->block, b->gen[r->block]);
+	}
+}
+
+/* Set-up checks of the other request types, on queue 0, before the timed run. */
+static int check_ops(struct blk *b, uint64_t f)
+{
+	struct queue *q = &b->qs[0];
+	struct req *r = &q->r[0];
+	int st;
+
+	memset(r->data, 0, 64);
+	st = submit(q, r, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES);
+	if (st || (st = wait_one(b, q, r)) < 0)
+		return st;
+	if (st == VIRTIO_BLK_S_OK)
+		fprintf(stderr, "vhu-fe blk-bench: device id \"%.20s\"\n", (char *)r->data);
+	else if (st != VIRTIO_BLK_S_UNSUPP)
+		b->verify_errors++;
+	if (f >> VIRTIO_BLK_F_FLUSH & 1) {
+		if ((st = submit(q, r, VIRTIO_BLK_T_FLUSH, 0, 0)) || (st = wait_one(b, q, r)) < 0)
+			return st;
+		if (st != VIRTIO_BLK_S_OK) {
+			fprintf(stderr, "vhu-fe blk-bench: FLUSH failed: status %d\n", st);
+			b->verify_errors++;
+		}
+	}
+	if (b->ro)
+		return 0;
+	unsigned nz = 8; /* blocks 0..7 */
+	if (b->nblocks < nz)
+		return 0;
+	for (unsigned i = 0; i < nz; i++) {
+		fill(r->data, b->bs, i, ++b->next_gen);
+		if ((st = submit(q, r, VIRTIO_BLK_T_OUT, (uint64_t)i * (b->bs / SECTOR), b->bs)) ||
+		    (st = wait_one(b, q, r)) < 0)
+			return st;
+		b->gen[i] = b->next_gen;
+	}
+	if (f >> VIRTIO_BLK_F_WRITE_ZEROES & 1) {
+		struct virtio_blk_discard_write_zeroes *dz = (void *)r->data;
+		dz->sector = 0;
+		dz->num_sectors = nz * (b->bs / SECTOR);
+		dz->flags = 0;
+		if ((st = submit(q, r, VIRTIO_BLK_T_WRITE_ZEROES, 0, sizeof(*dz))) ||
+		    (st = wait_one(b, q, r)) < 0)
+			return st;
+		if (st != VIRTIO_BLK_S_OK) {
+			fprintf(stderr, "vhu-fe blk-bench: WRITE_ZEROES failed: status %d\n", st);
+			b->verify_errors++;
+		}
+		for (unsigned i = 0; i < nz && st == VIRTIO_BLK_S_OK; i++) {
+			memset(r->data, 0xaa, b->bs);
+			int s2 = submit(q, r, VIRTIO_BLK_T_IN, (uint64_t)i * (b->bs / SECTOR),
+					b->bs);
+			if (s2 || (s2 = wait_one(b, q, r)) < 0)
+				return s2;
+			for (unsigned j = 0; j < b->bs; j++) {
+				if (r->data[j]) {
+					fprintf(stderr,
+						"vhu-fe blk-bench: block %u not zero after "
+						"WRITE_ZEROES\n",
+						i);
+					b->verify_errors++;
+					break;
+				}
+			}
+			b->gen[i] = 0;
+		}
+	}
+	if (f >> VIRTIO_BLK_F_DISCARD & 1) {
+		struct virtio_blk_discard_write_zeroes *dz = (void *)r->data;
+		dz->sector = 0;
+		dz->num_sectors = nz * (b->bs / SECTOR);
+		dz->flags = 0;
+		if ((st = submit(q, r, VIRTIO_BLK_T_DISCARD, 0, sizeof(*dz))) ||
+		    (st = wait_one(b, q, r)) < 0)
+			return st;
+		if (st != VIRTIO_BLK_S_OK) {
+			fprintf(stderr, "vhu-fe blk-bench: DISCARD failed: status %d\n", st);
+			b->verify_errors++;
+		}
+		for (unsigned i = 0; i < nz; i++)
+			b->gen[i] = 0; /* discarded content is unspecified */
+	}
+	return 0;
+}
+
+/* --verify with a read-only workload: write every block once first (not timed). */
+static int prefill(struct blk *b)
+{
+	uint64_t next = 0, done = 0;
+	uint32_t len;
+	double until = fe_now() + 600;
+
+	while (done < b->nblocks && !stop_flag && fe_now() < until) {
+		for (unsigned k = 0; k < b->nq; k++) {
+			struct queue *q = &b->qs[k];
+			struct req *r;
+			while ((r = vhu_drvq_get(q->q, &len))) {
+				r->busy = false;
+				q->inflight--;
+				complete(b, r);
+				done++;
+			}
+			for (unsigned i = 0; i < b->depth && next < b->nblocks; i++) {
+				r = &q->r[i];
+				if (r->busy)
+					continue;
+				r->block = next;
+				r->gen = ++b->next_gen;
+				fill(r->data, b->bs, next, r->gen);
+				if (submit(q, r, VIRTIO_BLK_T_OUT, next * (b->bs / SECTOR), b->bs))
+					break;
+				b->busy[next++] = 1;
+			}
+			vhu_drvq_kick(q->q);
+			if (vhu_drvq_broken(q->q))
+				return -EIO;
+		}
+	}
+	b->ios = b->bytes = 0;
+	memset(&b->hist, 0, sizeof(b->hist));
+	return b->errors || done < b->nblocks ? -EIO : 0;
+}
+
+static int run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket-path", required_argument, NULL, 's' },
+		{ "server", no_argument, NULL, 'S' },
+		{ "rw", required_argument, NULL, 'r' },
+		{ "bs", required_argument, NULL, 'b' },
+		{ "iodepth", required_argument, NULL, 'i' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "rwmixread", required_argument, NULL, 'R' },
+		{ "verify", no_argument, NULL, 'V' },
+		{ "dump-state", required_argument, NULL, 'D' },
+		{ "packed", no_argument, NULL, 'P' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'x' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct vhu_frontend_opts o = { .log = fe_log, .log_level = VHU_LOG_DEBUG };
+	static struct blk b;
+	double duration = 5;
+	uint64_t size = 0, v;
+	bool json = false, quiet = false, packed = false;
+	const char *dump = NULL;
+	int c, ret;
+
+	b.bs = 4096;
+	b.depth = 1;
+	b.nq = 1;
+	b.rwmix = 50;
+	b.rng = 0x2545F4914F6CDD1Dull;
+	b.rw = RW_RANDREAD;
+	while ((c = getopt_long(argc, argv, "s:r:b:i:q:d:z:jvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.path = optarg;
+			break;
+		case 'S':
+			o.server = true;
+			break;
+		case 'r':
+			if (!strcmp(optarg, "read"))
+				b.rw = RW_READ;
+			else if (!strcmp(optarg, "write"))
+				b.rw = RW_WRITE;
+			else if (!strcmp(optarg, "randread"))
+				b.rw = RW_RANDREAD;
+			else if (!strcmp(optarg, "randwrite"))
+				b.rw = RW_RANDWRITE;
+			else if (!strcmp(optarg, "randrw"))
+				b.rw = RW_RANDRW;
+			else {
+				fprintf(stderr, "vhu-fe blk-bench: --rw "
+						"read|write|randread|randwrite|randrw\n");
+				return 2;
+			}
+			break;
+		case 'b':
+			if (!fe_parse_size(optarg, &v) || v < SECTOR || v % SECTOR ||
+			    v > (1u << 20)) {
+				fprintf(stderr,
+					"vhu-fe blk-bench: --bs a multiple of 512 up to 1M\n");
+				return 2;
+			}
+			b.bs = (unsigned)v;
+			break;
+		case 'i':
+			b.depth = (unsigned)atoi(optarg);
+			break;
+		case 'q':
+			b.nq = (unsigned)atoi(optarg);
+			break;
+		case 'd':
+			duration = atof(optarg);
+			break;
+		case 'z':
+			if (!fe_parse_size(optarg, &size)) {
+				fprintf(stderr, "vhu-fe blk-bench: bad --size\n");
+				return 2;
+			}
+			break;
+		case 'R':
+			b.rwmix = (unsigned)atoi(optarg);
+			break;
+		case 'V':
+			b.verify = true;
+			break;
+		case 'D':
+			dump = optarg;
+			break;
+		case 'P':
+			packed = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'x':
+			quiet = true;
+			break;
+		case 'v':
+			fe_verbose = 1;
+			break;
+		case 'h':
+			fe_usage(stdout, &cmd_blk_bench);
+			return 0;
+		default:
+			fe_usage(stderr, &cmd_blk_bench);
+			return 2;
+		}
+	}
+	if (!o.path || b.depth < 1 || b.depth > MAX_DEPTH || b.nq < 1 || b.nq > MAX_QUEUES ||
+	    b.rwmix > 100) {
+		fprintf(stderr,
+			"vhu-fe blk-bench: need --socket-path; --iodepth 1..%d, --queues 1..%d\n",
+			MAX_DEPTH, MAX_QUEUES);
+		return 2;
+	}
+	unsigned qsz = 256;
+	while (qsz < b.depth * 3 && qsz < 1024)
+		qsz *= 2;
+	o.mem_size = (size_t)b.nq * b.depth * (b.bs + 4096 + 64) + (size_t)b.nq * qsz * 1024 +
+		     (8u << 20);
+	ret = vhu_frontend_open(&b.fe, &o);
+	if (ret) {
+		fprintf(stderr, "vhu-fe blk-bench: %s: %s\n", o.path, strerror(-ret));
+		return 1;
+	}
+	uint64_t df = vhu_frontend_device_features(b.fe);
+	struct virtio_blk_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	ret = vhu_frontend_get_config(b.fe, 0, &cfg,
+				      offsetof(struct virtio_blk_config, num_queues) + 2);
+	if (ret) {
+		fprintf(stderr, "vhu-fe blk-bench: GET_CONFIG: %s\n", strerror(-ret));
+		ret = 1;
+		goto out;
+	}
+	b.capacity = cfg.capacity * SECTOR;
+	unsigned dev_q = (df >> VIRTIO_BLK_F_MQ & 1) ? cfg.num_queues : 1;
+	if (b.nq > dev_q) {
+		fprintf(stderr, "vhu-fe blk-bench: the device has %u queue(s), %u asked\n", dev_q,
+			b.nq);
+		ret = 1;
+		goto out;
+	}
+	b.ro = df >> VIRTIO_BLK_F_RO & 1;
+	if (b.ro && b.rw != RW_READ && b.rw != RW_RANDREAD) {
+		fprintf(stderr, "vhu-fe blk-bench: the device is read-only\n");
+		ret = 1;
+		goto out;
+	}
+	if (!size)
+		size = b.capacity < (256u << 20) ? b.capacity : (256u << 20);
+	if (size > b.capacity)
+		size = b.capacity;
+	b.nblocks = size / b.bs;
+	if (b.nblocks < 16) {
+		fprintf(stderr, "vhu-fe blk-bench: device too small (%llu bytes)\n",
+			(unsigned long long)b.capacity);
+		ret = 1;
+		goto out;
+	}
+	b.gen = calloc(b.nblocks, sizeof(*b.gen));
+	b.busy = calloc(b.nblocks, 1);
+	if (!b.gen || !b.busy) {
+		ret = 1;
+		goto out;
+	}
+	uint64_t want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+			(1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+			(1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+			(1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_DISCARD) |
+			(1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_RO) |
+			(1ULL << VIRTIO_BLK_F_TOPOLOGY) | (1ULL << VIRTIO_BLK_F_CONFIG_WCE);
+	if (b.nq > 1)
+		want |= 1ULL << VIRTIO_BLK_F_MQ;
+	if (packed)
+		want |= 1ULL << VIRTIO_F_RING_PACKED;
+	struct vhu_frontend_start_opts so = { .features = want, .nvqs = b.nq, .queue_size = qsz };
+	ret = vhu_frontend_start(b.fe, &so);
+	if (ret) {
+		fprintf(stderr, "vhu-fe blk-bench: start: %s\n", strerror(-ret));
+		ret = 1;
+		goto out;
+	}
+	uint64_t f = vhu_frontend_features(b.fe);
+	if (packed && !(f >> VIRTIO_F_RING_PACKED & 1)) {
+		fprintf(stderr, "vhu-fe blk-bench: the back-end does not offer RING_PACKED\n");
+		ret = 1;
+		goto out;
+	}
+	for (unsigned k = 0; k < b.nq; k++) {
+		struct queue *q = &b.qs[k];
+		q->q = vhu_frontend_queue(b.fe, k);
+		vhu_drvq_disable_cb(q->q);
+		q->seq_next = k;
+		for (unsigned i = 0; i < b.depth; i++) {
+			struct req *r = &q->r[i];
+			r->hdr = vhu_frontend_alloc(b.fe, sizeof(*r->hdr), 16);
+			r->data = vhu_frontend_alloc(b.fe, b.bs, 4096);
+			r->status = vhu_frontend_alloc(b.fe, 1, 1);
+			if (!r->hdr || !r->data || !r->status) {
+				fprintf(stderr, "vhu-fe blk-bench: out of shared memory\n");
+				ret = 1;
+				goto stop;
+			}
+		}
+	}
+	signal(SIGINT, on_sig);
+	signal(SIGTERM, on_sig);
+	if (!quiet)
+		fprintf(stderr,
+			"vhu-fe blk-bench: %llu MiB device, %llu blocks of %u B, %u queue(s) x "
+			"depth %u, %s rings, features 0x%llx\n",
+			(unsigned long long)(b.capacity >> 20), (unsigned long long)b.nblocks, b.bs,
+			b.nq, b.depth, packed ? "packed" : "split", (unsigned long long)f);
+	if (b.verify && (ret = check_ops(&b, f)) < 0) {
+		fprintf(stderr, "vhu-fe blk-bench: request checks: %s\n", strerror(-ret));
+		ret = 1;
+		goto stop;
+	}
+	if (b.verify && (b.rw == RW_READ || b.rw == RW_RANDREAD)) {
+		if (prefill(&b)) {
+			fprintf(stderr, "vhu-fe blk-bench: prefill failed\n");
+			ret = 1;
+			goto stop;
+		}
+		for (unsigned k = 0; k < b.nq; k++)
+			b.qs[k].seq_next = k;
+	}
+	double t0 = fe_now(), tick = t0 + 1, end = t0 + duration, now;
+	uint64_t last = 0, spins = 0;
+	uint32_t len;
+	bool draining = false;
+	for (;;) {
+		unsigned inflight = 0;
+		for (unsigned k = 0; k < b.nq; k++) {
+			struct queue *q = &b.qs[k];
+			struct req *r;
+			while ((r = vhu_drvq_get(q->q, &len))) {
+				r->busy = false;
+				q->inflight--;
+				complete(&b, r);
+			}
+			if (!draining)
+				for (unsigned i = 0; i < b.depth; i++)
+					if (!q->r[i].busy)
+						issue(&b, q, &q->r[i]);
+			vhu_drvq_kick(q->q);
+			if (vhu_drvq_broken(q->q))
+				stop_flag = draining = true;
+			inflight += q->inflight;
+		}
+		if (draining && (inflight == 0 || fe_now() > end + 10))
+			break;
+		if (++spins % 64)
+			continue;
+		now = fe_now();
+		if ((now >= end || stop_flag) && !draining) {
+			draining = true;
+			end = now;
+		}
+		if (now >= tick && !quiet && !draining) {
+			fprintf(stderr, "  %5.1fs  %9.0f IOPS\n", now - t0,
+				(double)(b.ios - last) / (now - tick + 1));
+			last = b.ios;
+			tick = now + 1;
+		}
+	}
+	double elapsed = end - t0;
+	double iops = (double)b.ios / elapsed, mbps = (double)b.bytes / elapsed / 1e6;
+	double p50 = (double)fe_hist_quantile(&b.hist, 0.5) / 1e3;
+	double p99 = (double)fe_hist_quantile(&b.hist, 0.99) / 1e3;
+	double p999 = (double)fe_hist_quantile(&b.hist, 0.999) / 1e3;
+	bool broken = false;
+	for (unsigned k = 0; k < b.nq; k++)
+		broken |= vhu_drvq_broken(b.qs[k].q) || b.qs[k].inflight;
+	if (json)
+		printf("{\"rw\": \"%s\", \"bs\": %u, \"iodepth\": %u, \"queues\": %u, \"seconds\": "
+		       "%.3f, "
+		       "\"ios\": %llu, \"iops\": %.1f, \"mbps\": %.2f, \"lat_p50_us\": %.2f, "
+		       "\"lat_p99_us\": %.2f, \"lat_p999_us\": %.2f, \"errors\": %llu, "
+		       "\"verify_errors\": %llu, \"reads_verified\": %llu}\n",
+		       rw_names[b.rw], b.bs, b.depth, b.nq, elapsed, (unsigned long long)b.ios,
+		       iops, mbps, p50, p99, p999, (unsigned long long)b.errors,
+		       (unsigned long long)b.verify_errors, (unsigned long long)b.reads_checked);
+	else
+		printf("%llu I/Os in %.2fs: %.0f IOPS, %.1f MB/s, latency p50 %.1f us p99 %.1f us "
+		       "p99.9 %.1f us; errors %llu, verify errors %llu (%llu reads verified)\n",
+		       (unsigned long long)b.ios, elapsed, iops, mbps, p50, p99, p999,
+		       (unsigned long long)b.errors, (unsigned long long)b.verify_errors,
+		       (unsigned long long)b.reads_checked);
+	if (dump) {
+		FILE *df2 = fopen(dump, "w");
+		if (df2) {
+			fprintf(df2, "# bs %u\n", b.bs);
+			for (uint64_t i = 0; i < b.nblocks; i++)
+				if (b.gen[i])
+					fprintf(df2, "%llu %u\n", (unsigned long long)i, b.gen[i]);
+			fclose(df2);
+		}
+	}
+	ret = (b.errors || b.verify_errors || broken || b.ios == 0) ? 1 : 0;
+stop:
+	if (vhu_frontend_stop(b.fe))
+		ret = 1;
+out:
+	vhu_frontend_close(b.fe);
+	free(b.gen);
+	free(b.busy);
+	return ret;
+}
+
+const struct cmd cmd_blk_bench = {
+	"blk-bench",
+	run,
+	"fio-like virtio-blk load with optional verification",
+	"  -s, --socket-path PATH  the back-end's socket\n"
+	"      --server            listen on PATH and wait for the back-end to connect\n"
+	"  -r, --rw MODE           read, write, randread (default), randwrite or randrw\n"
+	"  -b, --bs BYTES          block size, a multiple of 512 (default 4096)\n"
+	"  -i, --iodepth N         requests in flight per queue (default 1)\n"
+	"  -q, --queues N          queues (default 1)\n"
+	"  -d, --duration S        seconds (default 5)\n"
+	"  -z, --size BYTES        region of the device used (default min(capacity, 256M))\n"
+	"      --rwmixread PCT     reads in randrw (default 50)\n"
+	"      --verify            check every read of a written block, and GET_ID, FLUSH,\n"
+	"                          WRITE_ZEROES and DISCARD once; read workloads prefill first\n"
+	"      --dump-state FILE   write \"block generation\" for every block written\n"
+	"      --packed            packed rings (default split)\n"
+	"  -j, --json              one JSON object at the end: ios, iops, mbps, lat_p50_us,\n"
+	"                          lat_p99_us, lat_p999_us, verify_errors\n"
+	"      --quiet             no per-second rates\n"
+	"  -v, --verbose           log every message\n"
+	"Exit status 0 only when I/O completed without errors or verify errors.\n",
+};
