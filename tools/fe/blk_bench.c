@@ -229,6 +229,14 @@ static void complete(struct blk *b, struct req *r)
 	}
 }
 
+static bool broken_any(struct blk *b)
+{
+	for (unsigned k = 0; k < b->nq; k++)
+		if (vhu_drvq_broken(b->qs[k].q))
+			return true;
+	return false;
+}
+
 /* Set-up checks of the other request types, on queue 0, before the timed run. */
 static int check_ops(struct blk *b, uint64_t f)
 {
@@ -349,6 +357,50 @@ static int prefill(struct blk *b)
 	b->ios = b->bytes = 0;
 	memset(&b->hist, 0, sizeof(b->hist));
 	return b->errors || done < b->nblocks ? -EIO : 0;
+}
+
+/* --verify after a workload that wrote: read back every block written (not timed). */
+static int verify_pass(struct blk *b)
+{
+	uint64_t next = 0, issued = 0, done = 0;
+	uint32_t len;
+	double until = fe_now() + 600;
+
+	for (;;) {
+		while (next < b->nblocks && !b->gen[next])
+			next++;
+		bool more = next < b->nblocks;
+		if (!more && done == issued)
+			break;
+		if (stop_flag || fe_now() > until)
+			return -ETIMEDOUT;
+		for (unsigned k = 0; k < b->nq; k++) {
+			struct queue *q = &b->qs[k];
+			struct req *r;
+			while ((r = vhu_drvq_get(q->q, &len))) {
+				r->busy = false;
+				q->inflight--;
+				complete(b, r);
+				done++;
+			}
+			for (unsigned i = 0; i < b->depth; i++) {
+				while (next < b->nblocks && !b->gen[next])
+					next++;
+				r = &q->r[i];
+				if (r->busy || next >= b->nblocks)
+					continue;
+				r->block = next;
+				if (submit(q, r, VIRTIO_BLK_T_IN, next * (b->bs / SECTOR), b->bs))
+					break;
+				b->busy[next++] = 1;
+				issued++;
+			}
+			vhu_drvq_kick(q->q);
+			if (vhu_drvq_broken(q->q))
+				return -EIO;
+		}
+	}
+	return 0;
 }
 
 static int run(int argc, char **argv)
@@ -624,6 +676,17 @@ static int run(int argc, char **argv)
 		}
 	}
 	double elapsed = end - t0;
+	uint64_t ios = b.ios, bytes = b.bytes;
+	struct fe_hist hist = b.hist;
+	if (b.verify && b.rw != RW_READ && b.rw != RW_RANDREAD && !broken_any(&b)) {
+		if (!quiet)
+			fprintf(stderr, "vhu-fe blk-bench: reading back every block written\n");
+		if (verify_pass(&b))
+			b.errors++;
+	}
+	b.ios = ios;
+	b.bytes = bytes;
+	b.hist = hist;
 	double iops = (double)b.ios / elapsed, mbps = (double)b.bytes / elapsed / 1e6;
 	double p50 = (double)fe_hist_quantile(&b.hist, 0.5) / 1e3;
 	double p99 = (double)fe_hist_quantile(&b.hist, 0.99) / 1e3;
