@@ -79,6 +79,64 @@ uint32_t drvq_base(const struct vhu_drvq *q)
 	       (uint32_t)q->last_used << 16 | (uint32_t)q->used_wrap << 31;
 }
 
+static void advance(uint16_t *pos, bool *wrap, unsigned n, unsigned num)
+{
+	unsigned p = *pos + n;
+
+	if (p >= num) {
+		p -= num;
+		*wrap = !*wrap;
+	}
+	*pos = (uint16_t)p;
+}
+
+/* Packed: the first position the device has not marked used, walking (without consuming)
+ * over the used descriptors the driver has not read yet. */
+static uint32_t packed_resume_base(const struct vhu_drvq *q)
+{
+	uint16_t p = q->last_used;
+	bool w = q->used_wrap;
+	uint16_t oh = q->order_head;
+
+	if (q->batch) {
+		while (oh != q->order_tail) {
+			uint16_t id = q->order[(oh++) % q->num];
+			advance(&p, &w, q->slot[id].ndescs, q->num);
+			if (id == q->batch_id)
+				break;
+		}
+	}
+	for (unsigned n = 0; n < q->num; n++) {
+		uint16_t f = le16toh(load_acquire16(&q->pk.desc[p].flags));
+		bool avail = f & (1u << VRING_PACKED_DESC_F_AVAIL);
+		bool used = f & (1u << VRING_PACKED_DESC_F_USED);
+		uint16_t id = le16toh(q->pk.desc[p].id);
+		if (avail != w || used != w || id >= q->num || !q->slot[id].busy)
+			break;
+		if (!q->in_order) {
+			advance(&p, &w, q->slot[id].ndescs, q->num);
+			continue;
+		}
+		while (oh != q->order_tail) {
+			uint16_t h = q->order[(oh++) % q->num];
+			advance(&p, &w, q->slot[h].ndescs, q->num);
+			if (h == id)
+				break;
+		}
+	}
+	return (uint32_t)p | (uint32_t)w << 15 | (uint32_t)p << 16 | (uint32_t)w << 31;
+}
+
+uint32_t drvq_resume_base(const struct vhu_drvq *q)
+{
+	/* After a back-end died, the new one starts at the first buffer the old one did not
+	 * complete: what was available but not used is processed again (as QEMU does when it
+	 * restores last_avail_idx from the used index). */
+	if (q->packed)
+		return packed_resume_base(q);
+	return le16toh(load_acquire16(&q->split.used->idx));
+}
+
 VHU_EXPORT int vhu_drvq_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 			    unsigned in_num, void *token)
 {

@@ -84,6 +84,8 @@ void drvq_set_features(struct vhu_drvq *q, bool event_idx, bool in_order, bool i
 void drvq_free(struct vhu_drvq *q);
 /* Ring state for SET_VRING_BASE (next avail index; packed: with wrap counters). */
 uint32_t drvq_base(const struct vhu_drvq *q);
+/* Ring state to resume with after the back-end was replaced. */
+uint32_t drvq_resume_base(const struct vhu_drvq *q);
 int drvq_broken(struct vhu_drvq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- layout halves (driver side) ---- */

@@ -22,6 +22,11 @@ struct fe_ops {
 	int (*open)(struct fe_conn **c, const char *path, bool server, int timeout_ms,
 		    const struct logger *lg);
 	void (*close)(struct fe_conn *c);
+	/* Drops the connection and makes a new one (client: connect again; server: accept the
+	 * back-end's new connection), within timeout_ms. Negotiated state is forgotten. */
+	int (*reconnect)(struct fe_conn *c, int timeout_ms);
+	/* false when the back-end hung up. */
+	bool (*alive)(struct fe_conn *c);
 	int (*set_owner)(struct fe_conn *c);
 	int (*get_features)(struct fe_conn *c, uint64_t *f);
 	int (*set_features)(struct fe_conn *c, uint64_t f);

@@ -7,6 +7,7 @@
  * fds, SET_VRING_ENABLE and SET_CONFIG; the spec allows it on any request).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,42 +19,69 @@
 
 struct fe_conn {
 	int fd;
+	int lfd; /* server mode: kept listening for the back-end to come back */
+	char path[108];
+	bool server;
 	uint64_t protocol_features;
 	const struct logger *lg;
 };
+
+/* Client: connects, retrying for up to timeout_ms. Server: accepts within timeout_ms. */
+static int user_attach(struct fe_conn *c, int timeout_ms)
+{
+	int fd;
+
+	if (c->server) {
+		sock_set_timeout(c->lfd, timeout_ms);
+		log_info(c->lg, "waiting for a back-end on %s", c->path);
+		fd = sock_accept(c->lfd);
+		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+			fd = -ETIMEDOUT;
+	} else {
+		fd = sock_connect(c->path, timeout_ms);
+	}
+	if (fd < 0) {
+		log_err(c->lg, "%s %s: %s", c->server ? "accept on" : "connect to", c->path,
+			strerror(-fd));
+		return fd;
+	}
+	sock_set_timeout(fd, timeout_ms);
+	c->fd = fd;
+	c->protocol_features = 0;
+	return 0;
+}
 
 static int user_open(struct fe_conn **out, const char *path, bool server, int timeout_ms,
 		     const struct logger *lg)
 {
 	struct fe_conn *c = calloc(1, sizeof(*c));
-	int fd;
+	int ret;
 
 	if (!c)
 		return -ENOMEM;
-	c->lg = lg;
-	if (server) {
-		int lfd = sock_listen(path);
-		if (lfd < 0) {
-			free(c);
-			return lfd;
-		}
-		sock_set_timeout(lfd, timeout_ms);
-		log_info(lg, "waiting for a back-end on %s", path);
-		fd = sock_accept(lfd);
-		close(lfd);
-		unlink(path);
-		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
-			fd = -ETIMEDOUT;
-	} else {
-		fd = sock_connect(path, timeout_ms);
-	}
-	if (fd < 0) {
-		log_err(lg, "%s %s: %s", server ? "accept on" : "connect to", path, strerror(-fd));
+	*c = (struct fe_conn){ .fd = -1, .lfd = -1, .server = server, .lg = lg };
+	if (strlen(path) >= sizeof(c->path)) {
 		free(c);
-		return fd;
+		return -ENAMETOOLONG;
 	}
-	sock_set_timeout(fd, timeout_ms);
-	c->fd = fd;
+	strcpy(c->path, path);
+	if (server) {
+		c->lfd = sock_listen(path);
+		if (c->lfd < 0) {
+			ret = c->lfd;
+			free(c);
+			return ret;
+		}
+	}
+	ret = user_attach(c, timeout_ms);
+	if (ret) {
+		if (server) {
+			close(c->lfd);
+			unlink(path);
+		}
+		free(c);
+		return ret;
+	}
 	*out = c;
 	return 0;
 }
@@ -63,7 +91,25 @@ static void user_close(struct fe_conn *c)
 	if (!c)
 		return;
 	close_fd(&c->fd);
+	if (c->lfd >= 0) {
+		close_fd(&c->lfd);
+		unlink(c->path);
+	}
 	free(c);
+}
+
+static int user_reconnect(struct fe_conn *c, int timeout_ms)
+{
+	close_fd(&c->fd);
+	return user_attach(c, timeout_ms);
+}
+
+/* The back-end never sends on this socket unasked: readable or hung up means it is gone. */
+static bool user_alive(struct fe_conn *c)
+{
+	struct pollfd p = { c->fd, POLLIN, 0 };
+
+	return c->fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 static bool has_reply_ack(const struct fe_conn *c)
@@ -344,6 +390,8 @@ const struct fe_ops fe_user_ops = {
 	.name = "vhost-user",
 	.open = user_open,
 	.close = user_close,
+	.reconnect = user_reconnect,
+	.alive = user_alive,
 	.set_owner = user_set_owner,
 	.get_features = user_get_features,
 	.set_features = user_set_features,

@@ -27,6 +27,9 @@ struct vhu_frontend {
 	uint64_t queue_num, max_mem_slots;
 	unsigned nvqs;
 	bool started;
+	bool poll;
+	int timeout_ms;
+	unsigned reconnects;
 	struct vhu_drvq vqs[FE_MAX_VQS];
 };
 
@@ -34,6 +37,33 @@ struct vhu_frontend {
 #define FE_PROTOCOL_FEATURES                                                                       \
 	(bit64(VHU_PROTO_F_MQ) | bit64(VHU_PROTO_F_REPLY_ACK) | bit64(VHU_PROTO_F_CONFIG) |        \
 	 bit64(VHU_PROTO_F_STATUS) | bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS))
+
+/* vhost_dev_init / virtio_user_dev_init: owner, then what the back-end offers. */
+static int negotiate(struct vhu_frontend *fe)
+{
+	int ret;
+
+	if ((ret = fe->ops->set_owner(fe->conn)) ||
+	    (ret = fe->ops->get_features(fe->conn, &fe->dev_features)))
+		return ret;
+	fe->dev_protocol_features = fe->protocol_features = 0;
+	if (!has_bit(fe->dev_features, VHU_F_PROTOCOL_FEATURES))
+		return 0;
+	ret = fe->ops->get_protocol_features(fe->conn, &fe->dev_protocol_features);
+	if (ret)
+		return ret;
+	fe->protocol_features = fe->dev_protocol_features & FE_PROTOCOL_FEATURES;
+	ret = fe->ops->set_protocol_features(fe->conn, fe->protocol_features);
+	if (ret)
+		return ret;
+	if (has_bit(fe->protocol_features, VHU_PROTO_F_MQ) &&
+	    (ret = fe->ops->get_queue_num(fe->conn, &fe->queue_num)))
+		return ret;
+	if (has_bit(fe->protocol_features, VHU_PROTO_F_CONFIGURE_MEM_SLOTS) &&
+	    (ret = fe->ops->get_max_mem_slots(fe->conn, &fe->max_mem_slots)))
+		return ret;
+	return 0;
+}
 
 VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_frontend_opts *o)
 {
@@ -56,25 +86,10 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 	ret = fe->ops->open(&fe->conn, o->path, o->server, timeout, &fe->lg);
 	if (ret)
 		goto err_mem;
-	/* vhost_dev_init / virtio_user_dev_init: owner, then what the back-end offers. */
-	if ((ret = fe->ops->set_owner(fe->conn)) ||
-	    (ret = fe->ops->get_features(fe->conn, &fe->dev_features)))
+	fe->timeout_ms = timeout;
+	ret = negotiate(fe);
+	if (ret)
 		goto err_conn;
-	if (has_bit(fe->dev_features, VHU_F_PROTOCOL_FEATURES)) {
-		ret = fe->ops->get_protocol_features(fe->conn, &fe->dev_protocol_features);
-		if (ret)
-			goto err_conn;
-		fe->protocol_features = fe->dev_protocol_features & FE_PROTOCOL_FEATURES;
-		ret = fe->ops->set_protocol_features(fe->conn, fe->protocol_features);
-		if (ret)
-			goto err_conn;
-		if (has_bit(fe->protocol_features, VHU_PROTO_F_MQ) &&
-		    (ret = fe->ops->get_queue_num(fe->conn, &fe->queue_num)))
-			goto err_conn;
-		if (has_bit(fe->protocol_features, VHU_PROTO_F_CONFIGURE_MEM_SLOTS) &&
-		    (ret = fe->ops->get_max_mem_slots(fe->conn, &fe->max_mem_slots)))
-			goto err_conn;
-	}
 	*out = fe;
 	return 0;
 err_conn:
@@ -155,7 +170,7 @@ VHU_EXPORT struct vhu_drvq *vhu_frontend_queue(struct vhu_frontend *fe, unsigned
 }
 
 /* One ring: size, base, addresses, call, kick (QEMU's vhost_virtqueue_start order). */
-static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, bool poll)
+static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, uint32_t base)
 {
 	struct vhu_vring_addr a = {
 		.index = q->index,
@@ -165,19 +180,47 @@ static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, bool poll)
 	};
 	int ret;
 
-	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	q->call_fd = poll ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->kick_fd < 0 || (!poll && q->call_fd < 0))
+	if (q->kick_fd < 0)
+		q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->call_fd < 0 && !fe->poll)
+		q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->kick_fd < 0 || (!fe->poll && q->call_fd < 0))
 		return -errno;
 	if ((ret = fe->ops->set_vring_num(fe->conn, q->index, q->num)) ||
-	    (ret = fe->ops->set_vring_base(fe->conn, q->index, drvq_base(q))) ||
+	    (ret = fe->ops->set_vring_base(fe->conn, q->index, base)) ||
 	    (ret = fe->ops->set_vring_addr(fe->conn, &a)) ||
 	    (ret = fe->ops->set_vring_call(fe->conn, q->index, q->call_fd)) ||
 	    (ret = fe->ops->set_vring_kick(fe->conn, q->index, q->kick_fd)))
 		return ret;
-	if (poll)
+	if (fe->poll)
 		vhu_drvq_disable_cb(q);
 	return 0;
+}
+
+/* Memory, rings, enable, DRIVER_OK: the part of the start sequence a reconnect repeats.
+ * resume: each ring restarts where the previous back-end stopped completing buffers. */
+static int setup_device(struct vhu_frontend *fe, bool resume)
+{
+	int ret = fe->ops->set_features(fe->conn, fe->features);
+
+	if (ret)
+		return ret;
+	ret = fe->ops->set_mem_table(fe->conn, &fe->mem);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < fe->nvqs; i++) {
+		struct vhu_drvq *q = &fe->vqs[i];
+		if ((ret = start_ring(fe, q, resume ? drvq_resume_base(q) : drvq_base(q))))
+			return ret;
+	}
+	/* With VHOST_USER_F_PROTOCOL_FEATURES the rings start disabled ("Ring states"). */
+	if (has_bit(fe->features, VHU_F_PROTOCOL_FEATURES))
+		for (unsigned i = 0; i < fe->nvqs; i++)
+			if ((ret = fe->ops->set_vring_enable(fe->conn, i, true)))
+				return ret;
+	return fe->ops->set_status(fe->conn, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+						     VIRTIO_CONFIG_S_FEATURES_OK |
+						     VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
 VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_frontend_start_opts *o)
@@ -196,6 +239,7 @@ VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_fron
 	}
 	packed = has_bit(fe->features, VIRTIO_F_RING_PACKED);
 	for (unsigned i = 0; i < o->nvqs; i++) {
+		fe->vqs[i].kick_fd = fe->vqs[i].call_fd = -1;
 		ret = drvq_init(&fe->vqs[i], i, qsz, packed, &fe->mem, &fe->lg);
 		if (ret) {
 			fe->nvqs = i;
@@ -206,23 +250,8 @@ VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_fron
 				  has_bit(fe->features, VIRTIO_RING_F_INDIRECT_DESC));
 	}
 	fe->nvqs = o->nvqs;
-	ret = fe->ops->set_features(fe->conn, fe->features);
-	if (ret)
-		goto err;
-	ret = fe->ops->set_mem_table(fe->conn, &fe->mem);
-	if (ret)
-		goto err;
-	for (unsigned i = 0; i < fe->nvqs; i++)
-		if ((ret = start_ring(fe, &fe->vqs[i], o->poll)))
-			goto err;
-	/* With VHOST_USER_F_PROTOCOL_FEATURES the rings start disabled ("Ring states"). */
-	if (has_bit(fe->features, VHU_F_PROTOCOL_FEATURES))
-		for (unsigned i = 0; i < fe->nvqs; i++)
-			if ((ret = fe->ops->set_vring_enable(fe->conn, i, true)))
-				goto err;
-	ret = fe->ops->set_status(fe->conn, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-						    VIRTIO_CONFIG_S_FEATURES_OK |
-						    VIRTIO_CONFIG_S_DRIVER_OK);
+	fe->poll = o->poll;
+	ret = setup_device(fe, false);
 	if (ret)
 		goto err;
 	fe->started = true;
@@ -248,4 +277,40 @@ VHU_EXPORT int vhu_frontend_stop(struct vhu_frontend *fe)
 	}
 	r = fe->ops->set_status(fe->conn, 0);
 	return ret ? ret : r;
+}
+
+VHU_EXPORT bool vhu_frontend_alive(struct vhu_frontend *fe)
+{
+	return fe->ops->alive(fe->conn);
+}
+
+VHU_EXPORT int vhu_frontend_reconnect(struct vhu_frontend *fe, int timeout_ms)
+{
+	uint64_t had = fe->features;
+	int ret;
+
+	log_warn(&fe->lg, "back-end gone; %s",
+		 fe->started ? "reconnecting" : "reconnecting (device not started)");
+	ret = fe->ops->reconnect(fe->conn, timeout_ms > 0 ? timeout_ms : fe->timeout_ms);
+	if (ret)
+		return ret;
+	ret = negotiate(fe);
+	if (ret)
+		return ret;
+	if (!fe->started)
+		return 0;
+	if (had & ~(fe->dev_features | bit64(VHU_F_PROTOCOL_FEATURES))) {
+		log_err(&fe->lg, "the back-end came back without features 0x%llx",
+			(unsigned long long)(had & ~fe->dev_features));
+		return -ENOTSUP;
+	}
+	ret = setup_device(fe, true);
+	if (ret)
+		return ret;
+	/* Buffers made available while it was away: tell the new back-end about them. */
+	for (unsigned i = 0; i < fe->nvqs; i++)
+		eventfd_write(fe->vqs[i].kick_fd, 1);
+	fe->reconnects++;
+	log_info(&fe->lg, "back-end reconnected (%u so far)", fe->reconnects);
+	return 0;
 }

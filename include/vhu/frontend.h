@@ -83,6 +83,17 @@ int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_frontend_start_
 int vhu_frontend_stop(struct vhu_frontend *fe);
 struct vhu_drvq *vhu_frontend_queue(struct vhu_frontend *fe, unsigned index);
 
+/*
+ * Reconnect (QEMU's chardev reconnect, DPDK virtio-user server mode): vhu_frontend_alive()
+ * is false once the back-end hung up; vhu_frontend_reconnect() then waits up to timeout_ms
+ * for it to come back (client mode: connects again to the same path; server mode: accepts
+ * its new connection), negotiates again, and restarts every ring at the first buffer the
+ * old back-end did not complete, so buffers in flight are processed again and none is lost.
+ * The queues stay usable throughout: buffers added meanwhile are picked up after it.
+ */
+bool vhu_frontend_alive(struct vhu_frontend *fe);
+int vhu_frontend_reconnect(struct vhu_frontend *fe, int timeout_ms);
+
 /* ---- driver-side virtqueue ---- */
 
 /*

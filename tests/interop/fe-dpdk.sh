@@ -3,21 +3,26 @@
 #   probe: testpmd's offer is printed by name and parses as JSON;
 #   net-bench --mode loop: testpmd forwards every frame back (5tswap, macswap or io); every
 #   frame must come back intact (bad 0, lost 0), on every queue pair.
-# usage: fe-dpdk.sh [packed=0|1] [queues=N] [fwd=5tswap|macswap|io] [size=BYTES]
+#   server=1: vhu-fe listens and testpmd connects to it (net_vhost client=1), as DPDK's
+#   virtio-user server mode. testpmd is started first: DPDK 22.11's vhost PMD does not
+#   forward when the connection completes while its port is still being configured.
+# usage: fe-dpdk.sh [packed=0|1] [queues=N] [fwd=5tswap|macswap|io] [size=BYTES] [server=1]
 . "$(dirname "$0")/lib.sh"
 need dpdk-testpmd python3
-PACKED=0 QUEUES=1 FWD=5tswap SIZE=64
-for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; fwd=*) FWD=${a#*=} ;; size=*) SIZE=${a#*=} ;; esac; done
+PACKED=0 QUEUES=1 FWD=5tswap SIZE=64 SERVER=0
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; fwd=*) FWD=${a#*=} ;; size=*) SIZE=${a#*=} ;; server=*) SERVER=${a#*=} ;; esac; done
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
 S=$T/be.sock
 PREFIX=vhu-fe-$$
 start_bg tp timeout 120 stdbuf -oL dpdk-testpmd -l 0-1 --no-pci --no-huge -m 256 --file-prefix=$PREFIX \
-	--vdev "net_vhost0,iface=$S,queues=$QUEUES" -- -a --nb-cores=1 --rxq="$QUEUES" --txq="$QUEUES" \
+	--vdev "net_vhost0,iface=$S,queues=$QUEUES$([ "$SERVER" = 1 ] && echo ,client=1)" -- -a --nb-cores=1 --rxq="$QUEUES" --txq="$QUEUES" \
 	--forward-mode="$FWD" --port-topology=loop --stats-period=1 --total-num-mbufs=16384
-wait_file "$S" 20 || { cat "$T/tp.log"; fail "testpmd did not create $S"; }
-
-"$VHU_FE" probe --socket-path "$S" --json >"$T/probe.json" || fail "probe failed"
-python3 - "$T/probe.json" <<'PY' || fail "probe output"
+if [ "$SERVER" = 1 ]; then
+	wait_log "$T/tp.log" "start packet forwarding" 30 || { cat "$T/tp.log"; fail "testpmd did not start"; }
+else
+	wait_file "$S" 20 || { cat "$T/tp.log"; fail "testpmd did not create $S"; }
+	"$VHU_FE" probe --socket-path "$S" --json >"$T/probe.json" || fail "probe failed"
+	python3 - "$T/probe.json" <<'PY' || fail "probe output"
 import json, sys
 p = json.load(open(sys.argv[1]))
 assert p["type"] == "net", p["type"]
@@ -27,9 +32,11 @@ assert "REPLY_ACK" in p["protocol_features"]
 assert p["queues"] >= 1
 print("probe: %d features, %d protocol features, %d queues" % (len(p["features"]), len(p["protocol_features"]), p["queues"]))
 PY
+fi
 
 args=(--socket-path "$S" --mode loop --duration "${FE_SECS:-3}" --queues "$QUEUES" --size "$SIZE" --json --quiet)
 [ "$PACKED" = 1 ] && args+=(--packed)
+[ "$SERVER" = 1 ] && args+=(--server)
 "$VHU_FE" net-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
 rc=$?
 cat "$T/bench.json" "$T/bench.err"
@@ -48,4 +55,4 @@ for q in $(seq 0 $((QUEUES - 1))); do
 	n=$(grep -A1 "Forward Stats for RX Port= 0/Queue= *$q " "$T/tp.log" | grep -o "RX-packets: *[0-9]*" | awk '{print $2}' | tail -1)
 	[ "$QUEUES" = 1 ] || [ "${n:-0}" -gt 0 ] || fail "testpmd shows no traffic on queue $q"
 done
-echo "PASS: vhu-fe -> testpmd net_vhost ($FWD) packed=$PACKED queues=$QUEUES size=$SIZE"
+echo "PASS: vhu-fe -> testpmd net_vhost ($FWD) packed=$PACKED queues=$QUEUES size=$SIZE server=$SERVER"

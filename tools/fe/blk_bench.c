@@ -59,6 +59,9 @@ struct blk {
 	uint32_t next_gen;
 	uint64_t rng;
 	uint64_t ios, bytes, errors, verify_errors, reads_checked;
+	unsigned reconnects;
+	int reconnect_ms; /* 0: a back-end that goes away ends the run */
+	double next_check;
 	struct fe_hist hist;
 	struct queue qs[MAX_QUEUES];
 };
@@ -229,6 +232,31 @@ static void complete(struct blk *b, struct req *r)
 	}
 }
 
+/* Every 50 ms: if the back-end hung up, wait for it to come back and carry on. */
+static int keep_alive(struct blk *b)
+{
+	double now = fe_now();
+
+	if (now < b->next_check)
+		return 0;
+	b->next_check = now + 0.05;
+	if (vhu_frontend_alive(b->fe))
+		return 0;
+	if (!b->reconnect_ms) {
+		fprintf(stderr, "vhu-fe blk-bench: the back-end went away\n");
+		return -ECONNRESET;
+	}
+	fprintf(stderr, "vhu-fe blk-bench: the back-end went away; waiting for it to come back\n");
+	int ret = vhu_frontend_reconnect(b->fe, b->reconnect_ms);
+	if (ret) {
+		fprintf(stderr, "vhu-fe blk-bench: reconnect failed: %s\n", strerror(-ret));
+		return ret;
+	}
+	b->reconnects++;
+	fprintf(stderr, "vhu-fe blk-bench: back-end reconnected after %.2fs\n", fe_now() - now);
+	return 0;
+}
+
 static bool broken_any(struct blk *b)
 {
 	for (unsigned k = 0; k < b->nq; k++)
@@ -329,6 +357,8 @@ static int prefill(struct blk *b)
 	double until = fe_now() + 600;
 
 	while (done < b->nblocks && !stop_flag && fe_now() < until) {
+		if (keep_alive(b))
+			return -EIO;
 		for (unsigned k = 0; k < b->nq; k++) {
 			struct queue *q = &b->qs[k];
 			struct req *r;
@@ -374,6 +404,8 @@ static int verify_pass(struct blk *b)
 			break;
 		if (stop_flag || fe_now() > until)
 			return -ETIMEDOUT;
+		if (keep_alive(b))
+			return -EIO;
 		for (unsigned k = 0; k < b->nq; k++) {
 			struct queue *q = &b->qs[k];
 			struct req *r;
@@ -418,6 +450,7 @@ static int run(int argc, char **argv)
 		{ "verify", no_argument, NULL, 'V' },
 		{ "dump-state", required_argument, NULL, 'D' },
 		{ "packed", no_argument, NULL, 'P' },
+		{ "reconnect-timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'x' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -438,6 +471,7 @@ static int run(int argc, char **argv)
 	b.rwmix = 50;
 	b.rng = 0x2545F4914F6CDD1Dull;
 	b.rw = RW_RANDREAD;
+	b.reconnect_ms = 30000;
 	while ((c = getopt_long(argc, argv, "s:r:b:i:q:d:z:jvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -659,8 +693,13 @@ static int run(int argc, char **argv)
 				stop_flag = draining = true;
 			inflight += q->inflight;
 		}
-		if (draining && (inflight == 0 || fe_now() > end + 10))
+		if (draining && (inflight == 0 || fe_now() > end + 10 + b.reconnect_ms / 1000.0))
 			break;
+		if (keep_alive(&b)) {
+			stop_flag = draining = true;
+			b.errors++;
+			break;
+		}
 		if (++spins % 64)
 			continue;
 		now = fe_now();
@@ -699,10 +738,11 @@ static int run(int argc, char **argv)
 		       "%.3f, "
 		       "\"ios\": %llu, \"iops\": %.1f, \"mbps\": %.2f, \"lat_p50_us\": %.2f, "
 		       "\"lat_p99_us\": %.2f, \"lat_p999_us\": %.2f, \"errors\": %llu, "
-		       "\"verify_errors\": %llu, \"reads_verified\": %llu}\n",
+		       "\"verify_errors\": %llu, \"reads_verified\": %llu, \"reconnects\": %u}\n",
 		       rw_names[b.rw], b.bs, b.depth, b.nq, elapsed, (unsigned long long)b.ios,
 		       iops, mbps, p50, p99, p999, (unsigned long long)b.errors,
-		       (unsigned long long)b.verify_errors, (unsigned long long)b.reads_checked);
+		       (unsigned long long)b.verify_errors, (unsigned long long)b.reads_checked,
+		       b.reconnects);
 	else
 		printf("%llu I/Os in %.2fs: %.0f IOPS, %.1f MB/s, latency p50 %.1f us p99 %.1f us "
 		       "p99.9 %.1f us; errors %llu, verify errors %llu (%llu reads verified)\n",
@@ -747,6 +787,8 @@ const struct cmd cmd_blk_bench = {
 	"                          WRITE_ZEROES and DISCARD once; read workloads prefill first\n"
 	"      --dump-state FILE   write \"block generation\" for every block written\n"
 	"      --packed            packed rings (default split)\n"
+	"      --reconnect-timeout S  when the back-end goes away, wait up to S seconds for it to\n"
+	"                          come back and resume (default 30; 0: fail at once)\n"
 	"  -j, --json              one JSON object at the end: ios, iops, mbps, lat_p50_us,\n"
 	"                          lat_p99_us, lat_p999_us, verify_errors\n"
 	"      --quiet             no per-second rates\n"

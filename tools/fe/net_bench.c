@@ -48,6 +48,10 @@ struct bench {
 	unsigned pairs, qsz, size;
 	bool mrg;
 	uint64_t tx, rx, rx_bytes, bad, foreign, seq;
+	unsigned reconnects;
+	uint64_t rx_at_reconnect; /* rx count when the last reconnect finished */
+	uint64_t at_risk;	  /* loop mode: frames in flight when a back-end went away */
+	int reconnect_ms;
 	struct pair p[MAX_PAIRS];
 };
 
@@ -221,6 +225,31 @@ static unsigned send_tx(struct bench *b, struct pair *p, uint64_t budget)
 	return n;
 }
 
+/* If the back-end hung up, wait for it to come back (or give up). 0 or -errno. */
+static int keep_alive(struct bench *b)
+{
+	if (vhu_frontend_alive(b->fe))
+		return 0;
+	if (!b->reconnect_ms) {
+		fprintf(stderr, "vhu-fe net-bench: the back-end went away\n");
+		return -ECONNRESET;
+	}
+	double t = fe_now();
+	fprintf(stderr, "vhu-fe net-bench: the back-end went away; waiting for it to come back\n");
+	/* Frames it held (in its queues, not yet returned) may be gone with it. */
+	uint64_t back = b->rx - b->foreign + b->at_risk;
+	b->at_risk += b->tx > back ? b->tx - back : 0;
+	int ret = vhu_frontend_reconnect(b->fe, b->reconnect_ms);
+	if (ret) {
+		fprintf(stderr, "vhu-fe net-bench: reconnect failed: %s\n", strerror(-ret));
+		return ret;
+	}
+	b->reconnects++;
+	b->rx_at_reconnect = b->rx;
+	fprintf(stderr, "vhu-fe net-bench: back-end reconnected after %.2fs\n", fe_now() - t);
+	return 0;
+}
+
 static int setup_pair(struct bench *b, unsigned k)
 {
 	struct pair *p = &b->p[k];
@@ -272,6 +301,7 @@ static int run(int argc, char **argv)
 		{ "no-mrg-rxbuf", no_argument, NULL, 'M' },
 		{ "no-in-order", no_argument, NULL, 'I' },
 		{ "hugepages", required_argument, NULL, 'H' },
+		{ "reconnect-timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'x' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -288,6 +318,7 @@ static int run(int argc, char **argv)
 	b.qsz = 256;
 	b.size = 64;
 	b.mode = MODE_TX;
+	b.reconnect_ms = 30000;
 	while ((c = getopt_long(argc, argv, "s:q:z:d:m:jvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -416,6 +447,7 @@ static int run(int argc, char **argv)
 	uint64_t window = (uint64_t)b.pairs * (b.qsz / 2);
 	double t0 = fe_now(), tick = t0 + 1, end = t0 + duration, now = t0;
 	uint64_t last_tx = 0, last_rx = 0, spins = 0;
+	bool alive_err = false;
 	while (!stop_flag) {
 		for (unsigned k = 0; k < b.pairs; k++) {
 			struct pair *p = &b.p[k];
@@ -423,7 +455,9 @@ static int run(int argc, char **argv)
 				reclaim_tx(p);
 				uint64_t budget = UINT64_MAX;
 				if (b.mode == MODE_LOOP) {
-					uint64_t out = b.tx - (b.rx - b.foreign);
+					/* Frames a dead back-end took with it no longer count. */
+					uint64_t back = b.rx - b.foreign + b.at_risk;
+					uint64_t out = b.tx > back ? b.tx - back : 0;
 					budget = out >= window ? 0 : window - out;
 				}
 				send_tx(&b, p, budget);
@@ -438,6 +472,10 @@ static int run(int argc, char **argv)
 		now = fe_now();
 		if (now >= end)
 			break;
+		if (spins % 16384 == 0 && keep_alive(&b)) {
+			stop_flag = 1;
+			alive_err = true;
+		}
 		if (now >= tick && !quiet) {
 			fprintf(stderr, "  %5.1fs  tx %8.3f Mpps  rx %8.3f Mpps\n", now - t0,
 				(double)(b.tx - last_tx) / 1e6 / (now - tick + 1),
@@ -451,7 +489,7 @@ static int run(int argc, char **argv)
 	/* Loop mode: give the frames still in flight up to a second to come back. */
 	if (b.mode == MODE_LOOP) {
 		double until = fe_now() + 1;
-		while (b.rx - b.foreign < b.tx && fe_now() < until)
+		while (b.rx - b.foreign + b.at_risk < b.tx && fe_now() < until)
 			for (unsigned k = 0; k < b.pairs; k++)
 				poll_rx(&b, &b.p[k]);
 	}
@@ -468,14 +506,16 @@ static int run(int argc, char **argv)
 		       "\"seconds\": %.3f, "
 		       "\"tx_packets\": %llu, \"rx_packets\": %llu, \"mpps\": %.4f, \"gbps\": "
 		       "%.4f, "
-		       "\"bad\": %llu, \"lost\": %llu, \"foreign\": %llu}\n",
+		       "\"bad\": %llu, \"lost\": %llu, \"foreign\": %llu, \"reconnects\": %u, "
+		       "\"lost_allowed\": %llu, \"rx_since_reconnect\": %llu}\n",
 		       b.mode == MODE_TX   ? "tx"
 		       : b.mode == MODE_RX ? "rx"
 					   : "loop",
 		       packed ? "true" : "false", b.pairs, b.size, elapsed,
 		       (unsigned long long)b.tx, (unsigned long long)b.rx, mpps, gbps,
 		       (unsigned long long)b.bad, (unsigned long long)lost,
-		       (unsigned long long)b.foreign);
+		       (unsigned long long)b.foreign, b.reconnects, (unsigned long long)b.at_risk,
+		       (unsigned long long)(b.rx - b.rx_at_reconnect));
 	else
 		printf("tx %llu rx %llu packets in %.2fs: %.3f Mpps, %.3f Gbit/s; bad %llu lost "
 		       "%llu "
@@ -483,7 +523,9 @@ static int run(int argc, char **argv)
 		       (unsigned long long)b.tx, (unsigned long long)b.rx, elapsed, mpps, gbps,
 		       (unsigned long long)b.bad, (unsigned long long)lost,
 		       (unsigned long long)b.foreign);
-	ret = (b.bad || lost || broken || pkts == 0) ? 1 : 0;
+	/* After a reconnect, frames the old back-end held may be gone: that is not a fault of
+	 * the back-end that came back, but anything beyond them is. */
+	ret = (b.bad || lost > b.at_risk || broken || alive_err || pkts == 0) ? 1 : 0;
 	if (vhu_frontend_stop(b.fe))
 		ret = 1;
 out:
@@ -507,6 +549,8 @@ const struct cmd cmd_net_bench = {
 	"      --no-mrg-rxbuf      do not negotiate MRG_RXBUF\n"
 	"      --no-in-order       do not negotiate IN_ORDER\n"
 	"      --hugepages DIR     shared memory on hugetlbfs mounted at DIR\n"
+	"      --reconnect-timeout S  when the back-end goes away, wait up to S seconds for it to\n"
+	"                          come back and resume (default 30; 0: fail at once)\n"
 	"  -j, --json              one JSON object at the end: tx_packets, rx_packets, mpps, "
 	"gbps,\n"
 	"                          bad, lost\n"

@@ -1,0 +1,86 @@
+#!/bin/bash
+# The front-end survives its back-end being killed with SIGKILL and started again:
+#   peer=qsd      client mode: qemu-storage-daemon is killed 3 times under
+#                 blk-bench --verify (random reads and writes, 2 queues) and restarted on the
+#                 same socket; the run completes with 0 errors and 0 verify errors.
+#   peer=vhu-net  server mode: vhu-fe listens, vhu-net --client --loopback connects; vhu-net is
+#                 killed twice under net-bench --mode loop and started again; it reconnects,
+#                 the traffic resumes, nothing beyond the frames it held is lost, none is bad.
+# usage: fe-reconnect.sh peer=qsd|vhu-net [packed=0|1]
+. "$(dirname "$0")/lib.sh"
+need python3
+PEER=qsd PACKED=0
+for a in "$@"; do case $a in peer=*) PEER=${a#*=} ;; packed=*) PACKED=${a#*=} ;; esac; done
+VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
+S=$T/be.sock
+
+if [ "$PEER" = qsd ]; then
+	need qemu-storage-daemon
+	IMG=$T/disk.img
+	truncate -s 64M "$IMG"
+	qsd() {
+		qemu-storage-daemon \
+			--blockdev driver=file,node-name=file0,filename="$IMG",cache.direct=on,aio=native \
+			--blockdev driver=raw,node-name=disk,file=file0 \
+			--export type=vhost-user-blk,id=exp0,node-name=disk,addr.type=unix,addr.path="$S",writable=on,num-queues=2 \
+			>>"$T/qsd.log" 2>&1 &
+		QPID=$!
+		PIDS+=($QPID)
+	}
+	qsd
+	wait_file "$S" 10 || fail "qemu-storage-daemon did not listen"
+	"$VHU_FE" blk-bench --socket-path "$S" --rw randrw --iodepth 16 --queues 2 --duration 9 \
+		--verify --json --quiet >"$T/bench.json" 2>"$T/bench.err" &
+	BPID=$!
+	for i in 1 2 3; do
+		sleep 2
+		kill -9 "$QPID"
+		wait "$QPID" 2>/dev/null
+		sleep 0.2
+		qsd
+	done
+	wait $BPID
+	rc=$?
+	cat "$T/bench.json" "$T/bench.err"
+	python3 - "$T/bench.json" <<'PY' || fail "blk-bench across qemu-storage-daemon restarts"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert r["reconnects"] == 3, r
+assert r["errors"] == 0 and r["verify_errors"] == 0 and r["reads_verified"] > 0, r
+PY
+	[ $rc = 0 ] || fail "blk-bench exited with $rc"
+	echo "PASS: vhu-fe blk-bench survives 3 x kill -9 of qemu-storage-daemon (client mode)"
+	exit 0
+fi
+
+# peer=vhu-net: vhu-fe is the server.
+args=(--socket-path "$S" --server --mode loop --duration 8 --json --quiet)
+[ "$PACKED" = 1 ] && args+=(--packed)
+"$VHU_FE" net-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err" &
+BPID=$!
+wait_file "$S" 5 || fail "vhu-fe did not listen"
+net() {
+	"$VHU_NET" --socket-path "$S" --client --loopback >>"$T/net.log" 2>&1 &
+	NPID=$!
+	PIDS+=($NPID)
+}
+net
+for i in 1 2; do
+	sleep 2
+	kill -9 "$NPID"
+	wait "$NPID" 2>/dev/null
+	sleep 0.3
+	net
+done
+wait $BPID
+rc=$?
+cat "$T/bench.json" "$T/bench.err"
+python3 - "$T/bench.json" <<'PY' || fail "net-bench across vhu-net restarts"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert r["reconnects"] == 2, r
+assert r["bad"] == 0 and r["lost"] <= r["lost_allowed"], r
+assert r["rx_since_reconnect"] > 10000, r
+PY
+[ $rc = 0 ] || fail "net-bench exited with $rc"
+echo "PASS: vhu-fe net-bench (server mode) survives 2 x kill -9 of vhu-net --client (packed=$PACKED)"
