@@ -36,6 +36,6 @@ format-check:
 	./scripts/format-check.sh
 
 clean:
-	rm -rf build build-asan build-fuzz out
+	rm -rf build build-asan build-tsan build-fuzz out
 
 .PHONY: all setup check bench demo install format format-check clean

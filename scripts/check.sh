@@ -2,6 +2,7 @@
 # Runs every suite and ends with one line: N passed, N failed, N skipped.
 #   build/       the normal build: unit, pair, bad, interop suites
 #   build-asan/  ASan+UBSan build: unit, pair and bad suites again
+#   build-tsan/  TSan build: the two-thread ring test
 #   build-fuzz/  clang libFuzzer build: the fuzz suite (bounded time)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,14 @@ if setup_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
 		run_suites build-asan unit pair bad
 else
 	echo "check: the sanitizer build failed"
+	status=1
+fi
+# ThreadSanitizer: the two-thread driver/device ring test.
+if setup_dir build-tsan -Db_sanitize=thread -Db_lundef=false; then
+	TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs drvq || status=1
+	cp build-tsan/meson-logs/testlog.json out/check-build-tsan.json
+else
+	echo "check: the thread-sanitizer build failed"
 	status=1
 fi
 if command -v clang >/dev/null; then
