@@ -22,6 +22,7 @@ check: setup
 
 bench: setup all
 	./bench/run.sh
+	./bench/fe.sh
 
 demo: setup all
 	./scripts/demo.sh

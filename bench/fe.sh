@@ -1,0 +1,91 @@
+#!/bin/bash
+# make bench (front-end part): the front-end's packet rate, side by side in one run, one busy
+# core each side (sender on CPU 1, back-end on CPU 0), frames of each size, rounds A B C
+# interleaved:
+#   A: vhu-fe net-bench --mode tx      -> vhu-net --sink --poll
+#   B: vhu-fe net-bench --mode tx      -> dpdk-testpmd net_vhost rxonly
+#   C: dpdk-testpmd virtio-user txonly -> dpdk-testpmd net_vhost rxonly (DPDK to DPDK)
+# Prints each rate, the median of each, and the ratios A/C and B/C.
+# Environment: BENCH_SECS (default 4), BENCH_ROUNDS (default 4), BENCH_SIZES, BENCH_PACKED=1.
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$SRC/build}
+SECS=${BENCH_SECS:-4}
+ROUNDS=${BENCH_ROUNDS:-4}
+SIZES=${BENCH_SIZES:-"64 1518"}
+PACKED=${BENCH_PACKED:-0}
+T=$(mktemp -d /tmp/vhu-febench.XXXXXX)
+trap 'pkill -9 -P $$ 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$T"; rm -rf /var/run/dpdk/vhufb-*' EXIT
+command -v dpdk-testpmd >/dev/null || { echo "bench: dpdk-testpmd missing (make setup)"; exit 1; }
+FEPACKED=()
+[ "$PACKED" = 1 ] && FEPACKED=(--packed)
+
+# testpmd net_vhost rxonly on CPU 0 (its forwarding lcore), socket $1
+dpdk_be() {
+	rm -f "$1"
+	timeout $((SECS + 30)) dpdk-testpmd -l 0-1 --main-lcore 1 --no-pci --no-huge -m 256 \
+		--file-prefix=vhufb-be-$$ --vdev "net_vhost0,iface=$1,queues=1" \
+		-- -a --nb-cores=1 --forward-mode=rxonly --stats-period=5 \
+		--total-num-mbufs=16384 >"$T/be.log" 2>&1 &
+	BE=$!
+	for _ in $(seq 100); do [ -S "$1" ] && break; sleep 0.1; done
+}
+
+fe_rate() { # socket size -> Mpps from vhu-fe's JSON
+	taskset -c 1 "$BUILD/tools/vhu-fe" net-bench --socket-path "$1" --mode tx --size "$2" \
+		--duration "$SECS" --json --quiet "${FEPACKED[@]}" 2>/dev/null |
+		python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["mpps"])' 2>/dev/null || echo 0
+}
+
+run_a() {
+	local s=$T/a.sock
+	rm -f "$s"
+	taskset -c 0 "$BUILD/tools/vhu-net" --socket-path "$s" --sink --poll >"$T/net.log" 2>&1 &
+	local pid=$!
+	for _ in $(seq 50); do [ -S "$s" ] && break; sleep 0.1; done
+	fe_rate "$s" "$1"
+	kill -TERM $pid
+	wait $pid 2>/dev/null
+}
+
+run_b() {
+	dpdk_be "$T/b.sock"
+	fe_rate "$T/b.sock" "$1"
+	kill -INT $BE
+	wait $BE 2>/dev/null
+}
+
+run_c() {
+	dpdk_be "$T/c.sock"
+	timeout $((SECS + 20)) stdbuf -oL dpdk-testpmd -l 0-1 --no-pci --no-huge -m 256 \
+		--file-prefix=vhufb-fe-$$ \
+		--vdev "net_virtio_user0,path=$T/c.sock,queues=1,queue_size=256,mrg_rxbuf=1,in_order=1,packed_vq=$PACKED" \
+		-- -a --nb-cores=1 --forward-mode=txonly --txpkts="$1" --stats-period=1 \
+		--total-num-mbufs=16384 >"$T/fe.log" 2>&1 &
+	local pid=$!
+	sleep $((SECS + 3))
+	kill -INT $pid
+	wait $pid 2>/dev/null
+	kill -INT $BE
+	wait $BE 2>/dev/null
+	# per-second readings once it runs (the first, partial one dropped)
+	grep -o "Tx-pps: *[0-9]*" "$T/fe.log" | awk '$2 > 0 {print $2}' | tail -n +2 | sort -n |
+		awk '{a[NR]=$1} END {if (NR) printf "%.4f\n", a[int((NR+1)/2)]/1e6; else print 0}'
+}
+
+med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "vhu bench: front-ends, ${ROUNDS} interleaved rounds of ${SECS}s per size, packed=$PACKED; Mpps"
+printf "%-6s %-7s %14s %14s %14s %8s %8s\n" size round "fe->vhu-net" "fe->dpdk" "dpdk->dpdk" "A/C" "B/C"
+for size in $SIZES; do
+	: >"$T/ra"; : >"$T/rb"; : >"$T/rc"
+	for r in $(seq "$ROUNDS"); do
+		a=$(run_a "$size"); b=$(run_b "$size"); c=$(run_c "$size")
+		echo "$a" >>"$T/ra"; echo "$b" >>"$T/rb"; echo "$c" >>"$T/rc"
+		awk -v s="$size" -v r="$r" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%-6s %-7s %14.3f %14.3f %14.3f %8.2f %8.2f\n", s, r, a, b, c, (c > 0 ? a/c : 0), (c > 0 ? b/c : 0)}'
+	done
+	a=$(med <"$T/ra"); b=$(med <"$T/rb"); c=$(med <"$T/rc")
+	awk -v s="$size" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%-6s %-7s %14.3f %14.3f %14.3f %8.2f %8.2f  <- medians\n", s, "median", a, b, c, (c > 0 ? a/c : 0), (c > 0 ? b/c : 0)}'
+	a=$(sort -n "$T/ra" | tail -1); b=$(sort -n "$T/rb" | tail -1); c=$(sort -n "$T/rc" | tail -1)
+	awk -v s="$size" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%-6s %-7s %14.3f %14.3f %14.3f %8.2f %8.2f  <- best round of each\n", s, "best", a, b, c, (c > 0 ? a/c : 0), (c > 0 ? b/c : 0)}'
+done
