@@ -75,8 +75,10 @@ guest_initrd() {
 	cat >"$d/test.sh"
 	chmod +x "$d/test.sh"
 	mkdir -p "$d/bin"
-	cp "$BUILD/tests/udpcheck" "$d/bin/udpcheck" || fail "build tests/udpcheck first"
-	(cd "$d" && printf 'test.sh\nbin\nbin/udpcheck\n' | cpio -o -H newc --quiet | gzip -1) >"$T/$name.extra.gz"
+	for p in udpcheck blkzero; do
+		cp "$BUILD/tests/$p" "$d/bin/$p" || fail "build tests/$p first"
+	done
+	(cd "$d" && printf 'test.sh\nbin\nbin/udpcheck\nbin/blkzero\n' | cpio -o -H newc --quiet | gzip -1) >"$T/$name.extra.gz"
 	cat "$GUEST/initramfs.cpio.gz" "$T/$name.extra.gz" >"$T/$name.cpio.gz"
 }
 

@@ -1,0 +1,54 @@
+#!/bin/bash
+# vhu-fe blk-bench --verify against vhu-blk on an image (both ends ours, two processes):
+# GET_ID, FLUSH, WRITE_ZEROES, DISCARD once, then random reads and writes with every read of a
+# written block compared; 0 errors, 0 verify errors; the image holds what was written.
+# usage: fe-vhu-blk.sh [queues=N] [packed=0|1] [null=0|1]
+. "$(dirname "$0")/lib.sh"
+need python3
+QUEUES=1 PACKED=0 NULL=0
+for a in "$@"; do case $a in queues=*) QUEUES=${a#*=} ;; packed=*) PACKED=${a#*=} ;; null=*) NULL=${a#*=} ;; esac; done
+VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
+VHU_BLK=${VHU_BLK:-$BUILD/tools/vhu-blk}
+S=$T/blk.sock
+IMG=$T/disk.img
+truncate -s 64M "$IMG"
+if [ "$NULL" = 1 ]; then
+	start_bg blk "$VHU_BLK" --socket-path "$S" --null 64M --queues "$QUEUES"
+else
+	start_bg blk "$VHU_BLK" --socket-path "$S" --image "$IMG" --queues "$QUEUES"
+fi
+wait_file "$S" 5 || { cat "$T/blk.log"; fail "vhu-blk did not listen"; }
+args=(--socket-path "$S" --rw randrw --iodepth 16 --queues "$QUEUES" --duration "${FE_SECS:-2}" --json --quiet)
+[ "$PACKED" = 1 ] && args+=(--packed)
+[ "$NULL" = 1 ] || args+=(--verify --dump-state "$T/state.txt")
+"$VHU_FE" blk-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
+rc=$?
+cat "$T/bench.json" "$T/bench.err"
+python3 - "$T/bench.json" "$NULL" <<'PY' || fail "blk-bench against vhu-blk"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert r["ios"] > 1000 and r["errors"] == 0 and r["verify_errors"] == 0, r
+assert sys.argv[2] == "1" or r["reads_verified"] > 0, r
+PY
+[ $rc = 0 ] || fail "blk-bench exited with $rc"
+kill -TERM "$PID_blk"
+wait "$PID_blk" 2>/dev/null
+if [ "$NULL" != 1 ]; then
+	python3 - "$IMG" "$T/state.txt" <<'PY' || fail "image content"
+import struct, sys
+img = open(sys.argv[1], "rb")
+lines = open(sys.argv[2]).read().splitlines()
+bs = int(lines[0].split()[2])
+n = 0
+for line in lines[1:]:
+    blk, gen = map(int, line.split())
+    img.seek(blk * bs)
+    w = struct.unpack("<3Q", img.read(24))
+    assert w[0] == 0x564855424c4b0000 | (blk & 0xffff) and w[1] == blk and w[2] == gen, (blk, gen, w)
+    n += 1
+assert n > 0
+print("image: %d blocks as last written" % n)
+PY
+fi
+grep -qi "error" "$T/blk.log" && { cat "$T/blk.log"; fail "vhu-blk logged an error"; }
+echo "PASS: vhu-fe -> vhu-blk queues=$QUEUES packed=$PACKED null=$NULL"

@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One I/O thread per started queue: pops requests, submits them to its own io_uring (reads
+ * and writes, fdatasync, fallocate for discard and write-zeroes), completes them as the CQEs
+ * arrive. Kicks and the stop request arrive through the same ring (poll on the eventfds), so
+ * a queue never waits behind another queue or behind a syscall of its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "blk.h"
+
+#define TAG_KICK  1ull
+#define TAG_STOP  2ull
+#define TAG_SLOT  16ull /* + slot index */
+#define MAX_SLOTS 256
+
+struct bslot {
+	struct vhu_elem e;
+	struct blk_req r;
+	int zero_mode; /* write-zeroes: the fallocate mode in flight */
+};
+
+struct bqueue {
+	struct blkdev *d;
+	struct vhu_virtq *vq;
+	unsigned index;
+	pthread_t th;
+	int stop_fd;
+	struct io_uring ring;
+	struct bslot *slots;
+	unsigned nslots;
+	unsigned *free;
+	unsigned nfree;
+	unsigned inflight;
+	bool broken;
+	/* counters, read by the main thread for SIGUSR1 (approximate while running) */
+	uint64_t reads, writes, flushes, discards, zeroes, ids, errors, bytes;
+};
+
+static void complete(struct bqueue *q, unsigned i, uint8_t st)
+{
+	struct bslot *s = &q->slots[i];
+	uint32_t written = 0;
+
+	if (s->r.status) {
+		*s->r.status = st;
+		written = 1;
+		if (st == VIRTIO_BLK_S_OK && (s->r.op == OP_READ || s->r.op == OP_GET_ID))
+			written += (uint32_t)s->r.len;
+	}
+	if (st != VIRTIO_BLK_S_OK)
+		q->errors++;
+	vhu_virtq_push(q->vq, &s->e, written);
+	q->free[q->nfree++] = i;
+}
+
+static struct io_uring_sqe *get_sqe(struct bqueue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	if (!sqe) {
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
+	}
+	return sqe;
+}
+
+static int fd_for(const struct blkdev *d, const struct blk_req *r)
+{
+	if (d->fd == d->fd_buffered)
+		return d->fd;
+	if (r->offset % d->dio_align)
+		return d->fd_buffered;
+	for (unsigned i = 0; i < r->niov; i++)
+		if ((uintptr_t)r->iov[i].iov_base % d->dio_align ||
+		    r->iov[i].iov_len % d->dio_align)
+			return d->fd_buffered;
+	return d->fd;
+}
+
+/* Starts request i: completes it at once or queues its SQE. */
+static void start_req(struct bqueue *q, unsigned i)
+{
+	struct blkdev *d = q->d;
+	struct bslot *s = &q->slots[i];
+	struct blk_req *r = &s->r;
+	struct io_uring_sqe *sqe;
+	int st = blk_parse(&s->e, &d->lim, d->serial, r);
+
+	if (st) {
+		complete(q, i, (uint8_t)st);
+		return;
+	}
+	switch (r->op) {
+	case OP_READ:
+		q->reads++;
+		q->bytes += r->len;
+		break;
+	case OP_WRITE:
+		q->writes++;
+		q->bytes += r->len;
+		break;
+	case OP_FLUSH:
+		q->flushes++;
+		break;
+	case OP_DISCARD:
+		q->discards++;
+		break;
+	case OP_WRITE_ZEROES:
+		q->zeroes++;
+		break;
+	case OP_GET_ID:
+		q->ids++;
+		break;
+	default:
+		break;
+	}
+	if (d->null || r->op == OP_GET_ID || (r->op == OP_FLUSH && d->ro)) {
+		complete(q, i, VIRTIO_BLK_S_OK);
+		return;
+	}
+	sqe = get_sqe(q);
+	if (!sqe) {
+		complete(q, i, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	switch (r->op) {
+	case OP_READ:
+		io_uring_prep_readv(sqe, fd_for(d, r), r->iov, r->niov, r->offset);
+		break;
+	case OP_WRITE:
+		io_uring_prep_writev(sqe, fd_for(d, r), r->iov, r->niov, r->offset);
+		/* Writethrough: the write is stable when it completes. */
+		if (!__atomic_load_n(&d->wce, __ATOMIC_RELAXED))
+			sqe->rw_flags = RWF_DSYNC;
+		break;
+	case OP_FLUSH:
+		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		break;
+	case OP_DISCARD:
+		io_uring_prep_fallocate(sqe, d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					r->offset, r->len);
+		break;
+	case OP_WRITE_ZEROES:
+		s->zero_mode = r->unmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+					: FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+		io_uring_prep_fallocate(sqe, d->fd, s->zero_mode, r->offset, r->len);
+		break;
+	default:
+		break;
+	}
+	io_uring_sqe_set_data64(sqe, TAG_SLOT + i);
+	q->inflight++;
+}
+
+static void finish_req(struct bqueue *q, unsigned i, int res)
+{
+	struct bslot *s = &q->slots[i];
+	uint64_t want = (s->r.op == OP_READ || s->r.op == OP_WRITE) ? s->r.len : 0;
+
+	/* A file system without ZERO_RANGE (tmpfs): a punched hole reads as zeroes too. */
+	if (s->r.op == OP_WRITE_ZEROES && res == -EOPNOTSUPP &&
+	    s->zero_mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+		struct io_uring_sqe *sqe = get_sqe(q);
+		if (sqe) {
+			s->zero_mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+			io_uring_prep_fallocate(sqe, q->d->fd, s->zero_mode, s->r.offset, s->r.len);
+			io_uring_sqe_set_data64(sqe, TAG_SLOT + i);
+			return;
+		}
+	}
+	q->inflight--;
+	if (res < 0 || (uint64_t)res != want) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "queue %u: I/O at offset %llu length %llu: %s", q->index,
+			 (unsigned long long)s->r.offset, (unsigned long long)s->r.len,
+			 res < 0 ? strerror(-res) : "short transfer");
+		blk_log(q->d, VHU_LOG_ERR, msg);
+		complete(q, i, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	complete(q, i, VIRTIO_BLK_S_OK);
+}
+
+/* Pops and starts requests while slots are free. */
+static void pop_all(struct bqueue *q)
+{
+	if (q->broken)
+		return;
+	vhu_virtq_disable_notify(q->vq);
+	for (;;) {
+		while (q->nfree) {
+			unsigned i = q->free[q->nfree - 1];
+			int r = vhu_virtq_pop(q->vq, &q->slots[i].e);
+			if (r == 0)
+				break;
+			if (r == -EIO) {
+				q->broken = true;
+				return;
+			}
+			q->nfree--;
+			if (r < 0) { /* too many segments: fails without touching the image */
+				q->slots[i].r.status = NULL;
+				complete(q, i, VIRTIO_BLK_S_IOERR);
+				continue;
+			}
+			start_req(q, i);
+		}
+		if (!q->nfree)
+			return; /* completions free slots, then we come back */
+		if (!vhu_virtq_enable_notify(q->vq))
+			return;
+		vhu_virtq_disable_notify(q->vq);
+	}
+}
+
+static void arm_poll(struct bqueue *q, int fd, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = get_sqe(q);
+
+	if (!sqe)
+		return;
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, tag);
+}
+
+static void *qthread(void *arg)
+{
+	struct bqueue *q = arg;
+	int kick = vhu_virtq_kick_fd(q->vq);
+	bool stopping = false, want_pop = true;
+	struct __kernel_timespec poll_ts = { .tv_nsec = 20000 };
+
+	if (kick >= 0)
+		arm_poll(q, kick, TAG_KICK);
+	arm_poll(q, q->stop_fd, TAG_STOP);
+	for (;;) {
+		if (want_pop && !stopping)
+			pop_all(q);
+		want_pop = kick < 0; /* no kick fd: the front-end wants us to poll */
+		vhu_virtq_flush(q->vq);
+		if (stopping && q->inflight == 0)
+			break;
+		struct io_uring_cqe *cqe;
+		int ret = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1,
+							   kick < 0 ? &poll_ts : NULL, NULL);
+		if (ret < 0 && ret != -ETIME && ret != -EINTR)
+			break;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&q->ring, head, cqe)
+		{
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+			n++;
+			if (tag == TAG_KICK) {
+				vhu_virtq_kick_drain(q->vq);
+				arm_poll(q, kick, TAG_KICK);
+				want_pop = true;
+			} else if (tag == TAG_STOP) {
+				stopping = true;
+			} else if (tag >= TAG_SLOT) {
+				finish_req(q, (unsigned)(tag - TAG_SLOT), cqe->res);
+				want_pop = true;
+			}
+		}
+		io_uring_cq_advance(&q->ring, n);
+	}
+	vhu_virtq_flush(q->vq);
+	return NULL;
+}
+
+int bqueue_start(struct blkdev *d, struct vhu_virtq *vq)
+{
+	unsigned idx = vhu_virtq_index(vq);
+	struct bqueue *q = calloc(1, sizeof(*q));
+	int ret;
+
+	if (!q || idx >= BLK_MAX_QUEUES)
+		goto err_free;
+	q->d = d;
+	q->vq = vq;
+	q->index = idx;
+	q->nslots = vhu_virtq_size(vq) < MAX_SLOTS ? vhu_virtq_size(vq) : MAX_SLOTS;
+	q->slots = calloc(q->nslots, sizeof(*q->slots));
+	q->free = calloc(q->nslots, sizeof(*q->free));
+	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!q->slots || !q->free || q->stop_fd < 0)
+		goto err_free;
+	for (unsigned i = 0; i < q->nslots; i++)
+		q->free[q->nfree++] = q->nslots - 1 - i;
+	ret = io_uring_queue_init(2 * q->nslots + 8, &q->ring, 0);
+	if (ret) {
+		blk_log(d, VHU_LOG_ERR, "io_uring_queue_init failed");
+		goto err_free;
+	}
+	if (pthread_create(&q->th, NULL, qthread, q)) {
+		io_uring_queue_exit(&q->ring);
+		goto err_free;
+	}
+	d->q[idx] = q;
+	return 0;
+err_free:
+	if (q) {
+		if (q->stop_fd > 0)
+			close(q->stop_fd);
+		free(q->slots);
+		free(q->free);
+		free(q);
+	}
+	return -ENOMEM;
+}
+
+/* "queue_stop() must not return while the thread still uses the queue": the thread finishes
+ * the I/O it started, returns every request, and exits before we return. */
+void bqueue_stop(struct blkdev *d, struct vhu_virtq *vq)
+{
+	unsigned idx = vhu_virtq_index(vq);
+	struct bqueue *q = idx < BLK_MAX_QUEUES ? d->q[idx] : NULL;
+
+	if (!q)
+		return;
+	eventfd_write(q->stop_fd, 1);
+	pthread_join(q->th, NULL);
+	io_uring_queue_exit(&q->ring);
+	close(q->stop_fd);
+	free(q->slots);
+	free(q->free);
+	d->q[idx] = NULL;
+	free(q);
+}
+
+void bqueue_print_stats(struct blkdev *d)
+{
+	for (unsigned i = 0; i < d->nqueues; i++) {
+		struct bqueue *q = d->q[i];
+		if (!q)
+			continue;
+		printf("  queue %u: reads %llu writes %llu flushes %llu discards %llu write-zeroes "
+		       "%llu "
+		       "get-id %llu bytes %llu errors %llu\n",
+		       i, (unsigned long long)q->reads, (unsigned long long)q->writes,
+		       (unsigned long long)q->flushes, (unsigned long long)q->discards,
+		       (unsigned long long)q->zeroes, (unsigned long long)q->ids,
+		       (unsigned long long)q->bytes, (unsigned long long)q->errors);
+	}
+	fflush(stdout);
+}
