@@ -11,8 +11,10 @@
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "inflight.h"
 #include "log.h"
 #include "mem.h"
 #include "msg.h"
@@ -32,7 +34,7 @@
 	 bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) | bit64(VHU_PROTO_F_STATUS))
 
 /* Protocol features a device may add because the library can carry them. */
-#define DEVICE_PROTOCOL_FEATURES (bit64(VHU_PROTO_F_CONFIG))
+#define DEVICE_PROTOCOL_FEATURES (bit64(VHU_PROTO_F_CONFIG) | bit64(VHU_PROTO_F_INFLIGHT_SHMFD))
 
 struct vhu_backend {
 	const struct vhu_device_ops *ops;
@@ -46,6 +48,14 @@ struct vhu_backend {
 	struct logger lg;
 	struct mem mem;
 	struct vhu_virtq *vqs;
+	/* INFLIGHT_SHMFD: the buffer the front-end keeps for us across restarts */
+	struct {
+		uint8_t *addr;
+		uint64_t size;
+		size_t region; /* bytes per queue */
+		unsigned nqueues, queue_size;
+	} inflight;
+	int reply_fd; /* an fd to send with the reply being built (GET_INFLIGHT_FD) */
 };
 
 /* Handler results besides -errno (fatal: the connection should be dropped). */
@@ -89,6 +99,18 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 		log_err(&be->lg, "vring %u: split ring size %u is not a power of 2", vq->index,
 			vq->num);
 		return -EINVAL;
+	}
+	vq->inf = NULL;
+	if (be->inflight.addr && vq->index < be->inflight.nqueues) {
+		if (packed)
+			log_warn(&be->lg, "vring %u: inflight tracking covers split rings only",
+				 vq->index);
+		else if (vq->num != be->inflight.queue_size)
+			log_warn(&be->lg,
+				 "vring %u: size %u, inflight buffer made for %u: not tracked",
+				 vq->index, vq->num, be->inflight.queue_size);
+		else
+			vq->inf = (void *)(be->inflight.addr + vq->index * be->inflight.region);
 	}
 	ret = virtq_map(vq, packed, has_bit(be->features, VIRTIO_RING_F_EVENT_IDX));
 	if (ret)
@@ -434,6 +456,87 @@ static int h_set_vring_enable(struct vhu_backend *be, struct msg *m)
 	return H_OK;
 }
 
+/* ---- handlers: inflight I/O tracking ---- */
+
+static void inflight_unmap(struct vhu_backend *be)
+{
+	if (be->inflight.addr)
+		munmap(be->inflight.addr, be->inflight.size);
+	memset(&be->inflight, 0, sizeof(be->inflight));
+	for (unsigned i = 0; i < be->nvqs; i++)
+		be->vqs[i].inf = NULL;
+}
+
+static int inflight_check(struct vhu_backend *be, const struct vhu_inflight *in)
+{
+	if (in->num_queues == 0 || in->num_queues > be->nvqs || in->queue_size == 0 ||
+	    in->queue_size > RING_MAX_SIZE) {
+		log_err(&be->lg,
+			"inflight buffer for %u queues of %u entries: device has %u queues",
+			in->num_queues, in->queue_size, be->nvqs);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int h_get_inflight_fd(struct vhu_backend *be, struct msg *m)
+{
+	struct vhu_inflight *in = &m->p.inflight;
+	int ret = inflight_check(be, in), fd;
+
+	if (ret)
+		return ret;
+	size_t region = inflight_region_size(in->queue_size);
+	uint64_t size = region * in->num_queues;
+	fd = memfd_create("vhu-inflight", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	/* Zero-filled: version 0 means "fresh" to whoever starts a ring on it. */
+	in->mmap_size = size;
+	in->mmap_offset = 0;
+	m->hdr.size = sizeof(*in);
+	be->reply_fd = fd;
+	return H_REPLY;
+}
+
+static int h_set_inflight_fd(struct vhu_backend *be, struct msg *m)
+{
+	const struct vhu_inflight *in = &m->p.inflight;
+	int ret = inflight_check(be, in);
+	void *addr;
+
+	if (ret)
+		return ret;
+	size_t region = inflight_region_size(in->queue_size);
+	if (in->mmap_size < region * in->num_queues || in->mmap_size > (1ULL << 32)) {
+		log_err(&be->lg, "inflight buffer of %llu bytes too small for %u queues of %u",
+			(unsigned long long)in->mmap_size, in->num_queues, in->queue_size);
+		return -EINVAL;
+	}
+	addr = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0],
+		    (off_t)in->mmap_offset);
+	if (addr == MAP_FAILED) {
+		ret = -errno;
+		log_err(&be->lg, "inflight buffer mmap: %s", strerror(-ret));
+		return ret;
+	}
+	bool was[MAX_VQS];
+	stop_all(be, was);
+	inflight_unmap(be);
+	be->inflight.addr = addr;
+	be->inflight.size = in->mmap_size;
+	be->inflight.region = region;
+	be->inflight.nqueues = in->num_queues;
+	be->inflight.queue_size = in->queue_size;
+	restart_all(be, was);
+	return H_OK;
+}
+
 /* ---- handlers: config and status ---- */
 
 static int h_get_config(struct vhu_backend *be, struct msg *m)
@@ -528,6 +631,8 @@ static const handler_fn handlers[VHU_REQ_MAX] = {
 	[VHU_REQ_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
 	[VHU_REQ_ADD_MEM_REG] = h_add_mem_reg,
 	[VHU_REQ_REM_MEM_REG] = h_rem_mem_reg,
+	[VHU_REQ_GET_INFLIGHT_FD] = h_get_inflight_fd,
+	[VHU_REQ_SET_INFLIGHT_FD] = h_set_inflight_fd,
 	[VHU_REQ_SET_STATUS] = h_set_status,
 	[VHU_REQ_GET_STATUS] = h_get_status,
 };
@@ -537,7 +642,9 @@ static const handler_fn handlers[VHU_REQ_MAX] = {
 static int send_reply(struct vhu_backend *be, struct msg *m)
 {
 	m->hdr.flags = VHU_VERSION | VHU_FLAG_REPLY;
-	int ret = sock_send(be->fd, m, NULL, 0);
+	int ret = sock_send(be->fd, m, be->reply_fd >= 0 ? &be->reply_fd : NULL,
+			    be->reply_fd >= 0 ? 1 : 0);
+	close_fd(&be->reply_fd);
 	if (ret)
 		log_err(&be->lg, "reply to %s failed: %s", vhu_request_name(m->hdr.request),
 			strerror(-ret));
@@ -609,6 +716,7 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 	be->ops = ops;
 	be->dev = dev;
 	be->fd = -1;
+	be->reply_fd = -1;
 	be->nvqs = nvqs;
 	be->lg = (struct logger){ .fn = ops->log,
 				  .opaque = ops->log_opaque,
@@ -636,6 +744,7 @@ VHU_EXPORT void vhu_backend_detach(struct vhu_backend *be)
 	if (!be)
 		return;
 	reset_rings(be);
+	inflight_unmap(be);
 	mem_clear(&be->mem);
 	close_fd(&be->fd);
 	be->features = 0;

@@ -127,14 +127,63 @@ static uint32_t packed_resume_base(const struct vhu_drvq *q)
 	return (uint32_t)p | (uint32_t)w << 15 | (uint32_t)p << 16 | (uint32_t)w << 31;
 }
 
-uint32_t drvq_resume_base(const struct vhu_drvq *q)
+static const struct vhu_drvq *sort_q;
+
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = sort_q->slot[*(const uint16_t *)a].seq,
+		 y = sort_q->slot[*(const uint16_t *)b].seq;
+	return x < y ? -1 : x > y;
+}
+
+static uint32_t split_resume_base(struct vhu_drvq *q)
+{
+	uint16_t used = le16toh(load_acquire16(&q->split.used->idx)), n = 0;
+	uint16_t out = (uint16_t)(q->avail_idx - used);
+
+	if (q->in_order || out == 0 || out > q->num)
+		return used;
+	uint8_t *done = calloc(q->num, 1);
+	uint16_t *heads = calloc(q->num, sizeof(*heads));
+	if (!done || !heads) {
+		free(done);
+		free(heads);
+		return used;
+	}
+	/* Completed, not yet taken by the application: they stay in the used ring. */
+	for (uint16_t i = q->last_used; i != used; i++) {
+		uint32_t id = le32toh(q->split.used->ring[i & (q->num - 1)].id);
+		if (id < q->num)
+			done[id] = 1;
+	}
+	for (unsigned h = 0; h < q->num; h++)
+		if (q->slot[h].busy && !done[h])
+			heads[n++] = (uint16_t)h;
+	if (n == out) {
+		sort_q = q;
+		qsort(heads, n, sizeof(*heads), by_seq);
+		for (uint16_t i = 0; i < n; i++)
+			q->split.avail->ring[(uint16_t)(used + i) & (q->num - 1)] =
+				htole16(heads[i]);
+		/* Pairs with the new back-end's acquire load of avail->idx (unchanged value). */
+		store_release16(&q->split.avail->idx, htole16(q->avail_idx));
+	} else {
+		log_warn(q->lg, "queue %u: %u buffers incomplete but %u after the used index",
+			 q->index, n, out);
+	}
+	free(done);
+	free(heads);
+	return used;
+}
+
+uint32_t drvq_resume_base(struct vhu_drvq *q)
 {
 	/* After a back-end died, the new one starts at the first buffer the old one did not
 	 * complete: what was available but not used is processed again (as QEMU does when it
 	 * restores last_avail_idx from the used index). */
 	if (q->packed)
 		return packed_resume_base(q);
-	return le16toh(load_acquire16(&q->split.used->idx));
+	return split_resume_base(q);
 }
 
 VHU_EXPORT int vhu_drvq_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,

@@ -25,6 +25,7 @@ struct drvq_slot {
 	uint32_t in_len; /* writable bytes, the most the device may report */
 	uint16_t ndescs; /* ring descriptors the buffer occupies */
 	bool busy;
+	uint64_t seq; /* order in which buffers were made available */
 };
 
 struct vhu_drvq {
@@ -70,6 +71,7 @@ struct vhu_drvq {
 	int call_fd;
 	unsigned index;
 	uint64_t kicks;
+	uint64_t seq;
 
 	/* ---- ring memory, for SET_VRING_ADDR ---- */
 	void *desc_area, *driver_area, *device_area;
@@ -84,8 +86,12 @@ void drvq_set_features(struct vhu_drvq *q, bool event_idx, bool in_order, bool i
 void drvq_free(struct vhu_drvq *q);
 /* Ring state for SET_VRING_BASE (next avail index; packed: with wrap counters). */
 uint32_t drvq_base(const struct vhu_drvq *q);
-/* Ring state to resume with after the back-end was replaced. */
-uint32_t drvq_resume_base(const struct vhu_drvq *q);
+/* Ring state to resume with after the back-end was replaced. Split rings without IN_ORDER
+ * are repaired first: the avail entries from the used index on are rewritten with the
+ * buffers not completed, in the order they were made available (the old back-end may have
+ * completed out of order, leaving completed buffers after the used index and incomplete
+ * ones before it). */
+uint32_t drvq_resume_base(struct vhu_drvq *q);
 int drvq_broken(struct vhu_drvq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- layout halves (driver side) ---- */

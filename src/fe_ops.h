@@ -46,6 +46,11 @@ struct fe_ops {
 	int (*set_vring_enable)(struct fe_conn *c, unsigned idx, bool enable);
 	int (*get_config)(struct fe_conn *c, uint32_t off, void *buf, uint32_t len);
 	int (*set_config)(struct fe_conn *c, uint32_t off, const void *buf, uint32_t len);
+	/* INFLIGHT_SHMFD: the back-end's buffer for num_queues rings of queue_size (fd taken by
+	 * the caller), and handing it back (after a restart too). */
+	int (*get_inflight_fd)(struct fe_conn *c, unsigned num_queues, unsigned queue_size,
+			       struct vhu_inflight *out, int *fd);
+	int (*set_inflight_fd)(struct fe_conn *c, const struct vhu_inflight *in, int fd);
 	int (*set_status)(struct fe_conn *c, uint8_t status);
 	int (*get_status)(struct fe_conn *c, uint8_t *status);
 };

@@ -117,9 +117,19 @@ static bool has_reply_ack(const struct fe_conn *c)
 	return has_bit(c->protocol_features, VHU_PROTO_F_REPLY_ACK);
 }
 
-/* Receives the reply to `req` into m: checked type, reply bit, size and no fds. */
+/* Receives the reply to `req` into m: checked type, reply bit, size and fds (none, or
+ * exactly nfds when the request's reply carries some). */
+static int recv_reply_fds(struct fe_conn *c, uint32_t req, struct msg *m, uint32_t min_size,
+			  uint32_t max_size, unsigned nfds);
+
 static int recv_reply(struct fe_conn *c, uint32_t req, struct msg *m, uint32_t min_size,
 		      uint32_t max_size)
+{
+	return recv_reply_fds(c, req, m, min_size, max_size, 0);
+}
+
+static int recv_reply_fds(struct fe_conn *c, uint32_t req, struct msg *m, uint32_t min_size,
+			  uint32_t max_size, unsigned nfds)
 {
 	int ret = sock_recv(c->fd, m, true);
 
@@ -129,13 +139,14 @@ static int recv_reply(struct fe_conn *c, uint32_t req, struct msg *m, uint32_t m
 		log_err(c->lg, "no reply to %s: %s", vhu_request_name(req), strerror(-ret));
 		return ret;
 	}
-	if (m->nfds) {
-		log_err(c->lg, "reply to %s carries %u unexpected fds", vhu_request_name(req),
-			m->nfds);
+	if (m->nfds != nfds) {
+		log_err(c->lg, "reply to %s carries %u fds, expected %u", vhu_request_name(req),
+			m->nfds, nfds);
 		msg_close_fds(m);
 		return -EPROTO;
 	}
 	if (m->hdr.request != req) {
+		msg_close_fds(m);
 		log_err(c->lg, "expected a reply to %s, got %s", vhu_request_name(req),
 			vhu_request_name(m->hdr.request));
 		return -EPROTO;
@@ -143,6 +154,7 @@ static int recv_reply(struct fe_conn *c, uint32_t req, struct msg *m, uint32_t m
 	if (m->hdr.size < min_size || m->hdr.size > max_size) {
 		log_err(c->lg, "reply to %s has size %u, expected %u..%u", vhu_request_name(req),
 			m->hdr.size, min_size, max_size);
+		msg_close_fds(m);
 		return -EPROTO;
 	}
 	return 0;
@@ -364,6 +376,32 @@ static int user_set_config(struct fe_conn *c, uint32_t off, const void *buf, uin
 	return send_req(c, VHU_REQ_SET_CONFIG, &cfg, VHU_CONFIG_HDR_SIZE + len, NULL, 0);
 }
 
+static int user_get_inflight_fd(struct fe_conn *c, unsigned num_queues, unsigned queue_size,
+				struct vhu_inflight *out, int *fd)
+{
+	struct vhu_inflight in = { .num_queues = (uint16_t)num_queues,
+				   .queue_size = (uint16_t)queue_size };
+	struct msg m;
+	int ret;
+
+	msg_init(&m, VHU_REQ_GET_INFLIGHT_FD, 0, sizeof(in));
+	memcpy(m.p.raw, &in, sizeof(in));
+	ret = sock_send(c->fd, &m, NULL, 0);
+	if (ret)
+		return ret;
+	ret = recv_reply_fds(c, VHU_REQ_GET_INFLIGHT_FD, &m, sizeof(in), sizeof(in), 1);
+	if (ret)
+		return ret;
+	*out = m.p.inflight;
+	*fd = m.fds[0];
+	return 0;
+}
+
+static int user_set_inflight_fd(struct fe_conn *c, const struct vhu_inflight *in, int fd)
+{
+	return send_req(c, VHU_REQ_SET_INFLIGHT_FD, in, sizeof(*in), &fd, 1);
+}
+
 static int user_set_status(struct fe_conn *c, uint8_t status)
 {
 	uint64_t u = status;
@@ -409,6 +447,8 @@ const struct fe_ops fe_user_ops = {
 	.set_vring_enable = user_set_vring_enable,
 	.get_config = user_get_config,
 	.set_config = user_set_config,
+	.get_inflight_fd = user_get_inflight_fd,
+	.set_inflight_fd = user_set_inflight_fd,
 	.set_status = user_set_status,
 	.get_status = user_get_status,
 };

@@ -30,13 +30,17 @@ struct vhu_frontend {
 	bool poll;
 	int timeout_ms;
 	unsigned reconnects;
+	/* INFLIGHT_SHMFD: the back-end's buffer, kept across its restarts (QEMU does the same) */
+	int inflight_fd;
+	struct vhu_inflight inflight;
 	struct vhu_drvq vqs[FE_MAX_VQS];
 };
 
 /* Protocol features the front-end knows how to use. */
 #define FE_PROTOCOL_FEATURES                                                                       \
 	(bit64(VHU_PROTO_F_MQ) | bit64(VHU_PROTO_F_REPLY_ACK) | bit64(VHU_PROTO_F_CONFIG) |        \
-	 bit64(VHU_PROTO_F_STATUS) | bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS))
+	 bit64(VHU_PROTO_F_STATUS) | bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |                      \
+	 bit64(VHU_PROTO_F_INFLIGHT_SHMFD))
 
 /* vhost_dev_init / virtio_user_dev_init: owner, then what the back-end offers. */
 static int negotiate(struct vhu_frontend *fe)
@@ -77,6 +81,7 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 	if (!fe)
 		return -ENOMEM;
 	fe->ops = &fe_user_ops;
+	fe->inflight_fd = -1;
 	fe->lg = (struct logger){ .fn = o->log, .opaque = o->log_opaque, .level = o->log_level };
 	ret = fe_mem_init(&fe->mem, o->mem_size ? o->mem_size : 64u << 20, o->hugepage_dir);
 	if (ret) {
@@ -119,6 +124,7 @@ VHU_EXPORT void vhu_frontend_close(struct vhu_frontend *fe)
 		vhu_frontend_stop(fe);
 	fe->ops->close(fe->conn);
 	free_queues(fe);
+	close_fd(&fe->inflight_fd);
 	fe_mem_free(&fe->mem);
 	free(fe);
 }
@@ -205,6 +211,19 @@ static int setup_device(struct vhu_frontend *fe, bool resume)
 
 	if (ret)
 		return ret;
+	/* vhost_user_blk_start: features first, then the inflight buffer (asked for once, given
+	 * back after every reconnect), then memory and rings. */
+	if (has_bit(fe->protocol_features, VHU_PROTO_F_INFLIGHT_SHMFD)) {
+		if (fe->inflight_fd < 0) {
+			ret = fe->ops->get_inflight_fd(fe->conn, fe->nvqs, fe->vqs[0].num,
+						       &fe->inflight, &fe->inflight_fd);
+			if (ret)
+				return ret;
+		}
+		ret = fe->ops->set_inflight_fd(fe->conn, &fe->inflight, fe->inflight_fd);
+		if (ret)
+			return ret;
+	}
 	ret = fe->ops->set_mem_table(fe->conn, &fe->mem);
 	if (ret)
 		return ret;

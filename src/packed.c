@@ -287,7 +287,7 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 	}
 	q->free_head = q->next[id];
 	q->num_free = (uint16_t)(q->num_free - need);
-	q->slot[id] = (struct drvq_slot){ token, in_len, (uint16_t)need, true };
+	q->slot[id] = (struct drvq_slot){ token, in_len, (uint16_t)need, true, q->seq++ };
 	if (q->in_order)
 		q->order[(q->order_tail++) % q->num] = id;
 	q->avail_idx = s;

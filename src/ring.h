@@ -50,6 +50,12 @@ struct vhu_virtq {
 	int call_fd;
 	int err_fd;
 	struct vhu_virtq_stats st;
+	/* INFLIGHT_SHMFD (split rings): this ring's region, NULL when not in use */
+	struct inflight_split *inf;
+	uint64_t inf_counter;
+	uint16_t inf_batch; /* pushes since the last flush */
+	uint16_t *resubmit; /* heads in flight before a restart, by counter */
+	unsigned nresubmit, resubmit_pos;
 
 	/* ---- control plane ---- */
 	unsigned index;

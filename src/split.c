@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "inflight.h"
 #include "ring.h"
 #include "util.h"
 
@@ -100,6 +101,13 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 {
 	uint16_t head;
 
+	/* After a restart, the requests the previous back-end had in flight come first. */
+	if (vq->resubmit_pos < vq->nresubmit) {
+		head = vq->resubmit[vq->resubmit_pos++];
+		vq->st.pops++;
+		int ret = split_map_chain(vq, head, e);
+		return ret == 0 ? 1 : ret;
+	}
 	if (vq->last_avail_idx == vq->shadow_avail_idx) {
 		/* Pairs with the driver's release store of avail->idx: ring entries and the
 		 * descriptors they name are visible once the index is. */
@@ -114,6 +122,8 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	vq->last_avail_idx++;
 	vq->st.pops++;
 	int ret = split_map_chain(vq, head, e);
+	if (ret == 0 && vq->inf)
+		inflight_split_pop(vq, head);
 	return ret == 0 ? 1 : ret;
 }
 
@@ -124,6 +134,8 @@ void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	u->id = htole32(e->id);
 	u->len = htole32(len);
 	vq->used_idx++;
+	if (vq->inf)
+		inflight_split_push(vq, e->id);
 }
 
 /* Publishes the used index; returns whether the driver wants a notification. */
@@ -136,6 +148,8 @@ bool split_flush(struct vhu_virtq *vq)
 		return false;
 	/* Pairs with the driver's acquire load of used->idx: used entries are visible first. */
 	store_release16(&vq->split.used->idx, htole16(new));
+	if (vq->inf)
+		inflight_split_flushed(vq);
 	vq->signalled_used = new;
 	vq->signalled_used_valid = true;
 	/* Pairs with the driver's fence between writing used_event / flags and reading used->idx:
@@ -248,7 +262,7 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 		q->free_head = q->next[last];
 	}
 	q->num_free = (uint16_t)(q->num_free - need);
-	q->slot[head] = (struct drvq_slot){ token, in_len, (uint16_t)need, true };
+	q->slot[head] = (struct drvq_slot){ token, in_len, (uint16_t)need, true, q->seq++ };
 	if (q->in_order)
 		q->order[(q->order_tail++) % q->num] = head;
 	q->split.avail->ring[q->avail_idx & (q->num - 1)] = htole16(head);

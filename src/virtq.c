@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "inflight.h"
 #include "ring.h"
 #include "util.h"
 
@@ -76,6 +77,7 @@ void virtq_reset(struct vhu_virtq *vq)
 	close_fd(&vq->kick_fd);
 	close_fd(&vq->call_fd);
 	close_fd(&vq->err_fd);
+	inflight_reset(vq);
 	virtq_init(vq, vq->index, vq->mem, vq->lg);
 	/* Counters are cumulative over the queue's life, across reconnects. */
 	vq->priv = priv;
@@ -91,6 +93,8 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 	vq->event_idx = event_idx;
 	vq->signalled_used_valid = false;
 	ret = packed ? packed_map(vq) : split_map(vq);
+	if (ret == 0 && vq->inf && !packed)
+		return inflight_split_start(vq);
 	if (ret)
 		log_err(vq->lg,
 			"vring %u: addresses desc 0x%llx avail 0x%llx used 0x%llx (size %u) %s",

@@ -3,10 +3,13 @@
 #   peer=qsd      client mode: qemu-storage-daemon is killed 3 times under
 #                 blk-bench --verify (random reads and writes, 2 queues) and restarted on the
 #                 same socket; the run completes with 0 errors and 0 verify errors.
+#   peer=vhu-blk  the same against vhu-blk, which offers INFLIGHT_SHMFD: the front-end keeps
+#                 the inflight buffer and hands it to each new vhu-blk, which resubmits what
+#                 the killed one had in flight (split rings; packed=1 runs packed rings).
 #   peer=vhu-net  server mode: vhu-fe listens, vhu-net --client --loopback connects; vhu-net is
 #                 killed twice under net-bench --mode loop and started again; it reconnects,
 #                 the traffic resumes, nothing beyond the frames it held is lost, none is bad.
-# usage: fe-reconnect.sh peer=qsd|vhu-net [packed=0|1]
+# usage: fe-reconnect.sh peer=qsd|vhu-blk|vhu-net [packed=0|1]
 . "$(dirname "$0")/lib.sh"
 need python3
 PEER=qsd PACKED=0
@@ -14,11 +17,18 @@ for a in "$@"; do case $a in peer=*) PEER=${a#*=} ;; packed=*) PACKED=${a#*=} ;;
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
 S=$T/be.sock
 
-if [ "$PEER" = qsd ]; then
-	need qemu-storage-daemon
+if [ "$PEER" = qsd ] || [ "$PEER" = vhu-blk ]; then
+	[ "$PEER" = qsd ] && need qemu-storage-daemon
 	IMG=$T/disk.img
 	truncate -s 64M "$IMG"
 	qsd() {
+		if [ "$PEER" = vhu-blk ]; then
+			"${VHU_BLK:-$BUILD/tools/vhu-blk}" --socket-path "$S" --image "$IMG" --queues 2 \
+				>>"$T/qsd.log" 2>&1 &
+			QPID=$!
+			PIDS+=($QPID)
+			return
+		fi
 		qemu-storage-daemon \
 			--blockdev driver=file,node-name=file0,filename="$IMG",cache.direct=on,aio=native \
 			--blockdev driver=raw,node-name=disk,file=file0 \
@@ -29,8 +39,10 @@ if [ "$PEER" = qsd ]; then
 	}
 	qsd
 	wait_file "$S" 10 || fail "qemu-storage-daemon did not listen"
+	bargs=()
+	[ "$PACKED" = 1 ] && bargs+=(--packed)
 	"$VHU_FE" blk-bench --socket-path "$S" --rw randrw --iodepth 16 --queues 2 --duration 9 \
-		--verify --json --quiet >"$T/bench.json" 2>"$T/bench.err" &
+		--verify --json --quiet "${bargs[@]}" >"$T/bench.json" 2>"$T/bench.err" &
 	BPID=$!
 	for i in 1 2 3; do
 		sleep 2
@@ -42,14 +54,14 @@ if [ "$PEER" = qsd ]; then
 	wait $BPID
 	rc=$?
 	cat "$T/bench.json" "$T/bench.err"
-	python3 - "$T/bench.json" <<'PY' || fail "blk-bench across qemu-storage-daemon restarts"
+	python3 - "$T/bench.json" <<'PY' || { cat "$T/qsd.log"; fail "blk-bench across $PEER restarts"; }
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert r["reconnects"] == 3, r
 assert r["errors"] == 0 and r["verify_errors"] == 0 and r["reads_verified"] > 0, r
 PY
 	[ $rc = 0 ] || fail "blk-bench exited with $rc"
-	echo "PASS: vhu-fe blk-bench survives 3 x kill -9 of qemu-storage-daemon (client mode)"
+	echo "PASS: vhu-fe blk-bench survives 3 x kill -9 of $PEER (client mode, packed=$PACKED)"
 	exit 0
 fi
 

@@ -357,7 +357,8 @@ int main(int argc, char **argv)
 		f |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
 	d->ops = (struct vhu_device_ops){
 		.features = f,
-		.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,
+		.protocol_features =
+			(1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_INFLIGHT_SHMFD),
 		.queue_num = d->nqueues,
 		.get_config = cb_get_config,
 		.set_config = cb_set_config,
