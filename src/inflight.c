@@ -73,8 +73,8 @@ int inflight_split_start(struct vhu_virtq *vq)
 	vq->inf_counter = max + 1;
 	/* Every buffer taken so far is either used or in flight: that is where to go on. */
 	uint16_t avail = (uint16_t)(used + n);
-	if (avail != vq->last_avail_idx)
-		log_info(vq->lg, "vring %u: %u requests in flight; resuming at avail %u (base %u)",
+	if (n || avail != vq->last_avail_idx)
+		log_info(vq->lg, "vring %u: resubmitting %u requests in flight; avail %u (base %u)",
 			 vq->index, n, avail, vq->last_avail_idx);
 	vq->last_avail_idx = vq->shadow_avail_idx = avail;
 	vq->used_idx = used;
