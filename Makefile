@@ -23,6 +23,7 @@ check: setup
 bench: setup all
 	./bench/run.sh
 	./bench/fe.sh
+	./bench/blk.sh
 
 demo: setup all
 	./scripts/demo.sh

@@ -60,6 +60,7 @@ struct blkdev {
 	bool wce; /* write-back cache (CONFIG_WCE); writethrough uses RWF_DSYNC */
 	uint64_t size;
 	unsigned nqueues;
+	unsigned poll_us; /* adaptive polling window of the queue threads */
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
 	struct blk_limits lim;
 	struct vhu_backend *be;

@@ -267,6 +267,7 @@ int main(int argc, char **argv)
 		{ "client", no_argument, NULL, 'c' },
 		{ "serial", required_argument, NULL, 'S' },
 		{ "writethrough", no_argument, NULL, 'W' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "print-capabilities", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -281,6 +282,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	d->nqueues = 1;
 	d->wce = true;
+	d->poll_us = 50;
 	snprintf(d->serial, sizeof(d->serial), "vhu-blk");
 	while ((c = getopt_long(argc, argv, "s:f:i:n:rq:cvh", opts, NULL)) != -1) {
 		switch (c) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blk.h"
@@ -190,36 +191,30 @@ static void finish_req(struct bqueue *q, unsigned i, int res)
 	complete(q, i, VIRTIO_BLK_S_OK);
 }
 
-/* Pops and starts requests while slots are free. */
-static void pop_all(struct bqueue *q)
+/* Pops and starts requests while slots are free; notifications stay off. Returns how many. */
+static unsigned pop_some(struct bqueue *q)
 {
-	if (q->broken)
-		return;
-	vhu_virtq_disable_notify(q->vq);
-	for (;;) {
-		while (q->nfree) {
-			unsigned i = q->free[q->nfree - 1];
-			int r = vhu_virtq_pop(q->vq, &q->slots[i].e);
-			if (r == 0)
-				break;
-			if (r == -EIO) {
-				q->broken = true;
-				return;
-			}
-			q->nfree--;
-			if (r < 0) { /* too many segments: fails without touching the image */
-				q->slots[i].r.status = NULL;
-				complete(q, i, VIRTIO_BLK_S_IOERR);
-				continue;
-			}
-			start_req(q, i);
+	unsigned n = 0;
+
+	while (q->nfree && !q->broken) {
+		unsigned i = q->free[q->nfree - 1];
+		int r = vhu_virtq_pop(q->vq, &q->slots[i].e);
+		if (r == 0)
+			break;
+		if (r == -EIO) {
+			q->broken = true;
+			break;
 		}
-		if (!q->nfree)
-			return; /* completions free slots, then we come back */
-		if (!vhu_virtq_enable_notify(q->vq))
-			return;
-		vhu_virtq_disable_notify(q->vq);
+		q->nfree--;
+		n++;
+		if (r < 0) { /* too many segments: fails without touching the image */
+			q->slots[i].r.status = NULL;
+			complete(q, i, VIRTIO_BLK_S_IOERR);
+			continue;
+		}
+		start_req(q, i);
 	}
+	return n;
 }
 
 static void arm_poll(struct bqueue *q, int fd, uint64_t tag)
@@ -232,45 +227,95 @@ static void arm_poll(struct bqueue *q, int fd, uint64_t tag)
 	io_uring_sqe_set_data64(sqe, tag);
 }
 
+/* Handles every CQE ready. Returns how many. */
+static unsigned reap(struct bqueue *q, int kick, bool *stopping)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&q->ring, head, cqe)
+	{
+		uint64_t tag = io_uring_cqe_get_data64(cqe);
+		n++;
+		if (tag == TAG_KICK) {
+			vhu_virtq_kick_drain(q->vq);
+			arm_poll(q, kick, TAG_KICK);
+		} else if (tag == TAG_STOP) {
+			*stopping = true;
+		} else if (tag >= TAG_SLOT) {
+			finish_req(q, (unsigned)(tag - TAG_SLOT), cqe->res);
+		}
+	}
+	io_uring_cq_advance(&q->ring, n);
+	return n;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The queue thread. Busy: pop, submit, reap, flush, with the driver's kicks off. Idle for
+ * poll_ns (adaptive polling, as QEMU's AioContext does): keep looking at the ring and the
+ * completion queue without a syscall. Idle longer: turn kicks back on, re-check the ring
+ * (a buffer may have come meanwhile), and sleep in io_uring until a kick, a completion or
+ * the stop request.
+ */
 static void *qthread(void *arg)
 {
 	struct bqueue *q = arg;
 	int kick = vhu_virtq_kick_fd(q->vq);
-	bool stopping = false, want_pop = true;
-	struct __kernel_timespec poll_ts = { .tv_nsec = 20000 };
+	bool stopping = false;
+	uint64_t poll_ns = q->d->poll_us * 1000ull, idle_since = now_ns();
+	struct __kernel_timespec nofd_ts = { .tv_nsec = 20000 };
 
 	if (kick >= 0)
 		arm_poll(q, kick, TAG_KICK);
 	arm_poll(q, q->stop_fd, TAG_STOP);
+	vhu_virtq_disable_notify(q->vq);
 	for (;;) {
-		if (want_pop && !stopping)
-			pop_all(q);
-		want_pop = kick < 0; /* no kick fd: the front-end wants us to poll */
+		unsigned work = stopping ? 0 : pop_some(q);
+		if (io_uring_sq_ready(&q->ring))
+			io_uring_submit(&q->ring);
+		work += reap(q, kick, &stopping);
 		vhu_virtq_flush(q->vq);
 		if (stopping && q->inflight == 0)
 			break;
+		if (work) {
+			idle_since = 0;
+			continue;
+		}
+		uint64_t t = now_ns();
+		if (!idle_since)
+			idle_since = t;
+		if (t - idle_since < poll_ns && !stopping) {
+			cpu_relax();
+			continue;
+		}
+		/* Going to sleep: ask for kicks, and look once more. */
+		if (kick >= 0 && !stopping && !q->broken && vhu_virtq_enable_notify(q->vq)) {
+			vhu_virtq_disable_notify(q->vq);
+			continue;
+		}
 		struct io_uring_cqe *cqe;
 		int ret = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1,
-							   kick < 0 ? &poll_ts : NULL, NULL);
+							   kick < 0 ? &nofd_ts : NULL, NULL);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR)
 			break;
-		unsigned head, n = 0;
-		io_uring_for_each_cqe(&q->ring, head, cqe)
-		{
-			uint64_t tag = io_uring_cqe_get_data64(cqe);
-			n++;
-			if (tag == TAG_KICK) {
-				vhu_virtq_kick_drain(q->vq);
-				arm_poll(q, kick, TAG_KICK);
-				want_pop = true;
-			} else if (tag == TAG_STOP) {
-				stopping = true;
-			} else if (tag >= TAG_SLOT) {
-				finish_req(q, (unsigned)(tag - TAG_SLOT), cqe->res);
-				want_pop = true;
-			}
-		}
-		io_uring_cq_advance(&q->ring, n);
+		vhu_virtq_disable_notify(q->vq);
+		idle_since = 0;
 	}
 	vhu_virtq_flush(q->vq);
 	return NULL;
