@@ -102,10 +102,7 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 	}
 	vq->inf = NULL;
 	if (be->inflight.addr && vq->index < be->inflight.nqueues) {
-		if (packed)
-			log_warn(&be->lg, "vring %u: inflight tracking covers split rings only",
-				 vq->index);
-		else if (vq->num != be->inflight.queue_size)
+		if (vq->num != be->inflight.queue_size)
 			log_warn(&be->lg,
 				 "vring %u: size %u, inflight buffer made for %u: not tracked",
 				 vq->index, vq->num, be->inflight.queue_size);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "inflight.h"
 #include "ring.h"
 #include "util.h"
 
@@ -70,6 +71,42 @@ static int packed_indirect(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t ad
 	return ret;
 }
 
+/* After a restart: the next request the previous back-end had in flight, rebuilt from the
+ * copies of its descriptors in the inflight region (the ring slots may hold used entries). */
+static int packed_resubmit(struct vhu_virtq *vq, struct vhu_elem *e)
+{
+	const struct inflight_packed *r = vq->inf;
+	uint16_t h = vq->resubmit[vq->resubmit_pos++], cur = h, num = r->desc[h].num;
+	int ret = 0;
+
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+	for (unsigned k = 0; k < num; k++) {
+		const struct inflight_desc_packed *d = &r->desc[cur];
+		int x;
+		if (d->flags & VRING_DESC_F_INDIRECT)
+			x = num == 1 ? packed_indirect(vq, e, d->addr, d->len)
+				     : ring_broken(vq, "inflight chain %u: indirect inside a chain",
+						   h);
+		else
+			x = elem_add_desc(vq, e, d->addr, d->len, d->flags & VRING_DESC_F_WRITE);
+		if (x == -EIO)
+			return x;
+		if (x && !ret)
+			ret = x;
+		e->id = d->id;
+		cur = d->next;
+		if (cur >= vq->num && k + 1 < num)
+			return ring_broken(vq, "inflight chain %u links outside the region", h);
+	}
+	if (e->id >= vq->num)
+		return ring_broken(vq, "inflight buffer id %u out of range", e->id);
+	e->ndescs = num;
+	vq->inf_head[e->id] = h;
+	vq->st.pops++;
+	return ret == 0 ? 1 : ret;
+}
+
 int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 {
 	uint16_t idx = vq->last_avail_idx, flags;
@@ -77,6 +114,8 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	unsigned count = 0;
 	int ret = 0;
 
+	if (vq->resubmit_pos < vq->nresubmit)
+		return packed_resubmit(vq, e);
 	/* Pairs with the driver's release store of the first descriptor's flags, which it writes
 	 * after every other descriptor of the buffer. */
 	flags = le16toh(load_acquire16(&vq->pk.desc[idx].flags));
@@ -124,6 +163,8 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	if (e->id >= vq->num)
 		return ring_broken(vq, "buffer id %u out of range (ring size %u)", e->id, vq->num);
 	e->ndescs = (uint16_t)count;
+	if (vq->inf && ret == 0)
+		inflight_packed_pop(vq, vq->last_avail_idx, e->ndescs, e->id);
 	vq->last_avail_idx = idx;
 	vq->avail_wrap = wrap;
 	vq->st.pops++;
@@ -135,15 +176,23 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	struct vring_packed_desc *d = &vq->pk.desc[vq->used_idx];
 	uint16_t flags = vq->used_wrap ? (F_AVAIL | F_USED) : 0;
 
+	unsigned next = vq->used_idx + e->ndescs;
+	bool next_wrap = vq->used_wrap;
+
+	if (next >= vq->num) {
+		next -= vq->num;
+		next_wrap = !next_wrap;
+	}
 	d->id = htole16(e->id);
 	d->len = htole32(len);
+	if (vq->inf)
+		inflight_packed_push_begin(vq, e->id, (uint16_t)next, next_wrap);
 	/* Pairs with the driver's acquire load of flags: id and len are visible first. */
 	store_release16(&d->flags, htole16(flags));
-	vq->used_idx += e->ndescs;
-	if (vq->used_idx >= vq->num) {
-		vq->used_idx -= vq->num;
-		vq->used_wrap = !vq->used_wrap;
-	}
+	if (vq->inf)
+		inflight_packed_push_end(vq, e->id);
+	vq->used_idx = (uint16_t)next;
+	vq->used_wrap = next_wrap;
 }
 
 bool packed_flush(struct vhu_virtq *vq)

@@ -50,8 +50,10 @@ struct vhu_virtq {
 	int call_fd;
 	int err_fd;
 	struct vhu_virtq_stats st;
-	/* INFLIGHT_SHMFD (split rings): this ring's region, NULL when not in use */
-	struct inflight_split *inf;
+	/* INFLIGHT_SHMFD: this ring's region (struct inflight_split or _packed), NULL when not
+	 * in use */
+	void *inf;
+	uint16_t *inf_head; /* packed: buffer id -> its head entry in the region */
 	uint64_t inf_counter;
 	uint16_t inf_batch; /* pushes since the last flush */
 	uint16_t *resubmit; /* heads in flight before a restart, by counter */

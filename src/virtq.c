@@ -93,8 +93,8 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 	vq->event_idx = event_idx;
 	vq->signalled_used_valid = false;
 	ret = packed ? packed_map(vq) : split_map(vq);
-	if (ret == 0 && vq->inf && !packed)
-		return inflight_split_start(vq);
+	if (ret == 0 && vq->inf)
+		return packed ? inflight_packed_start(vq) : inflight_split_start(vq);
 	if (ret)
 		log_err(vq->lg,
 			"vring %u: addresses desc 0x%llx avail 0x%llx used 0x%llx (size %u) %s",

@@ -3,13 +3,15 @@
 # in a loop; restarted each time on the same socket, with the chardev's reconnect=1. Every
 # round must verify, and afterwards the image holds what the guest last wrote to each slot.
 # vhu-blk offers INFLIGHT_SHMFD: QEMU keeps the inflight buffer and each new vhu-blk
-# resubmits what the killed one had in flight.
+# resubmits what the killed one had in flight. usage: qemu-blk-reconnect.sh [packed=on|off]
 . "$(dirname "$0")/lib.sh"
 need_guest
 VHU_BLK=${VHU_BLK:-$BUILD/tools/vhu-blk}
 S=$T/blk.sock
 IMG=$T/disk.img
 KILLS=${KILLS:-5}
+PACKED=off
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; esac; done
 truncate -s 64M "$IMG"
 blk() {
 	"$VHU_BLK" --socket-path "$S" --image "$IMG" --queues 2 ${BLK_ARGS:-} >>"$T/blk.log" 2>&1 &
@@ -35,7 +37,7 @@ done
 [ $ok = 1 ] && echo VHU-PASS || echo VHU-FAIL
 GUEST
 QEMU_TIMEOUT=300 qemu_start g 256 2 -chardev socket,id=c1,path="$S",reconnect=1 \
-	-device vhost-user-blk-pci,chardev=c1,num-queues=2
+	-device vhost-user-blk-pci,chardev=c1,num-queues=2,packed=$PACKED
 wait_log "$T/g.log" "round 0 ok" 120 || { cat "$T/g.log"; fail "guest did not start its loop"; }
 for k in $(seq "$KILLS"); do
 	# Kill only once QEMU is back on the current instance and the guest's I/O runs on it.
@@ -62,4 +64,4 @@ tr -d '\r' <"$T/g.log" | grep "^last " | awk '{last[$2]=$3} END {for (o in last)
 	done || fail "image content after the restarts"
 grep "resubmitting" "$T/blk.log" | head -5
 [ -n "${KEEP_LOG:-}" ] && cp "$T/blk.log" "$KEEP_LOG"
-echo "PASS: qemu-blk-reconnect ($KILLS x kill -9)"
+echo "PASS: qemu-blk-reconnect ($KILLS x kill -9, packed=$PACKED)"
