@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "fe_mem.h"
@@ -25,6 +26,11 @@ int fe_mem_init(struct fe_mem *m, size_t size, const char *hugepage_dir)
 		m->fd = mkostemp(path, O_CLOEXEC);
 		if (m->fd >= 0)
 			unlink(path);
+		/* hugetlbfs files are sized in whole huge pages. */
+		struct statfs sf;
+		if (m->fd >= 0 && fstatfs(m->fd, &sf) == 0 && sf.f_bsize > 0)
+			size = (size + (size_t)sf.f_bsize - 1) / (size_t)sf.f_bsize *
+			       (size_t)sf.f_bsize;
 	} else {
 		m->fd = memfd_create("vhu-fe-mem", MFD_CLOEXEC);
 	}

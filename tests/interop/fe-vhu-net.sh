@@ -1,11 +1,27 @@
 #!/bin/bash
 # vhu-fe against vhu-net --loopback (both ends ours, two processes): probe, then
 # net-bench --mode loop: every frame comes back intact, on every queue pair.
-# usage: fe-vhu-net.sh [packed=0|1] [queues=N] [size=BYTES] [poll=0|1]
+# huge=1: vhu-fe's shared memory on hugetlbfs (reserves 2 MiB pages and mounts a hugetlbfs in
+# the test's directory; needs root).
+# usage: fe-vhu-net.sh [packed=0|1] [queues=N] [size=BYTES] [poll=0|1] [huge=0|1]
 . "$(dirname "$0")/lib.sh"
 need python3
-PACKED=0 QUEUES=1 SIZE=64 POLL=0
-for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; esac; done
+PACKED=0 QUEUES=1 SIZE=64 POLL=0 HUGE=0
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; huge=*) HUGE=${a#*=} ;; esac; done
+fe_extra=()
+if [ "$HUGE" = 1 ]; then
+	[ "$(id -u)" = 0 ] || skip "hugepages need root"
+	free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+	if [ "${free:-0}" -lt 16 ]; then
+		total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
+		echo $((total + 16)) >/proc/sys/vm/nr_hugepages
+		RESTORE_HP=$total
+	fi
+	mkdir -p "$T/hp"
+	mount -t hugetlbfs none "$T/hp" || skip "cannot mount hugetlbfs"
+	trap 'umount "$T/hp" 2>/dev/null; [ -n "${RESTORE_HP:-}" ] && echo "$RESTORE_HP" >/proc/sys/vm/nr_hugepages; cleanup' EXIT
+	fe_extra+=(--hugepages "$T/hp")
+fi
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
 S=$T/net.sock
 extra=()
@@ -24,7 +40,7 @@ for f in ("MQ", "REPLY_ACK", "CONFIG", "CONFIGURE_MEM_SLOTS", "STATUS"):
 assert p["queues"] == int(sys.argv[2]) and p["max_mem_slots"] == 256
 assert p["config"]["max_virtqueue_pairs"] == int(sys.argv[2])
 PY
-args=(--socket-path "$S" --mode loop --duration "${FE_SECS:-2}" --queues "$QUEUES" --size "$SIZE" --json --quiet)
+args=(--socket-path "$S" --mode loop --duration "${FE_SECS:-2}" --queues "$QUEUES" --size "$SIZE" --json --quiet "${fe_extra[@]}")
 [ "$PACKED" = 1 ] && args+=(--packed)
 "$VHU_FE" net-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
 rc=$?
@@ -43,4 +59,4 @@ for q in $(seq 1 2 $((2 * QUEUES - 1))); do
 	[ "${n:-0}" -gt 0 ] || { cat "$T/net.log"; fail "no traffic on tx queue $q"; }
 done
 grep -q "error" "$T/net.log" && { cat "$T/net.log"; fail "vhu-net logged an error"; }
-echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL"
+echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL huge=$HUGE"
