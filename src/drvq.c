@@ -211,9 +211,50 @@ VHU_EXPORT bool vhu_drvq_kick(struct vhu_drvq *q)
 
 VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
 {
+	uint16_t id;
+	uint32_t l;
+
 	if (q->broken)
 		return NULL;
-	return q->packed ? packed_drv_get(q, len) : split_drv_get(q, len);
+	if (q->batch) {
+		/* IN_ORDER: buffers before the one the device named are done too. */
+		if (q->order_head == q->order_tail) {
+			drvq_broken(q, "in-order batch ends at a buffer never made available");
+			return NULL;
+		}
+		id = q->order[(q->order_head++) % q->num];
+		l = id == q->batch_id ? q->batch_len : 0;
+		q->batch = id != q->batch_id;
+	} else {
+		if ((q->packed ? packed_drv_used(q, &id, &l) : split_drv_used(q, &id, &l)) <= 0)
+			return NULL;
+		if (q->in_order) {
+			uint16_t first = q->order[(q->order_head++) % q->num];
+			if (first != id) {
+				q->batch = true;
+				q->batch_id = id;
+				q->batch_len = l;
+				l = 0;
+			}
+			id = first;
+		}
+	}
+	/* DPDK 22.11's vhost reports the bytes it read for device-readable buffers of packed
+	 * rings; with nothing writable there is nothing to trust or overflow: take 0. */
+	if (q->slot[id].in_len == 0)
+		l = 0;
+	if (l > q->slot[id].in_len) {
+		drvq_broken(q, "used length %u exceeds the %u writable bytes of buffer %u", l,
+			    q->slot[id].in_len, id);
+		return NULL;
+	}
+	void *token = q->slot[id].token;
+	if (q->packed)
+		packed_drv_done(q, id);
+	else
+		split_drv_done(q, id);
+	*len = l;
+	return token;
 }
 
 VHU_EXPORT bool vhu_drvq_enable_cb(struct vhu_drvq *q)

@@ -99,7 +99,11 @@ int split_drv_init(struct vhu_drvq *q);
 int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num, unsigned in_num,
 		  void *token);
 bool split_drv_kick_prepare(struct vhu_drvq *q);
-void *split_drv_get(struct vhu_drvq *q, uint32_t *len);
+/* The next used entry: 1 with the buffer's id (checked outstanding) and length, 0 when none,
+ * -EIO (queue broken). Split advances past the entry; packed leaves that to _done. */
+int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len);
+/* The buffer is handed back: its descriptors (and, packed, the used position) move on. */
+void split_drv_done(struct vhu_drvq *q, uint16_t id);
 bool split_drv_enable_cb(struct vhu_drvq *q);
 void split_drv_disable_cb(struct vhu_drvq *q);
 
@@ -107,7 +111,8 @@ int packed_drv_init(struct vhu_drvq *q);
 int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num, unsigned in_num,
 		   void *token);
 bool packed_drv_kick_prepare(struct vhu_drvq *q);
-void *packed_drv_get(struct vhu_drvq *q, uint32_t *len);
+int packed_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len);
+void packed_drv_done(struct vhu_drvq *q, uint16_t id);
 bool packed_drv_enable_cb(struct vhu_drvq *q);
 void packed_drv_disable_cb(struct vhu_drvq *q);
 

@@ -366,7 +366,8 @@ bool packed_drv_kick_prepare(struct vhu_drvq *q)
 	return vring_need_event(ev, new, old);
 }
 
-static void packed_drv_consume(struct vhu_drvq *q, uint16_t id)
+/* Moves the used position past a completed buffer and frees its id. */
+void packed_drv_done(struct vhu_drvq *q, uint16_t id)
 {
 	struct drvq_slot *s = &q->slot[id];
 	unsigned u = q->last_used + s->ndescs;
@@ -391,57 +392,20 @@ static bool packed_drv_used_at(struct vhu_drvq *q, uint16_t *flags_out)
 	return !!(f & F_AVAIL) == q->used_wrap && !!(f & F_USED) == q->used_wrap;
 }
 
-void *packed_drv_get(struct vhu_drvq *q, uint32_t *len)
+int packed_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 {
-	uint16_t id, flags;
-	uint32_t l;
-	void *token;
+	uint16_t flags;
 
-	if (q->batch) {
-		/* IN_ORDER: buffers before the one the device named are done too. */
-		if (q->order_head == q->order_tail) {
-			drvq_broken(q, "in-order batch ends at a buffer never made available");
-			return NULL;
-		}
-		id = q->order[(q->order_head++) % q->num];
-		l = id == q->batch_id ? q->batch_len : 0;
-		q->batch = id != q->batch_id;
-		goto done;
-	}
 	if (!packed_drv_used_at(q, &flags))
-		return NULL;
-	struct vring_packed_desc *d = &q->pk.desc[q->last_used];
-	id = le16toh(d->id);
-	l = le32toh(d->len);
-	if (id >= q->num || !q->slot[id].busy) {
-		drvq_broken(q, "used descriptor names buffer %u, which is not outstanding", id);
-		return NULL;
-	}
-	if (q->in_order) {
-		uint16_t first = q->order[q->order_head % q->num];
-		if (first != id) {
-			q->batch = true;
-			q->batch_id = id;
-			q->batch_len = l;
-			l = 0;
-		}
-		id = first;
-		q->order_head++;
-	}
-done:
-	/* DPDK 22.11's vhost reports the bytes it read for device-readable buffers of packed
-	 * rings; with nothing writable there is nothing to trust or overflow: take 0. */
-	if (q->slot[id].in_len == 0)
-		l = 0;
-	if (l > q->slot[id].in_len) {
-		drvq_broken(q, "used length %u exceeds the %u writable bytes of buffer %u", l,
-			    q->slot[id].in_len, id);
-		return NULL;
-	}
-	token = q->slot[id].token;
-	packed_drv_consume(q, id);
-	*len = l;
-	return token;
+		return 0;
+	const struct vring_packed_desc *d = &q->pk.desc[q->last_used];
+	uint16_t i = le16toh(d->id);
+	if (i >= q->num || !q->slot[i].busy)
+		return drvq_broken(q, "used descriptor names buffer %u, which is not outstanding",
+				   i);
+	*id = i;
+	*len = le32toh(d->len);
+	return 1;
 }
 
 bool packed_drv_enable_cb(struct vhu_drvq *q)

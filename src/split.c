@@ -289,8 +289,8 @@ bool split_drv_kick_prepare(struct vhu_drvq *q)
 	return !(le16toh(load_relaxed16(&q->split.used->flags)) & VRING_USED_F_NO_NOTIFY);
 }
 
-/* Returns a completed buffer's slot to the free list. */
-static void split_drv_free(struct vhu_drvq *q, uint16_t head)
+/* Returns a completed buffer's descriptors to the free list. */
+void split_drv_done(struct vhu_drvq *q, uint16_t head)
 {
 	struct drvq_slot *s = &q->slot[head];
 	uint16_t last = head;
@@ -303,68 +303,25 @@ static void split_drv_free(struct vhu_drvq *q, uint16_t head)
 	s->busy = false;
 }
 
-void *split_drv_get(struct vhu_drvq *q, uint32_t *len)
+int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 {
-	uint16_t id;
-	uint32_t l;
-	void *token;
-
-	if (q->batch) {
-		/* IN_ORDER: buffers before the one the device named are done too. */
-		if (q->order_head == q->order_tail) {
-			drvq_broken(q, "in-order batch ends at a buffer never made available");
-			return NULL;
-		}
-		id = q->order[(q->order_head++) % q->num];
-		l = id == q->batch_id ? q->batch_len : 0;
-		q->batch = id != q->batch_id;
-		goto done;
-	}
 	if (q->last_used == q->shadow_used) {
 		/* Pairs with the device's release store of used->idx. */
 		q->shadow_used = le16toh(load_acquire16(&q->split.used->idx));
-		if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free) {
-			drvq_broken(q, "used index moved from %u to %u with %u buffers out",
-				    q->last_used, q->shadow_used, q->num - q->num_free);
-			return NULL;
-		}
+		if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free)
+			return drvq_broken(q, "used index moved from %u to %u with %u buffers out",
+					   q->last_used, q->shadow_used, q->num - q->num_free);
 		if (q->last_used == q->shadow_used)
-			return NULL;
+			return 0;
 	}
 	struct vring_used_elem *u = &q->split.used->ring[q->last_used & (q->num - 1)];
-	id = (uint16_t)le32toh(u->id);
-	l = le32toh(u->len);
-	if (le32toh(u->id) >= q->num || !q->slot[id].busy) {
-		drvq_broken(q, "used entry names buffer %u, which is not outstanding",
-			    le32toh(u->id));
-		return NULL;
-	}
+	uint32_t i = le32toh(u->id);
+	if (i >= q->num || !q->slot[i].busy)
+		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
+	*id = (uint16_t)i;
+	*len = le32toh(u->len);
 	q->last_used++;
-	if (q->in_order) {
-		uint16_t first = q->order[q->order_head % q->num];
-		if (first != id) {
-			q->batch = true;
-			q->batch_id = id;
-			q->batch_len = l;
-			l = 0;
-		}
-		id = first;
-		q->order_head++;
-	}
-done:
-	/* DPDK 22.11's vhost reports the bytes it read for device-readable buffers of packed
-	 * rings; with nothing writable there is nothing to trust or overflow: take 0. */
-	if (q->slot[id].in_len == 0)
-		l = 0;
-	if (l > q->slot[id].in_len) {
-		drvq_broken(q, "used length %u exceeds the %u writable bytes of buffer %u", l,
-			    q->slot[id].in_len, id);
-		return NULL;
-	}
-	token = q->slot[id].token;
-	split_drv_free(q, id);
-	*len = l;
-	return token;
+	return 1;
 }
 
 bool split_drv_enable_cb(struct vhu_drvq *q)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/size.h"
 #include "blk.h"
 
 static struct blkdev g_dev;
@@ -59,34 +60,6 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: SIGUSR1 prints per-queue counters; SIGTERM/SIGINT exit cleanly.\n",
 		BLK_MAX_QUEUES);
-}
-
-static bool parse_size(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		n <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		n <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		n <<= 30;
-		end++;
-		break;
-	}
-	*v = n;
-	return *end == 0;
 }
 
 /* ---- device callbacks ---- */

@@ -498,8 +498,7 @@ static int run(int argc, char **argv)
 			}
 			break;
 		case 'b':
-			if (!fe_parse_size(optarg, &v) || v < SECTOR || v % SECTOR ||
-			    v > (1u << 20)) {
+			if (!parse_size(optarg, &v) || v < SECTOR || v % SECTOR || v > (1u << 20)) {
 				fprintf(stderr,
 					"vhu-fe blk-bench: --bs a multiple of 512 up to 1M\n");
 				return 2;
@@ -516,7 +515,7 @@ static int run(int argc, char **argv)
 			duration = atof(optarg);
 			break;
 		case 'z':
-			if (!fe_parse_size(optarg, &size)) {
+			if (!parse_size(optarg, &size)) {
 				fprintf(stderr, "vhu-fe blk-bench: bad --size\n");
 				return 2;
 			}

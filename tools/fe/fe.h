@@ -9,6 +9,8 @@
 
 #include <vhu/vhu.h>
 
+#include "../common/size.h"
+
 struct cmd {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -25,8 +27,6 @@ extern int fe_verbose;
 void fe_usage(FILE *f, const struct cmd *c);
 /* Monotonic time in seconds. */
 double fe_now(void);
-/* Parses a size with an optional K/M/G suffix (powers of two). false when malformed. */
-bool fe_parse_size(const char *s, uint64_t *v);
 
 enum fe_dev { FE_DEV_UNKNOWN, FE_DEV_NET, FE_DEV_BLK };
 /* Name of virtio feature bit `bit` for a device type, or NULL. */

@@ -31,36 +31,6 @@ double fe_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-bool fe_parse_size(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		n <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		n <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		n <<= 30;
-		end++;
-		break;
-	}
-	if (*end)
-		return false;
-	*v = n;
-	return true;
-}
-
 void fe_hist_add(struct fe_hist *h, uint64_t ns)
 {
 	unsigned idx;
