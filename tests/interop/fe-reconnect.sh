@@ -23,8 +23,10 @@ if [ "$PEER" = qsd ] || [ "$PEER" = vhu-blk ]; then
 	truncate -s 64M "$IMG"
 	qsd() {
 		if [ "$PEER" = vhu-blk ]; then
+			# Writethrough (every write stable before it completes) keeps requests in
+			# flight long enough that each kill finds some, even when the sender is slow.
 			"${VHU_BLK:-$BUILD/tools/vhu-blk}" --socket-path "$S" --image "$IMG" --queues 2 \
-				>>"$T/qsd.log" 2>&1 &
+				--writethrough >>"$T/qsd.log" 2>&1 &
 			QPID=$!
 			PIDS+=($QPID)
 			return
@@ -63,7 +65,7 @@ PY
 	[ $rc = 0 ] || fail "blk-bench exited with $rc"
 	if [ "$PEER" = vhu-blk ]; then
 		grep "resubmitting" "$T/qsd.log" | head -3
-		grep -q "resubmitting [1-9]" "$T/qsd.log" || fail "no restarted vhu-blk resubmitted anything"
+		grep -q "resubmitting [1-9]" "$T/qsd.log" || { tail -20 "$T/qsd.log"; fail "no restarted vhu-blk resubmitted anything"; }
 	fi
 	echo "PASS: vhu-fe blk-bench survives 3 x kill -9 of $PEER (client mode, packed=$PACKED)"
 	exit 0
