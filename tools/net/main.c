@@ -28,6 +28,7 @@ static const struct option longopts[] = {
 	{ "sink", no_argument, NULL, 'S' },
 	{ "tap", required_argument, NULL, 't' },
 	{ "poll", no_argument, NULL, 'p' },
+	{ "poll-us", required_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "print-capabilities", no_argument, NULL, 'P' },
 	{ "help", no_argument, NULL, 'h' },
@@ -55,6 +56,10 @@ static void usage(FILE *f)
 		"      --sink               copy out and drop every frame (benchmarks)\n"
 		"  -t, --tap IFNAME         add a tap port to the switch\n"
 		"  -p, --poll               busy-poll the rings instead of waiting for kicks\n"
+		"      --poll-us N          after a kick, keep polling that ring for N us after "
+		"its\n"
+		"                           last frame before asking for kicks again (default 50;\n"
+		"                           0: process each kick and wait for the next)\n"
 		"  -v, --verbose            log every protocol message\n"
 		"      --print-capabilities print the back-end capabilities as JSON and exit\n"
 		"  -h, --help               this text\n"
@@ -89,7 +94,7 @@ static int run(struct net *n, int sfd)
 	struct epoll_event evs[64];
 	struct ev sig_ev = { EV_SIGNAL, NULL };
 	struct epoll_event se = { .events = EPOLLIN, .data.ptr = &sig_ev };
-	unsigned idle = 0;
+	unsigned idle = 0, busy = 0;
 
 	epoll_ctl(n->ep, EPOLL_CTL_ADD, sfd, &se);
 	while (!n->quit) {
@@ -102,18 +107,22 @@ static int run(struct net *n, int sfd)
 			}
 		}
 		/* Busy-poll mode looks at the socket only every 64 empty rounds. */
+		bool adaptive = false;
 		unsigned polled = net_poll_all(n);
+		if (!n->poll && n->poll_ns)
+			polled += net_poll_adaptive(n, &adaptive);
 		net_reap(n);
 		if (polled) {
 			idle = 0;
-			continue;
+			if (++busy % 64) /* events still get looked at while frames flow */
+				continue;
 		}
 		int timeout = -1;
-		if (n->poll)
+		if (n->poll || adaptive || polled)
 			timeout = 0;
 		else if (need_connect)
 			timeout = 200;
-		if (n->poll && ++idle % 64)
+		if ((n->poll || adaptive) && !polled && ++idle % 64)
 			continue;
 		int cnt = epoll_wait(n->ep, evs, 64, timeout);
 		if (cnt < 0 && errno != EINTR)
@@ -150,6 +159,7 @@ int main(int argc, char **argv)
 	int fd = -1, c, ret = 0;
 	bool client = false, sink = false, loopback = false;
 	struct net *n = &g_net;
+	n->poll_ns = 50000;
 	sigset_t mask;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -184,6 +194,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			n->poll = true;
+			break;
+		case 'u':
+			n->poll_ns = (uint64_t)atoi(optarg) * 1000;
 			break;
 		case 'v':
 			n->verbose = 1;

@@ -30,8 +30,10 @@ struct nqueue {
 	struct vhu_virtq *vq;
 	unsigned index;
 	bool started;
-	bool dirty; /* pushed but not flushed */
-	bool in_ep; /* kick fd is in the epoll set */
+	bool dirty;	     /* pushed but not flushed */
+	bool in_ep;	     /* kick fd is in the epoll set */
+	bool polling;	     /* kicked recently: polled with kicks off until idle for poll_ns */
+	uint64_t idle_since; /* ns; 0 while there is work */
 	struct ev ev;
 	uint64_t packets, bytes, drops;
 };
@@ -81,6 +83,7 @@ struct net {
 	int ep;
 	enum net_mode mode;
 	bool poll;
+	uint64_t poll_ns; /* adaptive polling window after a kick (--poll-us) */
 	bool quit;
 	int verbose;
 	unsigned nports;
@@ -109,6 +112,8 @@ void queue_on_kick(struct net *n, struct nqueue *q);
 void tap_on_read(struct net *n, struct port *p);
 /* One round over every started tx queue (busy-poll mode). Returns frames handled. */
 unsigned net_poll_all(struct net *n);
+/* One round over the tx queues polled after a kick; *active tells whether any still is. */
+unsigned net_poll_adaptive(struct net *n, bool *active);
 void net_print_stats(struct net *n, FILE *f);
 /* Drops the connections whose rings broke. Called between events. */
 void net_reap(struct net *n);

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net.h"
@@ -266,6 +267,16 @@ void queue_on_kick(struct net *n, struct nqueue *q)
 	}
 	if (q->index % 2 == 0)
 		return; /* rx: new buffers; frames are only sent when they arrive */
+	if (n->poll_ns) {
+		/* Adaptive polling: kicks stay off while the ring keeps getting frames; the main
+		 * loop polls it and turns them back on once it has been idle for poll_ns. */
+		vhu_virtq_disable_notify(q->vq);
+		while (process_tx(n, q) == NET_BATCH && q->started)
+			;
+		q->polling = q->started;
+		q->idle_since = 0;
+		return;
+	}
 	for (;;) {
 		vhu_virtq_disable_notify(q->vq);
 		while (process_tx(n, q) == NET_BATCH && q->started)
@@ -293,6 +304,56 @@ unsigned net_poll_all(struct net *n)
 	return total;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+unsigned net_poll_adaptive(struct net *n, bool *active)
+{
+	unsigned total = 0;
+	uint64_t t = 0;
+
+	*active = false;
+	for (unsigned i = 0; i < n->nports; i++) {
+		struct port *p = n->ports[i];
+		if (p->kind != PORT_VHOST || !p->connected)
+			continue;
+		for (unsigned j = 1; j < 2 * p->pairs; j += 2) {
+			struct nqueue *q = &p->q[j];
+			if (!q->polling || !q->started)
+				continue;
+			unsigned w = process_tx(n, q);
+			if (w) {
+				q->idle_since = 0;
+				total += w;
+				*active = true;
+				continue;
+			}
+			if (!t)
+				t = now_ns();
+			if (!q->idle_since)
+				q->idle_since = t;
+			if (t - q->idle_since < n->poll_ns) {
+				*active = true;
+				continue;
+			}
+			/* Idle long enough: kicks back on; frames that came meanwhile keep us here.
+			 */
+			if (vhu_virtq_enable_notify(q->vq)) {
+				vhu_virtq_disable_notify(q->vq);
+				q->idle_since = 0;
+				*active = true;
+				continue;
+			}
+			q->polling = false;
+		}
+	}
+	return total;
+}
+
 /* ---- device callbacks ---- */
 
 static void cb_queue_start(void *dev, struct vhu_virtq *vq)
@@ -306,6 +367,7 @@ static void cb_queue_start(void *dev, struct vhu_virtq *vq)
 	p->hdr_len = (p->mrg || (f & (1ULL << VIRTIO_F_VERSION_1))) ? 12 : 10;
 	q->vq = vq;
 	q->started = true;
+	q->polling = false;
 	if (is_ctrl(p, i)) {
 		/* Commands are rare: always kicked, also in busy-poll mode. */
 		if (vhu_virtq_kick_fd(vq) >= 0) {
@@ -315,8 +377,12 @@ static void cb_queue_start(void *dev, struct vhu_virtq *vq)
 		ctrl_process(&g_net, q);
 		return;
 	}
-	if (g_net.poll) {
+	/* rx: frames are sent when they arrive, never when buffers do; the driver need not kick
+	 * (with EVENT_IDX the device cannot refuse kicks this way, so they are still drained). */
+	if (g_net.poll || i % 2 == 0)
 		vhu_virtq_disable_notify(vq);
+	if (g_net.poll) {
+		/* busy-polled */
 	} else if (vhu_virtq_kick_fd(vq) >= 0) {
 		ep_add(&g_net, vhu_virtq_kick_fd(vq), &q->ev);
 		q->in_ep = true;
@@ -337,6 +403,7 @@ static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 	if (q->in_ep)
 		ep_del(&g_net, vhu_virtq_kick_fd(vq));
 	q->in_ep = false;
+	q->polling = false;
 	q->started = false;
 }
 
