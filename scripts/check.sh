@@ -10,6 +10,7 @@ WERROR=false
 [ "${CI:-}" = true ] && WERROR=true
 export MESON_TESTTHREADS=${MESON_TESTTHREADS:-2}
 status=0
+build_failed=0
 
 setup_dir() { # dir opts...
 	local d=$1
@@ -37,14 +38,17 @@ if setup_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
 else
 	echo "check: the sanitizer build failed"
 	status=1
+	build_failed=$((build_failed + 1))
 fi
-# ThreadSanitizer: the two-thread driver/device ring test.
-if setup_dir build-tsan -Db_sanitize=thread -Db_lundef=false; then
+# ThreadSanitizer: the two-thread driver/device ring test. TSan does not model fences and gcc
+# warns about each one (-Wtsan); the ring code's fences stay, the warning is silenced here only.
+if setup_dir build-tsan -Db_sanitize=thread -Db_lundef=false -Dc_args=-Wno-tsan; then
 	TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs drvq || status=1
 	cp build-tsan/meson-logs/testlog.json out/check-build-tsan.json
 else
 	echo "check: the thread-sanitizer build failed"
 	status=1
+	build_failed=$((build_failed + 1))
 fi
 if command -v clang >/dev/null; then
 	if CC=clang setup_dir build-fuzz -Dfuzz=true -Dtests=false; then
@@ -52,11 +56,13 @@ if command -v clang >/dev/null; then
 	else
 		echo "check: the fuzz build failed"
 		status=1
+		build_failed=$((build_failed + 1))
 	fi
 fi
-python3 - <<'PY'
-import glob, json
-p = f = s = 0
+BUILD_FAILED=$build_failed python3 - <<'PY'
+import glob, json, os
+p = s = 0
+f = int(os.environ["BUILD_FAILED"])  # a build that fails counts as one failed test
 for path in sorted(glob.glob("out/check-*.json")):
     for line in open(path):
         r = json.loads(line).get("result")

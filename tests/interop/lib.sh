@@ -11,6 +11,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	[ -n "${VHU_KEEP:-}" ] && cp -r "$T" "$VHU_KEEP"
 	rm -rf "$T" /var/run/dpdk/vhu-* 2>/dev/null
 }
 trap cleanup EXIT

@@ -387,7 +387,14 @@ static void cb_queue_start(void *dev, struct vhu_virtq *vq)
 		ep_add(&g_net, vhu_virtq_kick_fd(vq), &q->ev);
 		q->in_ep = true;
 	}
-	if (i % 2)
+	if (i % 2 == 0)
+		return;
+	/* tx: the ring's event area may still hold a "no kicks" that an earlier run of this ring
+	 * left there (stopped while polling; packed rings keep it in guest memory), so kicks are
+	 * set up afresh here, and frames made available before the start are handled now. */
+	if (q->in_ep)
+		queue_on_kick(&g_net, q);
+	else
 		process_tx(&g_net, q);
 }
 
