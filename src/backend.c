@@ -114,6 +114,10 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 		return ret;
 	vq->resume = false;
 	vq->started = true;
+	/* A ring starts with kicks on: its notification fields (split used->flags, packed device
+	 * event area) are in the front-end's memory and may still say "no kicks" from a previous
+	 * run of this ring (QEMU 7.2 restarts rings with SET_VRING_CALL and SET_FEATURES). */
+	vhu_virtq_enable_notify(vq);
 	log_debug(&be->lg, "vring %u started (%s, size %u, avail %u used %u)", vq->index,
 		  packed ? "packed" : "split", vq->num, vq->last_avail_idx, vq->used_idx);
 	if (be->ops->queue_start)

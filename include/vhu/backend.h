@@ -38,8 +38,10 @@ struct vhu_device_ops {
 	int (*get_config)(void *dev, void *buf, uint32_t off, uint32_t len);
 	/* Writes config space (SET_CONFIG). 0 or -errno. Optional. */
 	int (*set_config)(void *dev, const void *buf, uint32_t off, uint32_t len, uint32_t flags);
-	/* The queue may now be served (addresses, memory and kick set). Called on the thread
-	 * that calls vhu_backend_dispatch(). */
+	/* The queue may now be served (addresses, memory and kick set). It starts with kicks on
+	 * (vhu_virtq_enable_notify), also when it is started again; buffers made available before
+	 * the start are the device's to handle now. Called on the thread that calls
+	 * vhu_backend_dispatch(). */
 	void (*queue_start)(void *dev, struct vhu_virtq *vq);
 	/* The queue must no longer be touched; elements popped from it are dead. Must not return
 	 * while another thread still uses the queue. */

@@ -294,6 +294,46 @@ static int reset_device(void)
 	return 0;
 }
 
+/* QEMU 7.2 restarts rings (SET_VRING_CALL, SET_FEATURES again) while they run: a ring whose
+ * device had turned kicks off in the shared notification fields starts again with kicks on. */
+static int restart_turns_kicks_on(bool packed)
+{
+	/* Split without EVENT_IDX uses used->flags; packed with EVENT_IDX the event area. */
+	uint64_t want = packed ? ~0ull : ~(1ULL << VIRTIO_RING_F_EVENT_IDX);
+	struct drv_ring *r = &d.r[1];
+	volatile uint16_t *flag;
+	struct {
+		uint64_t index;
+	} call = { 1 };
+
+	ASSERT_OK(start_pair(-1));
+	ASSERT_OK(drv_start(&d, packed, want));
+	ASSERT_OK(roundtrip(0));
+	flag = packed ? &r->dev_ev->flags : &r->used->flags;
+	*flag = packed ? VRING_PACKED_EVENT_FLAG_DISABLE : VRING_USED_F_NO_NOTIFY;
+	unsigned starts = dev.starts;
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_CALL, &call, 8, &r->call, 1), 0);
+	ASSERT_TRUE(dev.starts > starts);
+	if (packed)
+		ASSERT_EQ(*flag, VRING_PACKED_EVENT_FLAG_DESC);
+	else
+		ASSERT_EQ(*flag, 0);
+	ASSERT_OK(roundtrip(1));
+	stop_pair();
+	ASSERT_OK(dev.last_err);
+	return 0;
+}
+
+static int restart_kicks_split(void)
+{
+	return restart_turns_kicks_on(false);
+}
+
+static int restart_kicks_packed(void)
+{
+	return restart_turns_kicks_on(true);
+}
+
 static int no_protocol_features(void)
 {
 	uint64_t f;
@@ -363,6 +403,8 @@ int main(void)
 	RUN(live_mem_table);
 	RUN(mem_slots);
 	RUN(reset_device);
+	RUN(restart_kicks_split);
+	RUN(restart_kicks_packed);
 	RUN(no_protocol_features);
 	RUN(detach_and_reattach);
 	RUN(peer_close);

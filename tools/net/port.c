@@ -389,9 +389,8 @@ static void cb_queue_start(void *dev, struct vhu_virtq *vq)
 	}
 	if (i % 2 == 0)
 		return;
-	/* tx: the ring's event area may still hold a "no kicks" that an earlier run of this ring
-	 * left there (stopped while polling; packed rings keep it in guest memory), so kicks are
-	 * set up afresh here, and frames made available before the start are handled now. */
+	/* tx: frames made available before the start are handled now, the way a kick is (a restart
+	 * while polling must not leave them, nor the polling state, behind). */
 	if (q->in_ep)
 		queue_on_kick(&g_net, q);
 	else
