@@ -51,7 +51,7 @@ static int packed_indirect(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t ad
 	if (len == 0 || len % sizeof(*t) || len / sizeof(*t) > RING_MAX_SIZE)
 		return ring_broken(vq, "indirect table length %u in buffer at %u", len,
 				   vq->last_avail_idx);
-	t = mem_gpa_to_hva_whole(vq->mem, addr, len);
+	t = ring_indirect_table(vq, addr, len);
 	if (!t)
 		return ring_broken(vq, "indirect table 0x%llx+%u outside memory",
 				   (unsigned long long)addr, len);
@@ -72,37 +72,31 @@ static int packed_indirect(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t ad
 }
 
 /* After a restart: the next request the previous back-end had in flight, rebuilt from the
- * copies of its descriptors in the inflight region (the ring slots may hold used entries). */
+ * private copies of its descriptors taken at ring start (the ring slots may hold used entries
+ * by now, and the region is not read again). */
 static int packed_resubmit(struct vhu_virtq *vq, struct vhu_elem *e)
 {
-	const struct inflight_packed *r = vq->inf;
-	uint16_t h = vq->resubmit[vq->resubmit_pos++], cur = h, num = r->desc[h].num;
+	const struct inflight *s = vq->infs;
+	const struct inflight_resub *q = &s->resub[vq->infs->pos++];
 	int ret = 0;
 
 	e->out_num = e->in_num = 0;
 	e->out_len = e->in_len = 0;
-	for (unsigned k = 0; k < num; k++) {
-		const struct inflight_desc_packed *d = &r->desc[cur];
+	for (unsigned k = 0; k < q->ndescs; k++) {
+		const struct inflight_copy *d = &s->copies[q->first + k];
 		int x;
+		/* Checked at start: an indirect descriptor is alone in its chain. */
 		if (d->flags & VRING_DESC_F_INDIRECT)
-			x = num == 1 ? packed_indirect(vq, e, d->addr, d->len)
-				     : ring_broken(vq, "inflight chain %u: indirect inside a chain",
-						   h);
+			x = packed_indirect(vq, e, d->addr, d->len);
 		else
 			x = elem_add_desc(vq, e, d->addr, d->len, d->flags & VRING_DESC_F_WRITE);
 		if (x == -EIO)
 			return x;
 		if (x && !ret)
 			ret = x;
-		e->id = d->id;
-		cur = d->next;
-		if (cur >= vq->num && k + 1 < num)
-			return ring_broken(vq, "inflight chain %u links outside the region", h);
 	}
-	if (e->id >= vq->num)
-		return ring_broken(vq, "inflight buffer id %u out of range", e->id);
-	e->ndescs = num;
-	vq->inf_head[e->id] = h;
+	e->id = q->id;
+	e->ndescs = q->ndescs;
 	vq->st.pops++;
 	return ret == 0 ? 1 : ret;
 }
@@ -114,7 +108,7 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	unsigned count = 0;
 	int ret = 0;
 
-	if (vq->resubmit_pos < vq->nresubmit)
+	if (unlikely(vq->infs && vq->infs->pos < vq->infs->nresub))
 		return packed_resubmit(vq, e);
 	/* Pairs with the driver's release store of the first descriptor's flags, which it writes
 	 * after every other descriptor of the buffer. */
@@ -137,6 +131,9 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 					vq->last_avail_idx);
 		}
 		e->id = le16toh(d->id);
+		/* The region gets the fields as read here, not a second read of the ring. */
+		if (vq->infs && inflight_packed_desc(vq, count, addr, len, flags, e->id))
+			return -EIO;
 		if (flags & VRING_DESC_F_INDIRECT) {
 			if (count > 0 || (flags & VRING_DESC_F_NEXT))
 				return ring_broken(vq, "indirect descriptor inside a chain at %u",
@@ -163,8 +160,10 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	if (e->id >= vq->num)
 		return ring_broken(vq, "buffer id %u out of range (ring size %u)", e->id, vq->num);
 	e->ndescs = (uint16_t)count;
-	if (vq->inf && ret == 0)
-		inflight_packed_pop(vq, vq->last_avail_idx, e->ndescs, e->id);
+	/* Every element consumed is tracked, also one the device cannot use (-ENOBUFS): it is
+	 * pushed like any other, and a restart must find it. */
+	if (vq->infs && inflight_packed_pop(vq, e->ndescs, e->id))
+		return -EIO;
 	vq->last_avail_idx = idx;
 	vq->avail_wrap = wrap;
 	vq->st.pops++;
@@ -185,12 +184,12 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	}
 	d->id = htole16(e->id);
 	d->len = htole32(len);
-	if (vq->inf)
+	if (vq->infs)
 		inflight_packed_push_begin(vq, e->id, (uint16_t)next, next_wrap);
 	/* Pairs with the driver's acquire load of flags: id and len are visible first. */
 	store_release16(&d->flags, htole16(flags));
-	if (vq->inf)
-		inflight_packed_push_end(vq, e->id);
+	if (vq->infs)
+		inflight_packed_push_end(vq, e->id, (uint16_t)next, next_wrap);
 	vq->used_idx = (uint16_t)next;
 	vq->used_wrap = next_wrap;
 }

@@ -13,6 +13,7 @@
 
 #include "barrier.h"
 #include "log.h"
+#include "inflight.h"
 #include "mem.h"
 #include "vhu/virtq.h"
 
@@ -50,14 +51,13 @@ struct vhu_virtq {
 	int call_fd;
 	int err_fd;
 	struct vhu_virtq_stats st;
-	/* INFLIGHT_SHMFD: this ring's region (struct inflight_split or _packed), NULL when not
-	 * in use */
+	/* INFLIGHT_SHMFD: this ring's region (struct inflight_split or _packed), written only,
+	 * and the private tracking state that is read instead; both NULL when not in use. */
 	void *inf;
-	uint16_t *inf_head; /* packed: buffer id -> its head entry in the region */
-	uint64_t inf_counter;
-	uint16_t inf_batch; /* pushes since the last flush */
-	uint16_t *resubmit; /* heads in flight before a restart, by counter */
-	unsigned nresubmit, resubmit_pos;
+	struct inflight *infs;
+	/* An indirect table that crosses a memory region boundary, copied out (private). */
+	void *ind_copy;
+	size_t ind_copy_size;
 
 	/* ---- control plane ---- */
 	unsigned index;
@@ -104,6 +104,11 @@ bool packed_flush(struct vhu_virtq *vq);
 bool packed_enable_notify(struct vhu_virtq *vq);
 void packed_disable_notify(struct vhu_virtq *vq);
 int packed_map(struct vhu_virtq *vq);
+
+/* An indirect table of len bytes at guest address addr, as a pointer the walker may read:
+ * into guest memory when the table lies in one region, else a private copy of it (a table
+ * may span regions that are contiguous in guest-physical space). NULL when unmapped. */
+const void *ring_indirect_table(struct vhu_virtq *vq, uint64_t addr, uint32_t len);
 
 /* Adds [addr, addr + len) of a descriptor to e (readable or writable side). */
 int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,

@@ -72,7 +72,7 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 			    len / sizeof(struct vring_desc) > RING_MAX_SIZE)
 				return ring_broken(vq, "indirect table length %u in chain %u", len,
 						   head);
-			table = mem_gpa_to_hva_whole(vq->mem, addr, len);
+			table = ring_indirect_table(vq, addr, len);
 			if (!table)
 				return ring_broken(vq, "indirect table 0x%llx+%u outside memory",
 						   (unsigned long long)addr, len);
@@ -102,8 +102,8 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	uint16_t head;
 
 	/* After a restart, the requests the previous back-end had in flight come first. */
-	if (vq->resubmit_pos < vq->nresubmit) {
-		head = vq->resubmit[vq->resubmit_pos++];
+	if (unlikely(vq->infs && vq->infs->pos < vq->infs->nresub)) {
+		head = vq->infs->resub[vq->infs->pos++].head;
 		vq->st.pops++;
 		int ret = split_map_chain(vq, head, e);
 		return ret == 0 ? 1 : ret;
@@ -122,8 +122,13 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	vq->last_avail_idx++;
 	vq->st.pops++;
 	int ret = split_map_chain(vq, head, e);
-	if (ret == 0 && vq->inf)
-		inflight_split_pop(vq, head);
+	/* Every element the device consumed is tracked, also one it cannot use (-ENOBUFS): it
+	 * is pushed like any other, and a restart must find it. */
+	if (vq->infs && ret != -EIO) {
+		int r = inflight_split_pop(vq, head);
+		if (r)
+			return r;
+	}
 	return ret == 0 ? 1 : ret;
 }
 
@@ -134,7 +139,7 @@ void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	u->id = htole32(e->id);
 	u->len = htole32(len);
 	vq->used_idx++;
-	if (vq->inf)
+	if (vq->infs)
 		inflight_split_push(vq, e->id);
 }
 
@@ -148,7 +153,7 @@ bool split_flush(struct vhu_virtq *vq)
 		return false;
 	/* Pairs with the driver's acquire load of used->idx: used entries are visible first. */
 	store_release16(&vq->split.used->idx, htole16(new));
-	if (vq->inf)
+	if (vq->infs)
 		inflight_split_flushed(vq);
 	vq->signalled_used = new;
 	vq->signalled_used_valid = true;

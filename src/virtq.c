@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -57,6 +59,34 @@ int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint3
 	return 0;
 }
 
+const void *ring_indirect_table(struct vhu_virtq *vq, uint64_t addr, uint32_t len)
+{
+	const void *t = mem_gpa_to_hva_whole(vq->mem, addr, len);
+	uint64_t off = 0;
+
+	if (t)
+		return t;
+	/* "Indirect Descriptors": the table is len bytes of guest-physical memory; where they
+	 * sit in two mappings, the walker reads a copy. Rare (memory hot-plug), so the buffer
+	 * is grown on demand and kept for the ring's life. */
+	if (vq->ind_copy_size < len) {
+		void *p = realloc(vq->ind_copy, len);
+		if (!p)
+			return NULL;
+		vq->ind_copy = p;
+		vq->ind_copy_size = len;
+	}
+	while (off < len) {
+		uint64_t l = len - off;
+		const void *src = mem_gpa_to_hva(vq->mem, addr + off, &l);
+		if (!src)
+			return NULL;
+		memcpy((uint8_t *)vq->ind_copy + off, src, l);
+		off += l;
+	}
+	return vq->ind_copy;
+}
+
 void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm, const struct logger *lg)
 {
 	*vq = (struct vhu_virtq){
@@ -78,6 +108,7 @@ void virtq_reset(struct vhu_virtq *vq)
 	close_fd(&vq->call_fd);
 	close_fd(&vq->err_fd);
 	inflight_reset(vq);
+	free(vq->ind_copy);
 	virtq_init(vq, vq->index, vq->mem, vq->lg);
 	/* Counters are cumulative over the queue's life, across reconnects. */
 	vq->priv = priv;
@@ -92,6 +123,9 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 	vq->packed = packed;
 	vq->event_idx = event_idx;
 	vq->signalled_used_valid = false;
+	/* Tracking state is rebuilt from the region at every start: nothing of an earlier
+	 * start (another size, another region) survives it. */
+	inflight_reset(vq);
 	ret = packed ? packed_map(vq) : split_map(vq);
 	if (ret == 0 && vq->inf)
 		return packed ? inflight_packed_start(vq) : inflight_split_start(vq);
@@ -137,6 +171,12 @@ VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, u
 		return;
 	if (written > e->in_len)
 		written = e->in_len;
+	/* The element is the application's: a count no pop could have produced would move the
+	 * used position off the ring's geometry. */
+	if (unlikely(e->ndescs == 0 || e->ndescs > vq->num)) {
+		ring_broken(vq, "pushed element %u claims %u descriptors", e->id, e->ndescs);
+		return;
+	}
 	if (vq->packed)
 		packed_push(vq, e, written);
 	else

@@ -134,6 +134,28 @@ static int indirect(void)
 	return 0;
 }
 
+/* An indirect table across two regions contiguous in guest-physical space (see split.c). */
+static int indirect_across_regions(void)
+{
+	struct vhu_elem e;
+	uint64_t cut = BUF_OFF + 0x3000;
+	struct vring_packed_desc *t = (void *)(g + cut - 16);
+
+	setup(false);
+	ASSERT_OK(ring_split_memory(cut, true));
+	t[0] = (struct vring_packed_desc){ gpa(BUF_OFF), 12, 0, 0 };
+	t[1] = (struct vring_packed_desc){ gpa(BUF_OFF + 100), 30, 0, VRING_DESC_F_WRITE };
+	D[0] = (struct vring_packed_desc){ gpa(cut - 16), 32, 7, 0 };
+	__atomic_store_n(&D[0].flags, (uint16_t)(AV | VRING_DESC_F_INDIRECT), __ATOMIC_RELEASE);
+	int r = vhu_virtq_pop(&vq, &e);
+	ring_split_memory(0, true);
+	ASSERT_EQ(r, 1);
+	ASSERT_EQ(e.id, 7);
+	ASSERT_EQ(e.out_len, 12);
+	ASSERT_EQ(e.in_len, 30);
+	return 0;
+}
+
 static int suppression(void)
 {
 	struct vhu_elem e;
@@ -237,6 +259,7 @@ int main(void)
 	RUN(laps);
 	RUN(out_of_order);
 	RUN(indirect);
+	RUN(indirect_across_regions);
 	RUN(suppression);
 	RUN(event_desc);
 	RUN(rewind_wrap);
