@@ -41,6 +41,7 @@ struct vhu_backend {
 	void *dev;
 	int fd;
 	uint64_t features;
+	bool features_set; /* SET_FEATURES came since the connection or the last reset */
 	uint64_t protocol_features;
 	uint8_t status;
 	bool owner;
@@ -133,12 +134,16 @@ static void stop_all(struct vhu_backend *be, bool *was)
 	}
 }
 
-/* Restarts the rings stop_all() paused; a ring that no longer maps is logged and left stopped. */
+/* After a memory table change: restarts the rings stop_all() paused, and starts every ring that
+ * has all it needs, such as one set up before the first SET_MEM_TABLE, which had been waiting
+ * for memory. A ring that no longer maps is logged and left stopped. */
 static void restart_all(struct vhu_backend *be, const bool *was)
 {
-	for (unsigned i = 0; i < be->nvqs; i++)
-		if (was[i])
-			vq_try_start(be, &be->vqs[i]);
+	for (unsigned i = 0; i < be->nvqs; i++) {
+		vq_try_start(be, &be->vqs[i]);
+		if (was[i] && !be->vqs[i].started)
+			log_warn(&be->lg, "vring %u stays stopped after the memory change", i);
+	}
 }
 
 static void reset_rings(struct vhu_backend *be)
@@ -188,10 +193,16 @@ static int h_set_features(struct vhu_backend *be, struct msg *m)
 		}
 	}
 	be->features = f;
+	be->features_set = true;
 	/* "Ring states": without VHOST_USER_F_PROTOCOL_FEATURES, all rings are enabled now. */
 	if (!has_bit(f, VHU_F_PROTOCOL_FEATURES))
-		for (unsigned i = 0; i < be->nvqs; i++)
+		for (unsigned i = 0; i < be->nvqs; i++) {
+			if (be->vqs[i].enabled)
+				continue;
 			be->vqs[i].enabled = true;
+			if (be->ops->queue_enable)
+				be->ops->queue_enable(be->dev, &be->vqs[i], true);
+		}
 	if (be->ops->features_set)
 		be->ops->features_set(be->dev, f);
 	return H_OK;
@@ -231,6 +242,7 @@ static int h_reset(struct vhu_backend *be, struct msg *m)
 	(void)m;
 	reset_rings(be);
 	be->features = 0;
+	be->features_set = false;
 	be->status = 0;
 	return H_OK;
 }
@@ -652,6 +664,19 @@ static int send_reply(struct vhu_backend *be, struct msg *m)
 	return ret;
 }
 
+/*
+ * The virtio features a request is checked against (msg_check: SET_VRING_ENABLE needs
+ * VHOST_USER_F_PROTOCOL_FEATURES): the negotiated ones, or the offered ones until SET_FEATURES
+ * comes. QEMU 7.2's virtio-net sends SET_VRING_ENABLE when the guest sets its features
+ * (peer_attach()), before vhost starts the device and sends SET_FEATURES; QEMU tests the bit
+ * against the back-end's offered features. A front-end that acked features without the bit
+ * has every ring enabled ("Ring states") and may not disable one.
+ */
+static uint64_t checked_features(const struct vhu_backend *be)
+{
+	return be->features_set ? be->features : be->ops->features | bit64(VHU_F_PROTOCOL_FEATURES);
+}
+
 VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
 {
 	struct msg m;
@@ -671,7 +696,7 @@ VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
 			m.hdr.flags, m.hdr.size, strerror(-ret));
 		return ret;
 	}
-	ret = msg_check(&m, be->protocol_features, why, sizeof(why));
+	ret = msg_check(&m, checked_features(be), be->protocol_features, why, sizeof(why));
 	if (ret) {
 		log_err(&be->lg, "rejected message: %s", why);
 		msg_close_fds(&m);
@@ -749,6 +774,7 @@ VHU_EXPORT void vhu_backend_detach(struct vhu_backend *be)
 	mem_clear(&be->mem);
 	close_fd(&be->fd);
 	be->features = 0;
+	be->features_set = false;
 	be->protocol_features = 0;
 	be->status = 0;
 	be->owner = false;

@@ -49,12 +49,17 @@ static const struct msg_rule rules[VHU_REQ_MAX] = {
 				     NOGATE },
 	[VHU_REQ_SET_VRING_ERR] = { "SET_VRING_ERR", U64, U64, FDS_OPTIONAL, REPLY_ACK_ONLY,
 				    NOGATE },
+	/* "Only legal if feature bit VHOST_USER_F_PROTOCOL_FEATURES is present in
+	 * VHOST_USER_GET_FEATURES. It does not need to be acknowledged": the back-end always
+	 * offers it, so these two are never refused for it (needs_proto false). */
 	[VHU_REQ_GET_PROTOCOL_FEATURES] = { "GET_PROTOCOL_FEATURES", EMPTY, FDS_NONE, REPLY_ALWAYS,
-					    NOGATE, true },
+					    NOGATE },
 	[VHU_REQ_SET_PROTOCOL_FEATURES] = { "SET_PROTOCOL_FEATURES", U64, U64, FDS_NONE,
-					    REPLY_ACK_ONLY, NOGATE, true },
+					    REPLY_ACK_ONLY, NOGATE },
 	[VHU_REQ_GET_QUEUE_NUM] = { "GET_QUEUE_NUM", EMPTY, FDS_NONE, REPLY_ALWAYS,
 				    VHU_PROTO_F_MQ },
+	/* "This request should be sent only when VHOST_USER_F_PROTOCOL_FEATURES has been
+	 * negotiated." */
 	[VHU_REQ_SET_VRING_ENABLE] = { "SET_VRING_ENABLE", STATE, STATE, FDS_NONE, REPLY_ACK_ONLY,
 				       NOGATE, true },
 	[VHU_REQ_SEND_RARP] = { "SEND_RARP", U64, U64, FDS_NONE, REPLY_ACK_ONLY, VHU_PROTO_F_RARP },
@@ -231,7 +236,8 @@ static int check_fds(const struct msg *m, const struct msg_rule *r, char *why, u
 	return 0;
 }
 
-int msg_check(const struct msg *m, uint64_t protocol_features, char *why, unsigned len)
+int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
+	      unsigned len)
 {
 	const struct msg_rule *r = msg_rule(m->hdr.request);
 	int ret;
@@ -260,6 +266,9 @@ int msg_check(const struct msg *m, uint64_t protocol_features, char *why, unsign
 					"%s: config size %u does not match payload %u", r->name,
 					c->size, m->hdr.size);
 	}
+	if (r->needs_proto && !has_bit(features, VHU_F_PROTOCOL_FEATURES))
+		return why_fail(why, len, -EPROTO,
+				"%s needs VHOST_USER_F_PROTOCOL_FEATURES, not negotiated", r->name);
 	if (r->gate >= 0 && !has_bit(protocol_features, (unsigned)r->gate))
 		return why_fail(why, len, -EPROTO, "%s needs protocol feature %s, not negotiated",
 				r->name, proto_names[r->gate]);

@@ -56,7 +56,7 @@ struct msg_rule {
 	uint8_t fds;	  /* enum msg_fds */
 	uint8_t reply;	  /* enum msg_reply */
 	int8_t gate;	  /* protocol feature that must be negotiated, -1 for none */
-	bool needs_proto; /* valid only once VHU_F_PROTOCOL_FEATURES was offered/negotiated */
+	bool needs_proto; /* valid only once VHU_F_PROTOCOL_FEATURES was negotiated */
 };
 
 /* Rule for a front-end request, or NULL when the request number is unknown. */
@@ -65,9 +65,12 @@ const struct msg_rule *msg_rule(uint32_t request);
 /* Header checks that need nothing but the header: version, reply bit, size bound. */
 int msg_check_hdr(const struct vhu_hdr *h, bool expect_reply);
 
-/* Full check of a received front-end request against its rule. On failure writes a reason
- * into why (for the log) and returns -EPROTO (or -ENOTSUP for an unknown request). */
-int msg_check(const struct msg *m, uint64_t protocol_features, char *why, unsigned whylen);
+/* Full check of a received front-end request against its rule, given the virtio features
+ * (bit VHU_F_PROTOCOL_FEATURES for needs_proto) and protocol features (gate) in force. On
+ * failure writes a reason into why (for the log) and returns -EPROTO (or -ENOTSUP for an
+ * unknown request). */
+int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
+	      unsigned whylen);
 
 /* Does this request want a reply, given the negotiated protocol features? */
 bool msg_wants_reply(const struct msg *m, uint64_t protocol_features);

@@ -358,6 +358,106 @@ static int no_protocol_features(void)
 	return 0;
 }
 
+/* Front-end handshake up to SET_FEATURES (REPLY_ACK negotiated), without rings or memory. */
+static int handshake(uint64_t features)
+{
+	uint64_t f, pf;
+
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &f));
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_OWNER, VHU_VERSION, NULL, 0, NULL, 0));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_PROTOCOL_FEATURES, &pf));
+	pf &= (1ull << VHU_PROTO_F_REPLY_ACK) | (1ull << VHU_PROTO_F_CONFIGURE_MEM_SLOTS);
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	d.features = f & features;
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_FEATURES, &d.features, 8, NULL, 0), 0);
+	return 0;
+}
+
+/* Rings set up completely (split) before any memory table: they must start once memory comes,
+ * through SET_MEM_TABLE or ADD_MEM_REG. */
+static int rings_before_memory(bool add_reg)
+{
+	ASSERT_OK(start_pair(-1));
+	ASSERT_OK(handshake(~(1ull << VIRTIO_F_RING_PACKED)));
+	for (unsigned q = 0; q < 2; q++) {
+		struct drv_ring *r = &d.r[q];
+		struct vhu_vring_state num = { q, DRV_QSIZE }, base = { q, 0 }, en = { q, 1 };
+		struct vhu_vring_addr a = {
+			.index = q,
+			.desc = (uint64_t)(uintptr_t)(d.mem + r->desc_off),
+			.avail = (uint64_t)(uintptr_t)(d.mem + r->avail_off),
+			.used = (uint64_t)(uintptr_t)(d.mem + r->used_off),
+		};
+		uint64_t u = q;
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_NUM, &num, 8, NULL, 0), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_BASE, &base, 8, NULL, 0), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_CALL, &u, 8, &r->call, 1), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_KICK, &u, 8, &r->kick, 1), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ENABLE, &en, 8, NULL, 0), 0);
+	}
+	ASSERT_TRUE(!dev.started[0] && !dev.started[1]); /* nothing to map them with yet */
+	if (add_reg) {
+		struct vhu_mem_single m = { 0 };
+		m.region = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE,
+						    (uint64_t)(uintptr_t)d.mem, 0 };
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_ADD_MEM_REG, &m, sizeof(m), &d.memfd, 1), 0);
+	} else {
+		ASSERT_OK(drv_set_mem(&d));
+	}
+	ASSERT_TRUE(dev.started[0] && dev.started[1]);
+	ASSERT_OK(roundtrip(0));
+	stop_pair();
+	ASSERT_OK(dev.last_err);
+	return 0;
+}
+
+static int rings_before_mem_table(void)
+{
+	return rings_before_memory(false);
+}
+
+static int rings_before_add_mem_reg(void)
+{
+	return rings_before_memory(true);
+}
+
+/* SET_VRING_ENABLE "should be sent only when VHOST_USER_F_PROTOCOL_FEATURES has been
+ * negotiated": once features are acked without it, it is rejected (and the connection
+ * dropped, as any message the codec rejects). Before SET_FEATURES it is accepted (QEMU 7.2's
+ * virtio-net enables rings then); GET_PROTOCOL_FEATURES needs the bit offered only. */
+static int enable_needs_protocol_features(void)
+{
+	struct vhu_vring_state en = { 1, 1 }, dis = { 1, 0 };
+	uint64_t v;
+
+	ASSERT_OK(start_pair(-1));
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_VRING_ENABLE, VHU_VERSION, &en, 8, NULL, 0));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v)); /* sync */
+	ASSERT_TRUE(vhu_virtq_enabled(vhu_backend_virtq(dev.be, 1)));
+	ASSERT_OK(handshake(1ull << VIRTIO_F_VERSION_1)); /* bit 30 not acked */
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_PROTOCOL_FEATURES, &v));
+	unsigned enables = dev.enables;
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_VRING_ENABLE, VHU_VERSION | VHU_FLAG_NEED_REPLY, &dis, 8,
+			   NULL, 0));
+	for (int i = 0; i < 200 && !dev.last_err; i++)
+		usleep(10000);
+	ASSERT_EQ(dev.last_err, -EPROTO);
+	ASSERT_TRUE(vhu_virtq_enabled(vhu_backend_virtq(dev.be, 1)));
+	ASSERT_EQ(dev.enables, enables);
+	stop_pair();
+	/* A RESET_DEVICE forgets the acked features: enabling before SET_FEATURES works again. */
+	ASSERT_OK(start_pair(-1));
+	ASSERT_OK(handshake(1ull << VIRTIO_F_VERSION_1));
+	uint64_t pf = (1ull << VHU_PROTO_F_REPLY_ACK) | (1ull << VHU_PROTO_F_RESET_DEVICE);
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ENABLE, &dis, 8, NULL, 0), 0);
+	stop_pair();
+	ASSERT_OK(dev.last_err);
+	return 0;
+}
+
 static int detach_and_reattach(void)
 {
 	ASSERT_OK(start_pair(false));
@@ -406,6 +506,9 @@ int main(void)
 	RUN(restart_kicks_split);
 	RUN(restart_kicks_packed);
 	RUN(no_protocol_features);
+	RUN(rings_before_mem_table);
+	RUN(rings_before_add_mem_reg);
+	RUN(enable_needs_protocol_features);
 	RUN(detach_and_reattach);
 	RUN(peer_close);
 	T_MAIN_END();

@@ -76,7 +76,7 @@ static int roundtrip_all(void)
 			ASSERT_OK(eventfd_read(fds[i], &v));
 			ASSERT_EQ(v, 1);
 		}
-		if (msg_check(&got, ~0ull, why, sizeof(why))) {
+		if (msg_check(&got, ~0ull, ~0ull, why, sizeof(why))) {
 			T_FAILF("%s: %s", vhu_request_name(r), why);
 			return -1;
 		}
@@ -106,10 +106,15 @@ static int reply_roundtrip(void)
 	return 0;
 }
 
-static int check(struct msg *m, uint64_t pf)
+static int check_f(struct msg *m, uint64_t f, uint64_t pf)
 {
 	char why[160];
-	return msg_check(m, pf, why, sizeof(why));
+	return msg_check(m, f, pf, why, sizeof(why));
+}
+
+static int check(struct msg *m, uint64_t pf)
+{
+	return check_f(m, ~0ull, pf);
 }
 
 static int rules_reject(void)
@@ -143,6 +148,12 @@ static int rules_reject(void)
 		/* its protocol feature not negotiated */
 		if (rule->gate >= 0)
 			ASSERT_EQ(check(&m, ~0ull & ~(1ull << rule->gate)), -EPROTO);
+		/* VHOST_USER_F_PROTOCOL_FEATURES not negotiated: only SET_VRING_ENABLE cares */
+		uint64_t noproto = ~0ull & ~(1ull << VHU_F_PROTOCOL_FEATURES);
+		if (r == VHU_REQ_SET_VRING_ENABLE)
+			ASSERT_EQ(check_f(&m, noproto, ~0ull), -EPROTO);
+		else
+			ASSERT_OK(check_f(&m, noproto, ~0ull));
 		/* bad version */
 		m.hdr.flags = 2;
 		ASSERT_EQ(check(&m, ~0ull), -EPROTO);

@@ -72,6 +72,8 @@ struct blkdev {
 /* queue.c: an I/O thread per started queue. */
 int bqueue_start(struct blkdev *d, struct vhu_virtq *vq);
 void bqueue_stop(struct blkdev *d, struct vhu_virtq *vq);
+/* SET_VRING_ENABLE: a disabled queue holds its requests (pops none) until enabled again. */
+void bqueue_enable(struct blkdev *d, struct vhu_virtq *vq, bool enabled);
 void bqueue_print_stats(struct blkdev *d);
 
 void blk_log(void *opaque, int level, const char *msg);

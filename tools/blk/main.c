@@ -114,6 +114,11 @@ static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 	bqueue_stop(dev, vq);
 }
 
+static void cb_queue_enable(void *dev, struct vhu_virtq *vq, bool enabled)
+{
+	bqueue_enable(dev, vq, enabled);
+}
+
 /* ---- image ---- */
 
 static int open_image(struct blkdev *d, const char *path)
@@ -339,6 +344,7 @@ int main(int argc, char **argv)
 		.set_config = cb_set_config,
 		.queue_start = cb_queue_start,
 		.queue_stop = cb_queue_stop,
+		.queue_enable = cb_queue_enable,
 		.log = blk_log,
 		.log_opaque = d,
 		.log_level = VHU_LOG_DEBUG,

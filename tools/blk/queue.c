@@ -20,6 +20,7 @@
 
 #define TAG_KICK  1ull
 #define TAG_STOP  2ull
+#define TAG_WAKE  3ull
 #define TAG_SLOT  16ull /* + slot index */
 #define MAX_SLOTS 256
 
@@ -35,6 +36,8 @@ struct bqueue {
 	unsigned index;
 	pthread_t th;
 	int stop_fd;
+	int wake_fd;  /* written when the ring is enabled again */
+	bool enabled; /* SET_VRING_ENABLE; set by the main thread, read with __atomic */
 	struct io_uring ring;
 	struct bslot *slots;
 	unsigned nslots;
@@ -242,6 +245,10 @@ static unsigned reap(struct bqueue *q, int kick, bool *stopping)
 			arm_poll(q, kick, TAG_KICK);
 		} else if (tag == TAG_STOP) {
 			*stopping = true;
+		} else if (tag == TAG_WAKE) {
+			eventfd_t v;
+			eventfd_read(q->wake_fd, &v);
+			arm_poll(q, q->wake_fd, TAG_WAKE);
 		} else if (tag >= TAG_SLOT) {
 			finish_req(q, (unsigned)(tag - TAG_SLOT), cqe->res);
 		}
@@ -272,6 +279,11 @@ static uint64_t now_ns(void)
  * completion queue without a syscall. Idle longer: turn kicks back on, re-check the ring
  * (a buffer may have come meanwhile), and sleep in io_uring until a kick, a completion or
  * the stop request.
+ *
+ * A disabled ring ("Ring states": started and disabled, processed "without causing any side
+ * effects") pops nothing: executing a write is a side effect, and completing it unexecuted
+ * would lose data, so requests wait in the ring. I/O already started finishes. The thread
+ * sleeps with kicks off until the ring is enabled again (wake_fd), or stopped.
  */
 static void *qthread(void *arg)
 {
@@ -284,9 +296,12 @@ static void *qthread(void *arg)
 	if (kick >= 0)
 		arm_poll(q, kick, TAG_KICK);
 	arm_poll(q, q->stop_fd, TAG_STOP);
+	arm_poll(q, q->wake_fd, TAG_WAKE);
 	vhu_virtq_disable_notify(q->vq);
 	for (;;) {
-		unsigned work = stopping ? 0 : pop_some(q);
+		/* Pairs with the release store in bqueue_enable(), before its wake_fd write. */
+		bool enabled = __atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE);
+		unsigned work = stopping || !enabled ? 0 : pop_some(q);
 		if (io_uring_sq_ready(&q->ring))
 			io_uring_submit(&q->ring);
 		work += reap(q, kick, &stopping);
@@ -300,18 +315,19 @@ static void *qthread(void *arg)
 		uint64_t t = now_ns();
 		if (!idle_since)
 			idle_since = t;
-		if (t - idle_since < poll_ns && !stopping) {
+		if (t - idle_since < poll_ns && !stopping && enabled) {
 			cpu_relax();
 			continue;
 		}
 		/* Going to sleep: ask for kicks, and look once more. */
-		if (kick >= 0 && !stopping && !q->broken && vhu_virtq_enable_notify(q->vq)) {
+		if (kick >= 0 && !stopping && !q->broken && enabled &&
+		    vhu_virtq_enable_notify(q->vq)) {
 			vhu_virtq_disable_notify(q->vq);
 			continue;
 		}
 		struct io_uring_cqe *cqe;
-		int ret = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1,
-							   kick < 0 ? &nofd_ts : NULL, NULL);
+		int ret = io_uring_submit_and_wait_timeout(
+			&q->ring, &cqe, 1, kick < 0 && enabled ? &nofd_ts : NULL, NULL);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR)
 			break;
 		vhu_virtq_disable_notify(q->vq);
@@ -336,7 +352,9 @@ int bqueue_start(struct blkdev *d, struct vhu_virtq *vq)
 	q->slots = calloc(q->nslots, sizeof(*q->slots));
 	q->free = calloc(q->nslots, sizeof(*q->free));
 	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!q->slots || !q->free || q->stop_fd < 0)
+	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	q->enabled = vhu_virtq_enabled(vq);
+	if (!q->slots || !q->free || q->stop_fd < 0 || q->wake_fd < 0)
 		goto err_free;
 	for (unsigned i = 0; i < q->nslots; i++)
 		q->free[q->nfree++] = q->nslots - 1 - i;
@@ -355,6 +373,8 @@ err_free:
 	if (q) {
 		if (q->stop_fd > 0)
 			close(q->stop_fd);
+		if (q->wake_fd > 0)
+			close(q->wake_fd);
 		free(q->slots);
 		free(q->free);
 		free(q);
@@ -375,10 +395,26 @@ void bqueue_stop(struct blkdev *d, struct vhu_virtq *vq)
 	pthread_join(q->th, NULL);
 	io_uring_queue_exit(&q->ring);
 	close(q->stop_fd);
+	close(q->wake_fd);
 	free(q->slots);
 	free(q->free);
 	d->q[idx] = NULL;
 	free(q);
+}
+
+/* SET_VRING_ENABLE (main thread, like start and stop): a started queue's thread holds its
+ * requests while disabled and takes them again once woken. A stopped queue reads the state
+ * at its next start. */
+void bqueue_enable(struct blkdev *d, struct vhu_virtq *vq, bool enabled)
+{
+	unsigned idx = vhu_virtq_index(vq);
+	struct bqueue *q = idx < BLK_MAX_QUEUES ? d->q[idx] : NULL;
+
+	if (!q)
+		return;
+	__atomic_store_n(&q->enabled, enabled, __ATOMIC_RELEASE);
+	if (enabled)
+		eventfd_write(q->wake_fd, 1);
 }
 
 void bqueue_print_stats(struct blkdev *d)

@@ -106,9 +106,13 @@ static int run(struct net *n, int sfd)
 				need_connect |= !p->connected;
 			}
 		}
-		/* Busy-poll mode looks at the socket only every 64 empty rounds. */
-		bool adaptive = false;
-		unsigned polled = net_poll_all(n);
+		/* Busy-poll mode looks at the socket only every 64 empty rounds. So does a ring
+		 * set up with VRING_NOFD (no kick fd: the front-end expects it to be polled): the
+		 * loop never sleeps while one is started, and every port's events are still looked
+		 * at every 64 rounds. */
+		bool adaptive = false, nofd = false;
+		unsigned polled = net_poll_all(n, &nofd);
+		bool spin = n->poll || nofd;
 		if (!n->poll && n->poll_ns)
 			polled += net_poll_adaptive(n, &adaptive);
 		net_reap(n);
@@ -118,11 +122,11 @@ static int run(struct net *n, int sfd)
 				continue;
 		}
 		int timeout = -1;
-		if (n->poll || adaptive || polled)
+		if (spin || adaptive || polled)
 			timeout = 0;
 		else if (need_connect)
 			timeout = 200;
-		if ((n->poll || adaptive) && !polled && ++idle % 64)
+		if ((spin || adaptive) && !polled && ++idle % 64)
 			continue;
 		int cnt = epoll_wait(n->ep, evs, 64, timeout);
 		if (cnt < 0 && errno != EINTR)

@@ -110,8 +110,10 @@ void port_on_conn(struct net *n, struct port *p);
 void port_try_connect(struct net *n, struct port *p, uint64_t now_ms);
 void queue_on_kick(struct net *n, struct nqueue *q);
 void tap_on_read(struct net *n, struct port *p);
-/* One round over every started tx queue (busy-poll mode). Returns frames handled. */
-unsigned net_poll_all(struct net *n);
+/* One round over the tx queues that are polled: all in busy-poll mode, else those without a
+ * kick fd (VRING_NOFD), and control queues without one. Returns frames handled; *nofd tells
+ * whether any started queue has no kick fd, so the loop must keep polling. */
+unsigned net_poll_all(struct net *n, bool *nofd);
 /* One round over the tx queues polled after a kick; *active tells whether any still is. */
 unsigned net_poll_adaptive(struct net *n, bool *active);
 void net_print_stats(struct net *n, FILE *f);

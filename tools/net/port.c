@@ -122,7 +122,10 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 			p->teardown = true;
 		if (r == 0 || r == -EIO)
 			break;
-		if (r < 0 || e->in_len == 0 || (!p->mrg && e->in_len < need)) {
+		/* The first buffer must hold the whole header, merged or not ("Receiving
+		 * Packets": num_buffers is in it); a shorter one is no place for a frame. */
+		if (r < 0 || e->in_len == 0 || (!p->mrg && e->in_len < need) ||
+		    (nb == 0 && e->in_len < p->hdr_len)) {
 			/* Unusable buffer: give it back empty if it is the first, else retry later.
 			 */
 			if (nb == 0) {
@@ -286,20 +289,29 @@ void queue_on_kick(struct net *n, struct nqueue *q)
 	}
 }
 
-unsigned net_poll_all(struct net *n)
+unsigned net_poll_all(struct net *n, bool *nofd)
 {
 	unsigned total = 0;
 
+	*nofd = false;
 	for (unsigned i = 0; i < n->nports; i++) {
 		struct port *p = n->ports[i];
 		if (p->kind != PORT_VHOST || !p->connected)
 			continue;
-		for (unsigned j = 1; j < 2 * p->pairs; j += 2)
-			if (p->q[j].started && (n->poll || vhu_virtq_kick_fd(p->q[j].vq) < 0))
-				total += process_tx(n, &p->q[j]);
+		for (unsigned j = 1; j < 2 * p->pairs; j += 2) {
+			struct nqueue *q = &p->q[j];
+			if (!q->started)
+				continue;
+			bool kickless = vhu_virtq_kick_fd(q->vq) < 0;
+			*nofd |= kickless;
+			if (n->poll || kickless)
+				total += process_tx(n, q);
+		}
 		struct nqueue *c = &p->q[p->ctrl_index];
-		if (p->has_ctrl && c->started && vhu_virtq_kick_fd(c->vq) < 0)
+		if (p->has_ctrl && c->started && vhu_virtq_kick_fd(c->vq) < 0) {
+			*nofd = true;
 			ctrl_process(n, c);
+		}
 	}
 	return total;
 }
