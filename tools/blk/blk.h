@@ -66,6 +66,7 @@ struct blkdev {
 	struct vhu_backend *be;
 	struct vhu_device_ops ops;
 	struct bqueue *q[BLK_MAX_QUEUES];
+	int broken_fd; /* eventfd: a queue thread found its ring broken */
 	int verbose;
 };
 
@@ -73,6 +74,8 @@ struct blkdev {
 int bqueue_start(struct blkdev *d, struct vhu_virtq *vq);
 void bqueue_stop(struct blkdev *d, struct vhu_virtq *vq);
 void bqueue_print_stats(struct blkdev *d);
+/* A started queue found its ring broken (the connection should be dropped). Main thread. */
+bool bqueue_any_broken(struct blkdev *d);
 
 void blk_log(void *opaque, int level, const char *msg);
 
