@@ -96,6 +96,39 @@ static int count_maps(pid_t pid)
 	return n;
 }
 
+/* The daemon's mapping of our memory: [lo, hi) of its drv-mem line, 0 when there is none. */
+static uint64_t mem_lo, mem_hi;
+
+static void find_mem_mapping(pid_t pid)
+{
+	char p[64], line[512];
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	FILE *f = fopen(p, "r");
+	mem_lo = mem_hi = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "drv-mem") && sscanf(line, "%lx-%lx", &mem_lo, &mem_hi) == 2)
+			break;
+	fclose(f);
+}
+
+/* Whether anything (the SIGBUS guard's zero pages included) is still mapped in [lo, hi). */
+static bool range_mapped(pid_t pid, uint64_t lo, uint64_t hi)
+{
+	char p[64], line[512];
+	uint64_t a, b;
+	bool found = false;
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%lx-%lx", &a, &b) == 2 && a < hi && lo < b;
+	fclose(f);
+	return found;
+}
+
 static bool alive(void)
 {
 	int st;
@@ -160,6 +193,12 @@ static int run_case(const char *name, bad_fn fn)
 	drv_close(&d);
 	if (check_clean(name))
 		ret = -1;
+	/* A truncation case: the whole mapping of the shrunk memory is gone too. */
+	if (mem_hi && range_mapped(daemon_pid, mem_lo, mem_hi)) {
+		T_FAILF("%s: 0x%lx-0x%lx still mapped after the detach", name, mem_lo, mem_hi);
+		ret = -1;
+	}
+	mem_lo = mem_hi = 0;
 	printf("%s %s\n", ret ? "FAIL" : "ok  ", name);
 	if (ret)
 		t_failed++;
@@ -482,6 +521,7 @@ static int shrink_to_zero(struct drv *d)
 {
 	if (drv_start(d, false, ~0ull))
 		return -1;
+	find_mem_mapping(daemon_pid);
 	put_frame(drv_buf(d, 1, 0), mac_b, mac_a, 1);
 	int kick = d->r[1].kick;
 	d->r[1].kick = -1; /* drv_add_buf without its kick */
@@ -499,6 +539,7 @@ static int shrink_to_half(struct drv *d, bool packed, bool rx)
 {
 	if (drv_start(d, packed, ~0ull))
 		return -1;
+	find_mem_mapping(daemon_pid);
 	if (ftruncate(d->memfd, DRV_MEM_SIZE / 2) < 0)
 		return -1;
 	uint64_t lost = DRV_GPA_BASE + DRV_MEM_SIZE / 2 + 0x10000;
