@@ -104,12 +104,13 @@ void *vhu_backend_gpa_to_va(struct vhu_backend *be, uint64_t gpa, uint64_t *len)
  * from or to guest memory itself is covered too. I/O the kernel does into guest memory
  * (readv, io_uring) gets -EFAULT instead of a signal.
  *
- * Rules: call it once at start-up, from any thread, before the first connection is served
- * (calls after the first are no-ops). A SIGBUS elsewhere goes to the handler that was
- * installed before (or kills the process as without the guard); install other SIGBUS
- * handlers before this call, not after. The handler runs on the alternate signal stack when
- * the thread has one (SA_ONSTACK). SIGBUS must not be blocked in threads that touch guest
- * memory.
+ * Rules: call it at start-up, from one thread (any), before the first connection is served;
+ * later calls are no-ops. Back-ends may run on any threads: the registry behind the guard is
+ * lock-free, and the handler only uses atomics, mmap and sigaction. A SIGBUS elsewhere goes
+ * to the handler that was installed before (or kills the process as without the guard);
+ * install other SIGBUS handlers before this call, not after. The handler runs on the
+ * alternate signal stack when the thread has one (SA_ONSTACK). SIGBUS must not be blocked in
+ * threads that touch guest memory.
  */
 int vhu_sigbus_guard_install(void);
 
