@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "inflight.h"
@@ -55,6 +56,7 @@ struct vhu_backend {
 		uint64_t size;
 		size_t region; /* bytes per queue */
 		unsigned nqueues, queue_size;
+		int guard; /* SIGBUS guard slot, or -1 */
 	} inflight;
 	int reply_fd; /* an fd to send with the reply being built (GET_INFLIGHT_FD) */
 };
@@ -473,9 +475,11 @@ static int h_set_vring_enable(struct vhu_backend *be, struct msg *m)
 
 static void inflight_unmap(struct vhu_backend *be)
 {
+	guard_remove(be->inflight.guard);
 	if (be->inflight.addr)
 		munmap(be->inflight.addr, be->inflight.size);
 	memset(&be->inflight, 0, sizeof(be->inflight));
+	be->inflight.guard = -1;
 	for (unsigned i = 0; i < be->nvqs; i++)
 		be->vqs[i].inf = NULL;
 }
@@ -520,7 +524,9 @@ static int h_get_inflight_fd(struct vhu_backend *be, struct msg *m)
 static int h_set_inflight_fd(struct vhu_backend *be, struct msg *m)
 {
 	const struct vhu_inflight *in = &m->p.inflight;
-	int ret = inflight_check(be, in);
+	int ret = inflight_check(be, in), guard;
+	struct stat st;
+	uint64_t end;
 	void *addr;
 
 	if (ret)
@@ -531,6 +537,20 @@ static int h_set_inflight_fd(struct vhu_backend *be, struct msg *m)
 			(unsigned long long)in->mmap_size, in->num_queues, in->queue_size);
 		return -EINVAL;
 	}
+	/* Map only what fstat proves: a page past the end of the file raises SIGBUS when the
+	 * ring starts. The front-end keeps this buffer in a memfd or shm file. */
+	if (fstat(m->fds[0], &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || !add_ok(in->mmap_offset, in->mmap_size, &end) ||
+	    end > (uint64_t)INT64_MAX || end > (uint64_t)st.st_size) {
+		log_err(&be->lg,
+			"inflight buffer (offset 0x%llx, size 0x%llx) is not inside its fd (%s of "
+			"0x%llx bytes)",
+			(unsigned long long)in->mmap_offset, (unsigned long long)in->mmap_size,
+			S_ISREG(st.st_mode) ? "a file" : "not a file",
+			(unsigned long long)st.st_size);
+		return -EINVAL;
+	}
 	addr = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0],
 		    (off_t)in->mmap_offset);
 	if (addr == MAP_FAILED) {
@@ -538,10 +558,19 @@ static int h_set_inflight_fd(struct vhu_backend *be, struct msg *m)
 		log_err(&be->lg, "inflight buffer mmap: %s", strerror(-ret));
 		return ret;
 	}
+	/* The front-end can still shrink the file later: guard it like the memory regions. */
+	guard = guard_add(addr, in->mmap_size, mem_page_size(m->fds[0]), GUARD_INFLIGHT,
+			  &be->mem.poison);
+	if (guard == -ENOSPC) {
+		log_err(&be->lg, "inflight buffer: every SIGBUS guard slot is in use");
+		munmap(addr, in->mmap_size);
+		return -ENOSPC;
+	}
 	bool was[MAX_VQS];
 	stop_all(be, was);
 	inflight_unmap(be);
 	be->inflight.addr = addr;
+	be->inflight.guard = guard;
 	be->inflight.size = in->mmap_size;
 	be->inflight.region = region;
 	be->inflight.nqueues = in->num_queues;
@@ -677,6 +706,18 @@ static uint64_t checked_features(const struct vhu_backend *be)
 	return be->features_set ? be->features : be->ops->features | bit64(VHU_F_PROTOCOL_FEATURES);
 }
 
+/* The SIGBUS guard found a mapping of this device shrunk: the connection is unusable. */
+static bool poisoned(struct vhu_backend *be)
+{
+	char why[128];
+
+	if (!guard_poisoned(&be->mem.poison))
+		return false;
+	guard_describe(&be->mem.poison, why, sizeof(why));
+	log_err(&be->lg, "front-end memory shrank under the device: %s; detach it", why);
+	return true;
+}
+
 VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
 {
 	struct msg m;
@@ -686,6 +727,8 @@ VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
 
 	if (be->fd < 0)
 		return -ENOTCONN;
+	if (poisoned(be))
+		return -EIO;
 	ret = sock_recv(be->fd, &m, false);
 	if (ret == -ECONNRESET) {
 		log_info(&be->lg, "front-end closed the connection");
@@ -719,6 +762,9 @@ VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
 		log_err(&be->lg, "%s failed: %s", vhu_request_name(m.hdr.request), strerror(-r));
 		return r;
 	}
+	/* A handler that started a ring may have read memory the front-end had shrunk. */
+	if (poisoned(be))
+		return -EIO;
 	return ret;
 }
 
@@ -743,6 +789,7 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 	be->dev = dev;
 	be->fd = -1;
 	be->reply_fd = -1;
+	be->inflight.guard = -1;
 	be->nvqs = nvqs;
 	be->lg = (struct logger){ .fn = ops->log,
 				  .opaque = ops->log_opaque,
@@ -772,6 +819,7 @@ VHU_EXPORT void vhu_backend_detach(struct vhu_backend *be)
 	reset_rings(be);
 	inflight_unmap(be);
 	mem_clear(&be->mem);
+	mem_init(&be->mem); /* every guarded mapping is gone: the poison goes too */
 	close_fd(&be->fd);
 	be->features = 0;
 	be->features_set = false;

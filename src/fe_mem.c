@@ -32,11 +32,19 @@ int fe_mem_init(struct fe_mem *m, size_t size, const char *hugepage_dir)
 			size = (size + (size_t)sf.f_bsize - 1) / (size_t)sf.f_bsize *
 			       (size_t)sf.f_bsize;
 	} else {
-		m->fd = memfd_create("vhu-fe-mem", MFD_CLOEXEC);
+		m->fd = memfd_create("vhu-fe-mem", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	}
 	if (m->fd < 0)
 		return -errno;
 	if (ftruncate(m->fd, (off_t)size) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	/* A memfd is sealed at its size, as QEMU's memory-backend-memfd does (seal=on): no one
+	 * holding the fd, we included, can shrink it under a back-end that mapped it (which
+	 * would SIGBUS there). A hugetlbfs file cannot be sealed. */
+	if (!hugepage_dir &&
+	    fcntl(m->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		ret = -errno;
 		goto err_close;
 	}

@@ -11,14 +11,28 @@
 void mem_init(struct mem *mm)
 {
 	mm->n = 0;
+	guard_clear(&mm->poison);
 }
 
 static void region_unmap(struct mem_region *r)
 {
+	guard_remove(r->guard);
+	r->guard = -1;
 	if (r->map_base)
 		munmap(r->map_base, r->map_size);
 	r->map_base = NULL;
 	r->hva = NULL;
+}
+
+uint64_t mem_page_size(int fd)
+{
+	struct stat st;
+	uint64_t align = 4096;
+
+	/* hugetlbfs files must be mapped in whole huge pages; st_blksize gives the page size. */
+	if (fstat(fd, &st) == 0 && st.st_blksize > 0)
+		align = (uint64_t)st.st_blksize;
+	return (align & (align - 1)) == 0 ? align : 4096;
 }
 
 void mem_clear(struct mem *mm)
@@ -53,8 +67,8 @@ static int region_check(const struct vhu_mem_region *r, const struct logger *lg)
 	return 0;
 }
 
-static int region_map(struct mem_region *out, const struct vhu_mem_region *r, int fd,
-		      const struct logger *lg)
+static int region_map(struct mem *mm, struct mem_region *out, const struct vhu_mem_region *r,
+		      int fd, const struct logger *lg)
 {
 	struct stat st;
 	uint64_t size = r->mmap_offset + r->memory_size, align;
@@ -72,10 +86,7 @@ static int region_map(struct mem_region *out, const struct vhu_mem_region *r, in
 			(unsigned long long)r->mmap_offset, (unsigned long long)st.st_size);
 		return -EINVAL;
 	}
-	/* hugetlbfs files must be mapped in whole huge pages; st_blksize gives the page size. */
-	align = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
-	if (align & (align - 1))
-		align = 4096;
+	align = mem_page_size(fd);
 	size = (size + align - 1) & ~(align - 1);
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (p == MAP_FAILED) {
@@ -84,6 +95,15 @@ static int region_map(struct mem_region *out, const struct vhu_mem_region *r, in
 			(unsigned long long)r->guest_phys_addr, (unsigned long long)r->memory_size,
 			strerror(-err));
 		return err;
+	}
+	/* The front-end can still shrink the file (ftruncate): the SIGBUS guard keeps that
+	 * from killing the process, and poisons this device alone. */
+	out->guard = guard_add(p, size, align, r->guest_phys_addr, &mm->poison);
+	if (out->guard == -ENOSPC) {
+		log_err(lg, "memory region (gpa 0x%llx): every SIGBUS guard slot is in use",
+			(unsigned long long)r->guest_phys_addr);
+		munmap(p, size);
+		return -ENOSPC;
 	}
 	out->gpa = r->guest_phys_addr;
 	out->size = r->memory_size;
@@ -118,7 +138,7 @@ int mem_set_table(struct mem *mm, const struct vhu_mem_region *r, unsigned n, in
 	}
 	memset(next, 0, sizeof(next));
 	for (i = 0; i < n; i++) {
-		ret = region_map(&next[i], &r[i], fds[i], lg);
+		ret = region_map(mm, &next[i], &r[i], fds[i], lg);
 		if (ret)
 			goto err_unmap;
 		next[i].refs = 1;
@@ -162,7 +182,7 @@ int mem_add(struct mem *mm, const struct vhu_mem_region *r, int *fd, const struc
 			return -EINVAL;
 		}
 	}
-	ret = region_map(&mm->regions[mm->n], r, *fd, lg);
+	ret = region_map(mm, &mm->regions[mm->n], r, *fd, lg);
 	if (ret)
 		return ret;
 	mm->regions[mm->n].refs = 1;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "guard.h"
 #include "log.h"
 #include "vhu/proto.h"
 
@@ -25,15 +26,20 @@ struct mem_region {
 	void *map_base; /* what munmap takes */
 	uint64_t map_size;
 	unsigned refs; /* ADD_MEM_REG of an identical region counts here */
+	int guard;     /* SIGBUS guard slot, or -1 */
 };
 
 struct mem {
 	unsigned n;
+	/* Set by the SIGBUS guard when a mapping of this device (a region, or the inflight
+	 * buffer registered by the back-end) lost its pages: the front-end shrank the file. */
+	struct guard_poison poison;
 	struct mem_region regions[MEM_MAX_SLOTS];
 };
 
+/* Empty table, poison cleared. */
 void mem_init(struct mem *mm);
-/* Unmaps everything. */
+/* Unmaps everything (the poison stays until mem_init). */
 void mem_clear(struct mem *mm);
 /* Replaces the table (SET_MEM_TABLE). Takes the fds on success (slots set to -1). On error the
  * old table is kept and the fds are left to the caller. */
@@ -45,6 +51,9 @@ int mem_set_table(struct mem *mm, const struct vhu_mem_region *r, unsigned n, in
 int mem_add(struct mem *mm, const struct vhu_mem_region *r, int *fd, const struct logger *lg);
 /* REM_MEM_REG: matched on guest address, user address and size; drops one reference. */
 int mem_remove(struct mem *mm, const struct vhu_mem_region *r, const struct logger *lg);
+
+/* The page size a mapping of fd takes (hugetlbfs: the huge page size), from st_blksize. */
+uint64_t mem_page_size(int fd);
 
 /* Guest-physical -> pointer; *len is shortened to what stays inside one region. NULL when
  * gpa is not mapped. */

@@ -18,9 +18,17 @@ int ring_broken(struct vhu_virtq *vq, const char *fmt, ...)
 	va_list ap;
 
 	if (!vq->broken) {
-		va_start(ap, fmt);
-		vsnprintf(buf, sizeof(buf), fmt, ap);
-		va_end(ap);
+		/* Whatever went wrong, a ring of poisoned memory read zeroes: say why. */
+		if (guard_poisoned(&vq->mem->poison)) {
+			char why[128];
+			guard_describe(&vq->mem->poison, why, sizeof(why));
+			snprintf(buf, sizeof(buf), "front-end memory shrank under the device: %s",
+				 why);
+		} else {
+			va_start(ap, fmt);
+			vsnprintf(buf, sizeof(buf), fmt, ap);
+			va_end(ap);
+		}
 		log_err(vq->lg, "vring %u broken: %s; not touching it again", vq->index, buf);
 		vq->broken = true;
 		vq->st.broken = 1;
@@ -158,16 +166,29 @@ uint32_t virtq_base(const struct vhu_virtq *vq)
 	       (uint32_t)(vq->base_used | (vq->base_used_wrap ? 1u << 15 : 0)) << 16;
 }
 
+/* The SIGBUS guard (guard.h) found this device's memory shrunk, before or during this call
+ * (the access that faulted read zeroes): the ring is broken. */
+static bool poisoned(struct vhu_virtq *vq)
+{
+	if (likely(!guard_poisoned(&vq->mem->poison)))
+		return false;
+	ring_broken(vq, "poisoned");
+	return true;
+}
+
 VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 {
-	if (unlikely(vq->broken))
+	int ret;
+
+	if (unlikely(vq->broken) || poisoned(vq))
 		return -EIO;
-	return vq->packed ? packed_pop(vq, e) : split_pop(vq, e);
+	ret = vq->packed ? packed_pop(vq, e) : split_pop(vq, e);
+	return poisoned(vq) ? -EIO : ret;
 }
 
 VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
 {
-	if (unlikely(vq->broken))
+	if (unlikely(vq->broken) || poisoned(vq))
 		return;
 	if (written > e->in_len)
 		written = e->in_len;
@@ -181,15 +202,18 @@ VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, u
 		packed_push(vq, e, written);
 	else
 		split_push(vq, e, written);
+	poisoned(vq);
 }
 
 VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
 {
 	bool notify;
 
-	if (unlikely(vq->broken))
+	if (unlikely(vq->broken) || poisoned(vq))
 		return;
 	notify = vq->packed ? packed_flush(vq) : split_flush(vq);
+	if (poisoned(vq))
+		return;
 	if (notify && vq->call_fd >= 0) {
 		eventfd_write(vq->call_fd, 1);
 		vq->st.calls++;

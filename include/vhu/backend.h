@@ -90,6 +90,30 @@ uint8_t vhu_backend_status(const struct vhu_backend *be);
  * the pointer and shortens *len to what is contiguous, or NULL when unmapped. */
 void *vhu_backend_gpa_to_va(struct vhu_backend *be, uint64_t gpa, uint64_t *len);
 
+/*
+ * Installs the SIGBUS guard for the whole process; 0, or -errno (-ENOTSUP when the handler did
+ * not stick, as under a sanitizer that keeps SIGBUS for itself). Opt-in: the library never
+ * takes a signal on its own. A front-end may shrink a file it sent (ftruncate of its memfd,
+ * hugetlbfs or shm file after SET_MEM_TABLE, ADD_MEM_REG or SET_INFLIGHT_FD); the next
+ * access to a page past the new end raises SIGBUS, which kills the process and every device
+ * it serves. With the guard, a SIGBUS inside memory the library mapped for a back-end
+ * replaces the lost pages with private zero pages, so the faulting access completes (reading
+ * zeroes, or writing where nobody reads), and marks that back-end poisoned: its rings break
+ * at the next vhu_virtq_pop/push/flush (pop returns -EIO) and vhu_backend_dispatch() fails,
+ * so the application detaches it; other back-ends are untouched. Device code that copies
+ * from or to guest memory itself is covered too. I/O the kernel does into guest memory
+ * (readv, io_uring) gets -EFAULT instead of a signal.
+ *
+ * Rules: call it at start-up, from one thread (any), before the first connection is served;
+ * later calls are no-ops. Back-ends may run on any threads: the registry behind the guard is
+ * lock-free, and the handler only uses atomics, mmap and sigaction. A SIGBUS elsewhere goes
+ * to the handler that was installed before (or kills the process as without the guard);
+ * install other SIGBUS handlers before this call, not after. The handler runs on the
+ * alternate signal stack when the thread has one (SA_ONSTACK). SIGBUS must not be blocked in
+ * threads that touch guest memory.
+ */
+int vhu_sigbus_guard_install(void);
+
 /* Socket helpers for applications (both ends). Each returns an fd (CLOEXEC) or -errno. */
 /* Listens on path, replacing a stale socket file left by a previous run. */
 int vhu_listen(const char *path);

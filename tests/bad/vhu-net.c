@@ -34,6 +34,39 @@ static void msleep(int ms)
 	nanosleep(&(struct timespec){ .tv_nsec = ms * 1000000L }, NULL);
 }
 
+static bool vg;
+
+/* Starts vhu-net (under valgrind with VALGRIND=1) with args, stderr to log. */
+static pid_t spawn(const char *bin, const char *const *args, const char *log)
+{
+	const char *argv[24];
+	unsigned n = 0;
+	pid_t pid;
+
+	if (vg) {
+		static const char *const v[] = { "valgrind",
+						 "-q",
+						 "--error-exitcode=99",
+						 "--leak-check=full",
+						 "--errors-for-leak-kinds=definite",
+						 "--track-fds=yes" };
+		for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+			argv[n++] = v[i];
+	}
+	argv[n++] = bin;
+	for (unsigned i = 0; args[i] && n < 23; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		freopen(log, "w", stderr);
+		freopen("/dev/null", "w", stdout);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 static int count_fds(pid_t pid)
 {
 	char p[64];
@@ -61,6 +94,39 @@ static int count_maps(pid_t pid)
 		n += strstr(line, "drv-mem") != NULL;
 	fclose(f);
 	return n;
+}
+
+/* The daemon's mapping of our memory: [lo, hi) of its drv-mem line, 0 when there is none. */
+static uint64_t mem_lo, mem_hi;
+
+static void find_mem_mapping(pid_t pid)
+{
+	char p[64], line[512];
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	FILE *f = fopen(p, "r");
+	mem_lo = mem_hi = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "drv-mem") && sscanf(line, "%lx-%lx", &mem_lo, &mem_hi) == 2)
+			break;
+	fclose(f);
+}
+
+/* Whether anything (the SIGBUS guard's zero pages included) is still mapped in [lo, hi). */
+static bool range_mapped(pid_t pid, uint64_t lo, uint64_t hi)
+{
+	char p[64], line[512];
+	uint64_t a, b;
+	bool found = false;
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%lx-%lx", &a, &b) == 2 && a < hi && lo < b;
+	fclose(f);
+	return found;
 }
 
 static bool alive(void)
@@ -127,6 +193,12 @@ static int run_case(const char *name, bad_fn fn)
 	drv_close(&d);
 	if (check_clean(name))
 		ret = -1;
+	/* A truncation case: the whole mapping of the shrunk memory is gone too. */
+	if (mem_hi && range_mapped(daemon_pid, mem_lo, mem_hi)) {
+		T_FAILF("%s: 0x%lx-0x%lx still mapped after the detach", name, mem_lo, mem_hi);
+		ret = -1;
+	}
+	mem_lo = mem_hi = 0;
 	printf("%s %s\n", ret ? "FAIL" : "ok  ", name);
 	if (ret)
 		t_failed++;
@@ -425,6 +497,179 @@ static int writable_then_readable(struct drv *d)
 	return 0;
 }
 
+/* ---- front-end memory shrunk under the daemon (SIGBUS guard) ---- */
+
+/* A UDP frame from src to dst (with a zeroed virtio-net header) at p. */
+static void put_frame(uint8_t *p, const uint8_t *dst, const uint8_t *src, uint8_t tag)
+{
+	uint8_t frame[60] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0x45 };
+
+	memcpy(frame, dst, 6);
+	memcpy(frame + 6, src, 6);
+	frame[14 + 9] = 17;
+	frame[59] = tag;
+	memset(p, 0, 12);
+	memcpy(p + 12, frame, sizeof(frame));
+}
+
+static const uint8_t mac_a[6] = { 0x52, 0x54, 0, 0, 0, 0xa },
+		     mac_b[6] = { 0x52, 0x54, 0, 0, 0, 0xb };
+
+/* The rings are written, then the memfd is truncated to 0, then the kick: vhu-net's first
+ * look at the ring faults. */
+static int shrink_to_zero(struct drv *d)
+{
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	find_mem_mapping(daemon_pid);
+	put_frame(drv_buf(d, 1, 0), mac_b, mac_a, 1);
+	int kick = d->r[1].kick;
+	d->r[1].kick = -1; /* drv_add_buf without its kick */
+	drv_add_buf(d, 1, 0, 72, false);
+	d->r[1].kick = kick;
+	if (ftruncate(d->memfd, 0) < 0)
+		return -1;
+	drv_kick(d, 1);
+	return 0;
+}
+
+/* Truncated to half: the rings stay, a buffer in the lost half faults when vhu-net copies
+ * the frame out of it (tx, device code) or into it (rx, the reflected frame). */
+static int shrink_to_half(struct drv *d, bool packed, bool rx)
+{
+	if (drv_start(d, packed, ~0ull))
+		return -1;
+	find_mem_mapping(daemon_pid);
+	if (ftruncate(d->memfd, DRV_MEM_SIZE / 2) < 0)
+		return -1;
+	uint64_t lost = DRV_GPA_BASE + DRV_MEM_SIZE / 2 + 0x10000;
+	uint32_t l = rx ? 2048 : 72;
+	uint16_t f = rx ? VRING_DESC_F_WRITE : 0;
+	if (rx) {
+		drv_add_raw(d, 0, &lost, &l, &f, 1);
+		put_frame(drv_buf(d, 1, 0), mac_b, mac_a, 2);
+		drv_add_buf(d, 1, 0, 72, false);
+	} else {
+		drv_add_raw(d, 1, &lost, &l, &f, 1);
+	}
+	return 0;
+}
+
+static int shrink_tx_split(struct drv *d)
+{
+	return shrink_to_half(d, false, false);
+}
+
+static int shrink_rx_packed(struct drv *d)
+{
+	return shrink_to_half(d, true, true);
+}
+
+/* Sends a frame on d's tx queue and waits until vhu-net has consumed it. */
+static int send_on(struct drv *d, const uint8_t *dst, const uint8_t *src, uint8_t tag)
+{
+	uint32_t id, len;
+
+	put_frame(drv_buf(d, 1, tag % 8), dst, src, tag);
+	drv_add_buf(d, 1, tag % 8, 72, false);
+	return drv_get_used(d, 1, &id, &len, 3000) == 1 ? 0 : -1;
+}
+
+/* Waits for a frame on d's rx queue; returns its tag byte or -1. */
+static int recv_on(struct drv *d)
+{
+	uint32_t id, len;
+
+	if (drv_get_used(d, 0, &id, &len, 3000) != 1 || id >= DRV_QSIZE || len != 72)
+		return -1;
+	/* Split heads are 4 descriptors apart, buffer slot i went in with avail index i. */
+	return drv_buf(d, 0, id / 4)[12 + 59];
+}
+
+/*
+ * Two ports of one switch; port A's front-end truncates its memory while port B keeps
+ * sending frames to A: vhu-net faults on A's rx ring while it handles B's tx ring. Only A's
+ * connection goes; B's frames keep being consumed, and a new front-end on A's socket gets
+ * them. Then the daemon holds no more fds or mappings than before, and exits cleanly.
+ */
+static int two_ports(const char *bin)
+{
+	char pa[128], pb[128], lg[128], cmd[300];
+	pid_t saved_pid = daemon_pid;
+	int saved_fds = base_fds, saved_maps = base_maps, ret = -1, st = 0;
+	struct drv a, b;
+	struct stat sb;
+
+	snprintf(pa, sizeof(pa), "/tmp/vhu-bad-%d-a.sock", getpid());
+	snprintf(pb, sizeof(pb), "/tmp/vhu-bad-%d-b.sock", getpid());
+	snprintf(lg, sizeof(lg), "/tmp/vhu-bad-%d-2.log", getpid());
+	daemon_pid =
+		spawn(bin, (const char *[]){ "--socket-path", pa, "--socket-path", pb, NULL }, lg);
+	for (int i = 0; i < 200 && (stat(pa, &sb) || stat(pb, &sb)); i++)
+		msleep(50);
+	msleep(vg ? 500 : 50);
+	base_fds = count_fds(daemon_pid);
+	base_maps = count_maps(daemon_pid);
+	if (drv_open(&a, pa) || drv_open(&b, pb) || drv_start(&a, false, ~0ull) ||
+	    drv_start(&b, false, ~0ull))
+		goto out;
+	for (unsigned i = 0; i < 8; i++) {
+		drv_add_buf(&a, 0, i, 2048, true);
+		drv_add_buf(&b, 0, i, 2048, true);
+	}
+	/* A -> B teaches the switch where A is; then frames flow from B to A. */
+	if (send_on(&a, mac_b, mac_a, 100) || recv_on(&b) != 100)
+		goto out;
+	for (uint8_t t = 0; t < 4; t++)
+		if (send_on(&b, mac_a, mac_b, t) || recv_on(&a) != t)
+			goto out;
+	if (ftruncate(a.memfd, 0) < 0)
+		goto out;
+	for (uint8_t t = 4; t < 12; t++)
+		if (send_on(&b, mac_a, mac_b, t)) {
+			T_FAILF("two ports: B's frame %u not consumed after A's memory shrank", t);
+			goto out;
+		}
+	if (!closed_by_peer(&a, 3000)) {
+		T_FAILF("two ports: vhu-net kept A's connection");
+		goto out;
+	}
+	drv_close(&a);
+	/* A new front-end on A's socket gets B's frames. */
+	if (drv_open(&a, pa) || drv_start(&a, false, ~0ull))
+		goto out;
+	drv_add_buf(&a, 0, 0, 2048, true);
+	if (send_on(&b, mac_a, mac_b, 50) || recv_on(&a) != 50) {
+		T_FAILF("two ports: no frame from B to the new A");
+		goto out;
+	}
+	drv_close(&a);
+	drv_close(&b);
+	ret = check_clean("two ports");
+	snprintf(cmd, sizeof(cmd), "grep -q 'shrank under the device: SIGBUS at' %s", lg);
+	if (ret == 0 && system(cmd) != 0) {
+		T_FAILF("two ports: no SIGBUS message in the log");
+		ret = -1;
+	}
+out:
+	kill(daemon_pid, SIGTERM);
+	waitpid(daemon_pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		T_FAILF("two ports: vhu-net exit status 0x%x (valgrind errors exit 99)", st);
+		ret = -1;
+	}
+	if (ret) {
+		snprintf(cmd, sizeof(cmd), "tail -30 %s >&2", lg);
+		if (system(cmd) < 0)
+			perror("system");
+	}
+	unlink(lg);
+	daemon_pid = saved_pid;
+	base_fds = saved_fds;
+	base_maps = saved_maps;
+	return ret;
+}
+
 static int hangup_midway(struct drv *d)
 {
 	if (drv_start(d, false, ~0ull))
@@ -591,20 +836,10 @@ int main(int argc, char **argv)
 	}
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-bad-%d.sock", getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-bad-%d.log", getpid());
-	bool vg = getenv("VALGRIND") && *getenv("VALGRIND") == '1';
-	daemon_pid = fork();
-	if (daemon_pid == 0) {
-		freopen(log_path, "w", stderr);
-		freopen("/dev/null", "w", stdout);
-		if (vg)
-			execlp("valgrind", "valgrind", "-q", "--error-exitcode=99",
-			       "--leak-check=full", "--errors-for-leak-kinds=definite",
-			       "--track-fds=yes", argv[1], "--socket-path", sock_path, "--loopback",
-			       NULL);
-		else
-			execl(argv[1], argv[1], "--socket-path", sock_path, "--loopback", NULL);
-		_exit(127);
-	}
+	vg = getenv("VALGRIND") && *getenv("VALGRIND") == '1';
+	daemon_pid =
+		spawn(argv[1], (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
+		      log_path);
 	struct stat st;
 	for (int i = 0; i < 200 && stat(sock_path, &st); i++)
 		msleep(50);
@@ -649,6 +884,10 @@ int main(int argc, char **argv)
 		{ "indirect table length", indirect_bad_len },
 		{ "packed chain without end", packed_long_chain },
 		{ "readable after writable", writable_then_readable },
+		{ "memory truncated to 0, then a kick", shrink_to_zero },
+		{ "memory truncated to half: tx buffer in the lost half", shrink_tx_split },
+		{ "memory truncated to half: rx buffer in the lost half (packed)",
+		  shrink_rx_packed },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(cases[i].name, cases[i].fn);
@@ -664,6 +903,13 @@ int main(int argc, char **argv)
 	RUN(good_split);
 	RUN(good_packed);
 	RUN(good_ctrl);
+	{
+		int before = t_failed;
+		if (two_ports(argv[1]) && t_failed == before)
+			t_failed++;
+		printf("%s two ports: one front-end shrinks its memory\n",
+		       t_failed == before ? "ok  " : "FAIL");
+	}
 
 	kill(daemon_pid, SIGTERM);
 	int status = 0;
@@ -682,6 +928,11 @@ int main(int argc, char **argv)
 		snprintf(cmd, sizeof(cmd), "grep -c 'error' %s >/dev/null", log_path);
 		if (system(cmd) != 0)
 			T_FAILF("no error lines in the daemon log");
+		/* The truncation cases: the guard caught them and said so. */
+		snprintf(cmd, sizeof(cmd), "grep -q 'shrank under the device: SIGBUS at' %s",
+			 log_path);
+		if (system(cmd) != 0)
+			T_FAILF("no SIGBUS guard message in the daemon log");
 	}
 	unlink(log_path);
 	unlink(sock_path);

@@ -66,6 +66,7 @@ struct blkdev {
 	struct vhu_backend *be;
 	struct vhu_device_ops ops;
 	struct bqueue *q[BLK_MAX_QUEUES];
+	int broken_fd; /* eventfd: a queue thread found its ring broken */
 	int verbose;
 };
 
@@ -75,6 +76,8 @@ void bqueue_stop(struct blkdev *d, struct vhu_virtq *vq);
 /* SET_VRING_ENABLE: a disabled queue holds its requests (pops none) until enabled again. */
 void bqueue_enable(struct blkdev *d, struct vhu_virtq *vq, bool enabled);
 void bqueue_print_stats(struct blkdev *d);
+/* A started queue found its ring broken (the connection should be dropped). Main thread. */
+bool bqueue_any_broken(struct blkdev *d);
 
 void blk_log(void *opaque, int level, const char *msg);
 

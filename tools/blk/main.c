@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -175,6 +176,10 @@ static int serve(struct blkdev *d, int lfd, const char *path, bool client, int s
 		ev.data.u32 = 2;
 		epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 	}
+	if (d->broken_fd >= 0) {
+		ev.data.u32 = 4;
+		epoll_ctl(ep, EPOLL_CTL_ADD, d->broken_fd, &ev);
+	}
 	while (!quit) {
 		if (client && conn < 0) {
 			int fd = vhu_connect(path, 0);
@@ -214,6 +219,20 @@ static int serve(struct blkdev *d, int lfd, const char *path, bool client, int s
 				ev.data.u32 = 3;
 				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 				blk_log(d, VHU_LOG_INFO, "front-end connected");
+				break;
+			}
+			case 4: {
+				eventfd_t v;
+				eventfd_read(d->broken_fd, &v);
+				/* A stale note from a connection already gone finds no broken
+				 * queue. */
+				if (conn < 0 || !bqueue_any_broken(d))
+					break;
+				blk_log(d, VHU_LOG_ERR,
+					"dropping the connection: a ring is broken");
+				epoll_ctl(ep, EPOLL_CTL_DEL, conn, NULL);
+				vhu_backend_detach(d->be);
+				conn = -1;
 				break;
 			}
 			case 3:
@@ -349,6 +368,15 @@ int main(int argc, char **argv)
 		.log_opaque = d,
 		.log_level = VHU_LOG_DEBUG,
 	};
+	/* A front-end that shrinks its memory or inflight file loses its connection; the
+	 * process lives on. */
+	ret = vhu_sigbus_guard_install();
+	if (ret)
+		fprintf(stderr,
+			"vhu-blk: no SIGBUS guard (%s): a front-end that shrinks its memory "
+			"can stop the process\n",
+			strerror(-ret));
+	d->broken_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ret = vhu_backend_new(&d->be, &d->ops, d, d->nqueues);
 	if (ret) {
 		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
@@ -400,6 +428,8 @@ int main(int argc, char **argv)
 		close(d->fd);
 	if (d->fd_buffered >= 0)
 		close(d->fd_buffered);
+	if (d->broken_fd >= 0)
+		close(d->broken_fd);
 	close(sfd);
 	return 0;
 bad:

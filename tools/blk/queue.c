@@ -44,7 +44,7 @@ struct bqueue {
 	unsigned *free;
 	unsigned nfree;
 	unsigned inflight;
-	bool broken;
+	bool broken; /* written by the queue thread only (atomic), read by the main thread */
 	/* counters, read by the main thread for SIGUSR1 (approximate while running) */
 	uint64_t reads, writes, flushes, discards, zeroes, ids, errors, bytes;
 };
@@ -204,10 +204,8 @@ static unsigned pop_some(struct bqueue *q)
 		int r = vhu_virtq_pop(q->vq, &q->slots[i].e);
 		if (r == 0)
 			break;
-		if (r == -EIO) {
-			q->broken = true;
+		if (r == -EIO)
 			break;
-		}
 		q->nfree--;
 		n++;
 		if (r < 0) { /* too many segments: fails without touching the image */
@@ -306,6 +304,14 @@ static void *qthread(void *arg)
 			io_uring_submit(&q->ring);
 		work += reap(q, kick, &stopping);
 		vhu_virtq_flush(q->vq);
+		/* Broken by a pop, a push or the SIGBUS guard (the front-end shrank its memory):
+		 * stop taking requests, finish those in flight, and have the main thread drop
+		 * the connection. */
+		if (!q->broken && vhu_virtq_broken(q->vq)) {
+			__atomic_store_n(&q->broken, true, __ATOMIC_RELAXED);
+			if (q->d->broken_fd >= 0)
+				eventfd_write(q->d->broken_fd, 1);
+		}
 		if (stopping && q->inflight == 0)
 			break;
 		if (work) {
@@ -432,4 +438,12 @@ void bqueue_print_stats(struct blkdev *d)
 		       (unsigned long long)q->bytes, (unsigned long long)q->errors);
 	}
 	fflush(stdout);
+}
+
+bool bqueue_any_broken(struct blkdev *d)
+{
+	for (unsigned i = 0; i < BLK_MAX_QUEUES; i++)
+		if (d->q[i] && __atomic_load_n(&d->q[i]->broken, __ATOMIC_RELAXED))
+			return true;
+	return false;
 }

@@ -234,6 +234,14 @@ int main(int argc, char **argv)
 		perror("vhu-net");
 		return 1;
 	}
+	/* A front-end that shrinks its memory file drops its own port, not the process. */
+	ret = vhu_sigbus_guard_install();
+	if (ret)
+		fprintf(stderr,
+			"vhu-net: no SIGBUS guard (%s): a front-end that shrinks its memory "
+			"can stop every port\n",
+			strerror(-ret));
+	ret = 0;
 	if (fd >= 0)
 		ret = port_vhost_new(n, NULL, false, fd, pairs);
 	for (unsigned i = 0; i < npaths && !ret; i++) {

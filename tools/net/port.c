@@ -94,8 +94,12 @@ void net_flush_dirty(struct net *n)
 {
 	for (unsigned i = 0; i < n->ndirty; i++) {
 		struct nqueue *q = n->dirty[i];
-		if (q->dirty && q->started)
+		if (q->dirty && q->started) {
 			vhu_virtq_flush(q->vq);
+			/* A push can break the ring too (its memory shrank under us). */
+			if (vhu_virtq_broken(q->vq))
+				q->port->teardown = true;
+		}
 		q->dirty = false;
 	}
 	n->ndirty = 0;
@@ -250,6 +254,8 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 		vhu_virtq_push(q->vq, &tx_elems[i], 0);
 	if (cnt)
 		vhu_virtq_flush(q->vq);
+	if (vhu_virtq_broken(q->vq))
+		p->teardown = true;
 	net_flush_dirty(n);
 	return cnt;
 }

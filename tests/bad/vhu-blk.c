@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bad input against a running vhu-blk on an image file, black box, in the style of
+ * vhu-net.c: each case does one hostile thing and expects the daemon to drop that connection,
+ * stay alive, and hold no more fds or memory mappings than before. Finally a good session
+ * must still write and read back a sector.
+ *
+ * usage: vhu-blk-bad PATH-TO-vhu-blk
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/drv.h"
+#include "../t.h"
+
+T_DEFINE;
+
+static pid_t daemon_pid;
+static char sock_path[128];
+static char log_path[128];
+static char image_path[128];
+static int base_fds, base_maps;
+
+static void msleep(int ms)
+{
+	nanosleep(&(struct timespec){ .tv_nsec = ms * 1000000L }, NULL);
+}
+
+static int count_fds(pid_t pid)
+{
+	char p[64];
+	int n = 0;
+	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+	DIR *d = opendir(p);
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Mappings of front-end files: memory (drv-mem) and inflight buffer (drv-inflight). */
+static int count_maps(pid_t pid)
+{
+	char p[64], line[512];
+	int n = 0;
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "drv-mem") != NULL || strstr(line, "drv-inflight") != NULL;
+	fclose(f);
+	return n;
+}
+
+static bool alive(void)
+{
+	int st;
+	return waitpid(daemon_pid, &st, WNOHANG) == 0;
+}
+
+static bool closed_by_peer(struct drv *d, int timeout_ms)
+{
+	struct vhu_hdr h;
+	uint8_t buf[4096];
+	for (int t = 0; t < timeout_ms; t += 50) {
+		int r = drv_recv(d, &h, buf, sizeof(buf), 50);
+		if (r < 0 && r != -ETIMEDOUT)
+			return true;
+	}
+	return false;
+}
+
+static int check_clean(const char *what)
+{
+	int fds = -1, maps = -1;
+	for (int t = 0; t < 100; t++) {
+		fds = count_fds(daemon_pid);
+		maps = count_maps(daemon_pid);
+		if (fds == base_fds && maps == base_maps)
+			break;
+		msleep(20);
+	}
+	if (!alive()) {
+		T_FAILF("%s: vhu-blk died", what);
+		return -1;
+	}
+	if (fds != base_fds || maps != base_maps) {
+		T_FAILF("%s: leak: fds %d (baseline %d), mappings %d (baseline %d)", what, fds,
+			base_fds, maps, base_maps);
+		return -1;
+	}
+	return 0;
+}
+
+typedef int (*bad_fn)(struct drv *d);
+
+static int run_case(const char *name, bad_fn fn)
+{
+	struct drv d;
+	int ret;
+
+	if (drv_open(&d, sock_path)) {
+		T_FAILF("%s: cannot connect", name);
+		return -1;
+	}
+	ret = fn(&d);
+	if (ret == 0 && !closed_by_peer(&d, 3000)) {
+		T_FAILF("%s: vhu-blk kept the connection open", name);
+		ret = -1;
+	}
+	drv_close(&d);
+	if (check_clean(name))
+		ret = -1;
+	printf("%s %s\n", ret ? "FAIL" : "ok  ", name);
+	if (ret)
+		t_failed++;
+	return ret;
+}
+
+/* ---- a one-queue block device, with or without an inflight buffer ---- */
+
+#define INFLIGHT_SIZE 4096 /* one queue of 64 entries needs 2112 bytes */
+
+static int inflight_fd = -1;
+
+/* SET_INFLIGHT_FD of an fd holding file_size bytes, said to hold mmap_size. Returns the
+ * ack (0 accepted) or -errno. */
+static int64_t set_inflight(struct drv *d, uint64_t file_size, uint64_t mmap_size)
+{
+	struct vhu_inflight in = { .mmap_size = mmap_size,
+				   .num_queues = 1,
+				   .queue_size = DRV_QSIZE };
+	uint64_t pf = d->protocol_features | 1ULL << VHU_PROTO_F_INFLIGHT_SHMFD;
+
+	if (inflight_fd >= 0)
+		close(inflight_fd);
+	inflight_fd = memfd_create("drv-inflight", MFD_CLOEXEC);
+	if (inflight_fd < 0 || ftruncate(inflight_fd, (off_t)file_size) < 0)
+		return -errno;
+	int ret = drv_send(d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0);
+	if (ret)
+		return ret;
+	return drv_call_ack(d, VHU_REQ_SET_INFLIGHT_FD, &in, sizeof(in), &inflight_fd, 1);
+}
+
+static int blk_start(struct drv *d, bool inflight)
+{
+	d->nq = 1;
+	if (drv_start(d, false, ~0ull))
+		return -1;
+	if (inflight && set_inflight(d, INFLIGHT_SIZE, INFLIGHT_SIZE) != 0)
+		return -1;
+	return 0;
+}
+
+/* Request `slot` (header and status in the ring's buffer area) with len data bytes at data_gpa.
+ */
+static void blk_req(struct drv *d, unsigned slot, uint32_t type, uint64_t sector, uint64_t data_gpa,
+		    uint32_t len)
+{
+	struct virtio_blk_outhdr *h = (void *)drv_buf(d, 0, 2 * slot);
+	uint64_t a[3] = { drv_buf_gpa(d, 0, 2 * slot), data_gpa, drv_buf_gpa(d, 0, 2 * slot + 1) };
+	uint32_t l[3] = { sizeof(*h), len, 1 };
+	uint16_t f[3] = { 0, type == VIRTIO_BLK_T_IN ? VRING_DESC_F_WRITE : 0, VRING_DESC_F_WRITE };
+
+	h->type = type;
+	h->ioprio = 0;
+	h->sector = sector;
+	*drv_buf(d, 0, 2 * slot + 1) = 0xff;
+	drv_add_raw(d, 0, a, l, f, 3);
+}
+
+static uint8_t blk_status(struct drv *d, unsigned slot)
+{
+	return *drv_buf(d, 0, 2 * slot + 1);
+}
+
+/* Guest addresses of data buffers: in the first half of the memory, and in the second half
+ * (lost when the front-end truncates its memfd to half). */
+static uint64_t data_low(unsigned i)
+{
+	return drv_gpa(0x180000 + (uint64_t)i * 4096);
+}
+
+static uint64_t data_high(unsigned i)
+{
+	return drv_gpa(DRV_MEM_SIZE / 2 + 0x10000 + (uint64_t)i * 4096);
+}
+
+/* ---- cases ---- */
+
+/* The inflight buffer's fd must hold what the front-end says it does: an fd shorter than
+ * mmap_size killed the daemon (SIGBUS) when the rings started on it. Refused now. */
+static int inflight_short(struct drv *d, uint64_t file_size)
+{
+	if (blk_start(d, false))
+		return -1;
+	int64_t ack = set_inflight(d, file_size, 2 * INFLIGHT_SIZE);
+	if (ack == 0) {
+		T_FAILF("SET_INFLIGHT_FD of a %llu-byte fd for %u bytes accepted",
+			(unsigned long long)file_size, 2 * INFLIGHT_SIZE);
+		return -1;
+	}
+	return 0;
+}
+
+static int inflight_empty_fd(struct drv *d)
+{
+	return inflight_short(d, 0);
+}
+
+static int inflight_half_fd(struct drv *d)
+{
+	return inflight_short(d, INFLIGHT_SIZE);
+}
+
+/* Eight reads in flight, then the front-end truncates its memory to 0 and kicks again: the
+ * queue thread faults (status bytes, the ring) and the connection is dropped. */
+static int memory_shrunk_in_flight(struct drv *d)
+{
+	if (blk_start(d, true))
+		return -1;
+	for (unsigned i = 0; i < 8; i++)
+		blk_req(d, i, VIRTIO_BLK_T_IN, i * 8, data_high(i), 4096);
+	if (ftruncate(d->memfd, 0) < 0)
+		return -1;
+	drv_kick(d, 0);
+	return 0;
+}
+
+/* The inflight buffer truncated after SET_INFLIGHT_FD: the next request's entry faults. */
+static int inflight_shrunk(struct drv *d)
+{
+	if (blk_start(d, true))
+		return -1;
+	if (ftruncate(inflight_fd, 0) < 0)
+		return -1;
+	blk_req(d, 0, VIRTIO_BLK_T_IN, 0, data_low(0), 4096);
+	return 0;
+}
+
+/*
+ * Memory truncated to half with the rings in the first half: the kernel does the I/O into
+ * the lost buffers (io_uring), which fails with EFAULT rather than SIGBUS; each such request
+ * completes with IOERR and the connection goes on serving the rest.
+ */
+static int memory_half_io(void)
+{
+	struct drv d;
+	uint32_t id, len;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	ASSERT_OK(blk_start(&d, true));
+	ASSERT_OK(ftruncate(d.memfd, DRV_MEM_SIZE / 2));
+	blk_req(&d, 0, VIRTIO_BLK_T_IN, 0, data_high(0), 4096);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(blk_status(&d, 0), VIRTIO_BLK_S_IOERR);
+	blk_req(&d, 1, VIRTIO_BLK_T_OUT, 0, data_high(1), 4096);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(blk_status(&d, 1), VIRTIO_BLK_S_IOERR);
+	blk_req(&d, 2, VIRTIO_BLK_T_IN, 0, data_low(0), 4096);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(blk_status(&d, 2), VIRTIO_BLK_S_OK);
+	drv_close(&d);
+	return check_clean("memory truncated to half");
+}
+
+/* Write a sector, read it back. */
+static int good_session(void)
+{
+	struct drv d;
+	uint32_t id, len;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	ASSERT_OK(blk_start(&d, true));
+	uint8_t *w = d.mem + (data_low(0) - DRV_GPA_BASE), *r = w + 4096;
+	for (unsigned i = 0; i < 4096; i++)
+		w[i] = (uint8_t)(i * 7 + 1);
+	blk_req(&d, 0, VIRTIO_BLK_T_OUT, 16, data_low(0), 4096);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(blk_status(&d, 0), VIRTIO_BLK_S_OK);
+	memset(r, 0, 4096);
+	blk_req(&d, 1, VIRTIO_BLK_T_IN, 16, data_low(1), 4096);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(blk_status(&d, 1), VIRTIO_BLK_S_OK);
+	ASSERT_OK(memcmp(w, r, 4096));
+	drv_close(&d);
+	return check_clean("good session");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s VHU-BLK\n", argv[0]);
+		return T_FAIL;
+	}
+	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-blk-bad-%d.sock", getpid());
+	snprintf(log_path, sizeof(log_path), "/tmp/vhu-blk-bad-%d.log", getpid());
+	snprintf(image_path, sizeof(image_path), "/tmp/vhu-blk-bad-%d.img", getpid());
+	int img = open(image_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (img < 0 || ftruncate(img, 16 << 20) < 0) {
+		perror(image_path);
+		return T_FAIL;
+	}
+	close(img);
+	daemon_pid = fork();
+	if (daemon_pid == 0) {
+		freopen(log_path, "w", stderr);
+		freopen("/dev/null", "w", stdout);
+		execl(argv[1], argv[1], "--socket-path", sock_path, "--image", image_path, NULL);
+		_exit(127);
+	}
+	struct stat st;
+	for (int i = 0; i < 200 && stat(sock_path, &st); i++)
+		msleep(50);
+	msleep(50);
+	base_fds = count_fds(daemon_pid);
+	base_maps = count_maps(daemon_pid);
+
+	static const struct {
+		const char *name;
+		bad_fn fn;
+	} cases[] = {
+		{ "SET_INFLIGHT_FD: empty fd", inflight_empty_fd },
+		{ "SET_INFLIGHT_FD: fd shorter than mmap_size", inflight_half_fd },
+		{ "memory truncated to 0 right after eight reads were posted",
+		  memory_shrunk_in_flight },
+		{ "inflight buffer truncated after SET_INFLIGHT_FD", inflight_shrunk },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(cases[i].name, cases[i].fn);
+	RUN(memory_half_io);
+	RUN(good_session);
+
+	kill(daemon_pid, SIGTERM);
+	int status = 0;
+	waitpid(daemon_pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		T_FAILF("vhu-blk exit status 0x%x", status);
+	char cmd[512];
+	if (!t_failed) {
+		/* The guard caught the truncations, and said which mapping. */
+		snprintf(
+			cmd, sizeof(cmd),
+			"grep -q 'shrank under the device: SIGBUS at .* in region gpa' %s && "
+			"grep -q 'shrank under the device: SIGBUS at .* in the inflight buffer' %s",
+			log_path, log_path);
+		if (system(cmd) != 0)
+			T_FAILF("no SIGBUS guard messages in the daemon log");
+	}
+	if (t_failed) {
+		snprintf(cmd, sizeof(cmd), "tail -40 %s >&2", log_path);
+		if (system(cmd) < 0)
+			perror("system");
+	}
+	if (inflight_fd >= 0)
+		close(inflight_fd);
+	if (!getenv("VHU_KEEP")) /* VHU_KEEP=1 keeps the daemon's log */
+		unlink(log_path);
+	unlink(sock_path);
+	unlink(image_path);
+	T_MAIN_END();
+}
