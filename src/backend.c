@@ -414,7 +414,7 @@ static int peer_eventfd(struct vhu_backend *be, struct msg *m, const char *req, 
 	if (ifd >= 0)
 		close(ifd);
 	info[n > 0 ? n : 0] = '\0';
-	/* Linux 6.3 and later show the flag; older kernels cannot tell, and are trusted. */
+	/* Linux 6.x kernels show the flag; older ones cannot tell, and are trusted. */
 	if (kick && strstr(info, "eventfd-semaphore: 1")) {
 		log_err(&be->lg,
 			"%s: a semaphore eventfd stays readable after each read (busy loop): "

@@ -188,7 +188,7 @@ VHU_EXPORT void vhu_virtq_disable_notify(struct vhu_virtq *vq)
 		split_disable_notify(vq);
 }
 
-/* Set once preadv2(RWF_NOWAIT) turns out not to work on eventfds (Linux before 5.13). */
+/* Set once preadv2(RWF_NOWAIT) turns out not to work on eventfds (older kernels). */
 static bool kick_nowait_unsupported;
 
 VHU_EXPORT uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq)
