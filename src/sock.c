@@ -119,8 +119,9 @@ static int take_fds(struct msghdr *mh, struct msg *m)
 }
 
 /*
- * Reads the rest of the message *got bytes into, never past its end (the next message's fds
- * must stay with the next message). Fds may come with any byte of the message; all are kept.
+ * Reads more of the message in m, of which *got bytes have arrived, never past its end (the
+ * next message's fds must stay with the next message). Fds may come with any byte of the
+ * message; all are kept, up to MSG_MAX_FDS.
  * Returns 1 when the message is complete, 0 when recvmsg would block (EAGAIN: nothing more
  * for now on a non-blocking socket, or SO_RCVTIMEO expired on a blocking one), or -errno
  * (then the message owns no fds and *got is 0).
