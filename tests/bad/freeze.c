@@ -6,7 +6,8 @@
  * thousands of requests whose replies are never read, kick/call/err fds that are not eventfds
  * (or a semaphore eventfd as kick), and blocking eventfds at their maximum count as call and
  * err fds while frames flow. After each case the daemon holds no more fds or mappings than
- * before, and at the end SIGTERM ends it within a few seconds. Then vhu-blk --fd on a
+ * before, and at the end SIGTERM, sent while full call eventfds are attached and frames flow,
+ * ends it within a few seconds. Then vhu-blk --fd on a
  * connected socketpair: silent for 7 s and still alive, SIGTERM exits 0; with a call fd at its
  * maximum count under I/O, SIGTERM still exits; and it exits when its connection closes.
  * Run it with VALGRIND=1 to put vhu-net under valgrind.
@@ -376,24 +377,31 @@ static int full_eventfd(void)
 	return fd;
 }
 
+/* B with blocking, full call eventfds on both rings, C a good peer; frames both ways. */
+static int full_call_pair(struct drv *b, struct drv *c)
+{
+	ASSERT_OK(drv_open(b, paths[PB]));
+	ASSERT_OK(drv_open(c, paths[PC]));
+	for (unsigned q = 0; q < 2; q++) {
+		close(b->r[q].call);
+		b->r[q].call = full_eventfd();
+		ASSERT_TRUE(b->r[q].call >= 0);
+	}
+	ASSERT_OK(drv_start(b, false, ~0ull));
+	ASSERT_OK(drv_start(c, false, ~0ull));
+	/* Every used buffer on B now wants to write a call that cannot be added. */
+	for (int i = 0; i < 6; i++) {
+		ASSERT_OK(exchange(c, b, 1000));
+		ASSERT_OK(exchange(b, c, 1000));
+	}
+	return 0;
+}
+
 static int full_call(void)
 {
 	struct drv b, c;
 
-	ASSERT_OK(drv_open(&b, paths[PB]));
-	ASSERT_OK(drv_open(&c, paths[PC]));
-	for (unsigned q = 0; q < 2; q++) {
-		close(b.r[q].call);
-		b.r[q].call = full_eventfd();
-		ASSERT_TRUE(b.r[q].call >= 0);
-	}
-	ASSERT_OK(drv_start(&b, false, ~0ull));
-	ASSERT_OK(drv_start(&c, false, ~0ull));
-	/* Every used buffer on B now wants to write a call that cannot be added. */
-	for (int i = 0; i < 6; i++) {
-		ASSERT_OK(exchange(&c, &b, 1000));
-		ASSERT_OK(exchange(&b, &c, 1000));
-	}
+	ASSERT_OK(full_call_pair(&b, &c));
 	drv_close(&b);
 	ASSERT_OK(tx_only(&c, 1000));
 	drv_close(&c);
@@ -555,9 +563,16 @@ static int blk_conn_closes(void)
 	return 0;
 }
 
+/* SIGTERM while B's call eventfds are full and frames flow: vhu-net still reads it. */
 static int net_sigterm(void)
 {
-	return sigterm_exits(net_pid, "vhu-net", vg ? 10000 : 3000);
+	struct drv b, c;
+	int ret = full_call_pair(&b, &c);
+
+	ASSERT_OK(sigterm_exits(net_pid, "vhu-net", vg ? 10000 : 3000));
+	drv_close(&b);
+	drv_close(&c);
+	return ret;
 }
 
 int main(int argc, char **argv)
