@@ -7,9 +7,9 @@
  * (or a semaphore eventfd as kick), and blocking eventfds at their maximum count as call and
  * err fds while frames flow. After each case the daemon holds no more fds or mappings than
  * before, and at the end SIGTERM, sent while full call eventfds are attached and frames flow,
- * ends it within a few seconds. Then vhu-blk --fd on a
- * connected socketpair: silent for 7 s and still alive, SIGTERM exits 0; with a call fd at its
- * maximum count under I/O, SIGTERM still exits; and it exits when its connection closes.
+ * ends it within a few seconds. Then vhu-blk --fd on a connected socketpair: silent for 7 s
+ * and still alive, SIGTERM exits 0; with a call fd at its maximum count under I/O, SIGTERM
+ * still exits; and it exits when its connection closes.
  * Run it with VALGRIND=1 to put vhu-net under valgrind.
  *
  * usage: freeze PATH-TO-vhu-net PATH-TO-vhu-blk
