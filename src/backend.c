@@ -7,8 +7,10 @@
  * handlers see well-formed payloads; they still check every index and address they use.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -24,8 +26,6 @@
 #include "util.h"
 #include "vhu/backend.h"
 
-/* A front-end that stalls mid-message for this long is dropped. */
-#define SOCK_TIMEOUT_MS 5000
 /* Most virtqueues one device may have. */
 #define MAX_VQS 256
 
@@ -59,6 +59,10 @@ struct vhu_backend {
 		int guard; /* SIGBUS guard slot, or -1 */
 	} inflight;
 	int reply_fd; /* an fd to send with the reply being built (GET_INFLIGHT_FD) */
+	/* The message being assembled: the socket is non-blocking and a message may arrive in
+	 * pieces over many dispatch calls. rx owns the fds received so far. */
+	struct msg rx;
+	size_t rx_got; /* bytes of rx received (header, then payload); 0 between messages */
 };
 
 /* Handler results besides -errno (fatal: the connection should be dropped). */
@@ -392,6 +396,56 @@ static int h_get_vring_base(struct vhu_backend *be, struct msg *m)
 	return H_REPLY;
 }
 
+/*
+ * "VHOST_USER_SET_VRING_KICK/CALL/ERR" carry eventfds, and vhu accepts nothing else: a pipe, a
+ * socket or a file can block a read or a write, or stay readable forever. A semaphore eventfd
+ * (EFD_SEMAPHORE) is refused as a kick fd: each read takes 1 from its counter, so one write of
+ * a large count would keep the ring's poller waking up without end. The fd is made
+ * non-blocking, on the file description the front-end shares (QEMU and DPDK use non-blocking
+ * eventfds themselves): a kick read never waits, and a call or err write into a counter at its
+ * maximum fails with EAGAIN, which only means a notification is already pending.
+ */
+static int peer_eventfd(struct vhu_backend *be, struct msg *m, const char *req, bool kick)
+{
+	char path[48], what[128], info[512];
+	ssize_t n;
+	int fd, fl;
+
+	if (!m->nfds)
+		return 0; /* VRING_NOFD (the table checked that the bit and the fd count agree) */
+	fd = m->fds[0];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, what, sizeof(what) - 1);
+	what[n > 0 ? n : 0] = '\0';
+	if (strcmp(what, "anon_inode:[eventfd]") != 0) {
+		log_err(&be->lg, "%s: fd is %s, not an eventfd: refused", req,
+			n > 0 ? what : "of unknown kind");
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	int ifd = open(path, O_RDONLY | O_CLOEXEC);
+	n = ifd >= 0 ? read(ifd, info, sizeof(info) - 1) : -1;
+	if (ifd >= 0)
+		close(ifd);
+	info[n > 0 ? n : 0] = '\0';
+	/* Linux 6.x kernels show the flag; older ones cannot tell, and are trusted. */
+	if (kick && strstr(info, "eventfd-semaphore: 1")) {
+		log_err(&be->lg,
+			"%s: a semaphore eventfd stays readable after each read (busy loop): "
+			"refused",
+			req);
+		return -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int ret = -errno;
+		log_err(&be->lg, "%s: cannot make the eventfd non-blocking: %s", req,
+			strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 /* SET_VRING_KICK / CALL / ERR: takes the fd (or none for VRING_NOFD) into *slot. The ring is
  * paused across the swap so a queue thread never sees a closed fd. */
 static struct vhu_virtq *vring_file(struct vhu_backend *be, struct msg *m, const char *req,
@@ -422,10 +476,11 @@ static void take_fd(int *slot, struct msg *m)
 static int h_set_vring_kick(struct vhu_backend *be, struct msg *m)
 {
 	bool was;
-	struct vhu_virtq *vq = vring_file(be, m, "SET_VRING_KICK", &was);
+	int ret = peer_eventfd(be, m, "SET_VRING_KICK", true);
+	struct vhu_virtq *vq = ret ? NULL : vring_file(be, m, "SET_VRING_KICK", &was);
 
 	if (!vq)
-		return -EINVAL;
+		return ret ? ret : -EINVAL;
 	take_fd(&vq->kick_fd, m);
 	vq->kick_set = true;
 	vq->resume = was;
@@ -435,10 +490,11 @@ static int h_set_vring_kick(struct vhu_backend *be, struct msg *m)
 static int h_set_vring_call(struct vhu_backend *be, struct msg *m)
 {
 	bool was;
-	struct vhu_virtq *vq = vring_file(be, m, "SET_VRING_CALL", &was);
+	int ret = peer_eventfd(be, m, "SET_VRING_CALL", false);
+	struct vhu_virtq *vq = ret ? NULL : vring_file(be, m, "SET_VRING_CALL", &was);
 
 	if (!vq)
-		return -EINVAL;
+		return ret ? ret : -EINVAL;
 	take_fd(&vq->call_fd, m);
 	return was ? vq_try_start(be, vq) : 0;
 }
@@ -446,10 +502,11 @@ static int h_set_vring_call(struct vhu_backend *be, struct msg *m)
 static int h_set_vring_err(struct vhu_backend *be, struct msg *m)
 {
 	bool was;
-	struct vhu_virtq *vq = vring_file(be, m, "SET_VRING_ERR", &was);
+	int ret = peer_eventfd(be, m, "SET_VRING_ERR", false);
+	struct vhu_virtq *vq = ret ? NULL : vring_file(be, m, "SET_VRING_ERR", &was);
 
 	if (!vq)
-		return -EINVAL;
+		return ret ? ret : -EINVAL;
 	take_fd(&vq->err_fd, m);
 	return was ? vq_try_start(be, vq) : 0;
 }
@@ -681,12 +738,22 @@ static const handler_fn handlers[VHU_REQ_MAX] = {
 
 /* ---- dispatch ---- */
 
+/* Replies never block: a front-end that does not read them until our socket send buffer is
+ * full (about 200 KiB of replies) is dropped rather than allowed to stall the thread. A reply
+ * may then be half sent, so the stream is out of sync anyway. */
 static int send_reply(struct vhu_backend *be, struct msg *m)
 {
 	m->hdr.flags = VHU_VERSION | VHU_FLAG_REPLY;
-	int ret = sock_send(be->fd, m, be->reply_fd >= 0 ? &be->reply_fd : NULL,
-			    be->reply_fd >= 0 ? 1 : 0);
+	int ret = sock_send_nowait(be->fd, m, be->reply_fd >= 0 ? &be->reply_fd : NULL,
+				   be->reply_fd >= 0 ? 1 : 0);
 	close_fd(&be->reply_fd);
+	if (ret == -EAGAIN) {
+		log_err(&be->lg,
+			"reply to %s: socket send buffer full, the front-end does not read its "
+			"replies; dropping it",
+			vhu_request_name(m->hdr.request));
+		return -ENOBUFS;
+	}
 	if (ret)
 		log_err(&be->lg, "reply to %s failed: %s", vhu_request_name(m->hdr.request),
 			strerror(-ret));
@@ -718,52 +785,66 @@ static bool poisoned(struct vhu_backend *be)
 	return true;
 }
 
-VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
+/* Handles the complete message in m; fds the handler did not take are closed. */
+static int handle(struct vhu_backend *be, struct msg *m)
 {
-	struct msg m;
 	char why[160];
 	handler_fn h;
-	int ret, r;
+	int ret = 0, r;
+
+	r = msg_check(m, checked_features(be), be->protocol_features, why, sizeof(why));
+	if (r) {
+		log_err(&be->lg, "rejected message: %s", why);
+		msg_close_fds(m);
+		return r;
+	}
+	log_debug(&be->lg, "<- %s (size %u, %u fds)", vhu_request_name(m->hdr.request), m->hdr.size,
+		  m->nfds);
+	h = handlers[m->hdr.request];
+	r = h ? h(be, m) : h_unsupported(be, m);
+	msg_close_fds(m);
+	if (r == H_REPLY) {
+		ret = send_reply(be, m);
+	} else if (msg_wants_reply(m, be->protocol_features)) {
+		/* REPLY_ACK: 0 for success, non-zero for failure. */
+		m->p.u64 = r == H_OK ? 0 : (r < 0 ? (uint64_t)-r : 1);
+		m->hdr.size = sizeof(uint64_t);
+		ret = send_reply(be, m);
+	}
+	if (r < 0) {
+		log_err(&be->lg, "%s failed: %s", vhu_request_name(m->hdr.request), strerror(-r));
+		return r;
+	}
+	return ret;
+}
+
+VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
+{
+	struct msg *m = &be->rx;
+	int ret;
 
 	if (be->fd < 0)
 		return -ENOTCONN;
 	if (poisoned(be))
 		return -EIO;
-	ret = sock_recv(be->fd, &m, false);
+	/* Non-blocking: whatever part of a message the socket holds is added to be->rx; a
+	 * front-end that sends slowly or stops mid-message holds no thread, only this buffer. */
+	ret = sock_recv_some(be->fd, m, &be->rx_got, false);
+	if (ret == 0)
+		return 0;
 	if (ret == -ECONNRESET) {
 		log_info(&be->lg, "front-end closed the connection");
 		return ret;
 	}
-	if (ret) {
-		log_err(&be->lg, "bad message (request %u, flags 0x%x, size %u): %s", m.hdr.request,
-			m.hdr.flags, m.hdr.size, strerror(-ret));
+	if (ret < 0) {
+		log_err(&be->lg, "bad message (request %u, flags 0x%x, size %u): %s",
+			m->hdr.request, m->hdr.flags, m->hdr.size, strerror(-ret));
 		return ret;
 	}
-	ret = msg_check(&m, checked_features(be), be->protocol_features, why, sizeof(why));
-	if (ret) {
-		log_err(&be->lg, "rejected message: %s", why);
-		msg_close_fds(&m);
-		return ret;
-	}
-	log_debug(&be->lg, "<- %s (size %u, %u fds)", vhu_request_name(m.hdr.request), m.hdr.size,
-		  m.nfds);
-	h = handlers[m.hdr.request];
-	r = h ? h(be, &m) : h_unsupported(be, &m);
-	msg_close_fds(&m);
-	if (r == H_REPLY) {
-		ret = send_reply(be, &m);
-	} else if (msg_wants_reply(&m, be->protocol_features)) {
-		/* REPLY_ACK: 0 for success, non-zero for failure. */
-		m.p.u64 = r == H_OK ? 0 : (r < 0 ? (uint64_t)-r : 1);
-		m.hdr.size = sizeof(uint64_t);
-		ret = send_reply(be, &m);
-	}
-	if (r < 0) {
-		log_err(&be->lg, "%s failed: %s", vhu_request_name(m.hdr.request), strerror(-r));
-		return r;
-	}
+	be->rx_got = 0;
+	ret = handle(be, m);
 	/* A handler that started a ring may have read memory the front-end had shrunk. */
-	if (poisoned(be))
+	if (ret == 0 && poisoned(be))
 		return -EIO;
 	return ret;
 }
@@ -790,6 +871,7 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 	be->fd = -1;
 	be->reply_fd = -1;
 	be->inflight.guard = -1;
+	msg_init(&be->rx, 0, 0, 0);
 	be->nvqs = nvqs;
 	be->lg = (struct logger){ .fn = ops->log,
 				  .opaque = ops->log_opaque,
@@ -807,8 +889,14 @@ VHU_EXPORT int vhu_backend_attach(struct vhu_backend *be, int fd)
 		return -EBUSY;
 	if (fd < 0)
 		return -EBADF;
+	/* Nothing on the control plane may block the application's thread (vhu-net serves every
+	 * port on one): messages are assembled piece by piece and replies are sent without
+	 * waiting. The flag is on the file description, which the application shares. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
 	be->fd = fd;
-	sock_set_timeout(fd, SOCK_TIMEOUT_MS);
+	be->rx_got = 0;
 	return 0;
 }
 
@@ -819,6 +907,9 @@ VHU_EXPORT void vhu_backend_detach(struct vhu_backend *be)
 	reset_rings(be);
 	inflight_unmap(be);
 	mem_clear(&be->mem);
+	/* A message cut off mid-way may hold fds. */
+	msg_close_fds(&be->rx);
+	be->rx_got = 0;
 	mem_init(&be->mem); /* every guarded mapping is gone: the poison goes too */
 	close_fd(&be->fd);
 	be->features = 0;

@@ -92,25 +92,6 @@ int sock_set_timeout(int fd, int ms)
 	return 0;
 }
 
-/* Reads exactly len bytes; -ECONNRESET if the peer closed, -ETIMEDOUT if it stalled. */
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = recv(fd, (char *)buf + got, len - got, 0);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return (errno == EAGAIN || errno == EWOULDBLOCK) ? -ETIMEDOUT : -errno;
-		}
-		got += (size_t)n;
-	}
-	return 0;
-}
-
 /* Takes the fds out of the control messages; closes all of them if there are too many. */
 static int take_fds(struct msghdr *mh, struct msg *m)
 {
@@ -137,54 +118,93 @@ static int take_fds(struct msghdr *mh, struct msg *m)
 	return ret;
 }
 
-int sock_recv(int fd, struct msg *m, bool expect_reply)
+/*
+ * Reads more of the message in m, of which *got bytes have arrived, never past its end (the
+ * next message's fds must stay with the next message). Fds may come with any byte of the
+ * message; all are kept, up to MSG_MAX_FDS.
+ * Returns 1 when the message is complete, 0 when recvmsg would block (EAGAIN: nothing more
+ * for now on a non-blocking socket, or SO_RCVTIMEO expired on a blocking one), or -errno
+ * (then the message owns no fds and *got is 0).
+ */
+static int recv_step(int fd, struct msg *m, size_t *got, bool expect_reply, int flags)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
 		struct cmsghdr align;
 	} cbuf;
-	struct iovec iov = { .iov_base = &m->hdr, .iov_len = VHU_HDR_SIZE };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf.buf,
-		.msg_controllen = sizeof(cbuf.buf),
-	};
-	ssize_t n;
 	int ret;
 
-	msg_init(m, 0, 0, 0);
-	do
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return -ECONNRESET;
-	if (n < 0)
-		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
-	ret = take_fds(&mh, m);
-	if (ret)
-		goto err_close;
-	if ((size_t)n < VHU_HDR_SIZE) {
-		ret = read_full(fd, (char *)&m->hdr + n, VHU_HDR_SIZE - (size_t)n);
+	if (*got == 0)
+		msg_init(m, 0, 0, 0);
+	for (;;) {
+		struct iovec iov;
+		if (*got < VHU_HDR_SIZE) {
+			iov.iov_base = (char *)&m->hdr + *got;
+			iov.iov_len = VHU_HDR_SIZE - *got;
+		} else if (*got - VHU_HDR_SIZE < m->hdr.size) {
+			iov.iov_base = m->p.raw + (*got - VHU_HDR_SIZE);
+			iov.iov_len = m->hdr.size - (*got - VHU_HDR_SIZE);
+		} else {
+			return 1;
+		}
+		struct msghdr mh = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = cbuf.buf,
+			.msg_controllen = sizeof(cbuf.buf),
+		};
+		ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0) {
+			ret = -errno;
+			goto err_close;
+		}
+		ret = take_fds(&mh, m);
 		if (ret)
 			goto err_close;
-	}
-	ret = msg_check_hdr(&m->hdr, expect_reply);
-	if (ret)
-		goto err_close;
-	if (m->hdr.size) {
-		ret = read_full(fd, m->p.raw, m->hdr.size);
-		if (ret)
+		if (n == 0) {
+			ret = -ECONNRESET;
 			goto err_close;
+		}
+		*got += (size_t)n;
+		/* The header is checked as soon as it is complete, before any payload is read. */
+		if (*got == VHU_HDR_SIZE) {
+			ret = msg_check_hdr(&m->hdr, expect_reply);
+			if (ret)
+				goto err_close;
+		}
 	}
-	return 0;
 
 err_close:
 	msg_close_fds(m);
+	*got = 0;
 	return ret;
 }
 
-int sock_send(int fd, const struct msg *m, const int *fds, unsigned nfds)
+int sock_recv(int fd, struct msg *m, bool expect_reply)
+{
+	size_t got = 0;
+	int ret = recv_step(fd, m, &got, expect_reply, 0);
+
+	if (ret == 1)
+		return 0;
+	if (ret == 0) {
+		/* Would block: nothing at all yet, or the peer stalled mid-message. */
+		msg_close_fds(m);
+		return got ? -ETIMEDOUT : -EAGAIN;
+	}
+	return ret;
+}
+
+int sock_recv_some(int fd, struct msg *m, size_t *got, bool expect_reply)
+{
+	return recv_step(fd, m, got, expect_reply, MSG_DONTWAIT);
+}
+
+static int send_flags(int fd, const struct msg *m, const int *fds, unsigned nfds, int flags)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
@@ -210,11 +230,13 @@ int sock_send(int fd, const struct msg *m, const int *fds, unsigned nfds)
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	while (sent < total) {
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return (errno == EAGAIN || errno == EWOULDBLOCK) ? -ETIMEDOUT : -errno;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return (flags & MSG_DONTWAIT) ? -EAGAIN : -ETIMEDOUT;
+			return -errno;
 		}
 		sent += (size_t)n;
 		/* fds went with the first byte; continue with the rest of the bytes only. */
@@ -232,6 +254,16 @@ int sock_send(int fd, const struct msg *m, const int *fds, unsigned nfds)
 		}
 	}
 	return 0;
+}
+
+int sock_send(int fd, const struct msg *m, const int *fds, unsigned nfds)
+{
+	return send_flags(fd, m, fds, nfds, 0);
+}
+
+int sock_send_nowait(int fd, const struct msg *m, const int *fds, unsigned nfds)
+{
+	return send_flags(fd, m, fds, nfds, MSG_DONTWAIT);
 }
 
 VHU_EXPORT int vhu_listen(const char *path)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "inflight.h"
@@ -32,7 +33,8 @@ int ring_broken(struct vhu_virtq *vq, const char *fmt, ...)
 		log_err(vq->lg, "vring %u broken: %s; not touching it again", vq->index, buf);
 		vq->broken = true;
 		vq->st.broken = 1;
-		/* "VHOST_USER_SET_VRING_ERR": the err eventfd tells the front-end of the error. */
+		/* "VHOST_USER_SET_VRING_ERR": the err eventfd tells the front-end of the error.
+		 * Non-blocking (SET_VRING_ERR): EAGAIN means one is pending already. */
 		if (vq->err_fd >= 0)
 			eventfd_write(vq->err_fd, 1);
 	}
@@ -215,6 +217,8 @@ VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
 	if (poisoned(vq))
 		return;
 	if (notify && vq->call_fd >= 0) {
+		/* Non-blocking (SET_VRING_CALL): a counter at its maximum fails with EAGAIN, and
+		 * the front-end has a notification pending anyway. */
 		eventfd_write(vq->call_fd, 1);
 		vq->st.calls++;
 	}
@@ -248,11 +252,28 @@ VHU_EXPORT void vhu_virtq_disable_notify(struct vhu_virtq *vq)
 		split_disable_notify(vq);
 }
 
+/* Set once preadv2(RWF_NOWAIT) turns out not to work on eventfds (older kernels). */
+static bool kick_nowait_unsupported;
+
 VHU_EXPORT uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq)
 {
 	uint64_t v = 0;
+	struct iovec iov = { &v, sizeof(v) };
+	ssize_t n = -1;
 
-	if (vq->kick_fd < 0 || read(vq->kick_fd, &v, sizeof(v)) != sizeof(v))
+	if (vq->kick_fd < 0)
+		return 0;
+	/* The kick fd is O_NONBLOCK (SET_VRING_KICK), but that flag lives on a file description
+	 * the front-end shares and could clear again: RWF_NOWAIT asks for "never wait" on this
+	 * read alone. */
+	if (!__atomic_load_n(&kick_nowait_unsupported, __ATOMIC_RELAXED)) {
+		n = preadv2(vq->kick_fd, &iov, 1, -1, RWF_NOWAIT);
+		if (n < 0 && errno == EOPNOTSUPP)
+			__atomic_store_n(&kick_nowait_unsupported, true, __ATOMIC_RELAXED);
+	}
+	if (__atomic_load_n(&kick_nowait_unsupported, __ATOMIC_RELAXED))
+		n = read(vq->kick_fd, &v, sizeof(v));
+	if (n != sizeof(v))
 		return 0;
 	vq->st.kicks++;
 	return v;

@@ -7,7 +7,10 @@
  *
  * Security model: nothing the front-end sends is trusted. Sizes, indices, addresses and
  * descriptor chains are checked before use; a front-end that breaks the rules gets an error
- * (its connection should then be detached) or, for ring contents, a broken ring.
+ * (its connection should then be detached) or, for ring contents, a broken ring. Nothing a
+ * front-end does can block the calling thread: the socket and the peer's eventfds (kick, call,
+ * err: eventfds only) are used without waiting, so one front-end never stalls another device
+ * served on the same thread.
  */
 #ifndef VHU_BACKEND_H
 #define VHU_BACKEND_H
@@ -64,7 +67,9 @@ int vhu_backend_new(struct vhu_backend **be, const struct vhu_device_ops *ops, v
 /* Detaches any connection and frees everything. NULL is fine. */
 void vhu_backend_free(struct vhu_backend *be);
 
-/* Takes ownership of a connected AF_UNIX stream socket. -EBUSY if one is attached. */
+/* Takes ownership of a connected AF_UNIX stream socket and makes it O_NONBLOCK (on the file
+ * description, shared with any copy of the fd). -EBUSY if one is attached; on any error the
+ * fd is not taken. */
 int vhu_backend_attach(struct vhu_backend *be, int fd);
 /* Drops the connection: stops queues, unmaps memory, closes every fd, forgets negotiation.
  * The backend can then attach a new connection. */
@@ -73,9 +78,15 @@ void vhu_backend_detach(struct vhu_backend *be);
 int vhu_backend_fd(const struct vhu_backend *be);
 
 /*
- * Reads and handles one message. Returns 0, or -errno: -ECONNRESET when the front-end closed
- * the socket, -EPROTO for a malformed message, other codes for requests that failed in a way
- * that leaves the connection unusable. After an error the application should call
+ * Call when vhu_backend_fd() is readable, level-triggered (poll, or epoll without EPOLLET). It
+ * never blocks: it reads what the socket holds of the current message, which may arrive in
+ * pieces over many calls (the partial message and its fds are kept in the backend), and
+ * handles at most one complete message, sending its reply without waiting. Returns 0 (also
+ * when the message is still incomplete: call again when the fd is readable), or -errno:
+ * -ECONNRESET when the front-end closed the socket, -EPROTO for a malformed message (or a
+ * kick/call/err fd that is not an eventfd: -EINVAL), -ENOBUFS when the front-end does not
+ * read its replies (the socket send buffer is full), other codes for requests that failed in
+ * a way that leaves the connection unusable. After an error the application should call
  * vhu_backend_detach(). Errors are logged.
  */
 int vhu_backend_dispatch(struct vhu_backend *be);

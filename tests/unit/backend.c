@@ -4,11 +4,15 @@
  * runs vhu_backend_dispatch() on a thread; the test drives it over a socketpair with the raw
  * test driver and checks the protocol behaviour real front-ends depend on.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -494,6 +498,196 @@ static int peer_close(void)
 	return 0;
 }
 
+/* ---- non-blocking control plane: dispatch called directly on this thread ---- */
+
+static int sp_fe = -1;
+
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir)
+		return -1;
+	for (struct dirent *e; (e = readdir(dir));)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+static int direct_pair(void)
+{
+	int sp[2];
+
+	memset(&dev, 0, sizeof(dev));
+	ASSERT_OK(vhu_backend_new(&dev.be, &ops, &dev, DRV_NQ));
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_OK(vhu_backend_attach(dev.be, sp[1]));
+	ASSERT_TRUE(fcntl(sp[1], F_GETFL) & O_NONBLOCK);
+	sp_fe = sp[0];
+	return 0;
+}
+
+/* A request with a u64 payload, as it goes on the wire (20 bytes, no padding). */
+static void u64_msg(uint8_t *buf, uint32_t req, uint64_t v)
+{
+	struct vhu_hdr h = { req, VHU_VERSION, 8 };
+	memcpy(buf, &h, 12);
+	memcpy(buf + 12, &v, 8);
+}
+
+/* Sends len bytes; fd (if >= 0) rides with the first of them. */
+static int send_part(const void *buf, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(sp_fe, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/* A message that comes one byte per dispatch call, its fd on a payload byte: every call
+ * returns at once (0) until the last byte, and only then is the message handled. */
+static int message_in_pieces(void)
+{
+	uint8_t kick[20];
+	struct vhu_hdr h = { VHU_REQ_GET_FEATURES, VHU_VERSION, 0 }, rh;
+	int efd = eventfd(0, EFD_CLOEXEC);
+	uint64_t f;
+
+	u64_msg(kick, VHU_REQ_SET_VRING_KICK, 1);
+	ASSERT_OK(direct_pair());
+	alarm(10); /* a dispatch that blocks is a failure, not a hang */
+	ASSERT_EQ(vhu_backend_dispatch(dev.be), 0); /* nothing there yet */
+	for (size_t i = 0; i < sizeof(kick); i++) {
+		ASSERT_OK(send_part(kick + i, 1, i == 14 ? efd : -1));
+		ASSERT_EQ(vhu_virtq_kick_fd(vhu_backend_virtq(dev.be, 1)), -1);
+		ASSERT_EQ(vhu_backend_dispatch(dev.be), 0);
+	}
+	int kfd = vhu_virtq_kick_fd(vhu_backend_virtq(dev.be, 1));
+	ASSERT_TRUE(kfd >= 0);
+	/* The peer's eventfd was made non-blocking: the flag is on the shared description. */
+	ASSERT_TRUE(fcntl(efd, F_GETFL) & O_NONBLOCK);
+	/* Two messages in one write: each dispatch call handles one. */
+	uint8_t two[24];
+	memcpy(two, &h, 12);
+	memcpy(two + 12, &h, 12);
+	ASSERT_OK(send_part(two, 24, -1));
+	ASSERT_EQ(vhu_backend_dispatch(dev.be), 0);
+	ASSERT_EQ(vhu_backend_dispatch(dev.be), 0);
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(recv(sp_fe, &rh, 12, MSG_DONTWAIT), 12);
+		ASSERT_EQ(recv(sp_fe, &f, 8, MSG_DONTWAIT), 8);
+		ASSERT_EQ(rh.request, VHU_REQ_GET_FEATURES);
+	}
+	alarm(0);
+	close(efd);
+	close(sp_fe);
+	vhu_backend_free(dev.be);
+	return 0;
+}
+
+/* A message cut off mid-way holds its fds in the back-end: detach closes them. */
+static int partial_message_fds_closed(void)
+{
+	uint8_t call[20];
+	int before = open_fds();
+
+	u64_msg(call, VHU_REQ_SET_VRING_CALL, 0);
+	ASSERT_OK(direct_pair());
+	for (int i = 0; i < 3; i++) {
+		int efd = eventfd(0, EFD_CLOEXEC);
+		/* header plus 2 bytes of payload, each piece with an fd */
+		ASSERT_OK(send_part(call + 4 * i, i < 2 ? 4 : 6, efd));
+		close(efd);
+		ASSERT_EQ(vhu_backend_dispatch(dev.be), 0);
+	}
+	ASSERT_EQ(open_fds(), before + 2 + 3); /* the pair, and the three fds in the back-end */
+	vhu_backend_detach(dev.be);
+	ASSERT_EQ(open_fds(), before + 1);
+	close(sp_fe);
+	vhu_backend_free(dev.be);
+	return 0;
+}
+
+/* Only eventfds, and no semaphore eventfd as a kick fd: the connection is refused. */
+static int refuse_fd(int fd, uint32_t req, const char *what)
+{
+	uint8_t m[20];
+
+	u64_msg(m, req, 0);
+	ASSERT_OK(direct_pair());
+	ASSERT_OK(send_part(m, sizeof(m), fd));
+	int r = vhu_backend_dispatch(dev.be);
+	if (r != -EINVAL)
+		T_FAILF("%s as %s: dispatch returned %d", what, vhu_request_name(req), r);
+	close(sp_fe);
+	vhu_backend_free(dev.be);
+	return r == -EINVAL ? 0 : -1;
+}
+
+static int only_eventfds(void)
+{
+	static const uint32_t reqs[] = { VHU_REQ_SET_VRING_KICK, VHU_REQ_SET_VRING_CALL,
+					 VHU_REQ_SET_VRING_ERR };
+	int p[2], sp[2], before = open_fds();
+	char tmpl[] = "/tmp/vhu-unit-XXXXXX";
+	int file = mkstemp(tmpl);
+
+	ASSERT_TRUE(file >= 0);
+	unlink(tmpl);
+	ASSERT_OK(pipe2(p, O_CLOEXEC));
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	for (unsigned i = 0; i < 3; i++) {
+		ASSERT_OK(refuse_fd(p[0], reqs[i], "a pipe"));
+		ASSERT_OK(refuse_fd(sp[0], reqs[i], "a socket"));
+		ASSERT_OK(refuse_fd(file, reqs[i], "a regular file"));
+	}
+	int sem = eventfd(5, EFD_CLOEXEC | EFD_SEMAPHORE);
+	ASSERT_OK(refuse_fd(sem, VHU_REQ_SET_VRING_KICK, "a semaphore eventfd"));
+	/* The blocking flag was left alone on what was refused. */
+	ASSERT_TRUE(!(fcntl(p[0], F_GETFL) & O_NONBLOCK));
+	close(sem);
+	close(p[0]);
+	close(p[1]);
+	close(sp[0]);
+	close(sp[1]);
+	close(file);
+	ASSERT_EQ(open_fds(), before);
+	return 0;
+}
+
+/* A front-end that sends requests and never reads the replies is dropped once our socket
+ * send buffer is full (-ENOBUFS), without a dispatch call ever waiting. */
+static int reply_stall_drops(void)
+{
+	struct vhu_hdr h[64];
+	int r = 0;
+
+	for (unsigned i = 0; i < 64; i++)
+		h[i] = (struct vhu_hdr){ VHU_REQ_GET_FEATURES, VHU_VERSION, 0 };
+	ASSERT_OK(direct_pair());
+	alarm(10);
+	for (int round = 0; round < 100000 && r == 0; round++) {
+		if (round % 64 == 0)
+			send(sp_fe, h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
+		r = vhu_backend_dispatch(dev.be);
+	}
+	alarm(0);
+	ASSERT_EQ(r, -ENOBUFS);
+	close(sp_fe);
+	vhu_backend_free(dev.be);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(handshake_and_queries);
@@ -511,5 +705,9 @@ int main(void)
 	RUN(enable_needs_protocol_features);
 	RUN(detach_and_reattach);
 	RUN(peer_close);
+	RUN(message_in_pieces);
+	RUN(partial_message_fds_closed);
+	RUN(only_eventfds);
+	RUN(reply_stall_drops);
 	T_MAIN_END();
 }

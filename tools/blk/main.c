@@ -163,9 +163,11 @@ static int open_image(struct blkdev *d, const char *path)
 
 static volatile int quit;
 
-static int serve(struct blkdev *d, int lfd, const char *path, bool client, int sfd)
+/* conn: an attached connection to serve from the start (--fd with a connected socket); with
+ * no listener and no --client, the daemon ends when it closes. */
+static int serve(struct blkdev *d, int lfd, const char *path, bool client, int sfd, int conn)
 {
-	int ep = epoll_create1(EPOLL_CLOEXEC), conn = -1;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN };
 
 	if (ep < 0)
@@ -179,6 +181,10 @@ static int serve(struct blkdev *d, int lfd, const char *path, bool client, int s
 	if (d->broken_fd >= 0) {
 		ev.data.u32 = 4;
 		epoll_ctl(ep, EPOLL_CTL_ADD, d->broken_fd, &ev);
+	}
+	if (conn >= 0) {
+		ev.data.u32 = 3;
+		epoll_ctl(ep, EPOLL_CTL_ADD, conn, &ev);
 	}
 	while (!quit) {
 		if (client && conn < 0) {
@@ -242,6 +248,8 @@ static int serve(struct blkdev *d, int lfd, const char *path, bool client, int s
 				vhu_backend_detach(d->be);
 				conn = -1;
 				blk_log(d, VHU_LOG_INFO, "connection closed");
+				if (lfd < 0 && !client)
+					quit = 1; /* nothing to wait for */
 				break;
 			}
 		}
@@ -390,7 +398,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	int lfd = -1;
+	int lfd = -1, conn = -1;
 	if (fd >= 0) {
 		int acc = 0;
 		socklen_t sl = sizeof(acc);
@@ -398,7 +406,12 @@ int main(int argc, char **argv)
 		if (acc) {
 			lfd = fd;
 		} else {
-			vhu_backend_attach(d->be, fd);
+			ret = vhu_backend_attach(d->be, fd);
+			if (ret) {
+				fprintf(stderr, "vhu-blk: --fd %d: %s\n", fd, strerror(-ret));
+				return 1;
+			}
+			conn = fd;
 			fprintf(stderr, "vhu-blk: --fd %d is a connected socket: serving it once\n",
 				fd);
 		}
@@ -412,13 +425,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "vhu-blk: %s, %llu MiB%s, %u queue(s)%s\n", image ? image : "null device",
 		(unsigned long long)(d->size >> 20), d->ro ? " read-only" : "", d->nqueues,
 		d->fd != d->fd_buffered ? ", O_DIRECT" : "");
-	if (fd >= 0 && lfd < 0) {
-		/* A connected --fd: dispatch until it closes. */
-		while (!quit && vhu_backend_dispatch(d->be) == 0)
-			;
-	} else {
-		serve(d, lfd, path, client, sfd);
-	}
+	serve(d, lfd, path, client, sfd, conn);
 	vhu_backend_free(d->be);
 	if (lfd >= 0 && path) {
 		close(lfd);

@@ -584,6 +584,9 @@ void port_on_listen(struct net *n, struct port *p)
 	net_log(p, VHU_LOG_INFO, "front-end connected");
 }
 
+/* The connection is readable (level-triggered): dispatch never blocks; it handles at most one
+ * message and returns 0 while a message is still incomplete, so a slow front-end costs this
+ * port a buffer and the other ports nothing. */
 void port_on_conn(struct net *n, struct port *p)
 {
 	int ret = vhu_backend_dispatch(p->be);
