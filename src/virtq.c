@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "inflight.h"
+#include "stall.h"
 #include "ring.h"
 #include "util.h"
 
@@ -36,7 +37,7 @@ int ring_broken(struct vhu_virtq *vq, const char *fmt, ...)
 		/* "VHOST_USER_SET_VRING_ERR": the err eventfd tells the front-end of the error.
 		 * Non-blocking (SET_VRING_ERR): EAGAIN means one is pending already. */
 		if (vq->err_fd >= 0)
-			eventfd_write(vq->err_fd, 1);
+			peer_eventfd_write(vq->err_fd);
 	}
 	return -EIO;
 }
@@ -219,7 +220,11 @@ VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
 	if (notify && vq->call_fd >= 0) {
 		/* Non-blocking (SET_VRING_CALL): a counter at its maximum fails with EAGAIN, and
 		 * the front-end has a notification pending anyway. */
-		eventfd_write(vq->call_fd, 1);
+		if (unlikely(peer_eventfd_write(vq->call_fd) == -EINTR)) {
+			ring_broken(vq, "the call eventfd blocked: the front-end made it blocking "
+					"and filled its counter");
+			return;
+		}
 		vq->st.calls++;
 	}
 }

@@ -125,6 +125,24 @@ void *vhu_backend_gpa_to_va(struct vhu_backend *be, uint64_t gpa, uint64_t *len)
  */
 int vhu_sigbus_guard_install(void);
 
+/*
+ * Installs the eventfd write guard for the whole process, with signo (e.g. SIGRTMIN) as its
+ * interrupt signal; 0, or -errno. Opt-in, like the SIGBUS guard. The library makes every call
+ * and err eventfd it is given O_NONBLOCK, but the flag is shared with the front-end, which
+ * can clear it and fill the counter: a plain write would then wait for it forever and take
+ * the thread (every port of a single-threaded daemon) with it. With the guard, a write to a
+ * front-end's eventfd still pending after about 20 ms is interrupted (a watchdog thread sends
+ * signo to the writing thread; its handler does nothing and is installed without SA_RESTART)
+ * and that ring breaks, so the application drops that connection alone.
+ *
+ * Rules: call it once at start-up, before serving; later calls are no-ops. It starts one
+ * detached thread that blocks every signal. signo must be reserved for the guard: another
+ * syscall of a thread that is being interrupted fails with EINTR only if it ran during the
+ * same 20 ms, which a write that blocks excludes. Threads that write eventfds must not block
+ * signo.
+ */
+int vhu_eventfd_guard_install(int signo);
+
 /* Socket helpers for applications (both ends). Each returns an fd (CLOEXEC) or -errno. */
 /* Listens on path, replacing a stale socket file left by a previous run. */
 int vhu_listen(const char *path);

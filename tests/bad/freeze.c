@@ -434,6 +434,37 @@ static int full_err(void)
 	return check_clean("err fd at its maximum count");
 }
 
+/* The front-end clears O_NONBLOCK again on its full call eventfds (the flag lives on the file
+ * description both share) and sends a frame: vhu-net's write of B's call would wait forever.
+ * The eventfd guard interrupts it, B's ring breaks, B alone is dropped, C goes on. */
+static int blocking_call(void)
+{
+	struct drv b, c;
+
+	ASSERT_OK(drv_open(&b, paths[PB]));
+	ASSERT_OK(drv_open(&c, paths[PC]));
+	for (unsigned q = 0; q < 2; q++) {
+		close(b.r[q].call);
+		b.r[q].call = full_eventfd();
+		ASSERT_TRUE(b.r[q].call >= 0);
+	}
+	ASSERT_OK(drv_start(&b, false, ~0ull));
+	ASSERT_OK(drv_start(&c, false, ~0ull));
+	for (unsigned q = 0; q < 2; q++)
+		ASSERT_OK(fcntl(b.r[q].call, F_SETFL, 0));
+	ASSERT_TRUE(drv_add_buf(&c, 0, 0, 2048, true) >= 0);
+	uint8_t *f = drv_buf(&b, 1, 0);
+	memset(f, 0, 12 + 60);
+	memset(f + 12, 0xff, 6);
+	ASSERT_TRUE(drv_add_buf(&b, 1, 0, 12 + 60, false) >= 0);
+	ASSERT_TRUE(closed_by_peer(b.fd, vg ? 10000 : 3000));
+	ASSERT_OK(tx_only(&c, 1000));
+	drv_close(&b);
+	drv_close(&c);
+	ASSERT_OK(check_clean("blocking call fd"));
+	return grep_log("call eventfd blocked");
+}
+
 static int sigterm_exits(pid_t pid, const char *who, int limit_ms)
 {
 	int st = 0;
@@ -540,6 +571,37 @@ static int blk_full_call(void)
 	return 0;
 }
 
+/* vhu-blk's queue thread writing a call eventfd the front-end made blocking and full: the
+ * guard interrupts it, the ring breaks and the connection is dropped (--fd: the daemon ends). */
+static int blk_blocking_call(void)
+{
+	struct drv d;
+	pid_t pid = blk_start(&d);
+	int st = 0;
+
+	ASSERT_TRUE(pid > 0);
+	close(d.r[0].call);
+	d.r[0].call = full_eventfd();
+	ASSERT_TRUE(d.r[0].call >= 0);
+	ASSERT_OK(drv_start(&d, false, ~0ull));
+	ASSERT_OK(fcntl(d.r[0].call, F_SETFL, 0));
+	blk_read(&d, 0, 2000);
+	ASSERT_TRUE(closed_by_peer(d.fd, 3000));
+	for (int t = 0; t < 150 && waitpid(pid, &st, WNOHANG) == 0; t++)
+		msleep(20);
+	if (alive(pid)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		T_FAILF("vhu-blk still running 3 s after its call eventfd blocked");
+		return -1;
+	}
+	drv_close(&d);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "grep -q 'call eventfd blocked' %s", blk_log);
+	ASSERT_OK(system(cmd));
+	return 0;
+}
+
 static int blk_conn_closes(void)
 {
 	struct drv d;
@@ -615,6 +677,7 @@ int main(int argc, char **argv)
 	RUN(reply_flood);
 	RUN(full_call);
 	RUN(full_err);
+	RUN(blocking_call);
 	RUN(net_sigterm);
 	if (t_failed) {
 		char cmd[200];
@@ -624,6 +687,7 @@ int main(int argc, char **argv)
 	}
 	RUN(blk_silent);
 	RUN(blk_full_call);
+	RUN(blk_blocking_call);
 	RUN(blk_conn_closes);
 	if (t_failed) {
 		char cmd[200];

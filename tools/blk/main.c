@@ -239,10 +239,12 @@ static int serve(struct blkdev *d, int lfd, const char *path, bool client, int s
 				epoll_ctl(ep, EPOLL_CTL_DEL, conn, NULL);
 				vhu_backend_detach(d->be);
 				conn = -1;
+				if (lfd < 0 && !client)
+					quit = 1; /* nothing to wait for */
 				break;
 			}
 			case 3:
-				if (vhu_backend_dispatch(d->be) == 0)
+				if (conn < 0 || vhu_backend_dispatch(d->be) == 0)
 					break;
 				epoll_ctl(ep, EPOLL_CTL_DEL, conn, NULL);
 				vhu_backend_detach(d->be);
@@ -378,6 +380,14 @@ int main(int argc, char **argv)
 	};
 	/* A front-end that shrinks its memory or inflight file loses its connection; the
 	 * process lives on. */
+	/* A front-end that makes its call eventfd blocking and fills it loses its connection;
+	 * the thread that would write it lives on. */
+	ret = vhu_eventfd_guard_install(SIGRTMIN);
+	if (ret)
+		fprintf(stderr,
+			"vhu-blk: no eventfd guard (%s): a front-end can block the notifying "
+			"thread\n",
+			strerror(-ret));
 	ret = vhu_sigbus_guard_install();
 	if (ret)
 		fprintf(stderr,

@@ -235,6 +235,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* A front-end that shrinks its memory file drops its own port, not the process. */
+	/* A front-end that makes its call eventfd blocking and fills it loses its connection;
+	 * the thread that would write it lives on. */
+	ret = vhu_eventfd_guard_install(SIGRTMIN);
+	if (ret)
+		fprintf(stderr,
+			"vhu-net: no eventfd guard (%s): a front-end can block the notifying "
+			"thread\n",
+			strerror(-ret));
 	ret = vhu_sigbus_guard_install();
 	if (ret)
 		fprintf(stderr,
