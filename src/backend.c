@@ -21,7 +21,7 @@
 #include "log.h"
 #include "mem.h"
 #include "msg.h"
-#include "ring.h"
+#include "virtq_ctl.h"
 #include "sock.h"
 #include "util.h"
 #include "vhu/backend.h"
@@ -347,33 +347,30 @@ static int h_set_vring_base(struct vhu_backend *be, struct msg *m)
 {
 	struct vhu_virtq *vq = vq_get(be, m->p.state.index, "SET_VRING_BASE");
 	uint32_t num = m->p.state.num;
+	bool packed = has_bit(be->features, VIRTIO_F_RING_PACKED);
+	struct vring_base b;
 
 	if (!vq)
 		return -ERANGE;
 	vq_stop(be, vq);
 	log_debug(&be->lg, "SET_VRING_BASE: vring %u base 0x%x", vq->index, num);
-	if (has_bit(be->features, VIRTIO_F_RING_PACKED)) {
-		vq->base_avail = num & 0x7fff;
-		vq->base_avail_wrap = !!(num & (1u << 15));
-		vq->base_used = (num >> 16) & 0x7fff;
-		vq->base_used_wrap = !!(num & (1u << 31));
-		/* DPDK 22.11 virtio-user sends only the avail half (0x8000 on a new ring) and
-		 * DPDK's vhost ignores the used half. An empty used half therefore means "used
-		 * state equals avail state"; QEMU sends both halves, and when its used half is 0/0
-		 * with nothing in flight the two agree anyway. */
-		if ((num >> 16) == 0) {
-			vq->base_used = vq->base_avail;
-			vq->base_used_wrap = vq->base_avail_wrap;
-		}
-	} else {
-		if (num > UINT16_MAX) {
-			log_err(&be->lg, "SET_VRING_BASE: vring %u base %u exceeds 16 bits",
-				vq->index, num);
-			return -EINVAL;
-		}
-		vq->base_avail = (uint16_t)num;
-		vq->base_used = (uint16_t)num;
+	if (vring_base_decode(packed, num, &b)) {
+		log_err(&be->lg, "SET_VRING_BASE: vring %u base %u exceeds 16 bits", vq->index,
+			num);
+		return -EINVAL;
 	}
+	/* DPDK 22.11 virtio-user sends only the avail half (0x8000 on a new ring) and DPDK's
+	 * vhost ignores the used half. An empty used half therefore means "used state equals
+	 * avail state"; QEMU sends both halves, and when its used half is 0/0 with nothing in
+	 * flight the two agree anyway. */
+	if (packed && (num >> 16) == 0) {
+		b.used = b.avail;
+		b.used_wrap = b.avail_wrap;
+	}
+	vq->base_avail = b.avail;
+	vq->base_avail_wrap = b.avail_wrap;
+	vq->base_used = b.used;
+	vq->base_used_wrap = b.used_wrap;
 	vq->resume = false;
 	vq->broken = false;
 	return vq_try_start(be, vq);

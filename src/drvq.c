@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Driver-side virtqueue: set-up, and the public entry points dispatching on the layout. */
+/* Driver-side virtqueue: set-up, and the public entry points dispatching on the layout
+ * (drvq_split.c, drvq_packed.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,23 +8,8 @@
 #include <sys/eventfd.h>
 
 #include "drvq.h"
+#include "drvq_layout.h"
 #include "util.h"
-
-int drvq_broken(struct vhu_drvq *q, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-
-	if (!q->broken) {
-		va_start(ap, fmt);
-		vsnprintf(buf, sizeof(buf), fmt, ap);
-		va_end(ap);
-		log_err(q->lg, "queue %u broken by the back-end: %s; not touching it again",
-			q->index, buf);
-		q->broken = true;
-	}
-	return -EIO;
-}
 
 int drvq_init(struct vhu_drvq *q, unsigned index, unsigned num, bool packed, struct fe_mem *mem,
 	      const struct logger *lg)
@@ -37,7 +23,7 @@ int drvq_init(struct vhu_drvq *q, unsigned index, unsigned num, bool packed, str
 		.call_fd = -1,
 		.index = index,
 	};
-	if (num == 0 || num > 32768 || (!packed && !is_pow2(num)))
+	if (num == 0 || num > VRING_MAX_SIZE || (!packed && !is_pow2(num)))
 		return -EINVAL;
 	q->next = calloc(num, sizeof(*q->next));
 	q->slot = calloc(num, sizeof(*q->slot));
@@ -71,109 +57,9 @@ void drvq_set_features(struct vhu_drvq *q, bool event_idx, bool in_order, bool i
 
 uint32_t drvq_base(const struct vhu_drvq *q)
 {
-	if (!q->packed)
-		return q->avail_idx;
-	/* "VHOST_USER_SET_VRING_BASE" for packed rings: bits 0-14 avail index, 15 its wrap
-	 * counter, 16-30 used index, 31 its wrap counter. */
-	return (uint32_t)q->avail_idx | (uint32_t)q->avail_wrap << 15 |
-	       (uint32_t)q->last_used << 16 | (uint32_t)q->used_wrap << 31;
-}
+	struct vring_base b = { q->avail_idx, q->last_used, q->avail_wrap, q->used_wrap };
 
-static void advance(uint16_t *pos, bool *wrap, unsigned n, unsigned num)
-{
-	unsigned p = *pos + n;
-
-	if (p >= num) {
-		p -= num;
-		*wrap = !*wrap;
-	}
-	*pos = (uint16_t)p;
-}
-
-/* Packed: the first position the device has not marked used, walking (without consuming)
- * over the used descriptors the driver has not read yet. */
-static uint32_t packed_resume_base(const struct vhu_drvq *q)
-{
-	uint16_t p = q->last_used;
-	bool w = q->used_wrap;
-	uint16_t oh = q->order_head;
-
-	if (q->batch) {
-		while (oh != q->order_tail) {
-			uint16_t id = q->order[(oh++) % q->num];
-			advance(&p, &w, q->slot[id].ndescs, q->num);
-			if (id == q->batch_id)
-				break;
-		}
-	}
-	for (unsigned n = 0; n < q->num; n++) {
-		uint16_t f = le16toh(load_acquire16(&q->pk.desc[p].flags));
-		bool avail = f & (1u << VRING_PACKED_DESC_F_AVAIL);
-		bool used = f & (1u << VRING_PACKED_DESC_F_USED);
-		uint16_t id = le16toh(q->pk.desc[p].id);
-		if (avail != w || used != w || id >= q->num || !q->slot[id].busy)
-			break;
-		if (!q->in_order) {
-			advance(&p, &w, q->slot[id].ndescs, q->num);
-			continue;
-		}
-		while (oh != q->order_tail) {
-			uint16_t h = q->order[(oh++) % q->num];
-			advance(&p, &w, q->slot[h].ndescs, q->num);
-			if (h == id)
-				break;
-		}
-	}
-	return (uint32_t)p | (uint32_t)w << 15 | (uint32_t)p << 16 | (uint32_t)w << 31;
-}
-
-static const struct vhu_drvq *sort_q;
-
-static int by_seq(const void *a, const void *b)
-{
-	uint64_t x = sort_q->slot[*(const uint16_t *)a].seq,
-		 y = sort_q->slot[*(const uint16_t *)b].seq;
-	return x < y ? -1 : x > y;
-}
-
-static uint32_t split_resume_base(struct vhu_drvq *q)
-{
-	uint16_t used = le16toh(load_acquire16(&q->split.used->idx)), n = 0;
-	uint16_t out = (uint16_t)(q->avail_idx - used);
-
-	if (q->in_order || out == 0 || out > q->num)
-		return used;
-	uint8_t *done = calloc(q->num, 1);
-	uint16_t *heads = calloc(q->num, sizeof(*heads));
-	if (!done || !heads) {
-		free(done);
-		free(heads);
-		return used;
-	}
-	/* Completed, not yet taken by the application: they stay in the used ring. */
-	for (uint16_t i = q->last_used; i != used; i++) {
-		uint32_t id = le32toh(q->split.used->ring[i & (q->num - 1)].id);
-		if (id < q->num)
-			done[id] = 1;
-	}
-	for (unsigned h = 0; h < q->num; h++)
-		if (q->slot[h].busy && !done[h])
-			heads[n++] = (uint16_t)h;
-	if (n == out) {
-		sort_q = q;
-		qsort(heads, n, sizeof(*heads), by_seq);
-		for (uint16_t i = 0; i < n; i++)
-			q->split.avail->ring[(uint16_t)(used + i) & (q->num - 1)] =
-				htole16(heads[i]);
-		/* Pairs with the new back-end's acquire load of avail->idx (unchanged value). */
-		store_release16(&q->split.avail->idx, htole16(q->avail_idx));
-	} else {
-		log_warn(q->lg, "queue %u: %u buffers incomplete but %u after the used index",
-			 q->index, n, out);
-	}
-	free(done);
-	free(heads);
-	return used;
+	return vring_base_encode(q->packed, &b);
 }
 
 uint32_t drvq_resume_base(struct vhu_drvq *q)
@@ -181,9 +67,16 @@ uint32_t drvq_resume_base(struct vhu_drvq *q)
 	/* After a back-end died, the new one starts at the first buffer the old one did not
 	 * complete: what was available but not used is processed again (as QEMU does when it
 	 * restores last_avail_idx from the used index). */
-	if (q->packed)
-		return packed_resume_base(q);
-	return split_resume_base(q);
+	struct vring_base b = { 0 };
+
+	if (q->packed) {
+		packed_drv_resume_base(q, &b.avail, &b.avail_wrap);
+		b.used = b.avail;
+		b.used_wrap = b.avail_wrap;
+	} else {
+		b.avail = b.used = split_drv_resume_base(q);
+	}
+	return vring_base_encode(q->packed, &b);
 }
 
 VHU_EXPORT int vhu_drvq_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
@@ -259,9 +152,14 @@ VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
 
 VHU_EXPORT bool vhu_drvq_enable_cb(struct vhu_drvq *q)
 {
+	bool waiting;
+
 	if (q->broken)
 		return false;
-	return q->packed ? packed_drv_enable_cb(q) : split_drv_enable_cb(q);
+	waiting = q->packed ? packed_drv_enable_cb(q) : split_drv_enable_cb(q);
+	/* IN_ORDER: the rest of a batch the device returned with one entry is waiting too,
+	 * whatever the ring says ("true when buffers are waiting", on either layout). */
+	return waiting || q->batch;
 }
 
 VHU_EXPORT void vhu_drvq_disable_cb(struct vhu_drvq *q)

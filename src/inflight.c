@@ -14,6 +14,7 @@
 #include "inflight.h"
 #include "ring.h"
 #include "util.h"
+#include "vring.h"
 
 size_t inflight_region_size(unsigned queue_size)
 {
@@ -226,9 +227,6 @@ void inflight_split_flushed(struct vhu_virtq *vq)
 
 /* ==== packed rings ==== */
 
-#define F_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
-#define F_USED	(1u << VRING_PACKED_DESC_F_USED)
-
 /* Writes a fresh region: every entry free, in one list ending in num. */
 static void packed_fresh(struct vhu_virtq *vq, struct inflight *s)
 {
@@ -291,8 +289,7 @@ int inflight_packed_start(struct vhu_virtq *vq)
 	bool used_wrap = hdr.old_used_wrap_counter;
 	if (hdr.used_idx != hdr.old_used_idx) {
 		uint16_t f = le16toh(load_acquire16(&vq->pk.desc[hdr.old_used_idx].flags));
-		uint16_t avail = hdr.old_used_wrap_counter ? F_AVAIL : F_USED;
-		if ((f & (F_AVAIL | F_USED)) != avail) {
+		if (!vring_packed_is_avail(f, hdr.old_used_wrap_counter)) {
 			free_head = hdr.free_head;
 			used_idx = hdr.used_idx;
 			used_wrap = hdr.used_wrap_counter;

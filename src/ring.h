@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The internal virtqueue object shared by both ring layouts. Public code sees it only as the
- * opaque struct vhu_virtq. Ring code never includes socket headers.
+ * The device-side ring object shared by both layouts, and what both device halves use
+ * (ring.c): the broken flag, descriptors into an element, indirect tables. Public code sees
+ * the object only as the opaque struct vhu_virtq. Ring code never includes socket headers.
+ * Layers, each including only headers below it: vring.h (spec facts) <- ring.h, inflight.h
+ * <- virtq_layout.h (virtq_split.c, virtq_packed.c) <- virtq_ctl.h (virtq.c) <- backend.c.
  */
 #ifndef VHU_RING_H
 #define VHU_RING_H
@@ -16,9 +19,10 @@
 #include "inflight.h"
 #include "mem.h"
 #include "vhu/virtq.h"
+#include "vring.h"
 
 /* Largest ring either layout accepts ("Virtqueues": Queue Size up to 32768). */
-#define RING_MAX_SIZE 32768
+#define RING_MAX_SIZE VRING_MAX_SIZE
 
 struct vhu_virtq {
 	/* ---- data path, read on every pop/push ---- */
@@ -33,23 +37,13 @@ struct vhu_virtq {
 	bool signalled_used_valid;
 	bool avail_wrap; /* packed: driver wrap counter we expect */
 	bool used_wrap;	 /* packed: device wrap counter we write */
-	union {
-		struct {
-			struct vring_desc *desc;
-			struct vring_avail *avail;
-			struct vring_used *used;
-		} split;
-		struct {
-			struct vring_packed_desc *desc;
-			struct vring_packed_desc_event *driver; /* driver event suppression */
-			struct vring_packed_desc_event *device; /* device event suppression */
-		} pk;
-	};
+	VRING_PARTS;
 	const struct mem *mem;
 	const struct logger *lg;
 	int kick_fd;
 	int call_fd;
 	int err_fd;
+	bool kick_nowait_off; /* preadv2(RWF_NOWAIT) is refused on this kick fd */
 	struct vhu_virtq_stats st;
 	/* INFLIGHT_SHMFD: this ring's region (struct inflight_split or _packed), written only,
 	 * and the private tracking state that is read instead; both NULL when not in use. */
@@ -77,33 +71,6 @@ struct vhu_virtq {
 
 /* Marks the ring broken: logs once, signals the err eventfd, never touches the ring again. */
 int ring_broken(struct vhu_virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Resolves the ring addresses through mem and loads indices from the base values.
- * Returns 0, or -EFAULT when an address is outside every region. */
-int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx);
-/* Back to the initial state, closing fds (not enabled, not started). */
-void virtq_reset(struct vhu_virtq *vq);
-void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm,
-		const struct logger *lg);
-/* Saves the live indices into the base values (the ring is being stopped). */
-void virtq_save(struct vhu_virtq *vq);
-/* Ring state for GET_VRING_BASE, from the base values. */
-uint32_t virtq_base(const struct vhu_virtq *vq);
-
-/* ---- layout halves (device side) ---- */
-int split_pop(struct vhu_virtq *vq, struct vhu_elem *e);
-void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
-bool split_flush(struct vhu_virtq *vq);
-bool split_enable_notify(struct vhu_virtq *vq);
-void split_disable_notify(struct vhu_virtq *vq);
-int split_map(struct vhu_virtq *vq);
-
-int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e);
-void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
-bool packed_flush(struct vhu_virtq *vq);
-bool packed_enable_notify(struct vhu_virtq *vq);
-void packed_disable_notify(struct vhu_virtq *vq);
-int packed_map(struct vhu_virtq *vq);
 
 /* An indirect table of len bytes at guest address addr, as a pointer the walker may read:
  * into guest memory when the table lies in one region, else a private copy of it (a table

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Public virtqueue entry points: broken-ring check, then dispatch on the layout. */
+/* Public virtqueue entry points: broken-ring and poison checks, then dispatch on the layout
+ * (virtq_split.c, virtq_packed.c); and the control plane's calls on a ring (virtq_ctl.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,92 +12,9 @@
 
 #include "inflight.h"
 #include "stall.h"
-#include "ring.h"
 #include "util.h"
-
-int ring_broken(struct vhu_virtq *vq, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-
-	if (!vq->broken) {
-		/* Whatever went wrong, a ring of poisoned memory read zeroes: say why. */
-		if (guard_poisoned(&vq->mem->poison)) {
-			char why[128];
-			guard_describe(&vq->mem->poison, why, sizeof(why));
-			snprintf(buf, sizeof(buf), "front-end memory shrank under the device: %s",
-				 why);
-		} else {
-			va_start(ap, fmt);
-			vsnprintf(buf, sizeof(buf), fmt, ap);
-			va_end(ap);
-		}
-		log_err(vq->lg, "vring %u broken: %s; not touching it again", vq->index, buf);
-		vq->broken = true;
-		vq->st.broken = 1;
-		/* "VHOST_USER_SET_VRING_ERR": the err eventfd tells the front-end of the error.
-		 * Non-blocking (SET_VRING_ERR): EAGAIN means one is pending already. */
-		if (vq->err_fd >= 0)
-			peer_eventfd_write(vq->err_fd);
-	}
-	return -EIO;
-}
-
-int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
-		  bool writable)
-{
-	unsigned used = e->out_num + e->in_num;
-	int n;
-
-	if (!writable && e->in_num)
-		return ring_broken(vq, "readable descriptor after a writable one");
-	if ((uint64_t)(writable ? e->in_len : e->out_len) + len > UINT32_MAX)
-		return ring_broken(vq, "buffer longer than 4 GiB");
-	if (len == 0)
-		return 0;
-	n = mem_map_iov(vq->mem, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used);
-	if (n == -EFAULT)
-		return ring_broken(vq, "descriptor 0x%llx+%u outside guest memory",
-				   (unsigned long long)addr, len);
-	if (n < 0)
-		return n;
-	if (writable) {
-		e->in_num += (uint32_t)n;
-		e->in_len += len;
-	} else {
-		e->out_num += (uint32_t)n;
-		e->out_len += len;
-	}
-	return 0;
-}
-
-const void *ring_indirect_table(struct vhu_virtq *vq, uint64_t addr, uint32_t len)
-{
-	const void *t = mem_gpa_to_hva_whole(vq->mem, addr, len);
-	uint64_t off = 0;
-
-	if (t)
-		return t;
-	/* "Indirect Descriptors": the table is len bytes of guest-physical memory; where they
-	 * sit in two mappings, the walker reads a copy. Rare (memory hot-plug), so the buffer
-	 * is grown on demand and kept for the ring's life. */
-	if (vq->ind_copy_size < len) {
-		void *p = realloc(vq->ind_copy, len);
-		if (!p)
-			return NULL;
-		vq->ind_copy = p;
-		vq->ind_copy_size = len;
-	}
-	while (off < len) {
-		uint64_t l = len - off;
-		const void *src = mem_gpa_to_hva(vq->mem, addr + off, &l);
-		if (!src)
-			return NULL;
-		memcpy((uint8_t *)vq->ind_copy + off, src, l);
-		off += l;
-	}
-	return vq->ind_copy;
-}
+#include "virtq_ctl.h"
+#include "virtq_layout.h"
 
 void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm, const struct logger *lg)
 {
@@ -161,12 +79,10 @@ void virtq_save(struct vhu_virtq *vq)
 
 uint32_t virtq_base(const struct vhu_virtq *vq)
 {
-	if (!vq->packed)
-		return vq->base_avail;
-	/* "VHOST_USER_GET_VRING_BASE" (packed): bits 0-14 avail index, 15 avail wrap counter,
-	 * 16-30 used index, 31 used wrap counter. */
-	return (uint32_t)(vq->base_avail | (vq->base_avail_wrap ? 1u << 15 : 0)) |
-	       (uint32_t)(vq->base_used | (vq->base_used_wrap ? 1u << 15 : 0)) << 16;
+	struct vring_base b = { vq->base_avail, vq->base_used, vq->base_avail_wrap,
+				vq->base_used_wrap };
+
+	return vring_base_encode(vq->packed, &b);
 }
 
 /* The SIGBUS guard (guard.h) found this device's memory shrunk, before or during this call
@@ -257,9 +173,6 @@ VHU_EXPORT void vhu_virtq_disable_notify(struct vhu_virtq *vq)
 		split_disable_notify(vq);
 }
 
-/* Set once preadv2(RWF_NOWAIT) turns out not to work on eventfds (older kernels). */
-static bool kick_nowait_unsupported;
-
 VHU_EXPORT uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq)
 {
 	uint64_t v = 0;
@@ -270,13 +183,14 @@ VHU_EXPORT uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq)
 		return 0;
 	/* The kick fd is O_NONBLOCK (SET_VRING_KICK), but that flag lives on a file description
 	 * the front-end shares and could clear again: RWF_NOWAIT asks for "never wait" on this
-	 * read alone. */
-	if (!__atomic_load_n(&kick_nowait_unsupported, __ATOMIC_RELAXED)) {
+	 * read alone. Where it is refused (older kernels), the ring remembers it: state of this
+	 * object, not of the process, so two rings on two threads share nothing. */
+	if (!vq->kick_nowait_off) {
 		n = preadv2(vq->kick_fd, &iov, 1, -1, RWF_NOWAIT);
 		if (n < 0 && errno == EOPNOTSUPP)
-			__atomic_store_n(&kick_nowait_unsupported, true, __ATOMIC_RELAXED);
+			vq->kick_nowait_off = true;
 	}
-	if (__atomic_load_n(&kick_nowait_unsupported, __ATOMIC_RELAXED))
+	if (vq->kick_nowait_off)
 		n = read(vq->kick_fd, &v, sizeof(v));
 	if (n != sizeof(v))
 		return 0;

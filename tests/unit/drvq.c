@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "../../src/drvq.h"
-#include "../../src/ring.h"
+#include "../../src/virtq_ctl.h"
 #include "../../src/util.h"
 #include "../t.h"
 

@@ -14,7 +14,7 @@
 
 #include "../../src/drvq.h"
 #include "../../src/inflight.h"
-#include "../../src/ring.h"
+#include "../../src/virtq_ctl.h"
 #include "../../src/util.h"
 #include "../t.h"
 

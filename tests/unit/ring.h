@@ -5,7 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../src/ring.h"
+#include "../../src/virtq_ctl.h"
 
 #define MEMSZ	  (1u << 20)
 #define GPA	  0x100000ull

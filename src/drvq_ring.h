@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The driver-side ring object shared by both layouts, and its sticky broken flag
+ * (drvq_ring.c). The front-end owns the ring memory; nothing the device writes into it is
+ * trusted: used ids are checked against the buffers outstanding, lengths against their size,
+ * and every chaining decision is made from private copies, never from ring memory.
+ * Layers, each including only headers below it: vring.h (spec facts) <- drvq_ring.h
+ * <- drvq_layout.h (drvq_split.c, drvq_packed.c) <- drvq.h (drvq.c) <- frontend.c.
+ */
+#ifndef VHU_DRVQ_RING_H
+#define VHU_DRVQ_RING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "barrier.h"
+#include "fe_mem.h"
+#include "log.h"
+#include "vhu/frontend.h"
+#include "vring.h"
+
+/* Most parts one indirect table holds; longer buffers use a direct chain. */
+#define DRVQ_IND_MAX 16
+
+struct drvq_slot {
+	void *token;
+	uint32_t in_len; /* writable bytes, the most the device may report */
+	uint16_t ndescs; /* ring descriptors the buffer occupies */
+	bool busy;
+	uint64_t seq; /* order in which buffers were made available */
+};
+
+struct vhu_drvq {
+	/* ---- data path ---- */
+	bool packed;
+	bool event_idx;
+	bool in_order;
+	bool indirect;
+	bool broken;
+	uint16_t num;
+	uint16_t num_free;
+	uint16_t free_head;   /* split: first free descriptor; packed: first free buffer id */
+	uint16_t avail_idx;   /* split: free-running avail index; packed: next slot */
+	bool avail_wrap;      /* packed */
+	uint16_t num_added;   /* avail entries (split) or descriptors (packed) since last kick */
+	uint16_t last_used;   /* split: free-running; packed: next slot to read */
+	bool used_wrap;	      /* packed */
+	uint16_t shadow_used; /* split: used->idx as last read */
+	VRING_PARTS;
+	uint16_t *next;		/* private links: split descriptors / packed buffer ids */
+	struct drvq_slot *slot; /* by split head or packed buffer id */
+	/* IN_ORDER: ids in the order they were made available, and a batch being returned. */
+	uint16_t *order;
+	uint16_t order_head, order_tail; /* free-running, masked by num... kept < 2^16 */
+	bool batch;
+	uint16_t batch_id;
+	uint32_t batch_len;
+	uint8_t *ind; /* num * DRVQ_IND_MAX indirect descriptors (16 bytes each) */
+	const struct fe_mem *mem;
+	const struct logger *lg;
+	int kick_fd;
+	int call_fd;
+	unsigned index;
+	uint64_t kicks;
+	uint64_t seq;
+
+	/* ---- ring memory, for SET_VRING_ADDR ---- */
+	void *desc_area, *driver_area, *device_area;
+};
+
+int drvq_broken(struct vhu_drvq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

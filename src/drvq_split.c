@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split virtqueues ("Split Virtqueues" in the virtio spec): driver half. The front-end writes
+ * descriptors and the available ring, and reads the used ring the device writes (checked:
+ * drvq_ring.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drvq_layout.h"
+#include "util.h"
+#include "vring.h"
+
+int split_drv_init(struct vhu_drvq *q)
+{
+	unsigned n = q->num;
+
+	/* "Virtqueue Part Sizes" (vring.h), each part placed well beyond its alignment. */
+	q->split.desc = fe_mem_alloc((struct fe_mem *)q->mem, vring_split_desc_size(n), 4096);
+	q->split.avail = fe_mem_alloc((struct fe_mem *)q->mem, vring_split_avail_size(n), 64);
+	q->split.used = fe_mem_alloc((struct fe_mem *)q->mem, vring_split_used_size(n), 4096);
+	if (!q->split.desc || !q->split.avail || !q->split.used)
+		return -ENOMEM;
+	q->desc_area = q->split.desc;
+	q->driver_area = q->split.avail;
+	q->device_area = q->split.used;
+	for (unsigned i = 0; i < n; i++)
+		q->next[i] = (uint16_t)(i + 1 < n ? i + 1 : 0);
+	q->num_free = (uint16_t)n;
+	q->free_head = 0;
+	return 0;
+}
+
+static void split_drv_fill(struct vring_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
+			   uint16_t next)
+{
+	d->addr = htole64(addr);
+	d->len = htole32(len);
+	d->flags = htole16(flags);
+	d->next = htole16(next);
+}
+
+int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num, unsigned in_num,
+		  void *token)
+{
+	unsigned n = out_num + in_num, need;
+	bool ind = q->indirect && n > 1 && n <= DRVQ_IND_MAX;
+	uint16_t head = q->free_head, idx = head, last = head;
+	uint32_t in_len = 0;
+	uint64_t gpa[DRVQ_IND_MAX];
+
+	need = ind ? 1 : n;
+	if (q->num_free < need)
+		return -ENOSPC;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t a = fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len);
+		if (!a || iov[i].iov_len > UINT32_MAX)
+			return -EFAULT;
+		if (i < DRVQ_IND_MAX)
+			gpa[i] = a;
+		if (i >= out_num)
+			in_len += (uint32_t)iov[i].iov_len;
+	}
+	if (ind) {
+		struct vring_desc *t =
+			(struct vring_desc *)(q->ind + (size_t)head * DRVQ_IND_MAX * 16);
+		for (unsigned i = 0; i < n; i++)
+			split_drv_fill(&t[i], gpa[i], (uint32_t)iov[i].iov_len,
+				       (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
+						  (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+				       (uint16_t)(i + 1));
+		split_drv_fill(&q->split.desc[head], fe_mem_gpa(q->mem, t, 16u * n), 16u * n,
+			       VRING_DESC_F_INDIRECT, 0);
+		q->free_head = q->next[head];
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t a = i < DRVQ_IND_MAX
+					     ? gpa[i]
+					     : fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len);
+			split_drv_fill(&q->split.desc[idx], a, (uint32_t)iov[i].iov_len,
+				       (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
+						  (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+				       q->next[idx]);
+			last = idx;
+			idx = q->next[idx];
+		}
+		q->free_head = q->next[last];
+	}
+	q->num_free = (uint16_t)(q->num_free - need);
+	q->slot[head] = (struct drvq_slot){ token, in_len, (uint16_t)need, true, q->seq++ };
+	if (q->in_order)
+		q->order[(q->order_tail++) % q->num] = head;
+	q->split.avail->ring[q->avail_idx & (q->num - 1)] = htole16(head);
+	q->avail_idx++;
+	q->num_added++;
+	/* Pairs with the device's acquire load of avail->idx: the descriptors and the ring
+	 * entry are visible first. */
+	store_release16(&q->split.avail->idx, htole16(q->avail_idx));
+	return 0;
+}
+
+bool split_drv_kick_prepare(struct vhu_drvq *q)
+{
+	uint16_t new = q->avail_idx, old = (uint16_t)(new - q->num_added);
+
+	q->num_added = 0;
+	/* Pairs with the device's fence between writing avail_event (or the used flags) and
+	 * re-reading avail->idx: either it sees our entries or we see its request for a kick. */
+	full_fence();
+	if (q->event_idx) {
+		uint16_t ev =
+			le16toh(load_relaxed16(vring_split_avail_event(q->split.used, q->num)));
+		return vring_need_event(ev, new, old);
+	}
+	return !(le16toh(load_relaxed16(&q->split.used->flags)) & VRING_USED_F_NO_NOTIFY);
+}
+
+/* Returns a completed buffer's descriptors to the free list. */
+void split_drv_done(struct vhu_drvq *q, uint16_t head)
+{
+	struct drvq_slot *s = &q->slot[head];
+	uint16_t last = head;
+
+	for (unsigned i = 1; i < s->ndescs; i++)
+		last = q->next[last];
+	q->next[last] = q->free_head;
+	q->free_head = head;
+	q->num_free = (uint16_t)(q->num_free + s->ndescs);
+	s->busy = false;
+}
+
+int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
+{
+	if (q->last_used == q->shadow_used) {
+		/* Pairs with the device's release store of used->idx. */
+		q->shadow_used = le16toh(load_acquire16(&q->split.used->idx));
+		if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free)
+			return drvq_broken(q, "used index moved from %u to %u with %u buffers out",
+					   q->last_used, q->shadow_used, q->num - q->num_free);
+		if (q->last_used == q->shadow_used)
+			return 0;
+	}
+	struct vring_used_elem *u = &q->split.used->ring[q->last_used & (q->num - 1)];
+	uint32_t i = le32toh(u->id);
+	if (i >= q->num || !q->slot[i].busy)
+		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
+	*id = (uint16_t)i;
+	*len = le32toh(u->len);
+	q->last_used++;
+	return 1;
+}
+
+bool split_drv_enable_cb(struct vhu_drvq *q)
+{
+	if (q->event_idx)
+		store_relaxed16(vring_split_used_event(q->split.avail, q->num),
+				htole16(q->last_used));
+	else
+		store_relaxed16(&q->split.avail->flags, 0);
+	/* Pairs with the device's fence between publishing used->idx and reading our flag. */
+	full_fence();
+	return le16toh(load_acquire16(&q->split.used->idx)) != q->last_used;
+}
+
+void split_drv_disable_cb(struct vhu_drvq *q)
+{
+	store_relaxed16(&q->split.avail->flags, htole16(VRING_AVAIL_F_NO_INTERRUPT));
+	if (q->event_idx) /* as far ahead as the index space allows */
+		store_relaxed16(vring_split_used_event(q->split.avail, q->num),
+				htole16((uint16_t)(q->last_used + 0x7fff)));
+}
+
+/* A buffer not completed: the order it was made available in, and its head. Sorted as
+ * pairs, so the comparison needs no context (no object in a global for qsort, which two
+ * queues resuming on two threads would race on). */
+struct pending {
+	uint64_t seq;
+	uint16_t head;
+};
+
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = ((const struct pending *)a)->seq, y = ((const struct pending *)b)->seq;
+	return x < y ? -1 : x > y;
+}
+
+uint16_t split_drv_resume_base(struct vhu_drvq *q)
+{
+	uint16_t used = le16toh(load_acquire16(&q->split.used->idx)), n = 0;
+	uint16_t out = (uint16_t)(q->avail_idx - used);
+
+	if (q->in_order || out == 0 || out > q->num)
+		return used;
+	uint8_t *done = calloc(q->num, 1);
+	struct pending *heads = calloc(q->num, sizeof(*heads));
+	if (!done || !heads) {
+		free(done);
+		free(heads);
+		return used;
+	}
+	/* Completed, not yet taken by the application: they stay in the used ring. */
+	for (uint16_t i = q->last_used; i != used; i++) {
+		uint32_t id = le32toh(q->split.used->ring[i & (q->num - 1)].id);
+		if (id < q->num)
+			done[id] = 1;
+	}
+	for (unsigned h = 0; h < q->num; h++)
+		if (q->slot[h].busy && !done[h])
+			heads[n++] = (struct pending){ q->slot[h].seq, (uint16_t)h };
+	if (n == out) {
+		qsort(heads, n, sizeof(*heads), by_seq);
+		for (uint16_t i = 0; i < n; i++)
+			q->split.avail->ring[(uint16_t)(used + i) & (q->num - 1)] =
+				htole16(heads[i].head);
+		/* Pairs with the new back-end's acquire load of avail->idx (unchanged value). */
+		store_release16(&q->split.avail->idx, htole16(q->avail_idx));
+	} else {
+		log_warn(q->lg, "queue %u: %u buffers incomplete but %u after the used index",
+			 q->index, n, out);
+	}
+	free(done);
+	free(heads);
+	return used;
+}

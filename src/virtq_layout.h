@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The device halves of the two ring layouts, called only by the generic entry points in
+ * virtq.c after the broken-ring check: virtq_split.c ("Split Virtqueues") and virtq_packed.c
+ * ("Packed Virtqueues"). They depend only downwards: ring.h, inflight.h, mem.h, vring.h.
+ */
+#ifndef VHU_VIRTQ_LAYOUT_H
+#define VHU_VIRTQ_LAYOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+int split_pop(struct vhu_virtq *vq, struct vhu_elem *e);
+void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
+bool split_flush(struct vhu_virtq *vq);
+bool split_enable_notify(struct vhu_virtq *vq);
+void split_disable_notify(struct vhu_virtq *vq);
+int split_map(struct vhu_virtq *vq);
+
+int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e);
+void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
+bool packed_flush(struct vhu_virtq *vq);
+bool packed_enable_notify(struct vhu_virtq *vq);
+void packed_disable_notify(struct vhu_virtq *vq);
+int packed_map(struct vhu_virtq *vq);
+
+#endif

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Packed virtqueues ("Packed Virtqueues" in the virtio spec): device half.
+ * One descriptor ring shared by both sides; AVAIL/USED flag bits against wrap counters say who
+ * owns each slot. Event suppression structures replace the split ring's flags and event idx.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "inflight.h"
+#include "util.h"
+#include "virtq_layout.h"
+#include "vring.h"
+
+int packed_map(struct vhu_virtq *vq)
+{
+	vq->pk.desc = mem_uva_to_hva(vq->mem, vq->addr.desc, vring_packed_desc_size(vq->num));
+	vq->pk.driver = mem_uva_to_hva(vq->mem, vq->addr.avail, VRING_PACKED_EVENT_SIZE);
+	vq->pk.device = mem_uva_to_hva(vq->mem, vq->addr.used, VRING_PACKED_EVENT_SIZE);
+	if (!vq->pk.desc || !vq->pk.driver || !vq->pk.device)
+		return -EFAULT;
+	if (!vring_packed_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used))
+		return -EINVAL;
+	if (vq->base_avail >= vq->num || vq->base_used >= vq->num)
+		return -EINVAL;
+	vq->last_avail_idx = vq->base_avail;
+	vq->avail_wrap = vq->base_avail_wrap;
+	vq->used_idx = vq->base_used;
+	vq->used_wrap = vq->base_used_wrap;
+	return 0;
+}
+
+static int packed_indirect(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len)
+{
+	const struct vring_packed_desc *t;
+	unsigned n;
+	int ret = 0;
+
+	if (len == 0 || len % sizeof(*t) || len / sizeof(*t) > RING_MAX_SIZE)
+		return ring_broken(vq, "indirect table length %u in buffer at %u", len,
+				   vq->last_avail_idx);
+	t = ring_indirect_table(vq, addr, len);
+	if (!t)
+		return ring_broken(vq, "indirect table 0x%llx+%u outside memory",
+				   (unsigned long long)addr, len);
+	n = len / sizeof(*t);
+	/* "Indirect Descriptors" (packed): the whole table is one buffer, in order. */
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t f = le16toh(t[i].flags);
+		if (f & VRING_DESC_F_INDIRECT)
+			return ring_broken(vq, "nested indirect table at %u", vq->last_avail_idx);
+		int r = elem_add_desc(vq, e, le64toh(t[i].addr), le32toh(t[i].len),
+				      f & VRING_DESC_F_WRITE);
+		if (r == -EIO)
+			return r;
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+/* After a restart: the next request the previous back-end had in flight, rebuilt from the
+ * private copies of its descriptors taken at ring start (the ring slots may hold used entries
+ * by now, and the region is not read again). */
+static int packed_resubmit(struct vhu_virtq *vq, struct vhu_elem *e)
+{
+	const struct inflight *s = vq->infs;
+	const struct inflight_resub *q = &s->resub[vq->infs->pos++];
+	int ret = 0;
+
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+	for (unsigned k = 0; k < q->ndescs; k++) {
+		const struct inflight_copy *d = &s->copies[q->first + k];
+		int x;
+		/* Checked at start: an indirect descriptor is alone in its chain. */
+		if (d->flags & VRING_DESC_F_INDIRECT)
+			x = packed_indirect(vq, e, d->addr, d->len);
+		else
+			x = elem_add_desc(vq, e, d->addr, d->len, d->flags & VRING_DESC_F_WRITE);
+		if (x == -EIO)
+			return x;
+		if (x && !ret)
+			ret = x;
+	}
+	e->id = q->id;
+	e->ndescs = q->ndescs;
+	vq->st.pops++;
+	return ret == 0 ? 1 : ret;
+}
+
+int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+{
+	uint16_t idx = vq->last_avail_idx, flags;
+	bool wrap = vq->avail_wrap;
+	unsigned count = 0;
+	int ret = 0;
+
+	if (unlikely(vq->infs && vq->infs->pos < vq->infs->nresub))
+		return packed_resubmit(vq, e);
+	/* Pairs with the driver's release store of the first descriptor's flags, which it writes
+	 * after every other descriptor of the buffer. */
+	flags = le16toh(load_acquire16(&vq->pk.desc[idx].flags));
+	if (!vring_packed_is_avail(flags, wrap))
+		return 0;
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+	for (;;) {
+		const struct vring_packed_desc *d = &vq->pk.desc[idx];
+		uint64_t addr = le64toh(d->addr);
+		uint32_t len = le32toh(d->len);
+		int r;
+
+		if (count > 0) {
+			flags = le16toh(d->flags);
+			if (!vring_packed_is_avail(flags, wrap))
+				return ring_broken(
+					vq, "chain at %u continues into a slot not available",
+					vq->last_avail_idx);
+		}
+		e->id = le16toh(d->id);
+		/* The region gets the fields as read here, not a second read of the ring. */
+		if (vq->infs && inflight_packed_desc(vq, count, addr, len, flags, e->id))
+			return -EIO;
+		if (flags & VRING_DESC_F_INDIRECT) {
+			if (count > 0 || (flags & VRING_DESC_F_NEXT))
+				return ring_broken(vq, "indirect descriptor inside a chain at %u",
+						   idx);
+			r = packed_indirect(vq, e, addr, len);
+		} else {
+			r = elem_add_desc(vq, e, addr, len, flags & VRING_DESC_F_WRITE);
+		}
+		if (r == -EIO)
+			return r;
+		if (r && !ret)
+			ret = r;
+		count++;
+		vring_packed_advance(&idx, &wrap, 1, vq->num);
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		if (count >= vq->num)
+			return ring_broken(vq, "descriptor chain at %u longer than the ring",
+					   vq->last_avail_idx);
+	}
+	if (e->id >= vq->num)
+		return ring_broken(vq, "buffer id %u out of range (ring size %u)", e->id, vq->num);
+	e->ndescs = (uint16_t)count;
+	/* Every element consumed is tracked, also one the device cannot use (-ENOBUFS): it is
+	 * pushed like any other, and a restart must find it. */
+	if (vq->infs && inflight_packed_pop(vq, e->ndescs, e->id))
+		return -EIO;
+	vq->last_avail_idx = idx;
+	vq->avail_wrap = wrap;
+	vq->st.pops++;
+	return ret == 0 ? 1 : ret;
+}
+
+void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
+{
+	struct vring_packed_desc *d = &vq->pk.desc[vq->used_idx];
+	uint16_t flags = vring_packed_used_bits(vq->used_wrap);
+	uint16_t next = vq->used_idx;
+	bool next_wrap = vq->used_wrap;
+
+	vring_packed_advance(&next, &next_wrap, e->ndescs, vq->num);
+	d->id = htole16(e->id);
+	d->len = htole32(len);
+	if (vq->infs)
+		inflight_packed_push_begin(vq, e->id, next, next_wrap);
+	/* Pairs with the driver's acquire load of flags: id and len are visible first. */
+	store_release16(&d->flags, htole16(flags));
+	if (vq->infs)
+		inflight_packed_push_end(vq, e->id, next, next_wrap);
+	vq->used_idx = next;
+	vq->used_wrap = next_wrap;
+}
+
+bool packed_flush(struct vhu_virtq *vq)
+{
+	/* Positions carry the wrap counter in bit 15: a batch of exactly one ring's worth of
+	 * descriptors ends at the same slot, and must not look like no progress. */
+	uint16_t pos = vring_packed_off_wrap(vq->used_idx, vq->used_wrap);
+	uint16_t old = vq->signalled_used & (uint16_t)~VRING_PK_WRAP, new = vq->used_idx, flags,
+		 off_wrap, off;
+	bool valid = vq->signalled_used_valid;
+
+	if (valid && vq->signalled_used == pos)
+		return false;
+	vq->signalled_used = pos;
+	vq->signalled_used_valid = true;
+	/* Pairs with the driver's fence between writing its event suppression structure and
+	 * reading descriptor flags. */
+	full_fence();
+	flags = le16toh(load_relaxed16(&vq->pk.driver->flags));
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !vq->event_idx)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	if (!valid)
+		return true;
+	off_wrap = le16toh(load_relaxed16(&vq->pk.driver->off_wrap));
+	/* Put event, new and old on one line of 16-bit indices across the wrap. */
+	off = vring_packed_event_idx(off_wrap, vq->used_wrap, vq->num);
+	if (new <= old)
+		old -= vq->num;
+	return vring_need_event(off, new, old);
+}
+
+bool packed_enable_notify(struct vhu_virtq *vq)
+{
+	if (vq->event_idx) {
+		uint16_t ow = vring_packed_off_wrap(vq->last_avail_idx, vq->avail_wrap);
+		store_relaxed16(&vq->pk.device->off_wrap, htole16(ow));
+		store_relaxed16(&vq->pk.device->flags, htole16(VRING_PACKED_EVENT_FLAG_DESC));
+	} else {
+		store_relaxed16(&vq->pk.device->flags, htole16(VRING_PACKED_EVENT_FLAG_ENABLE));
+	}
+	/* Pairs with the driver's fence between making a descriptor available and reading our
+	 * event suppression structure. */
+	full_fence();
+	uint16_t f = le16toh(load_acquire16(&vq->pk.desc[vq->last_avail_idx].flags));
+	return vring_packed_is_avail(f, vq->avail_wrap);
+}
+
+void packed_disable_notify(struct vhu_virtq *vq)
+{
+	store_relaxed16(&vq->pk.device->flags, htole16(VRING_PACKED_EVENT_FLAG_DISABLE));
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split virtqueues ("Split Virtqueues" in the virtio spec): device half.
+ * Descriptor table, available ring (driver -> device), used ring (device -> driver).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "inflight.h"
+#include "util.h"
+#include "virtq_layout.h"
+#include "vring.h"
+
+static inline uint16_t *avail_event(struct vhu_virtq *vq)
+{
+	return vring_split_avail_event(vq->split.used, vq->num);
+}
+
+static inline uint16_t *used_event(struct vhu_virtq *vq)
+{
+	return vring_split_used_event(vq->split.avail, vq->num);
+}
+
+int split_map(struct vhu_virtq *vq)
+{
+	vq->split.desc = mem_uva_to_hva(vq->mem, vq->addr.desc, vring_split_desc_size(vq->num));
+	vq->split.avail = mem_uva_to_hva(vq->mem, vq->addr.avail, vring_split_avail_size(vq->num));
+	vq->split.used = mem_uva_to_hva(vq->mem, vq->addr.used, vring_split_used_size(vq->num));
+	if (!vq->split.desc || !vq->split.avail || !vq->split.used)
+		return -EFAULT;
+	if (!vring_split_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used))
+		return -EINVAL;
+	vq->last_avail_idx = vq->base_avail;
+	vq->shadow_avail_idx = vq->base_avail;
+	/* A ring that was only paused resumes where it was; a new one takes the used index from
+	 * shared memory, which after a reconnect is the truth. */
+	vq->used_idx = vq->resume ? vq->base_used : le16toh(load_relaxed16(&vq->split.used->idx));
+	return 0;
+}
+
+/* Walks one chain starting at head, into e. */
+static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem *e)
+{
+	const struct vring_desc *table = vq->split.desc;
+	unsigned max = vq->num, i = head, count = 0;
+	bool indirect = false;
+	int ret = 0;
+
+	e->id = head;
+	e->ndescs = 1;
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+	if (head >= vq->num)
+		return ring_broken(vq, "avail ring names head %u, ring size %u", head, vq->num);
+	for (;;) {
+		const struct vring_desc *d = &table[i];
+		uint64_t addr = le64toh(d->addr);
+		uint32_t len = le32toh(d->len);
+		uint16_t flags = le16toh(d->flags), next = le16toh(d->next);
+
+		if (flags & VRING_DESC_F_INDIRECT) {
+			if (indirect)
+				return ring_broken(vq, "nested indirect table in chain %u", head);
+			if (flags & VRING_DESC_F_NEXT)
+				return ring_broken(vq, "indirect descriptor with NEXT in chain %u",
+						   head);
+			if (len == 0 || len % sizeof(struct vring_desc) ||
+			    len / sizeof(struct vring_desc) > RING_MAX_SIZE)
+				return ring_broken(vq, "indirect table length %u in chain %u", len,
+						   head);
+			table = ring_indirect_table(vq, addr, len);
+			if (!table)
+				return ring_broken(vq, "indirect table 0x%llx+%u outside memory",
+						   (unsigned long long)addr, len);
+			indirect = true;
+			max = len / sizeof(struct vring_desc);
+			i = 0;
+			count = 0;
+			continue;
+		}
+		if (ret == 0)
+			ret = elem_add_desc(vq, e, addr, len, flags & VRING_DESC_F_WRITE);
+		if (ret == -EIO)
+			return ret;
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		if (++count >= max)
+			return ring_broken(vq, "descriptor chain %u loops", head);
+		if (next >= max)
+			return ring_broken(vq, "descriptor %u: next %u out of range", i, next);
+		i = next;
+	}
+	return ret;
+}
+
+int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+{
+	uint16_t head;
+
+	/* After a restart, the requests the previous back-end had in flight come first. */
+	if (unlikely(vq->infs && vq->infs->pos < vq->infs->nresub)) {
+		head = vq->infs->resub[vq->infs->pos++].head;
+		vq->st.pops++;
+		int ret = split_map_chain(vq, head, e);
+		return ret == 0 ? 1 : ret;
+	}
+	if (vq->last_avail_idx == vq->shadow_avail_idx) {
+		/* Pairs with the driver's release store of avail->idx: ring entries and the
+		 * descriptors they name are visible once the index is. */
+		vq->shadow_avail_idx = le16toh(load_acquire16(&vq->split.avail->idx));
+		if (vq->last_avail_idx == vq->shadow_avail_idx)
+			return 0;
+		if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) > vq->num)
+			return ring_broken(vq, "avail idx %u is more than %u ahead of %u",
+					   vq->shadow_avail_idx, vq->num, vq->last_avail_idx);
+	}
+	head = le16toh(vq->split.avail->ring[vq->last_avail_idx & (vq->num - 1)]);
+	vq->last_avail_idx++;
+	vq->st.pops++;
+	int ret = split_map_chain(vq, head, e);
+	/* Every element the device consumed is tracked, also one it cannot use (-ENOBUFS): it
+	 * is pushed like any other, and a restart must find it. */
+	if (vq->infs && ret != -EIO) {
+		int r = inflight_split_pop(vq, head);
+		if (r)
+			return r;
+	}
+	return ret == 0 ? 1 : ret;
+}
+
+void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
+{
+	struct vring_used_elem *u = &vq->split.used->ring[vq->used_idx & (vq->num - 1)];
+
+	u->id = htole32(e->id);
+	u->len = htole32(len);
+	vq->used_idx++;
+	if (vq->infs)
+		inflight_split_push(vq, e->id);
+}
+
+/* Publishes the used index; returns whether the driver wants a notification. */
+bool split_flush(struct vhu_virtq *vq)
+{
+	uint16_t old = vq->signalled_used, new = vq->used_idx;
+	bool valid = vq->signalled_used_valid;
+
+	if (valid && old == new)
+		return false;
+	/* Pairs with the driver's acquire load of used->idx: used entries are visible first. */
+	store_release16(&vq->split.used->idx, htole16(new));
+	if (vq->infs)
+		inflight_split_flushed(vq);
+	vq->signalled_used = new;
+	vq->signalled_used_valid = true;
+	/* Pairs with the driver's fence between writing used_event / flags and reading used->idx:
+	 * either it sees our index or we see its request for a notification. */
+	full_fence();
+	if (vq->event_idx)
+		return !valid ||
+		       vring_need_event(le16toh(load_relaxed16(used_event(vq))), new, old);
+	return !(le16toh(load_relaxed16(&vq->split.avail->flags)) & VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+bool split_enable_notify(struct vhu_virtq *vq)
+{
+	if (vq->event_idx)
+		store_relaxed16(avail_event(vq), htole16(vq->last_avail_idx));
+	else
+		store_relaxed16(&vq->split.used->flags, 0);
+	/* Pairs with the driver's fence between publishing avail->idx and reading our flag or
+	 * avail_event: either we see its new buffers now, or it sees that it must kick. */
+	full_fence();
+	vq->shadow_avail_idx = le16toh(load_acquire16(&vq->split.avail->idx));
+	return vq->shadow_avail_idx != vq->last_avail_idx;
+}
+
+void split_disable_notify(struct vhu_virtq *vq)
+{
+	/* With EVENT_IDX, leaving avail_event behind is enough: the driver kicks only when it
+	 * crosses it. */
+	if (!vq->event_idx)
+		store_relaxed16(&vq->split.used->flags, htole16(VRING_USED_F_NO_NOTIFY));
+}
