@@ -15,6 +15,7 @@
 #include "../../src/drvq.h"
 #include "../../src/inflight.h"
 #include "../../src/virtq_ctl.h"
+#include "../../src/vring.h"
 #include "../../src/util.h"
 #include "../t.h"
 
@@ -78,10 +79,12 @@ static int device_start(bool packed, uint32_t base)
 	vq.addr.desc = (uint64_t)(uintptr_t)dq.desc_area;
 	vq.addr.avail = (uint64_t)(uintptr_t)dq.driver_area;
 	vq.addr.used = (uint64_t)(uintptr_t)dq.device_area;
-	vq.base_avail = (uint16_t)(base & 0x7fff);
-	vq.base_avail_wrap = packed && (base >> 15 & 1);
-	vq.base_used = packed ? (uint16_t)(base >> 16 & 0x7fff) : (uint16_t)base;
-	vq.base_used_wrap = packed && (base >> 31);
+	struct vring_base b;
+	ASSERT_OK(vring_base_decode(packed, base, &b));
+	vq.base_avail = b.avail;
+	vq.base_avail_wrap = b.avail_wrap;
+	vq.base_used = b.used;
+	vq.base_used_wrap = b.used_wrap;
 	vq.inf = region;
 	return virtq_map(&vq, packed, false);
 }
@@ -362,7 +365,9 @@ static int restart_without_region(bool packed)
 	ASSERT_EQ(inflight_pending(&vq), 2);
 	/* What vq_try_start() does for a ring whose size does not match the buffer. */
 	vq.inf = NULL;
-	vq.base_avail = packed ? (uint16_t)(base & 0x7fff) : (uint16_t)base;
+	struct vring_base b;
+	ASSERT_OK(vring_base_decode(packed, base, &b));
+	vq.base_avail = b.avail;
 	ASSERT_OK(virtq_map(&vq, packed, false));
 	ASSERT_EQ(inflight_pending(&vq), 0);
 	/* Untracked, the ring resumes at the used position: the two buffers come from it. */
