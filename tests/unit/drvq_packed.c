@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Packed ring, driver half (src/drvq_packed.c) against the device half: buffer shapes,
- * direct and indirect, IN_ORDER batches, a hostile device. Set-up in drvq.h. */
+ * direct and indirect, IN_ORDER batches, a hostile device. Set-up in drvq_pair.h. */
 #include "drvq_pair.h"
 #include "t.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Split ring, driver half (src/drvq_split.c) against the device half: buffer shapes, direct
  * and indirect, IN_ORDER batches, a hostile device, and the resume base that repairs the avail
- * ring after a back-end completed out of order. Set-up in drvq.h. */
+ * ring after a back-end completed out of order. Set-up in drvq_pair.h. */
 #include "drvq_pair.h"
 #include "t.h"
 
