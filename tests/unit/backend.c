@@ -41,11 +41,12 @@ static void tlog(void *o, int level, const char *msg)
 		fprintf(stderr, "  backend %s: %s\n", vhu_log_level_name(level), msg);
 }
 
-static void q_start(void *dev, struct vhu_virtq *vq)
+static int q_start(void *dev, struct vhu_virtq *vq)
 {
 	struct tdev *t = dev;
 	t->started[vhu_virtq_index(vq)] = true;
 	t->starts++;
+	return 0;
 }
 
 static void q_stop(void *dev, struct vhu_virtq *vq)
@@ -76,6 +77,7 @@ static int get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 }
 
 static const struct vhu_device_ops ops = {
+	.size = sizeof(struct vhu_device_ops),
 	.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_RING_PACKED) |
 		    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
 	.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,
