@@ -3,7 +3,8 @@
 # temporary directory (meson install --destdir), compiles each example with
 # `cc $(pkg-config --cflags --libs vhu)` against the installed headers, checks it is linked
 # to the installed libvhu.so.0 (NEEDED, and resolved there), then runs the example back-end
-# with the example front-end, and vhu-fe probe against it.
+# with the example front-end (also linked statically with pkg-config --static), and vhu-fe
+# probe against it.
 #   BUILD=build SRC=. examples.sh
 set -uo pipefail
 : "${BUILD:?}" "${SRC:?}"
@@ -34,7 +35,8 @@ for p in vhu_backend_new vhu_virtq_pop vhu_net_rx vhu_blk_parse vhu_frontend_ope
 	[ -n "$(find "$dest" -path "*/man3/$p.3*")" ] || fail "man page $p(3) not installed"
 done
 # The .pc file names the final prefix; the sysroot variable points it at the staging copy.
-export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dest PKG_CONFIG_LIBDIR=
+PKG_CONFIG_PATH=$(dirname "$pc")
+export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR=$dest PKG_CONFIG_LIBDIR= # no system .pc files
 want=$(meson introspect "$BUILD" --projectinfo | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 [ "$(pkg-config --modversion vhu)" = "$want" ] || fail "pkg-config --modversion: $(pkg-config --modversion vhu), want $want"
 flags=$(pkg-config --cflags --libs vhu) || fail "pkg-config --cflags --libs vhu"
@@ -50,6 +52,17 @@ for ex in rng rng-fe; do
 	LD_LIBRARY_PATH=$libdir ldd "$tmp/$ex" | grep -q "libvhu\.so\.0 => $libdir/" ||
 		fail "$ex: libvhu.so.0 does not resolve to the installed copy"
 done
+
+# Libs.private: the static library links with what `pkg-config --static` adds (when the C
+# library has a static variant at all).
+static=
+if echo 'int main(void){return 0;}' | "$CC" -static -x c -o "$tmp/t" - 2>/dev/null; then
+	# shellcheck disable=SC2046
+	"$CC" -std=c11 -D_GNU_SOURCE -Wall -Werror -static -o "$tmp/rng-fe-static" \
+		"$SRC/examples/rng-fe.c" $(pkg-config --cflags --static --libs vhu) ||
+		fail "static build of rng-fe with pkg-config --static"
+	static=$tmp/rng-fe-static
+fi
 
 export LD_LIBRARY_PATH=$libdir
 sock=$tmp/rng.sock
@@ -67,6 +80,19 @@ grep -qx ok "$tmp/fe.log" || fail "front-end output"
 wait "$be" || fail "the example back-end exited with $?"
 be=
 grep -q "after 1024 random bytes" "$tmp/be.log" || { cat "$tmp/be.log"; fail "back-end count"; }
+
+if [ -n "$static" ]; then
+	rm -f "$sock"
+	run_backend
+	if ! timeout 30 "$static" --socket-path "$sock" >"$tmp/fe.log" 2>&1 ||
+		! grep -qx ok "$tmp/fe.log"; then
+		cat "$tmp/fe.log" "$tmp/be.log"
+		fail "statically linked front-end"
+	fi
+	wait "$be" || fail "the example back-end exited with $?"
+	be=
+	echo "statically linked front-end: ok"
+fi
 
 # A front-end that is not ours: vhu-fe probe sees what the example offers.
 if [ -x "$BUILD/tools/vhu-fe" ]; then
