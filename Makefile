@@ -38,6 +38,6 @@ format-check:
 	./scripts/format-check.sh
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz out
+	rm -rf build build-asan build-tsan build-fuzz build-nouring out
 
 .PHONY: all setup check bench demo install format format-check clean

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs every suite and ends with one line: N passed, N failed, N skipped.
 #   build/       the normal build: unit, pair, bad, interop suites
+#   build-nouring/ -Dblk=disabled (no liburing): the unit suite
 #   build-asan/  ASan+UBSan build: unit, pair and bad suites again
 #   build-tsan/  TSan build: the two-thread ring test
 #   build-fuzz/  clang libFuzzer build: the fuzz suite (bounded time)
@@ -32,6 +33,14 @@ mkdir -p out
 rm -f out/check-*.json
 setup_dir build || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 run_suites build style unit pair bad interop
+# Only vhu-blk needs liburing: the library, the other tools and their tests build without it.
+if setup_dir build-nouring -Dblk=disabled; then
+	run_suites build-nouring unit
+else
+	echo "check: the build without liburing failed"
+	status=1
+	build_failed=$((build_failed + 1))
+fi
 if setup_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_suites build-asan unit pair bad

@@ -37,8 +37,18 @@
 /* Protocol features a device may add because the library can carry them. */
 #define DEVICE_PROTOCOL_FEATURES (bit64(VHU_PROTO_F_CONFIG) | bit64(VHU_PROTO_F_INFLIGHT_SHMFD))
 
+/* Protocol features whose requests only a device's process_msg hook can serve: the library
+ * does not implement them, and they change nothing it does. */
+#define HOOK_PROTOCOL_FEATURES                                                                     \
+	(bit64(VHU_PROTO_F_RARP) | bit64(VHU_PROTO_F_NET_MTU) | bit64(VHU_PROTO_F_BACKEND_REQ) |   \
+	 bit64(VHU_PROTO_F_BACKEND_SEND_FD) | bit64(VHU_PROTO_F_CRYPTO_SESSION))
+
+/* ops->size of the first release: every field up to log_level. */
+#define OPS_SIZE_0_1 (offsetof(struct vhu_device_ops, log_level) + sizeof(int))
+
 struct vhu_backend {
-	const struct vhu_device_ops *ops;
+	const struct vhu_device_ops *ops; /* &ops_copy */
+	struct vhu_device_ops ops_copy;
 	void *dev;
 	int fd;
 	uint64_t features;
@@ -76,8 +86,9 @@ enum {
 
 static uint64_t offered_protocol_features(const struct vhu_backend *be)
 {
-	uint64_t f =
-		BASE_PROTOCOL_FEATURES | (be->ops->protocol_features & DEVICE_PROTOCOL_FEATURES);
+	uint64_t dev =
+		DEVICE_PROTOCOL_FEATURES | (be->ops->process_msg ? HOOK_PROTOCOL_FEATURES : 0);
+	uint64_t f = BASE_PROTOCOL_FEATURES | (be->ops->protocol_features & dev);
 
 	if (!be->ops->get_config)
 		f &= ~bit64(VHU_PROTO_F_CONFIG);
@@ -97,7 +108,7 @@ static void vq_stop(struct vhu_backend *be, struct vhu_virtq *vq)
 /* Starts the ring once it has everything it needs: size, addresses, kick, memory. */
 static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 {
-	bool packed = has_bit(be->features, VIRTIO_F_RING_PACKED);
+	bool packed = has_bit(be->features, VIRTIO_F_RING_PACKED), resume = vq->resume;
 	int ret;
 
 	if (vq->started || !vq->num_set || !vq->addr_set || !vq->kick_set || !be->mem.n)
@@ -127,8 +138,16 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 	vhu_virtq_enable_notify(vq);
 	log_debug(&be->lg, "vring %u started (%s, size %u, avail %u used %u)", vq->index,
 		  packed ? "packed" : "split", vq->num, vq->last_avail_idx, vq->used_idx);
-	if (be->ops->queue_start)
-		be->ops->queue_start(be->dev, vq);
+	ret = be->ops->queue_start ? be->ops->queue_start(be->dev, vq) : 0;
+	if (ret < 0) {
+		/* The device cannot serve it now: stopped as if never started (nothing was
+		 * popped), to be tried again at the next change. */
+		log_err(&be->lg, "vring %u: the device refused to start it: %s", vq->index,
+			strerror(-ret));
+		vq->started = false;
+		vq->resume = resume;
+		return H_FAIL;
+	}
 	return 0;
 }
 
@@ -262,6 +281,13 @@ static int h_get_queue_num(struct vhu_backend *be, struct msg *m)
 
 /* ---- handlers: memory ---- */
 
+/* The device's own guest pointers are stale: it resolves them while every ring is stopped. */
+static void mem_changed(struct vhu_backend *be)
+{
+	if (be->ops->mem_changed)
+		be->ops->mem_changed(be->dev);
+}
+
 static int h_set_mem_table(struct vhu_backend *be, struct msg *m)
 {
 	bool was[MAX_VQS];
@@ -271,6 +297,7 @@ static int h_set_mem_table(struct vhu_backend *be, struct msg *m)
 	 * virtio-user sends a new table while running. */
 	stop_all(be, was);
 	ret = mem_set_table(&be->mem, m->p.mem.regions, m->p.mem.nregions, m->fds, &be->lg);
+	mem_changed(be);
 	restart_all(be, was);
 	return ret;
 }
@@ -290,6 +317,7 @@ static int h_add_mem_reg(struct vhu_backend *be, struct msg *m)
 
 	stop_all(be, was);
 	ret = mem_add(&be->mem, &m->p.mem_single.region, &m->fds[0], &be->lg);
+	mem_changed(be);
 	restart_all(be, was);
 	return ret;
 }
@@ -302,6 +330,7 @@ static int h_rem_mem_reg(struct vhu_backend *be, struct msg *m)
 	/* "VHOST_USER_REM_MEM_REG": an fd, if one came, is accepted and closed (msg_close_fds). */
 	stop_all(be, was);
 	ret = mem_remove(&be->mem, &m->p.mem_single.region, &be->lg);
+	mem_changed(be);
 	restart_all(be, was);
 	return ret == -ENOENT ? H_FAIL : ret;
 }
@@ -782,13 +811,96 @@ static bool poisoned(struct vhu_backend *be)
 	return true;
 }
 
+/*
+ * The device's process_msg hook, before the table check: the hook may serve requests the
+ * library does not know. Returns the handler result for a handled request (H_OK, H_REPLY,
+ * H_FAIL or -errno), or 1 + H_FAIL to go on.
+ */
+#define HOOK_GO_ON (H_FAIL + 1)
+static int hook(struct vhu_backend *be, struct msg *m)
+{
+	struct vhu_msg vm = {
+		.request = m->hdr.request,
+		.flags = m->hdr.flags,
+		.size = m->hdr.size,
+		.max_size = MSG_MAX_PAYLOAD,
+		.payload = m->p.raw,
+		.fds = m->fds,
+		.nfds = m->nfds,
+		.reply_fd = -1,
+	};
+	int r = be->ops->process_msg(be->dev, &vm);
+
+	if (r != VHU_MSG_REPLY && vm.reply_fd >= 0)
+		close_fd(&vm.reply_fd);
+	switch (r) {
+	case VHU_MSG_NOT_HANDLED:
+		/* The library's handler counts on the fds it was sent. */
+		for (unsigned i = 0; i < m->nfds; i++)
+			if (m->fds[i] < 0) {
+				log_err(&be->lg, "%s: the device took an fd and did not handle it",
+					vhu_request_name(m->hdr.request));
+				return -EINVAL;
+			}
+		return HOOK_GO_ON;
+	case VHU_MSG_HANDLED:
+		return H_OK;
+	case VHU_MSG_REFUSED:
+		return H_FAIL;
+	case VHU_MSG_REPLY:
+		if (vm.size > MSG_MAX_PAYLOAD) {
+			log_err(&be->lg, "%s: the device's reply of %u bytes is too large",
+				vhu_request_name(m->hdr.request), vm.size);
+			close_fd(&vm.reply_fd);
+			return -EINVAL;
+		}
+		m->hdr.size = vm.size;
+		be->reply_fd = vm.reply_fd;
+		return H_REPLY;
+	default:
+		return r < 0 ? r : -EINVAL;
+	}
+}
+
+/* Sends what handler result r asks for: its reply, or an ack when one is wanted. */
+static int reply(struct vhu_backend *be, struct msg *m, int r)
+{
+	int ret = 0;
+	/* Requests outside the table (served by the hook) follow the REPLY_ACK rule alone. */
+	bool ack = msg_rule(m->hdr.request)
+			   ? msg_wants_reply(m, be->protocol_features)
+			   : has_bit(be->protocol_features, VHU_PROTO_F_REPLY_ACK) &&
+				     (m->hdr.flags & VHU_FLAG_NEED_REPLY);
+
+	if (r == H_REPLY) {
+		ret = send_reply(be, m);
+	} else if (ack) {
+		/* REPLY_ACK: 0 for success, non-zero for failure. */
+		m->p.u64 = r == H_OK ? 0 : (r < 0 ? (uint64_t)-r : 1);
+		m->hdr.size = sizeof(uint64_t);
+		ret = send_reply(be, m);
+	}
+	if (r < 0) {
+		log_err(&be->lg, "%s failed: %s", vhu_request_name(m->hdr.request), strerror(-r));
+		return r;
+	}
+	return ret;
+}
+
 /* Handles the complete message in m; fds the handler did not take are closed. */
 static int handle(struct vhu_backend *be, struct msg *m)
 {
 	char why[160];
 	handler_fn h;
-	int ret = 0, r;
+	int r;
 
+	r = be->ops->process_msg ? hook(be, m) : HOOK_GO_ON;
+	if (r != HOOK_GO_ON) {
+		msg_close_fds(m);
+		log_debug(&be->lg, "<- %s (request %u): the device handled it (%d)",
+			  vhu_request_name(m->hdr.request), m->hdr.request, r);
+		return reply(be, m, r);
+	}
 	r = msg_check(m, checked_features(be), be->protocol_features, why, sizeof(why));
 	if (r) {
 		log_err(&be->lg, "rejected message: %s", why);
@@ -800,19 +912,7 @@ static int handle(struct vhu_backend *be, struct msg *m)
 	h = handlers[m->hdr.request];
 	r = h ? h(be, m) : h_unsupported(be, m);
 	msg_close_fds(m);
-	if (r == H_REPLY) {
-		ret = send_reply(be, m);
-	} else if (msg_wants_reply(m, be->protocol_features)) {
-		/* REPLY_ACK: 0 for success, non-zero for failure. */
-		m->p.u64 = r == H_OK ? 0 : (r < 0 ? (uint64_t)-r : 1);
-		m->hdr.size = sizeof(uint64_t);
-		ret = send_reply(be, m);
-	}
-	if (r < 0) {
-		log_err(&be->lg, "%s failed: %s", vhu_request_name(m->hdr.request), strerror(-r));
-		return r;
-	}
-	return ret;
+	return reply(be, m, r);
 }
 
 VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
@@ -853,8 +953,13 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 {
 	struct vhu_backend *be;
 
-	if (!out || !ops || nvqs == 0 || nvqs > MAX_VQS)
+	if (!out || !ops || nvqs == 0 || nvqs > MAX_VQS || ops->size < OPS_SIZE_0_1)
 		return -EINVAL;
+	/* A caller built against newer headers: what this library does not know must be unset
+	 * (as the kernel's copy_struct_from_user() does for openat2 and clone3). */
+	for (size_t i = sizeof(*ops); i < ops->size; i++)
+		if (((const uint8_t *)ops)[i])
+			return -E2BIG;
 	be = calloc(1, sizeof(*be));
 	if (!be)
 		return -ENOMEM;
@@ -863,7 +968,9 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 		free(be);
 		return -ENOMEM;
 	}
-	be->ops = ops;
+	memcpy(&be->ops_copy, ops, MIN((size_t)ops->size, sizeof(*ops)));
+	be->ops_copy.size = sizeof(*ops);
+	be->ops = &be->ops_copy;
 	be->dev = dev;
 	be->fd = -1;
 	be->reply_fd = -1;

@@ -11,6 +11,23 @@
  * front-end does can block the calling thread: the socket and the peer's eventfds (kick, call,
  * err: eventfds only) are used without waiting, so one front-end never stalls another device
  * served on the same thread.
+ *
+ * Threads and lifetime:
+ *  - The dispatch thread: vhu_backend_*() calls on one back-end are made by one thread at a
+ *    time (the application may move the back-end to another thread with its own
+ *    synchronisation). Every vhu_device_ops callback runs on that thread, inside
+ *    vhu_backend_dispatch() (queue_stop also inside vhu_backend_detach() and _free()). A
+ *    callback must not call vhu_backend_dispatch(), _detach() or _free() on its back-end.
+ *  - Queue threads: a started queue is served by one thread, which may be another one. It uses
+ *    only vhu_virtq_*(), vhu_net_rx(), vhu_blk_*() on its own queue, and
+ *    vhu_backend_gpa_to_va() (the memory table only changes while every queue is stopped),
+ *    from the return of queue_start until queue_stop, which must not return before that
+ *    thread stopped touching the queue. No other vhu_backend_*() call is legal from a queue
+ *    thread: give it what it needs (features, pointers) at queue_start.
+ *  - Objects are independent: separate back-ends (and front-ends) share no state and may be
+ *    used on different threads at the same time.
+ *  - vhu_backend_new() copies ops (the caller's struct may go away); dev must stay valid until
+ *    vhu_backend_free() returns.
  */
 #ifndef VHU_BACKEND_H
 #define VHU_BACKEND_H
@@ -27,7 +44,39 @@ extern "C" {
 struct vhu_backend;
 struct vhu_virtq;
 
+/*
+ * A front-end request as it arrived, for vhu_device_ops.process_msg. Only its framing was
+ * checked (header version and flags, payload at most 4096 bytes): the hook checks whatever
+ * else it uses, as the library's table does for the requests it handles.
+ */
+struct vhu_msg {
+	uint32_t request;  /* enum vhu_request, or a number the library does not know */
+	uint32_t flags;	   /* header flags: VHU_FLAG_NEED_REPLY ... */
+	uint32_t size;	   /* payload bytes; for VHU_MSG_REPLY, set it to the reply's size */
+	uint32_t max_size; /* room in payload for a reply */
+	void *payload;	   /* the payload; a VHU_MSG_REPLY hook writes its reply here */
+	int *fds;	   /* fds[0 .. nfds) came with it: set a slot to -1 to take (own) that fd */
+	unsigned nfds;	   /* the rest are closed when the hook returns */
+	int reply_fd;	   /* VHU_MSG_REPLY: an fd to send with the reply (the library takes and
+			    * closes it), or -1 */
+};
+
+/* What a process_msg hook did with a request (or a negative errno). */
+enum vhu_msg_result {
+	VHU_MSG_NOT_HANDLED = 0, /* go on: the library handles the request (or refuses it) */
+	VHU_MSG_HANDLED = 1,	 /* done; an ack 0 is sent when REPLY_ACK asks for one */
+	VHU_MSG_REPLY = 2,	 /* done; msg->payload (msg->size bytes) is sent as the reply */
+	VHU_MSG_REFUSED = 3,	 /* refused, the connection stays: a non-zero ack if one is asked */
+};
+
+/*
+ * The device: what it offers and its callbacks. Set `size` to sizeof(struct vhu_device_ops):
+ * a library newer than the caller's headers reads the fields past `size` as zero (every field
+ * after log_level is optional and new ones are added at the end); an older library refuses
+ * (-E2BIG) a larger struct whose extra fields are not zero.
+ */
 struct vhu_device_ops {
+	uint32_t size;
 	/* Virtio feature bits offered (bit numbers as in virtio_config.h, set with 1ULL << n).
 	 * VHU_F_PROTOCOL_FEATURES is added by the library. */
 	uint64_t features;
@@ -43,9 +92,11 @@ struct vhu_device_ops {
 	int (*set_config)(void *dev, const void *buf, uint32_t off, uint32_t len, uint32_t flags);
 	/* The queue may now be served (addresses, memory and kick set). It starts with kicks on
 	 * (vhu_virtq_enable_notify), also when it is started again; buffers made available before
-	 * the start are the device's to handle now. Called on the thread that calls
-	 * vhu_backend_dispatch(). */
-	void (*queue_start)(void *dev, struct vhu_virtq *vq);
+	 * the start are the device's to handle now. Returns 0, or -errno to refuse (no thread,
+	 * no memory): the refusal is logged, the queue stays stopped (no queue_stop follows) and
+	 * the request that would have started it fails (a non-zero REPLY_ACK when asked; the
+	 * connection stays). The next SET_VRING_* or memory change for it tries again. */
+	int (*queue_start)(void *dev, struct vhu_virtq *vq);
 	/* The queue must no longer be touched; elements popped from it are dead. Must not return
 	 * while another thread still uses the queue. */
 	void (*queue_stop)(void *dev, struct vhu_virtq *vq);
@@ -59,9 +110,28 @@ struct vhu_device_ops {
 	vhu_log_fn log;
 	void *log_opaque;
 	int log_level;
+
+	/*
+	 * Optional. Sees every front-end request before the library does (libvhost-user's
+	 * process_msg, DPDK's extern_ops pre_msg_handle): returns an enum vhu_msg_result, or
+	 * -errno for a request that failed in a way that leaves the connection unusable
+	 * (vhu_backend_dispatch() returns it). Meant for requests the library does not handle
+	 * (a device may then offer their protocol features: RARP, NET_MTU, BACKEND_REQ,
+	 * BACKEND_SEND_FD, CRYPTO_SESSION) and for watching the others (NOT_HANDLED). Handling
+	 * a request the library implements takes it away: the library's state does not change.
+	 * A request that always has a reply (GET_*) needs VHU_MSG_REPLY. A hook that takes an
+	 * fd must handle the request (HANDLED, REPLY or REFUSED).
+	 */
+	int (*process_msg)(void *dev, struct vhu_msg *msg);
+	/* Optional. The memory table changed (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG, also one
+	 * that failed half way): pointers from vhu_backend_gpa_to_va() are stale, resolve them
+	 * again. Called while every queue is stopped, before they are started again. */
+	void (*mem_changed)(void *dev);
 };
 
-/* nvqs: the most virtqueues this device has (indices 0 .. nvqs-1). */
+/* nvqs: the most virtqueues this device has (indices 0 .. nvqs-1). ops is copied. -EINVAL
+ * for a NULL argument, nvqs 0 or above 256, or an ops->size below the first release's
+ * struct; -E2BIG for a larger struct with non-zero fields this library does not know. */
 int vhu_backend_new(struct vhu_backend **be, const struct vhu_device_ops *ops, void *dev,
 		    unsigned nvqs);
 /* Detaches any connection and frees everything. NULL is fine. */

@@ -23,10 +23,11 @@
 
 static struct vhu_virtq *live[NVQ];
 
-static void q_start(void *dev, struct vhu_virtq *vq)
+static int q_start(void *dev, struct vhu_virtq *vq)
 {
 	(void)dev;
 	live[vhu_virtq_index(vq)] = vq;
+	return 0;
 }
 
 static void q_stop(void *dev, struct vhu_virtq *vq)
@@ -45,6 +46,7 @@ static int get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 }
 
 static const struct vhu_device_ops ops = {
+	.size = sizeof(struct vhu_device_ops),
 	.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_RING_PACKED) |
 		    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
 	.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,11 +42,12 @@ static void tlog(void *o, int level, const char *msg)
 		fprintf(stderr, "  backend %s: %s\n", vhu_log_level_name(level), msg);
 }
 
-static void q_start(void *dev, struct vhu_virtq *vq)
+static int q_start(void *dev, struct vhu_virtq *vq)
 {
 	struct tdev *t = dev;
 	t->started[vhu_virtq_index(vq)] = true;
 	t->starts++;
+	return 0;
 }
 
 static void q_stop(void *dev, struct vhu_virtq *vq)
@@ -76,6 +78,7 @@ static int get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 }
 
 static const struct vhu_device_ops ops = {
+	.size = sizeof(struct vhu_device_ops),
 	.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_RING_PACKED) |
 		    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
 	.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,
@@ -688,6 +691,170 @@ static int reply_stall_drops(void)
 	return 0;
 }
 
+/* ---- extension points: ops size, process_msg hook, mem_changed, queue_start refusal ---- */
+
+static struct {
+	struct vhu_backend *be;
+	volatile bool quit;
+	volatile unsigned hooked, mem_changes, starts;
+	volatile bool refuse;
+	volatile int err;
+	int taken_fd;
+} x;
+
+static int x_hook(void *o, struct vhu_msg *m)
+{
+	(void)o;
+	x.hooked++;
+	switch (m->request) {
+	case 90: /* a request the library does not know */
+		return VHU_MSG_HANDLED;
+	case 91:
+		if (m->size != 8 || m->max_size < 8)
+			return -EINVAL;
+		((uint64_t *)m->payload)[0] += 1;
+		return VHU_MSG_REPLY;
+	case 92:
+		if (m->nfds != 1)
+			return VHU_MSG_REFUSED;
+		x.taken_fd = m->fds[0];
+		m->fds[0] = -1;
+		return VHU_MSG_HANDLED;
+	case 93:
+		return VHU_MSG_REFUSED;
+	case 94:
+		return -EPERM;
+	default:
+		return VHU_MSG_NOT_HANDLED;
+	}
+}
+
+static void x_mem_changed(void *o)
+{
+	(void)o;
+	x.mem_changes++;
+}
+
+static int x_start(void *o, struct vhu_virtq *vq)
+{
+	(void)o;
+	if (x.refuse && vhu_virtq_index(vq) == 1)
+		return -EAGAIN;
+	x.starts++;
+	return 0;
+}
+
+static void x_stop(void *o, struct vhu_virtq *vq)
+{
+	(void)o;
+	(void)vq;
+}
+
+static const struct vhu_device_ops x_ops = {
+	.size = sizeof(struct vhu_device_ops),
+	.features = 1ULL << VIRTIO_F_VERSION_1,
+	.queue_start = x_start,
+	.queue_stop = x_stop,
+	.log = tlog,
+	.log_level = VHU_LOG_DEBUG,
+	.process_msg = x_hook,
+	.mem_changed = x_mem_changed,
+};
+
+static void *x_thread(void *arg)
+{
+	(void)arg;
+	while (!x.quit) {
+		struct pollfd p = { .fd = vhu_backend_fd(x.be), .events = POLLIN };
+		int r = poll(&p, 1, 2) > 0 ? vhu_backend_dispatch(x.be) : 0;
+		if (r) {
+			x.err = r;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* A caller built against older headers (smaller struct) or newer ones (larger). */
+static int ops_size(void)
+{
+	struct {
+		struct vhu_device_ops ops;
+		uint64_t newer[2];
+	} big = { .ops = x_ops };
+	struct vhu_backend *be;
+
+	big.ops.size = 0;
+	ASSERT_EQ(vhu_backend_new(&be, &big.ops, NULL, 2), -EINVAL);
+	big.ops.size = (uint32_t)sizeof(big);
+	ASSERT_OK(vhu_backend_new(&be, &big.ops, NULL, 2));
+	vhu_backend_free(be);
+	big.newer[1] = 1;
+	ASSERT_EQ(vhu_backend_new(&be, &big.ops, NULL, 2), -E2BIG);
+	/* the first release's struct ends at log_level: the hook past it is not read */
+	big.ops.size = (uint32_t)(offsetof(struct vhu_device_ops, log_level) + sizeof(int));
+	ASSERT_OK(vhu_backend_new(&be, &big.ops, NULL, 2));
+	vhu_backend_free(be);
+	big.ops.size -= 1;
+	ASSERT_EQ(vhu_backend_new(&be, &big.ops, NULL, 2), -EINVAL);
+	return 0;
+}
+
+static int extension_hooks(void)
+{
+	pthread_t th;
+	struct vhu_hdr h;
+	uint64_t v = 41, pf;
+	int sp[2], efd = eventfd(0, EFD_CLOEXEC);
+
+	memset(&x, 0, sizeof(x));
+	x.taken_fd = -1;
+	ASSERT_OK(vhu_backend_new(&x.be, &x_ops, NULL, 2));
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_OK(vhu_backend_attach(x.be, sp[1]));
+	ASSERT_OK(drv_open_fd(&d, sp[0]));
+	ASSERT_OK(pthread_create(&th, NULL, x_thread, NULL));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_PROTOCOL_FEATURES, &pf));
+	ASSERT_TRUE(x.hooked >= 1); /* it saw GET_PROTOCOL_FEATURES and let the library answer */
+	pf = 1ULL << VHU_PROTO_F_REPLY_ACK;
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	/* requests the library does not know: handled, replied, fd taken, refused */
+	ASSERT_EQ(drv_call_ack(&d, 90, NULL, 0, NULL, 0), 0);
+	ASSERT_OK(drv_send(&d, 91, VHU_VERSION, &v, 8, NULL, 0));
+	ASSERT_EQ(drv_recv(&d, &h, &v, sizeof(v), 2000), 8);
+	ASSERT_EQ(h.request, 91);
+	ASSERT_EQ(v, 42);
+	ASSERT_EQ(drv_call_ack(&d, 92, NULL, 0, &efd, 1), 0);
+	ASSERT_TRUE(x.taken_fd >= 0 && eventfd_write(x.taken_fd, 1) == 0); /* still open */
+	close(x.taken_fd);
+	ASSERT_EQ(drv_call_ack(&d, 93, NULL, 0, NULL, 0), 1);
+	/* mem_changed after the table changed */
+	ASSERT_EQ(x.mem_changes, 0);
+	ASSERT_OK(drv_set_mem(&d));
+	ASSERT_EQ(x.mem_changes, 1);
+	/* queue 1 refuses to start: its SET_VRING_KICK fails, the connection stays, and it
+	 * starts at the next try */
+	x.refuse = true;
+	d.nq = 2;
+	ASSERT_EQ(drv_start(&d, false, ~0ull), -EIO);
+	ASSERT_EQ(x.starts, 1);
+	ASSERT_EQ(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v), 0);
+	x.refuse = false;
+	uint64_t u = 1;
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_KICK, &u, 8, &d.r[1].kick, 1), 0);
+	ASSERT_EQ(x.starts, 2);
+	/* a hook error is fatal: dispatch returns it */
+	ASSERT_OK(drv_send(&d, 94, VHU_VERSION, NULL, 0, NULL, 0));
+	for (int i = 0; i < 2000 && !x.err; i++)
+		usleep(1000);
+	ASSERT_EQ(x.err, -EPERM);
+	x.quit = true;
+	pthread_join(th, NULL);
+	vhu_backend_free(x.be);
+	drv_close(&d);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(handshake_and_queries);
@@ -709,5 +876,7 @@ int main(void)
 	RUN(partial_message_fds_closed);
 	RUN(only_eventfds);
 	RUN(reply_stall_drops);
+	RUN(ops_size);
+	RUN(extension_hooks);
 	T_MAIN_END();
 }

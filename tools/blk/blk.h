@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* vhu-blk internals: the device, its request parser, and one I/O thread per queue. */
-#ifndef VHU_BLK_H
-#define VHU_BLK_H
+/* vhu-blk internals: the device and one I/O thread per queue (requests: vhu_blk_parse()). */
+#ifndef VHU_BLK_TOOL_H
+#define VHU_BLK_TOOL_H
 
 #include <linux/virtio_blk.h>
 #include <pthread.h>
@@ -12,40 +12,11 @@
 #include <vhu/vhu.h>
 
 #define BLK_MAX_QUEUES	16
-#define BLK_SECTOR	512
-#define BLK_MAX_DZ_SEG	1		       /* discard / write-zeroes segments per request */
+#define BLK_SECTOR	VHU_BLK_SECTOR
+#define BLK_MAX_DZ_SEG	VHU_BLK_MAX_DZ_SEG     /* discard / write-zeroes segments per request */
 #define BLK_MAX_DZ_SECT (1u << 22)	       /* sectors per discard / write-zeroes segment */
 #define BLK_SEG_MAX	(VHU_ELEM_MAX_IOV - 2) /* data segments: all but header and status */
 #define BLK_SIZE_MAX	(1u << 20)	       /* bytes per data segment */
-
-/* ---- request parsing (req.c), no I/O: unit-tested on its own ---- */
-
-enum blk_op { OP_NONE, OP_READ, OP_WRITE, OP_FLUSH, OP_GET_ID, OP_DISCARD, OP_WRITE_ZEROES };
-
-struct blk_req {
-	enum blk_op op;
-	uint64_t offset; /* bytes */
-	uint64_t len;	 /* data bytes (read/write), or range length (discard/zeroes) */
-	bool unmap;	 /* write-zeroes may deallocate */
-	uint8_t *status; /* the last device-writable byte, NULL when there is none */
-	struct iovec iov[VHU_ELEM_MAX_IOV]; /* data (read: writable, write: readable) */
-	unsigned niov;
-};
-
-struct blk_limits {
-	uint64_t sectors;
-	bool ro;
-	bool discard, write_zeroes;
-};
-
-/*
- * Parses one popped element. Returns 0 with r filled when I/O is needed (or, for GET_ID and
- * nothing-to-do cases, already done), or a virtio-blk status to complete with at once
- * (VIRTIO_BLK_S_IOERR for a malformed or out-of-range request, VIRTIO_BLK_S_UNSUPP for a type
- * the device does not do). r->status is set whenever the element has a writable byte.
- */
-int blk_parse(const struct vhu_elem *e, const struct blk_limits *lim, const char *serial,
-	      struct blk_req *r);
 
 /* ---- the device ---- */
 
@@ -62,7 +33,7 @@ struct blkdev {
 	unsigned nqueues;
 	unsigned poll_us; /* adaptive polling window of the queue threads */
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
-	struct blk_limits lim;
+	struct vhu_blk_limits lim;
 	struct vhu_backend *be;
 	struct vhu_device_ops ops;
 	struct bqueue *q[BLK_MAX_QUEUES];

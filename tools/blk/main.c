@@ -104,10 +104,10 @@ static int cb_set_config(void *dev, const void *buf, uint32_t off, uint32_t len,
 	return 0;
 }
 
-static void cb_queue_start(void *dev, struct vhu_virtq *vq)
+/* A queue without its I/O thread is refused: it stays stopped (the library logs it). */
+static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 {
-	if (bqueue_start(dev, vq))
-		blk_log(dev, VHU_LOG_ERR, "cannot start a queue thread");
+	return bqueue_start(dev, vq);
 }
 
 static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
@@ -350,10 +350,6 @@ int main(int argc, char **argv)
 		d->fd = d->fd_buffered = -1;
 		d->size = null_size - null_size % BLK_SECTOR;
 	}
-	d->lim = (struct blk_limits){ .sectors = d->size / BLK_SECTOR,
-				      .ro = d->ro,
-				      .discard = !d->ro,
-				      .write_zeroes = !d->ro };
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 		     (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED) |
 		     (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
@@ -364,7 +360,13 @@ int main(int argc, char **argv)
 		f |= 1ULL << VIRTIO_BLK_F_RO;
 	else
 		f |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+	d->lim = (struct vhu_blk_limits){ .capacity = d->size / BLK_SECTOR,
+					  .features = f,
+					  .max_discard_sectors = BLK_MAX_DZ_SECT,
+					  .max_write_zeroes_sectors = BLK_MAX_DZ_SECT,
+					  .serial = d->serial };
 	d->ops = (struct vhu_device_ops){
+		.size = sizeof(d->ops),
 		.features = f,
 		.protocol_features =
 			(1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_INFLIGHT_SHMFD),

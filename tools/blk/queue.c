@@ -26,7 +26,7 @@
 
 struct bslot {
 	struct vhu_elem e;
-	struct blk_req r;
+	struct vhu_blk_req r;
 	int zero_mode; /* write-zeroes: the fallocate mode in flight */
 };
 
@@ -52,17 +52,10 @@ struct bqueue {
 static void complete(struct bqueue *q, unsigned i, uint8_t st)
 {
 	struct bslot *s = &q->slots[i];
-	uint32_t written = 0;
 
-	if (s->r.status) {
-		*s->r.status = st;
-		written = 1;
-		if (st == VIRTIO_BLK_S_OK && (s->r.op == OP_READ || s->r.op == OP_GET_ID))
-			written += (uint32_t)s->r.len;
-	}
 	if (st != VIRTIO_BLK_S_OK)
 		q->errors++;
-	vhu_virtq_push(q->vq, &s->e, written);
+	vhu_blk_complete(q->vq, &s->e, &s->r, st);
 	q->free[q->nfree++] = i;
 }
 
@@ -77,7 +70,7 @@ static struct io_uring_sqe *get_sqe(struct bqueue *q)
 	return sqe;
 }
 
-static int fd_for(const struct blkdev *d, const struct blk_req *r)
+static int fd_for(const struct blkdev *d, const struct vhu_blk_req *r)
 {
 	if (d->fd == d->fd_buffered)
 		return d->fd;
@@ -95,39 +88,39 @@ static void start_req(struct bqueue *q, unsigned i)
 {
 	struct blkdev *d = q->d;
 	struct bslot *s = &q->slots[i];
-	struct blk_req *r = &s->r;
+	struct vhu_blk_req *r = &s->r;
 	struct io_uring_sqe *sqe;
-	int st = blk_parse(&s->e, &d->lim, d->serial, r);
+	int st = vhu_blk_parse(&s->e, &d->lim, r);
 
 	if (st) {
 		complete(q, i, (uint8_t)st);
 		return;
 	}
 	switch (r->op) {
-	case OP_READ:
+	case VHU_BLK_OP_READ:
 		q->reads++;
 		q->bytes += r->len;
 		break;
-	case OP_WRITE:
+	case VHU_BLK_OP_WRITE:
 		q->writes++;
 		q->bytes += r->len;
 		break;
-	case OP_FLUSH:
+	case VHU_BLK_OP_FLUSH:
 		q->flushes++;
 		break;
-	case OP_DISCARD:
+	case VHU_BLK_OP_DISCARD:
 		q->discards++;
 		break;
-	case OP_WRITE_ZEROES:
+	case VHU_BLK_OP_WRITE_ZEROES:
 		q->zeroes++;
 		break;
-	case OP_GET_ID:
+	case VHU_BLK_OP_GET_ID:
 		q->ids++;
 		break;
 	default:
 		break;
 	}
-	if (d->null || r->op == OP_GET_ID || (r->op == OP_FLUSH && d->ro)) {
+	if (d->null || r->op == VHU_BLK_OP_GET_ID || (r->op == VHU_BLK_OP_FLUSH && d->ro)) {
 		complete(q, i, VIRTIO_BLK_S_OK);
 		return;
 	}
@@ -137,23 +130,23 @@ static void start_req(struct bqueue *q, unsigned i)
 		return;
 	}
 	switch (r->op) {
-	case OP_READ:
+	case VHU_BLK_OP_READ:
 		io_uring_prep_readv(sqe, fd_for(d, r), r->iov, r->niov, r->offset);
 		break;
-	case OP_WRITE:
+	case VHU_BLK_OP_WRITE:
 		io_uring_prep_writev(sqe, fd_for(d, r), r->iov, r->niov, r->offset);
 		/* Writethrough: the write is stable when it completes. */
 		if (!__atomic_load_n(&d->wce, __ATOMIC_RELAXED))
 			sqe->rw_flags = RWF_DSYNC;
 		break;
-	case OP_FLUSH:
+	case VHU_BLK_OP_FLUSH:
 		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
 		break;
-	case OP_DISCARD:
+	case VHU_BLK_OP_DISCARD:
 		io_uring_prep_fallocate(sqe, d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					r->offset, r->len);
 		break;
-	case OP_WRITE_ZEROES:
+	case VHU_BLK_OP_WRITE_ZEROES:
 		s->zero_mode = r->unmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 					: FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 		io_uring_prep_fallocate(sqe, d->fd, s->zero_mode, r->offset, r->len);
@@ -168,10 +161,10 @@ static void start_req(struct bqueue *q, unsigned i)
 static void finish_req(struct bqueue *q, unsigned i, int res)
 {
 	struct bslot *s = &q->slots[i];
-	uint64_t want = (s->r.op == OP_READ || s->r.op == OP_WRITE) ? s->r.len : 0;
+	uint64_t want = (s->r.op == VHU_BLK_OP_READ || s->r.op == VHU_BLK_OP_WRITE) ? s->r.len : 0;
 
 	/* A file system without ZERO_RANGE (tmpfs): a punched hole reads as zeroes too. */
-	if (s->r.op == OP_WRITE_ZEROES && res == -EOPNOTSUPP &&
+	if (s->r.op == VHU_BLK_OP_WRITE_ZEROES && res == -EOPNOTSUPP &&
 	    s->zero_mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
 		struct io_uring_sqe *sqe = get_sqe(q);
 		if (sqe) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vhu-net internals: ports, queues and forwarding. Single-threaded: one event loop owns all. */
-#ifndef VHU_NET_H
-#define VHU_NET_H
+#ifndef VHU_NET_TOOL_H
+#define VHU_NET_TOOL_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,7 +52,6 @@ struct port {
 	struct vhu_device_ops ops;
 	unsigned pairs;
 	unsigned hdr_len;
-	bool mrg;
 	uint8_t mac[6];
 	/* Control queue (only when the front-end negotiated CTRL_VQ and passes it to us; QEMU
 	 * and DPDK virtio-user run it themselves and switch pairs with SET_VRING_ENABLE). */

@@ -49,23 +49,6 @@ static void ep_del(struct net *n, int fd)
 
 /* ---- rx: frames into the front-end's receive queue ---- */
 
-/* Copies len bytes from src into the writable iovecs of e starting at byte offset off. */
-static void copy_to_elem(const struct vhu_elem *e, size_t off, const uint8_t *src, size_t len)
-{
-	for (unsigned i = e->out_num; i < e->out_num + e->in_num && len; i++) {
-		size_t il = e->iov[i].iov_len;
-		if (off >= il) {
-			off -= il;
-			continue;
-		}
-		size_t c = il - off < len ? il - off : len;
-		memcpy((uint8_t *)e->iov[i].iov_base + off, src, c);
-		src += c;
-		len -= c;
-		off = 0;
-	}
-}
-
 static struct nqueue *pick_rxq(struct port *p, unsigned qp)
 {
 	struct nqueue *q = &p->q[2 * (qp % p->active_pairs)];
@@ -108,8 +91,6 @@ void net_flush_dirty(struct net *n)
 static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint32_t len)
 {
 	struct nqueue *q = pick_rxq(p, qp);
-	uint32_t need = p->hdr_len + len, got = 0, cursor;
-	unsigned nb = 0;
 	int r;
 
 	if (!q)
@@ -118,54 +99,16 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 		p->filtered++;
 		return 0;
 	}
-	cursor = vhu_virtq_cursor(q->vq);
-	while (got < need && nb < RX_MAX_BUFS) {
-		struct vhu_elem *e = &rx_elems[nb];
-		r = vhu_virtq_pop(q->vq, e);
-		if (r == -EIO)
-			p->teardown = true;
-		if (r == 0 || r == -EIO)
-			break;
-		/* The first buffer must hold the whole header, merged or not ("Receiving
-		 * Packets": num_buffers is in it); a shorter one is no place for a frame. */
-		if (r < 0 || e->in_len == 0 || (!p->mrg && e->in_len < need) ||
-		    (nb == 0 && e->in_len < p->hdr_len)) {
-			/* Unusable buffer: give it back empty if it is the first, else retry later.
-			 */
-			if (nb == 0) {
-				vhu_virtq_push(q->vq, e, 0);
-				mark_dirty(n, q);
-				q->drops++;
-				return -ENOBUFS;
-			}
-			break;
-		}
-		got += e->in_len;
-		nb++;
-		if (!p->mrg)
-			break;
-	}
-	if (got < need) {
-		vhu_virtq_rewind(q->vq, cursor);
+	/* One frame into one or more rx buffers, num_buffers filled (MRG_RXBUF). */
+	struct iovec iov = { (void *)f, len };
+	r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems, RX_MAX_BUFS);
+	if (r == -EIO)
+		p->teardown = true;
+	if (r == -EMSGSIZE)
+		mark_dirty(n, q); /* an unusable buffer went back empty */
+	if (r) {
 		q->drops++;
-		return -ENOBUFS;
-	}
-	/* virtio_net_hdr_v1: no offloads; num_buffers (bytes 10-11) counts the buffers used. */
-	uint8_t hdr[12] = { 0 };
-	hdr[10] = (uint8_t)nb;
-	hdr[11] = (uint8_t)(nb >> 8);
-	uint32_t done = 0;
-	for (unsigned i = 0; i < nb; i++) {
-		struct vhu_elem *e = &rx_elems[i];
-		uint32_t room = e->in_len, w = 0;
-		if (i == 0) {
-			copy_to_elem(e, 0, hdr, p->hdr_len);
-			w = p->hdr_len;
-		}
-		uint32_t c = room - w < len - done ? room - w : len - done;
-		copy_to_elem(e, w, f + done, c);
-		done += c;
-		vhu_virtq_push(q->vq, e, w + c);
+		return r == -EMSGSIZE ? -ENOBUFS : r;
 	}
 	q->packets++;
 	q->bytes += len;
@@ -374,15 +317,14 @@ unsigned net_poll_adaptive(struct net *n, bool *active)
 
 /* ---- device callbacks ---- */
 
-static void cb_queue_start(void *dev, struct vhu_virtq *vq)
+static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 {
 	struct port *p = dev;
 	unsigned i = vhu_virtq_index(vq);
 	struct nqueue *q = &p->q[i];
 	uint64_t f = vhu_backend_features(p->be);
 
-	p->mrg = f & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
-	p->hdr_len = (p->mrg || (f & (1ULL << VIRTIO_F_VERSION_1))) ? 12 : 10;
+	p->hdr_len = (unsigned)vhu_net_hdr_len(f);
 	q->vq = vq;
 	q->started = true;
 	q->polling = false;
@@ -393,7 +335,7 @@ static void cb_queue_start(void *dev, struct vhu_virtq *vq)
 			q->in_ep = true;
 		}
 		ctrl_process(&g_net, q);
-		return;
+		return 0;
 	}
 	/* rx: frames are sent when they arrive, never when buffers do; the driver need not kick
 	 * (with EVENT_IDX the device cannot refuse kicks this way, so they are still drained). */
@@ -406,13 +348,14 @@ static void cb_queue_start(void *dev, struct vhu_virtq *vq)
 		q->in_ep = true;
 	}
 	if (i % 2 == 0)
-		return;
+		return 0;
 	/* tx: frames made available before the start are handled now, the way a kick is (a restart
 	 * while polling must not leave them, nor the polling state, behind). */
 	if (q->in_ep)
 		queue_on_kick(&g_net, q);
 	else
 		process_tx(&g_net, q);
+	return 0;
 }
 
 static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
@@ -493,6 +436,7 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	p->pairs = pairs;
 	p->hdr_len = 12;
 	p->ops = (struct vhu_device_ops){
+		.size = sizeof(p->ops),
 		.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
 			    (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
 			    (1ULL << VIRTIO_NET_F_MQ) | (1ULL << VIRTIO_NET_F_MTU) |

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-net device helpers: header size and the receive path ("Receiving Packets" in the
+ * virtio-net chapter), with mergeable receive buffers.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <string.h>
+
+#include "util.h"
+#include "vhu/net.h"
+
+VHU_EXPORT size_t vhu_net_hdr_len(uint64_t features)
+{
+	/* "Device Operation": num_buffers is in the header with VERSION_1 or MRG_RXBUF. */
+	if (has_bit(features, VIRTIO_F_VERSION_1) || has_bit(features, VIRTIO_NET_F_MRG_RXBUF))
+		return sizeof(struct virtio_net_hdr_mrg_rxbuf);
+	return sizeof(struct virtio_net_hdr);
+}
+
+/* A cursor over source bytes: the header first, then the frame's iovecs. */
+struct src {
+	const uint8_t *hdr;
+	size_t hdr_left;
+	const struct iovec *iov;
+	unsigned niov, i;
+	size_t off;
+};
+
+/* Copies up to `room` bytes from s into the writable iovecs of e at byte offset 0.
+ * Returns the bytes written. */
+static uint32_t fill_elem(const struct vhu_elem *e, struct src *s, uint32_t room)
+{
+	uint32_t w = 0;
+
+	for (unsigned k = e->out_num; k < e->out_num + e->in_num && w < room; k++) {
+		uint8_t *dst = e->iov[k].iov_base;
+		size_t dl = MIN(e->iov[k].iov_len, (size_t)(room - w));
+		while (dl) {
+			const uint8_t *from;
+			size_t avail;
+			if (s->hdr_left) {
+				from = s->hdr;
+				avail = s->hdr_left;
+			} else {
+				while (s->i < s->niov && s->off == s->iov[s->i].iov_len) {
+					s->i++;
+					s->off = 0;
+				}
+				if (s->i == s->niov)
+					return w;
+				from = (const uint8_t *)s->iov[s->i].iov_base + s->off;
+				avail = s->iov[s->i].iov_len - s->off;
+			}
+			size_t c = MIN(avail, dl);
+			memcpy(dst, from, c);
+			if (s->hdr_left) {
+				s->hdr += c;
+				s->hdr_left -= c;
+			} else {
+				s->off += c;
+			}
+			dst += c;
+			dl -= c;
+			w += (uint32_t)c;
+		}
+	}
+	return w;
+}
+
+VHU_EXPORT int vhu_net_rx(struct vhu_virtq *vq, uint64_t features, const void *hdr,
+			  const struct iovec *frame, unsigned niov, struct vhu_elem *elems,
+			  unsigned nelems)
+{
+	bool mrg = has_bit(features, VIRTIO_NET_F_MRG_RXBUF);
+	uint32_t hlen = (uint32_t)vhu_net_hdr_len(features);
+	uint64_t len = 0, need, got = 0;
+	unsigned nb = 0, max = mrg ? MIN(nelems, (unsigned)UINT16_MAX) : 1;
+	uint8_t h[sizeof(struct virtio_net_hdr_mrg_rxbuf)] = { 0 };
+	uint32_t cursor;
+	int r;
+
+	if (!vq || !elems || nelems == 0 || (niov && !frame))
+		return -EINVAL;
+	for (unsigned i = 0; i < niov; i++)
+		len += frame[i].iov_len;
+	if (len > UINT32_MAX - hlen)
+		return -EINVAL;
+	need = hlen + len;
+	cursor = vhu_virtq_cursor(vq);
+	while (got < need && nb < max) {
+		struct vhu_elem *e = &elems[nb];
+		r = vhu_virtq_pop(vq, e);
+		if (r == -EIO)
+			return -EIO; /* broken: nothing is touched again, no rewind either */
+		if (r == 0)
+			break;
+		/* The first buffer must hold the whole header, merged or not ("Receiving
+		 * Packets": num_buffers is in it); without MRG_RXBUF it must hold the frame. A
+		 * later one must be writable. */
+		if (r < 0 || e->in_len == 0 || (!mrg && e->in_len < need) ||
+		    (nb == 0 && e->in_len < hlen)) {
+			if (nb == 0) {
+				/* Give it back empty, so the driver sees it and the queue moves on.
+				 */
+				vhu_virtq_push(vq, e, 0);
+				return -EMSGSIZE;
+			}
+			break;
+		}
+		got += e->in_len;
+		nb++;
+	}
+	if (got < need) {
+		vhu_virtq_rewind(vq, cursor);
+		return -ENOBUFS;
+	}
+	if (hdr)
+		memcpy(h, hdr, hlen);
+	/* num_buffers (le16 with VERSION_1; the legacy header has no such field unless MRG_RXBUF
+	 * is negotiated, and then the 12-byte header is used too). */
+	if (hlen == sizeof(struct virtio_net_hdr_mrg_rxbuf)) {
+		uint16_t n = htole16((uint16_t)nb);
+		memcpy(h + offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers), &n, sizeof(n));
+	}
+	struct src s = { .hdr = h, .hdr_left = hlen, .iov = frame, .niov = niov };
+	uint64_t left = need;
+	for (unsigned i = 0; i < nb; i++) {
+		uint32_t w =
+			fill_elem(&elems[i], &s, (uint32_t)MIN((uint64_t)elems[i].in_len, left));
+		left -= w;
+		vhu_virtq_push(vq, &elems[i], w);
+	}
+	return 0;
+}

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The library's virtio-net receive helper (src/net.c) on real rings: a back-end in process,
+ * set up by the raw test driver over a socketpair, then vhu_net_rx() on the rx queue with
+ * split and packed rings, mergeable buffers and not. Checks what the driver sees: used
+ * lengths, num_buffers, the bytes, and a ring left as it was when buffers run short.
+ */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vhu/vhu.h>
+
+#include "common/drv.h"
+#include "t.h"
+
+T_DEFINE;
+
+#define RXQ 0
+
+static struct vhu_backend *be;
+static struct drv d;
+static volatile bool setup_done;
+static uint8_t frame[300];
+static struct vhu_elem elems[8];
+
+static void tlog(void *o, int level, const char *msg)
+{
+	(void)o;
+	if (getenv("VERBOSE") || level == VHU_LOG_ERR)
+		fprintf(stderr, "  backend %s: %s\n", vhu_log_level_name(level), msg);
+}
+
+static const struct vhu_device_ops ops = {
+	.size = sizeof(struct vhu_device_ops),
+	.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_RING_PACKED) |
+		    (1ULL << VIRTIO_NET_F_MRG_RXBUF),
+	.log = tlog,
+	.log_level = VHU_LOG_WARN,
+};
+
+/* Serves the control plane until the driver has set the rings up; the test thread then is
+ * the rx queue's only user. */
+static void *dispatch_thread(void *arg)
+{
+	(void)arg;
+	while (!setup_done) {
+		struct pollfd p = { .fd = vhu_backend_fd(be), .events = POLLIN };
+		if (poll(&p, 1, 2) > 0 && vhu_backend_dispatch(be))
+			break;
+	}
+	return NULL;
+}
+
+static int start(bool packed, bool mrg)
+{
+	pthread_t th;
+	int sp[2];
+
+	setup_done = false;
+	ASSERT_OK(vhu_backend_new(&be, &ops, NULL, 2));
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_OK(vhu_backend_attach(be, sp[1]));
+	ASSERT_OK(drv_open_fd(&d, sp[0]));
+	ASSERT_OK(pthread_create(&th, NULL, dispatch_thread, NULL));
+	int ret = drv_start(&d, packed,
+			    (1ULL << VIRTIO_F_VERSION_1) |
+				    (mrg ? 1ULL << VIRTIO_NET_F_MRG_RXBUF : 0));
+	setup_done = true;
+	pthread_join(th, NULL);
+	ASSERT_OK(ret);
+	ASSERT_TRUE(vhu_has_feature(vhu_backend_features(be), VIRTIO_NET_F_MRG_RXBUF) == mrg);
+	return 0;
+}
+
+static void stop(void)
+{
+	vhu_backend_free(be);
+	be = NULL;
+	drv_close(&d);
+}
+
+static int rx(const void *hdr, unsigned nelems)
+{
+	struct iovec iov[2] = { { frame, 100 }, { frame + 100, 200 } }; /* 300 bytes in two parts */
+	return vhu_net_rx(vhu_backend_virtq(be, RXQ), vhu_backend_features(be), hdr, iov, 2, elems,
+			  nelems);
+}
+
+static uint16_t num_buffers(unsigned slot)
+{
+	const uint8_t *b = drv_buf(&d, RXQ, slot);
+	return (uint16_t)(b[10] | b[11] << 8);
+}
+
+/* MRG_RXBUF: 12 + 300 bytes over 128-byte buffers take 3 (128, 128, 56). */
+static int mergeable(bool packed)
+{
+	uint32_t id, len;
+
+	if (start(packed, true))
+		return -1;
+	struct vhu_virtq *vq = vhu_backend_virtq(be, RXQ);
+	/* one buffer: too few; nothing is consumed */
+	drv_add_buf(&d, RXQ, 0, 128, true);
+	ASSERT_EQ(rx(NULL, 8), -ENOBUFS);
+	vhu_virtq_flush(vq);
+	ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 0), 0);
+	/* two more: the frame takes all three, starting with the first */
+	drv_add_buf(&d, RXQ, 1, 128, true);
+	drv_add_buf(&d, RXQ, 2, 128, true);
+	ASSERT_EQ(rx(NULL, 2), -ENOBUFS); /* scratch for two elements only */
+	struct virtio_net_hdr_mrg_rxbuf h = { .hdr.flags = VIRTIO_NET_HDR_F_DATA_VALID,
+					      .num_buffers = 77 };
+	ASSERT_OK(rx(&h, 8));
+	vhu_virtq_flush(vq);
+	uint32_t lens[3] = { 128, 128, 56 };
+	for (unsigned i = 0; i < 3; i++) {
+		ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 100), 1);
+		ASSERT_EQ(len, lens[i]);
+	}
+	ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 0), 0);
+	ASSERT_EQ(num_buffers(0), 3);
+	ASSERT_EQ(drv_buf(&d, RXQ, 0)[0], VIRTIO_NET_HDR_F_DATA_VALID);
+	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 0) + 12, frame, 116));
+	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 1), frame + 116, 128));
+	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 2), frame + 244, 56));
+	/* a first buffer shorter than the header goes back empty; the next frame moves on */
+	drv_add_buf(&d, RXQ, 3, 8, true);
+	drv_add_buf(&d, RXQ, 4, 2048, true);
+	ASSERT_EQ(rx(NULL, 8), -EMSGSIZE);
+	ASSERT_OK(rx(NULL, 8));
+	vhu_virtq_flush(vq);
+	ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 100), 1);
+	ASSERT_EQ(len, 0);
+	ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 100), 1);
+	ASSERT_EQ(len, 312);
+	ASSERT_EQ(num_buffers(4), 1);
+	ASSERT_EQ(drv_buf(&d, RXQ, 4)[0], 0); /* NULL header: zeroes */
+	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 4) + 12, frame, 300));
+	stop();
+	return 0;
+}
+
+/* Without MRG_RXBUF (VERSION_1: 12-byte header, num_buffers 1) one buffer takes the frame. */
+static int single(bool packed)
+{
+	uint32_t id, len;
+
+	if (start(packed, false))
+		return -1;
+	struct vhu_virtq *vq = vhu_backend_virtq(be, RXQ);
+	ASSERT_EQ(rx(NULL, 8), -ENOBUFS); /* empty ring */
+	drv_add_buf(&d, RXQ, 0, 128, true);
+	drv_add_buf(&d, RXQ, 1, 2048, true);
+	ASSERT_EQ(rx(NULL, 8), -EMSGSIZE); /* too short for the frame: back empty */
+	ASSERT_OK(rx(NULL, 1));
+	vhu_virtq_flush(vq);
+	ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 100), 1);
+	ASSERT_EQ(len, 0);
+	ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 100), 1);
+	ASSERT_EQ(len, 312);
+	ASSERT_EQ(num_buffers(1), 1);
+	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 1) + 12, frame, 300));
+	stop();
+	return 0;
+}
+
+static int split_mrg(void)
+{
+	return mergeable(false);
+}
+static int packed_mrg(void)
+{
+	return mergeable(true);
+}
+static int split_nomrg(void)
+{
+	return single(false);
+}
+static int packed_nomrg(void)
+{
+	return single(true);
+}
+
+static int hdr_len(void)
+{
+	ASSERT_EQ(vhu_net_hdr_len(0), 10);
+	ASSERT_EQ(vhu_net_hdr_len(1ULL << VIRTIO_NET_F_MRG_RXBUF), 12);
+	ASSERT_EQ(vhu_net_hdr_len(1ULL << VIRTIO_F_VERSION_1), 12);
+	ASSERT_TRUE(vhu_has_feature(1ULL << 63, 63));
+	ASSERT_TRUE(!vhu_has_feature(~0ULL, 64));
+	return 0;
+}
+
+int main(void)
+{
+	for (unsigned i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 7 + 1);
+	RUN(hdr_len);
+	RUN(split_mrg);
+	RUN(packed_mrg);
+	RUN(split_nomrg);
+	RUN(packed_nomrg);
+	T_MAIN_END();
+}
