@@ -814,9 +814,11 @@ static int handle(struct vhu_backend *be, struct msg *m)
 	char why[160];
 	handler_fn h;
 	int ret = 0, r;
+	bool refused;
 
 	r = msg_check(m, checked_features(be), be->protocol_features, why, sizeof(why));
-	if (r == -ENOPROTOOPT) {
+	refused = r == -ENOPROTOOPT;
+	if (refused) {
 		/* Well formed but not negotiated: a clean refusal (a failure reply when one is
 		 * due, as for any failed request) and the connection stays. */
 		log_warn(&be->lg, "refused: %s", why);
@@ -844,7 +846,7 @@ static int handle(struct vhu_backend *be, struct msg *m)
 		}
 		ret = send_reply(be, m);
 	}
-	if (r == -ENOPROTOOPT)
+	if (refused)
 		return ret;
 	if (r < 0) {
 		log_err(&be->lg, "%s failed: %s", vhu_request_name(m->hdr.request), strerror(-r));

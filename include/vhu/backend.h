@@ -94,7 +94,9 @@ int vhu_backend_fd(const struct vhu_backend *be);
  * kick/call/err fd that is not an eventfd: -EINVAL), -ENOBUFS when the front-end does not
  * read its replies (the socket send buffer is full), other codes for requests that failed in
  * a way that leaves the connection unusable. After an error the application should call
- * vhu_backend_detach(). Errors are logged.
+ * vhu_backend_detach(). Errors are logged. A well-formed request the front-end may not send
+ * (its protocol feature not negotiated) or the back-end refuses is answered with a failure
+ * reply when one is due and returns 0: the connection goes on.
  */
 int vhu_backend_dispatch(struct vhu_backend *be);
 
