@@ -344,7 +344,7 @@ static int reset_device(void)
 static int reset_owner(void)
 {
 	struct vhu_vring_state en = { 1, 1 };
-	uint64_t f = vhu_backend_features(dev.be);
+	uint64_t f;
 
 	ASSERT_OK(start_pair(false));
 	ASSERT_OK(roundtrip(0));
