@@ -9,9 +9,9 @@
  * see the poison and break the ring; vhu_backend_dispatch() fails, so the application
  * detaches that device alone.
  *
- * The registry is a fixed array updated with atomics only: the signal handler neither locks
- * nor allocates. A mapping must be removed (guard_remove) before it is unmapped, and must not
- * be in use by another thread then (queue_stop's contract).
+ * The registry is an array of chunks updated with atomics only (chunks are added, never
+ * freed): the signal handler neither locks nor allocates. A mapping must be removed (guard_remove)
+ * before it is unmapped, and must not be in use by another thread then (queue_stop's contract).
  */
 #ifndef VHU_GUARD_H
 #define VHU_GUARD_H
