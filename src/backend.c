@@ -260,15 +260,41 @@ static int h_set_owner(struct vhu_backend *be, struct msg *m)
 	return H_OK;
 }
 
-/* RESET_OWNER (deprecated) and RESET_DEVICE: rings stopped, disabled and forgotten; features
- * and status cleared; ownership, protocol features and the memory table kept. */
-static int h_reset(struct vhu_backend *be, struct msg *m)
+/*
+ * "VHOST_USER_RESET_OWNER" is deprecated: "Used to be sent to request disabling all rings, but
+ * some back-ends interpreted it to also discard connection state (this interpretation would
+ * lead to bugs). It is recommended that back-ends either ignore this message, or use it to
+ * disable all rings." vhu disables every ring and keeps everything else: rings stay started
+ * (a started, disabled ring is processed without side effects, "Ring states"), features,
+ * memory, ownership and device state stay.
+ */
+static int h_reset_owner(struct vhu_backend *be, struct msg *m)
+{
+	(void)m;
+	log_info(&be->lg, "RESET_OWNER (deprecated): every ring disabled, nothing else reset");
+	for (unsigned i = 0; i < be->nvqs; i++) {
+		if (!be->vqs[i].enabled)
+			continue;
+		be->vqs[i].enabled = false;
+		if (be->ops->queue_enable)
+			be->ops->queue_enable(be->dev, &be->vqs[i], false);
+	}
+	return H_OK;
+}
+
+/* "VHOST_USER_RESET_DEVICE": "disable all rings and reset all internal device state to the
+ * initial state, ready to be reinitialized. The back-end retains ownership". Rings stopped,
+ * disabled and forgotten; features and status cleared; the device's own state reset (its reset
+ * op); ownership, protocol features and the memory table kept. */
+static int h_reset_device(struct vhu_backend *be, struct msg *m)
 {
 	(void)m;
 	reset_rings(be);
 	be->features = 0;
 	be->features_set = false;
 	be->status = 0;
+	if (be->ops->reset)
+		be->ops->reset(be->dev);
 	return H_OK;
 }
 
@@ -319,7 +345,8 @@ static int h_add_mem_reg(struct vhu_backend *be, struct msg *m)
 	ret = mem_add(&be->mem, &m->p.mem_single.region, &m->fds[0], &be->lg);
 	mem_changed(be);
 	restart_all(be, was);
-	return ret;
+	/* Past GET_MAX_MEM_SLOTS: refused, and the regions already there serve on. */
+	return ret == -ENOSPC ? H_FAIL : ret;
 }
 
 static int h_rem_mem_reg(struct vhu_backend *be, struct msg *m)
@@ -714,16 +741,12 @@ static int h_get_status(struct vhu_backend *be, struct msg *m)
 	return H_REPLY;
 }
 
-/* Requests vhu knows but does not offer. A request whose protocol feature was not negotiated
- * never gets here (msg_check); these are the ungated ones. */
+/* Requests vhu knows but does not offer: refused (the failure reply its rule gives when one
+ * is due). A request whose protocol feature was not negotiated never gets here (msg_check,
+ * refused in handle()); these are the ungated ones. */
 static int h_unsupported(struct vhu_backend *be, struct msg *m)
 {
 	log_warn(&be->lg, "%s is not supported by this back-end", vhu_request_name(m->hdr.request));
-	if (msg_rule(m->hdr.request)->reply == REPLY_ALWAYS) {
-		m->p.u64 = 1;
-		m->hdr.size = sizeof(uint64_t);
-		return H_REPLY;
-	}
 	return H_FAIL;
 }
 
@@ -733,7 +756,7 @@ static const handler_fn handlers[VHU_REQ_MAX] = {
 	[VHU_REQ_GET_FEATURES] = h_get_features,
 	[VHU_REQ_SET_FEATURES] = h_set_features,
 	[VHU_REQ_SET_OWNER] = h_set_owner,
-	[VHU_REQ_RESET_OWNER] = h_reset,
+	[VHU_REQ_RESET_OWNER] = h_reset_owner,
 	[VHU_REQ_SET_MEM_TABLE] = h_set_mem_table,
 	[VHU_REQ_SET_LOG_BASE] = h_unsupported,
 	[VHU_REQ_SET_LOG_FD] = h_unsupported,
@@ -752,7 +775,7 @@ static const handler_fn handlers[VHU_REQ_MAX] = {
 	[VHU_REQ_GET_CONFIG] = h_get_config,
 	[VHU_REQ_SET_CONFIG] = h_set_config,
 	[VHU_REQ_GPU_SET_SOCKET] = h_unsupported,
-	[VHU_REQ_RESET_DEVICE] = h_reset,
+	[VHU_REQ_RESET_DEVICE] = h_reset_device,
 	[VHU_REQ_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
 	[VHU_REQ_ADD_MEM_REG] = h_add_mem_reg,
 	[VHU_REQ_REM_MEM_REG] = h_rem_mem_reg,
@@ -863,7 +886,7 @@ static int hook(struct vhu_backend *be, struct msg *m)
 }
 
 /* Sends what handler result r asks for: its reply, or an ack when one is wanted. */
-static int reply(struct vhu_backend *be, struct msg *m, int r)
+static int reply(struct vhu_backend *be, struct msg *m, int r, bool refused)
 {
 	int ret = 0;
 	/* Requests outside the table (served by the hook) follow the REPLY_ACK rule alone. */
@@ -875,11 +898,18 @@ static int reply(struct vhu_backend *be, struct msg *m, int r)
 	if (r == H_REPLY) {
 		ret = send_reply(be, m);
 	} else if (ack) {
-		/* REPLY_ACK: 0 for success, non-zero for failure. */
-		m->p.u64 = r == H_OK ? 0 : (r < 0 ? (uint64_t)-r : 1);
-		m->hdr.size = sizeof(uint64_t);
+		/* REPLY_ACK: 0 for success, non-zero for failure; a request with a reply of its
+		 * own gets that reply's failure form. */
+		if (r == H_OK) {
+			m->p.u64 = 0;
+			m->hdr.size = sizeof(uint64_t);
+		} else {
+			msg_fail_reply(m, r < 0 ? -r : 1);
+		}
 		ret = send_reply(be, m);
 	}
+	if (refused)
+		return ret;
 	if (r < 0) {
 		log_err(&be->lg, "%s failed: %s", vhu_request_name(m->hdr.request), strerror(-r));
 		return r;
@@ -893,26 +923,33 @@ static int handle(struct vhu_backend *be, struct msg *m)
 	char why[160];
 	handler_fn h;
 	int r;
+	bool refused = false;
 
 	r = be->ops->process_msg ? hook(be, m) : HOOK_GO_ON;
 	if (r != HOOK_GO_ON) {
 		msg_close_fds(m);
 		log_debug(&be->lg, "<- %s (request %u): the device handled it (%d)",
 			  vhu_request_name(m->hdr.request), m->hdr.request, r);
-		return reply(be, m, r);
+		return reply(be, m, r, false);
 	}
 	r = msg_check(m, checked_features(be), be->protocol_features, why, sizeof(why));
-	if (r) {
+	refused = r == -ENOPROTOOPT;
+	if (refused) {
+		/* Well formed but not negotiated: a clean refusal (a failure reply when one is
+		 * due, as for any failed request) and the connection stays. */
+		log_warn(&be->lg, "refused: %s", why);
+	} else if (r) {
 		log_err(&be->lg, "rejected message: %s", why);
 		msg_close_fds(m);
 		return r;
+	} else {
+		log_debug(&be->lg, "<- %s (size %u, %u fds)", vhu_request_name(m->hdr.request),
+			  m->hdr.size, m->nfds);
+		h = handlers[m->hdr.request];
+		r = h ? h(be, m) : h_unsupported(be, m);
 	}
-	log_debug(&be->lg, "<- %s (size %u, %u fds)", vhu_request_name(m->hdr.request), m->hdr.size,
-		  m->nfds);
-	h = handlers[m->hdr.request];
-	r = h ? h(be, m) : h_unsupported(be, m);
 	msg_close_fds(m);
-	return reply(be, m, r);
+	return reply(be, m, r, refused);
 }
 
 VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -19,19 +20,31 @@ struct guard_slot {
 	struct guard_poison *owner;
 };
 
-static struct guard_slot slots[GUARD_SLOTS];
-static unsigned slots_high; /* slots at or above this index were never used (atomic) */
-static int installed;	    /* the handler is in place (atomic) */
+/* The first chunk is static; the others are calloc'ed by guard_add() as needed and published
+ * with a release store of their pointer, which the handler loads with acquire. */
+struct guard_chunk {
+	unsigned used; /* live or busy slots (atomic): a full chunk is skipped */
+	struct guard_slot slot[GUARD_CHUNK];
+};
+
+static struct guard_chunk chunk0;
+static struct guard_chunk *chunks[GUARD_CHUNKS] = { &chunk0 };
+static int installed; /* the handler is in place (atomic) */
 static struct sigaction old_action;
 
-int guard_add(void *addr, uint64_t len, uint64_t page, uint64_t gpa, struct guard_poison *owner)
+static int chunk_add(struct guard_chunk *c, unsigned base, void *addr, uint64_t len, uint64_t page,
+		     uint64_t gpa, struct guard_poison *owner)
 {
-	for (unsigned i = 0; i < GUARD_SLOTS; i++) {
-		struct guard_slot *s = &slots[i];
+	if (__atomic_load_n(&c->used, __ATOMIC_RELAXED) >= GUARD_CHUNK)
+		return -1;
+	for (unsigned i = 0; i < GUARD_CHUNK; i++) {
+		struct guard_slot *s = &c->slot[i];
 		int expect = SLOT_FREE;
-		if (!__atomic_compare_exchange_n(&s->state, &expect, SLOT_BUSY, false,
+		if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != SLOT_FREE ||
+		    !__atomic_compare_exchange_n(&s->state, &expect, SLOT_BUSY, false,
 						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			continue;
+		__atomic_add_fetch(&c->used, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->start, (uintptr_t)addr, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->end, (uintptr_t)addr + len, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->page, page, __ATOMIC_RELAXED);
@@ -39,12 +52,30 @@ int guard_add(void *addr, uint64_t len, uint64_t page, uint64_t gpa, struct guar
 		__atomic_store_n(&s->owner, owner, __ATOMIC_RELAXED);
 		/* Pairs with the acquire loads in on_sigbus(): fields first, then LIVE. */
 		__atomic_store_n(&s->state, SLOT_LIVE, __ATOMIC_RELEASE);
-		unsigned high = __atomic_load_n(&slots_high, __ATOMIC_RELAXED);
-		while (high < i + 1 &&
-		       !__atomic_compare_exchange_n(&slots_high, &high, i + 1, true,
-						    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-			;
-		return (int)i;
+		return (int)(base + i);
+	}
+	return -1;
+}
+
+int guard_add(void *addr, uint64_t len, uint64_t page, uint64_t gpa, struct guard_poison *owner)
+{
+	for (unsigned k = 0; k < GUARD_CHUNKS; k++) {
+		struct guard_chunk *c = __atomic_load_n(&chunks[k], __ATOMIC_ACQUIRE);
+		if (!c) {
+			/* Two threads may both get here: one pointer wins, the other is freed. */
+			struct guard_chunk *fresh = calloc(1, sizeof(*fresh)), *none = NULL;
+			if (!fresh)
+				break;
+			if (!__atomic_compare_exchange_n(&chunks[k], &none, fresh, false,
+							 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+				free(fresh);
+				fresh = none;
+			}
+			c = fresh;
+		}
+		int slot = chunk_add(c, k * GUARD_CHUNK, addr, len, page, gpa, owner);
+		if (slot >= 0)
+			return slot;
 	}
 	return __atomic_load_n(&installed, __ATOMIC_ACQUIRE) ? -ENOSPC : -1;
 }
@@ -53,7 +84,11 @@ void guard_remove(int slot)
 {
 	if (slot < 0 || slot >= GUARD_SLOTS)
 		return;
-	__atomic_store_n(&slots[slot].state, SLOT_FREE, __ATOMIC_RELEASE);
+	struct guard_chunk *c = __atomic_load_n(&chunks[slot / GUARD_CHUNK], __ATOMIC_ACQUIRE);
+	if (!c)
+		return;
+	__atomic_store_n(&c->slot[slot % GUARD_CHUNK].state, SLOT_FREE, __ATOMIC_RELEASE);
+	__atomic_sub_fetch(&c->used, 1, __ATOMIC_RELAXED);
 }
 
 void guard_describe(const struct guard_poison *p, char *buf, size_t size)
@@ -120,11 +155,16 @@ static void chain(int sig, siginfo_t *si, void *uc)
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	uintptr_t a = (uintptr_t)si->si_addr;
-	unsigned high = __atomic_load_n(&slots_high, __ATOMIC_ACQUIRE);
+	struct guard_chunk *c = NULL;
 	int saved = errno;
 
-	for (unsigned i = 0; si->si_code > 0 && i < high; i++) {
-		struct guard_slot *s = &slots[i];
+	for (unsigned i = 0; si->si_code > 0 && i < GUARD_SLOTS; i++) {
+		if (i % GUARD_CHUNK == 0) {
+			c = __atomic_load_n(&chunks[i / GUARD_CHUNK], __ATOMIC_ACQUIRE);
+			if (!c)
+				break;
+		}
+		struct guard_slot *s = &c->slot[i % GUARD_CHUNK];
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SLOT_LIVE)
 			continue;
 		uintptr_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);

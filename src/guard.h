@@ -9,9 +9,9 @@
  * see the poison and break the ring; vhu_backend_dispatch() fails, so the application
  * detaches that device alone.
  *
- * The registry is a fixed array updated with atomics only: the signal handler neither locks
- * nor allocates. A mapping must be removed (guard_remove) before it is unmapped, and must not
- * be in use by another thread then (queue_stop's contract).
+ * The registry is an array of chunks updated with atomics only (chunks are added, never
+ * freed): the signal handler neither locks nor allocates. A mapping must be removed (guard_remove)
+ * before it is unmapped, and must not be in use by another thread then (queue_stop's contract).
  */
 #ifndef VHU_GUARD_H
 #define VHU_GUARD_H
@@ -20,9 +20,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Mappings the registry holds (every region of every device in the process, plus the
- * inflight buffers). */
-#define GUARD_SLOTS 4096
+/* The registry holds every region of every device in the process, plus the inflight buffers:
+ * with 509 slots a device, a fixed size would cap the devices a process can serve. It grows in
+ * chunks of GUARD_CHUNK slots, allocated when the ones before are full and never freed (the
+ * signal handler may be walking them), up to GUARD_SLOTS: Linux's default vm.max_map_count
+ * (65530) stops a process from holding more mappings anyway. */
+#define GUARD_CHUNK  1024
+#define GUARD_CHUNKS 64
+#define GUARD_SLOTS  (GUARD_CHUNK * GUARD_CHUNKS)
 /* guard_poison.gpa of the inflight buffer, which has no guest address. */
 #define GUARD_INFLIGHT UINT64_MAX
 
@@ -34,9 +39,10 @@ struct guard_poison {
 };
 
 /* Registers [addr, addr + len) (page: the mapping's page size, a power of two) for owner.
- * Returns the slot (>= 0), or -ENOSPC when the registry is full and the guard is installed
- * (an unguarded mapping could then kill the process). -1 is returned, not an error, when the
- * registry is full and no guard is installed. */
+ * Returns the slot (>= 0), or -ENOSPC when the registry is full (GUARD_SLOTS, or no memory for
+ * another chunk) and the guard is installed (an unguarded mapping could then kill the
+ * process). -1 is returned, not an error, when the registry is full and no guard is
+ * installed. */
 int guard_add(void *addr, uint64_t len, uint64_t page, uint64_t gpa, struct guard_poison *owner);
 /* Removes a slot from guard_add (a negative slot is ignored). Call before munmap. */
 void guard_remove(int slot);

@@ -14,8 +14,10 @@
 #include "log.h"
 #include "vhu/proto.h"
 
-/* Answer to GET_MAX_MEM_SLOTS: QEMU 7.2's own cap on x86; constant, so it never shrinks. */
-#define MEM_MAX_SLOTS 256
+/* Answer to GET_MAX_MEM_SLOTS: 509, as libvhost-user and rust-vmm offer (KVM's 512 user
+ * memory slots less the 3 x86 keeps; QEMU >= 8.1 uses them, QEMU 7.2 caps at 256). Constant, so
+ * it never shrinks across reconnects, which QEMU refuses. */
+#define MEM_MAX_SLOTS 509
 
 struct mem_region {
 	uint64_t gpa;

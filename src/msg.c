@@ -68,7 +68,7 @@ static const struct msg_rule rules[VHU_REQ_MAX] = {
 	[VHU_REQ_SET_BACKEND_REQ_FD] = { "SET_BACKEND_REQ_FD", EMPTY, FDS_ONE, REPLY_ACK_ONLY,
 					 VHU_PROTO_F_BACKEND_REQ },
 	[VHU_REQ_IOTLB_MSG] = { "IOTLB_MSG", sizeof(struct vhu_iotlb_msg),
-				sizeof(struct vhu_iotlb_msg), FDS_NONE, REPLY_ALWAYS, NOGATE },
+				sizeof(struct vhu_iotlb_msg), FDS_NONE, REPLY_STATUS, NOGATE },
 	[VHU_REQ_SET_VRING_ENDIAN] = { "SET_VRING_ENDIAN", STATE, STATE, FDS_NONE, REPLY_ACK_ONLY,
 				       VHU_PROTO_F_CROSS_ENDIAN },
 	[VHU_REQ_GET_CONFIG] = { "GET_CONFIG", VHU_CONFIG_HDR_SIZE, sizeof(struct vhu_config),
@@ -83,7 +83,7 @@ static const struct msg_rule rules[VHU_REQ_MAX] = {
 				      VHU_PROTO_F_PAGEFAULT },
 	[VHU_REQ_POSTCOPY_LISTEN] = { "POSTCOPY_LISTEN", EMPTY, FDS_NONE, REPLY_ACK_ONLY,
 				      VHU_PROTO_F_PAGEFAULT },
-	[VHU_REQ_POSTCOPY_END] = { "POSTCOPY_END", EMPTY, FDS_NONE, REPLY_ALWAYS,
+	[VHU_REQ_POSTCOPY_END] = { "POSTCOPY_END", EMPTY, FDS_NONE, REPLY_STATUS,
 				   VHU_PROTO_F_PAGEFAULT },
 	[VHU_REQ_GET_INFLIGHT_FD] = { "GET_INFLIGHT_FD", 20, sizeof(struct vhu_inflight), FDS_NONE,
 				      REPLY_ALWAYS, VHU_PROTO_F_INFLIGHT_SHMFD },
@@ -108,9 +108,9 @@ static const struct msg_rule rules[VHU_REQ_MAX] = {
 	[VHU_REQ_GET_SHARED_OBJECT] = { "GET_SHARED_OBJECT", 16, 16, FDS_NONE, REPLY_ALWAYS,
 					VHU_PROTO_F_SHARED_OBJECT },
 	[VHU_REQ_SET_DEVICE_STATE_FD] = { "SET_DEVICE_STATE_FD", sizeof(struct vhu_device_state),
-					  sizeof(struct vhu_device_state), FDS_ONE, REPLY_ALWAYS,
+					  sizeof(struct vhu_device_state), FDS_ONE, REPLY_STATUS,
 					  VHU_PROTO_F_DEVICE_STATE },
-	[VHU_REQ_CHECK_DEVICE_STATE] = { "CHECK_DEVICE_STATE", EMPTY, FDS_NONE, REPLY_ALWAYS,
+	[VHU_REQ_CHECK_DEVICE_STATE] = { "CHECK_DEVICE_STATE", EMPTY, FDS_NONE, REPLY_STATUS,
 					 VHU_PROTO_F_DEVICE_STATE },
 	[VHU_REQ_GET_SHMEM_CONFIG] = { "GET_SHMEM_CONFIG", EMPTY, FDS_NONE, REPLY_ALWAYS,
 				       VHU_PROTO_F_SHMEM },
@@ -266,13 +266,18 @@ int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features
 					"%s: config size %u does not match payload %u", r->name,
 					c->size, m->hdr.size);
 	}
+	ret = check_fds(m, r, why, len);
+	if (ret)
+		return ret;
+	/* Well formed: what follows is a refusal, and the stream is still in sync. */
 	if (r->needs_proto && !has_bit(features, VHU_F_PROTOCOL_FEATURES))
-		return why_fail(why, len, -EPROTO,
+		return why_fail(why, len, -ENOPROTOOPT,
 				"%s needs VHOST_USER_F_PROTOCOL_FEATURES, not negotiated", r->name);
 	if (r->gate >= 0 && !has_bit(protocol_features, (unsigned)r->gate))
-		return why_fail(why, len, -EPROTO, "%s needs protocol feature %s, not negotiated",
-				r->name, proto_names[r->gate]);
-	return check_fds(m, r, why, len);
+		return why_fail(why, len, -ENOPROTOOPT,
+				"%s needs protocol feature %s, not negotiated", r->name,
+				proto_names[r->gate]);
+	return 0;
 }
 
 bool msg_wants_reply(const struct msg *m, uint64_t protocol_features)
@@ -283,6 +288,7 @@ bool msg_wants_reply(const struct msg *m, uint64_t protocol_features)
 		return false;
 	switch (r->reply) {
 	case REPLY_ALWAYS:
+	case REPLY_STATUS:
 		return true;
 	case REPLY_LOG_BASE:
 		if (has_bit(protocol_features, VHU_PROTO_F_LOG_SHMFD))
@@ -293,6 +299,21 @@ bool msg_wants_reply(const struct msg *m, uint64_t protocol_features)
 	}
 	return has_bit(protocol_features, VHU_PROTO_F_REPLY_ACK) &&
 	       (m->hdr.flags & VHU_FLAG_NEED_REPLY);
+}
+
+void msg_fail_reply(struct msg *m, int err)
+{
+	const struct msg_rule *r = msg_rule(m->hdr.request);
+
+	if (r && r->reply == REPLY_ALWAYS) {
+		m->hdr.size = 0;
+		return;
+	}
+	m->p.u64 = err > 0 ? (uint64_t)err : 1;
+	/* "VHOST_USER_SET_DEVICE_STATE_FD": bits 0-7 the error, bit 8 "no fd" (none comes). */
+	if (m->hdr.request == VHU_REQ_SET_DEVICE_STATE_FD)
+		m->p.u64 = (m->p.u64 & 0xff ? m->p.u64 & 0xff : 1) | (1u << 8);
+	m->hdr.size = sizeof(uint64_t);
 }
 
 void msg_init(struct msg *m, uint32_t request, uint32_t flags, uint32_t size)

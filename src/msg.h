@@ -45,7 +45,8 @@ enum msg_fds {
 
 enum msg_reply {
 	REPLY_ACK_ONLY, /* an ack (u64) only when REPLY_ACK is negotiated and NEED_REPLY set */
-	REPLY_ALWAYS,	/* the reply carries data */
+	REPLY_ALWAYS,	/* the reply carries data; a failure is an empty payload */
+	REPLY_STATUS,	/* the reply is a u64 status: 0 success, non-zero failure */
 	REPLY_LOG_BASE, /* SET_LOG_BASE: replies (u64) when LOG_SHMFD is negotiated */
 };
 
@@ -67,13 +68,21 @@ int msg_check_hdr(const struct vhu_hdr *h, bool expect_reply);
 
 /* Full check of a received front-end request against its rule, given the virtio features
  * (bit VHU_F_PROTOCOL_FEATURES for needs_proto) and protocol features (gate) in force. On
- * failure writes a reason into why (for the log) and returns -EPROTO (or -ENOTSUP for an
- * unknown request). */
+ * failure writes a reason into why (for the log) and returns -EPROTO for a malformed message
+ * (or -ENOTSUP for an unknown request), after which the stream cannot be trusted, or
+ * -ENOPROTOOPT for a well-formed message whose protocol feature (or
+ * VHOST_USER_F_PROTOCOL_FEATURES) is not negotiated: a request to refuse, not a broken peer.
+ * Size and fds are checked first, so -ENOPROTOOPT means the rest of the message is sound. */
 int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
 	      unsigned whylen);
 
 /* Does this request want a reply, given the negotiated protocol features? */
 bool msg_wants_reply(const struct msg *m, uint64_t protocol_features);
+
+/* Turns m (a request that failed with -err) into the failure reply its rule gives: a u64 err
+ * for an ack or a status reply, an empty payload for a reply that carries data
+ * ("VHOST_USER_GET_CONFIG": "zero length of payload to indicate an error"). */
+void msg_fail_reply(struct msg *m, int err);
 
 void msg_init(struct msg *m, uint32_t request, uint32_t flags, uint32_t size);
 /* Closes every fd the message still owns. */

@@ -104,8 +104,15 @@ struct vhu_device_ops {
 	void (*queue_enable)(void *dev, struct vhu_virtq *vq, bool enabled);
 	/* Features were set (SET_FEATURES). Optional. */
 	void (*features_set)(void *dev, uint64_t features);
-	/* The front-end wrote the device status. Optional. */
+	/* The front-end wrote the device status. Optional. A status of 0 is passed on but is not
+	 * a reset: QEMU writes 0 whenever it stops the device (7.2 before GET_VRING_BASE), also
+	 * to pause a running guest. */
 	void (*status_set)(void *dev, uint8_t status);
+	/* RESET_DEVICE: put the device's own state (config space it lets the driver write,
+	 * filters, modes) back to its initial values. Every queue has been stopped
+	 * (queue_stop) and disabled first. Called on the dispatch thread. Optional.
+	 * RESET_OWNER (deprecated) only disables the rings and does not call it. */
+	void (*reset)(void *dev);
 
 	vhu_log_fn log;
 	void *log_opaque;
@@ -157,7 +164,9 @@ int vhu_backend_fd(const struct vhu_backend *be);
  * kick/call/err fd that is not an eventfd: -EINVAL), -ENOBUFS when the front-end does not
  * read its replies (the socket send buffer is full), other codes for requests that failed in
  * a way that leaves the connection unusable. After an error the application should call
- * vhu_backend_detach(). Errors are logged.
+ * vhu_backend_detach(). Errors are logged. A well-formed request the front-end may not send
+ * (its protocol feature not negotiated) or the back-end refuses is answered with a failure
+ * reply when one is due and returns 0: the connection goes on.
  */
 int vhu_backend_dispatch(struct vhu_backend *be);
 

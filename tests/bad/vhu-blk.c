@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -302,6 +303,125 @@ static int good_session(void)
 	return check_clean("good session");
 }
 
+/* ---- the write cache: mode from the negotiated features, SET_CONFIG, RESET_DEVICE ---- */
+
+#define WCE_OFF offsetof(struct virtio_blk_config, wce)
+
+/* len bytes of config space at off into buf; 0 or -1. */
+static int get_config(struct drv *d, uint32_t off, void *buf, uint32_t len)
+{
+	struct vhu_config c = { .offset = off, .size = len };
+	struct vhu_hdr h;
+
+	if (drv_send(d, VHU_REQ_GET_CONFIG, VHU_VERSION, &c, VHU_CONFIG_HDR_SIZE + len, NULL, 0) ||
+	    drv_recv(d, &h, &c, sizeof(c), 3000) != (int)(VHU_CONFIG_HDR_SIZE + len))
+		return -1;
+	memcpy(buf, c.region, len);
+	return 0;
+}
+
+/* The writeback byte, or -1. */
+static int get_wce(struct drv *d)
+{
+	uint8_t v;
+	return get_config(d, WCE_OFF, &v, 1) ? -1 : v;
+}
+
+/* SET_CONFIG with NEED_REPLY; the ack (0 accepted). */
+static int64_t set_config(struct drv *d, uint32_t flags, uint32_t off, const void *buf,
+			  uint32_t len)
+{
+	struct vhu_config c = { .offset = off, .size = len, .flags = flags };
+
+	memcpy(c.region, buf, len);
+	return drv_call_ack(d, VHU_REQ_SET_CONFIG, &c, VHU_CONFIG_HDR_SIZE + len, NULL, 0);
+}
+
+/*
+ * virtio-blk "Device Initialization" / "Device Operation": neither CONFIG_WCE nor FLUSH is
+ * writethrough (every write stable when completed); CONFIG_WCE without FLUSH "MUST initialize
+ * writeback to 0"; FLUSH alone is writeback; both: the initial value (1 without --writethrough).
+ */
+static int write_cache_modes(void)
+{
+	const uint64_t wce = 1ULL << VIRTIO_BLK_F_CONFIG_WCE, flush = 1ULL << VIRTIO_BLK_F_FLUSH;
+	static const struct {
+		uint64_t without;
+		int wb;
+	} cases[] = {
+		{ wce | flush, 0 },
+		{ flush, 0 },
+		{ wce, 1 },
+		{ 0, 1 },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct drv d;
+		ASSERT_OK(drv_open(&d, sock_path));
+		d.nq = 1;
+		ASSERT_OK(drv_start(&d, false, ~cases[i].without));
+		if (get_wce(&d) != cases[i].wb) {
+			T_FAILF("CONFIG_WCE %d, FLUSH %d negotiated: writeback %d, expected %d",
+				!!(d.features & wce), !!(d.features & flush), get_wce(&d),
+				cases[i].wb);
+			drv_close(&d);
+			return -1;
+		}
+		drv_close(&d);
+	}
+	return check_clean("write cache modes");
+}
+
+/* SET_CONFIG: the guest's write of writeback (flags 0) is taken and read back, survives
+ * SET_FEATURES sent again (QEMU restarts the device so), and a write to a read-only field is
+ * refused; a migration write (flags 1) is taken when it matches this disk, refused when it
+ * does not; RESET_DEVICE puts writeback back to 1, and without CONFIG_WCE negotiated the
+ * guest may not write it. */
+static int set_config_paths(void)
+{
+	uint8_t zero = 0, one = 1, two = 2, cfg[sizeof(struct virtio_blk_config)];
+	uint32_t id, len;
+	struct drv d;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	d.nq = 1;
+	ASSERT_OK(drv_start(&d, false, ~0ull));
+	ASSERT_EQ(get_wce(&d), 1);
+	ASSERT_EQ(set_config(&d, 0, WCE_OFF, &zero, 1), 0);
+	ASSERT_EQ(get_wce(&d), 0);
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_FEATURES, &d.features, 8, NULL, 0), 0);
+	ASSERT_EQ(get_wce(&d), 0);
+	/* A write in writethrough mode (RWF_DSYNC) completes as any other. */
+	blk_req(&d, 0, VIRTIO_BLK_T_OUT, 8, data_low(0), 4096);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(blk_status(&d, 0), VIRTIO_BLK_S_OK);
+	/* Read-only fields and values other than 0 and 1 are refused, nothing changes. */
+	ASSERT_TRUE(set_config(&d, 0, 0, &zero, 1) > 0);
+	ASSERT_TRUE(set_config(&d, 0, WCE_OFF, &two, 1) > 0);
+	ASSERT_TRUE(set_config(&d, 2, WCE_OFF, &one, 1) > 0);
+	ASSERT_EQ(get_wce(&d), 0);
+	/* Migration: the whole config of this very disk, writeback 1, is taken. */
+	ASSERT_OK(get_config(&d, 0, cfg, sizeof(cfg)));
+	cfg[WCE_OFF] = 1;
+	ASSERT_EQ(set_config(&d, 1, 0, cfg, sizeof(cfg)), 0);
+	ASSERT_EQ(get_wce(&d), 1);
+	/* ... and another disk's (a different capacity) is refused. */
+	cfg[WCE_OFF] = 0;
+	cfg[0] ^= 1;
+	ASSERT_TRUE(set_config(&d, 1, 0, cfg, sizeof(cfg)) > 0);
+	ASSERT_EQ(get_wce(&d), 1);
+	/* RESET_DEVICE: writeback back to its initial value. */
+	ASSERT_EQ(set_config(&d, 0, WCE_OFF, &zero, 1), 0);
+	ASSERT_EQ(get_wce(&d), 0);
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	ASSERT_EQ(get_wce(&d), 1);
+	/* No features negotiated since: writeback is not the guest's to write. */
+	ASSERT_TRUE(set_config(&d, 0, WCE_OFF, &zero, 1) > 0);
+	ASSERT_EQ(get_wce(&d), 1);
+	drv_close(&d);
+	return check_clean("SET_CONFIG");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -344,6 +464,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(cases[i].name, cases[i].fn);
 	RUN(memory_half_io);
+	RUN(write_cache_modes);
+	RUN(set_config_paths);
 	RUN(good_session);
 
 	kill(daemon_pid, SIGTERM);

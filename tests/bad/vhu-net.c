@@ -818,6 +818,63 @@ static int good_ctrl(void)
 	return check_clean("control queue");
 }
 
+/*
+ * RESET_DEVICE puts the receive filters back as after a device reset (promiscuous) and leaves no
+ * control queue: a port that had turned promiscuous mode off receives every frame again once its
+ * rings are set up anew. The rings come back without SET_FEATURES (features 0: a 10-byte header,
+ * no EVENT_IDX), since SET_FEATURES resets the filters on its own.
+ */
+static int ctrl_after_reset(void)
+{
+	static const uint8_t other[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	uint8_t off = 0, frame[60] = { 0x52, 0x54, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0x45 };
+	uint32_t id, len;
+	struct drv d;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	d.nq = 3;
+	ASSERT_OK(drv_start(&d, false, ~0ull));
+	ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_CTRL_VQ));
+	ASSERT_TRUE(d.protocol_features & (1ULL << VHU_PROTO_F_RESET_DEVICE));
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(bounce(&d, other), 0);
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	d.features = 0;
+	for (unsigned q = 0; q < 2; q++) {
+		struct drv_ring *r = &d.r[q];
+		struct vhu_vring_state num = { q, DRV_QSIZE }, base = { q, 0 }, en = { q, 1 };
+		struct vhu_vring_addr a = {
+			.index = q,
+			.desc = (uint64_t)(uintptr_t)(d.mem + r->desc_off),
+			.avail = (uint64_t)(uintptr_t)(d.mem + r->avail_off),
+			.used = (uint64_t)(uintptr_t)(d.mem + r->used_off),
+		};
+		uint64_t u = q;
+		memset(d.mem + r->desc_off, 0, 0x3000);
+		r->avail_idx = r->used_seen = 0;
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_NUM, &num, 8, NULL, 0), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_BASE, &base, 8, NULL, 0), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_CALL, &u, 8, &r->call, 1), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_KICK, &u, 8, &r->kick, 1), 0);
+		ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ENABLE, &en, 8, NULL, 0), 0);
+	}
+	/* A frame from `other`, reflected back to it: delivered again (promiscuous). */
+	memcpy(frame + 6, other, 6);
+	frame[14 + 9] = 17;
+	uint8_t *f = drv_buf(&d, 1, 0);
+	memset(f, 0, 10);
+	memcpy(f + 10, frame, sizeof(frame));
+	drv_add_buf(&d, 0, 0, 2048, true);
+	drv_add_buf(&d, 1, 0, 10 + sizeof(frame), false);
+	ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 1000), 1);
+	ASSERT_EQ(len, 10 + sizeof(frame));
+	drv_close(&d);
+	return check_clean("control queue filters after RESET_DEVICE");
+}
+
 static int good_split(void)
 {
 	return good_session(false);
@@ -903,6 +960,7 @@ int main(int argc, char **argv)
 	RUN(good_split);
 	RUN(good_packed);
 	RUN(good_ctrl);
+	RUN(ctrl_after_reset);
 	{
 		int before = t_failed;
 		if (two_ports(argv[1]) && t_failed == before)

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,11 +25,25 @@
 
 T_DEFINE;
 
+static int handshake(uint64_t features);
+
+static int open_fds_now(void)
+{
+	int n = 0;
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir)
+		return -1;
+	for (struct dirent *e; (e = readdir(dir));)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
 struct tdev {
 	struct vhu_backend *be;
 	pthread_mutex_t lock;
 	bool started[DRV_NQ];
-	unsigned starts, stops, enables;
+	unsigned starts, stops, enables, disables, resets;
 	uint8_t status;
 	volatile bool quit;
 	int last_err;
@@ -61,6 +76,12 @@ static void q_enable(void *dev, struct vhu_virtq *vq, bool on)
 {
 	(void)vq;
 	((struct tdev *)dev)->enables += on;
+	((struct tdev *)dev)->disables += !on;
+}
+
+static void t_reset(void *dev)
+{
+	((struct tdev *)dev)->resets++;
 }
 
 static void status_set(void *dev, uint8_t s)
@@ -88,6 +109,7 @@ static const struct vhu_device_ops ops = {
 	.queue_stop = q_stop,
 	.queue_enable = q_enable,
 	.status_set = status_set,
+	.reset = t_reset,
 	.log = tlog,
 	.log_level = VHU_LOG_DEBUG,
 };
@@ -179,7 +201,7 @@ static int handshake_and_queries(void)
 	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_QUEUE_NUM, &v));
 	ASSERT_EQ(v, 2);
 	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_MAX_MEM_SLOTS, &v));
-	ASSERT_EQ(v, 256);
+	ASSERT_EQ(v, 509);
 	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_PROTOCOL_FEATURES, &v));
 	ASSERT_TRUE(v & (1ull << VHU_PROTO_F_CONFIG));
 	ASSERT_TRUE(!(v & (1ull << VHU_PROTO_F_LOG_SHMFD))); /* not offered: not implemented */
@@ -289,15 +311,161 @@ static int mem_slots(void)
 	return 0;
 }
 
+/* RESET_DEVICE: rings stopped and forgotten, features cleared, the device's reset op called
+ * once. SET_STATUS(0) is not a reset (QEMU sends it at every stop). */
 static int reset_device(void)
 {
+	uint64_t zero = 0;
+
 	ASSERT_OK(start_pair(false));
 	ASSERT_OK(roundtrip(0));
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_STATUS, &zero, 8, NULL, 0), 0);
+	ASSERT_EQ(dev.resets, 0);
+	ASSERT_TRUE(dev.started[1]);
 	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	ASSERT_EQ(dev.resets, 1);
 	ASSERT_TRUE(!dev.started[0] && !dev.started[1]);
+	ASSERT_TRUE(!vhu_virtq_enabled(vhu_backend_virtq(dev.be, 1)));
 	ASSERT_EQ(vhu_backend_features(dev.be), 0);
+	/* Ownership, protocol features and memory stay: the rings can be set up again (the
+	 * driver's rings start over too). */
+	for (unsigned q = 0; q < DRV_NQ; q++) {
+		struct drv_ring *r = &d.r[q];
+		memset(d.mem + r->desc_off, 0, 0x3000);
+		r->avail_idx = r->used_seen = 0;
+	}
+	ASSERT_OK(drv_start(&d, false, ~0ull));
+	ASSERT_OK(roundtrip(0));
 	stop_pair();
 	ASSERT_OK(dev.last_err);
+	return 0;
+}
+
+/* RESET_OWNER (deprecated): "use it to disable all rings", nothing more. The rings stay
+ * started, features and memory stay, the device is not reset; enabling a ring again is all a
+ * front-end needs to go on. */
+static int reset_owner(void)
+{
+	struct vhu_vring_state en = { 1, 1 };
+	uint64_t f;
+
+	ASSERT_OK(start_pair(false));
+	ASSERT_OK(roundtrip(0));
+	f = vhu_backend_features(dev.be);
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_RESET_OWNER, NULL, 0, NULL, 0), 0);
+	ASSERT_TRUE(!vhu_virtq_enabled(vhu_backend_virtq(dev.be, 0)));
+	ASSERT_TRUE(!vhu_virtq_enabled(vhu_backend_virtq(dev.be, 1)));
+	ASSERT_EQ(dev.disables, 2);
+	ASSERT_TRUE(dev.started[0] && dev.started[1]);
+	ASSERT_EQ(dev.resets, 0);
+	ASSERT_EQ(vhu_backend_features(dev.be), f);
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ENABLE, &en, 8, NULL, 0), 0);
+	ASSERT_OK(roundtrip(1));
+	stop_pair();
+	ASSERT_OK(dev.last_err);
+	return 0;
+}
+
+/* "VHOST_USER_SET_VRING_ERR": the err eventfd is written when the ring breaks. */
+static int vring_err_fires(void)
+{
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct drv_ring *r = &d.r[1];
+	uint64_t u = 1;
+	eventfd_t v = 0;
+
+	ASSERT_TRUE(efd >= 0);
+	ASSERT_OK(start_pair(false));
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ERR, &u, 8, &efd, 1), 0);
+	ASSERT_OK(roundtrip(0));
+	ASSERT_EQ(eventfd_read(efd, &v), -1); /* nothing yet */
+	/* A head index past the ring: the device's next pop breaks the ring. */
+	r->avail->ring[r->avail_idx % DRV_QSIZE] = DRV_QSIZE + 5;
+	__atomic_store_n(&r->avail->idx, (uint16_t)(r->avail_idx + 1), __ATOMIC_RELEASE);
+	drv_kick(&d, 1);
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	ASSERT_EQ(poll(&p, 1, 2000), 1);
+	ASSERT_OK(eventfd_read(efd, &v));
+	ASSERT_EQ(v, 1);
+	ASSERT_TRUE(vhu_virtq_broken(vhu_backend_virtq(dev.be, 1)));
+	stop_pair();
+	close(efd);
+	return 0;
+}
+
+/* A request whose protocol feature was not negotiated is refused cleanly: a failure ack when
+ * asked for, the failure form of its reply when it has one, fds closed, the connection up. A
+ * malformed one still closes it. */
+static int gated_refused(void)
+{
+	struct vhu_mem_single m = { 0 };
+	struct vhu_hdr h;
+	uint64_t v, pf = 1ull << VHU_PROTO_F_REPLY_ACK;
+	int before;
+
+	ASSERT_OK(start_pair(-1));
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	before = open_fds_now();
+	m.region = (struct vhu_mem_region){ DRV_GPA_BASE, DRV_MEM_SIZE, (uint64_t)(uintptr_t)d.mem,
+					    0 };
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_ADD_MEM_REG, &m, sizeof(m), &d.memfd, 1), ENOPROTOOPT);
+	ASSERT_EQ(open_fds_now(), before); /* the fd that came with it was closed */
+	/* Replies that carry data fail with an empty payload. */
+	ASSERT_OK(drv_send(&d, VHU_REQ_GET_MAX_MEM_SLOTS, VHU_VERSION, NULL, 0, NULL, 0));
+	ASSERT_EQ(drv_recv(&d, &h, &v, 8, 2000), 0);
+	ASSERT_EQ(h.request, VHU_REQ_GET_MAX_MEM_SLOTS);
+	ASSERT_TRUE(h.flags & VHU_FLAG_REPLY);
+	/* No need_reply: no reply, just the log. */
+	v = 7;
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_STATUS, VHU_VERSION, &v, 8, NULL, 0));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v));
+	ASSERT_EQ(dev.status, 0);
+	ASSERT_OK(dev.last_err);
+	/* Malformed (a 4-byte SET_STATUS) and not negotiated: the connection goes. */
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_STATUS, VHU_VERSION, &v, 4, NULL, 0));
+	for (int i = 0; i < 200 && !dev.last_err; i++)
+		usleep(10000);
+	ASSERT_EQ(dev.last_err, -EPROTO);
+	stop_pair();
+	return 0;
+}
+
+/* GET_MAX_MEM_SLOTS says 509: that many regions are mapped, the 510th is refused and the
+ * connection goes on. */
+static int mem_slots_509(void)
+{
+	struct vhu_mem_single m = { 0 };
+	int mfd = memfd_create("unit-slots", MFD_CLOEXEC);
+	uint64_t v;
+
+	ASSERT_TRUE(mfd >= 0);
+	ASSERT_OK(ftruncate(mfd, 4096));
+	ASSERT_OK(start_pair(-1));
+	ASSERT_OK(handshake(1ull << VIRTIO_F_VERSION_1));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_MAX_MEM_SLOTS, &v));
+	ASSERT_EQ(v, 509);
+	for (unsigned i = 0; i <= v; i++) {
+		m.region = (struct vhu_mem_region){ 0x10000000ull + i * 4096ull, 4096,
+						    0x7f0000000000ull + i * 4096ull, 0 };
+		int64_t ack = drv_call_ack(&d, VHU_REQ_ADD_MEM_REG, &m, sizeof(m), &mfd, 1);
+		if (i < v && ack != 0) {
+			T_FAILF("region %u refused: %lld", i, (long long)ack);
+			return -1;
+		}
+		if (i == v)
+			ASSERT_TRUE(ack > 0);
+	}
+	uint64_t len = 4096;
+	ASSERT_TRUE(vhu_backend_gpa_to_va(dev.be, 0x10000000ull + 508 * 4096ull, &len) != NULL);
+	/* One out, and the last one fits again. */
+	m.region = (struct vhu_mem_region){ 0x10000000ull, 4096, 0x7f0000000000ull, 0 };
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_REM_MEM_REG, &m, sizeof(m), NULL, 0), 0);
+	m.region = (struct vhu_mem_region){ 0x10000000ull + 509 * 4096ull, 4096,
+					    0x7f0000000000ull + 509 * 4096ull, 0 };
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_ADD_MEM_REG, &m, sizeof(m), &mfd, 1), 0);
+	stop_pair();
+	ASSERT_OK(dev.last_err);
+	close(mfd);
 	return 0;
 }
 
@@ -430,9 +598,10 @@ static int rings_before_add_mem_reg(void)
 }
 
 /* SET_VRING_ENABLE "should be sent only when VHOST_USER_F_PROTOCOL_FEATURES has been
- * negotiated": once features are acked without it, it is rejected (and the connection
- * dropped, as any message the codec rejects). Before SET_FEATURES it is accepted (QEMU 7.2's
- * virtio-net enables rings then); GET_PROTOCOL_FEATURES needs the bit offered only. */
+ * negotiated": once features are acked without it, it is refused (a failure ack, the
+ * connection stays, as for any request whose feature was not negotiated). Before SET_FEATURES it is
+ * accepted (QEMU 7.2's virtio-net enables rings then); GET_PROTOCOL_FEATURES needs the bit offered
+ * only. */
 static int enable_needs_protocol_features(void)
 {
 	struct vhu_vring_state en = { 1, 1 }, dis = { 1, 0 };
@@ -445,14 +614,12 @@ static int enable_needs_protocol_features(void)
 	ASSERT_OK(handshake(1ull << VIRTIO_F_VERSION_1)); /* bit 30 not acked */
 	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_PROTOCOL_FEATURES, &v));
 	unsigned enables = dev.enables;
-	ASSERT_OK(drv_send(&d, VHU_REQ_SET_VRING_ENABLE, VHU_VERSION | VHU_FLAG_NEED_REPLY, &dis, 8,
-			   NULL, 0));
-	for (int i = 0; i < 200 && !dev.last_err; i++)
-		usleep(10000);
-	ASSERT_EQ(dev.last_err, -EPROTO);
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ENABLE, &dis, 8, NULL, 0), ENOPROTOOPT);
 	ASSERT_TRUE(vhu_virtq_enabled(vhu_backend_virtq(dev.be, 1)));
 	ASSERT_EQ(dev.enables, enables);
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v)); /* the connection is up */
 	stop_pair();
+	ASSERT_OK(dev.last_err);
 	/* A RESET_DEVICE forgets the acked features: enabling before SET_FEATURES works again. */
 	ASSERT_OK(start_pair(-1));
 	ASSERT_OK(handshake(1ull << VIRTIO_F_VERSION_1));
@@ -864,6 +1031,10 @@ int main(void)
 	RUN(live_mem_table);
 	RUN(mem_slots);
 	RUN(reset_device);
+	RUN(reset_owner);
+	RUN(vring_err_fires);
+	RUN(gated_refused);
+	RUN(mem_slots_509);
 	RUN(restart_kicks_split);
 	RUN(restart_kicks_packed);
 	RUN(no_protocol_features);

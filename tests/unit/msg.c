@@ -145,13 +145,25 @@ static int rules_reject(void)
 			ASSERT_EQ(check(&m, ~0ull), -EPROTO);
 		}
 		m.hdr.size = size;
-		/* its protocol feature not negotiated */
-		if (rule->gate >= 0)
-			ASSERT_EQ(check(&m, ~0ull & ~(1ull << rule->gate)), -EPROTO);
+		/* its protocol feature not negotiated: a refusal, not a malformed message */
+		if (rule->gate >= 0) {
+			uint64_t pf = ~0ull & ~(1ull << rule->gate);
+			ASSERT_EQ(check(&m, pf), -ENOPROTOOPT);
+			/* malformed and not negotiated: malformed wins (the stream is lost) */
+			m.nfds = nfds + 1;
+			if (rule->fds != FDS_ZERO_ONE)
+				ASSERT_EQ(check(&m, pf), -EPROTO);
+			m.nfds = nfds;
+			if (rule->max_size < MSG_MAX_PAYLOAD) {
+				m.hdr.size = rule->max_size + 1u;
+				ASSERT_EQ(check(&m, pf), -EPROTO);
+				m.hdr.size = size;
+			}
+		}
 		/* VHOST_USER_F_PROTOCOL_FEATURES not negotiated: only SET_VRING_ENABLE cares */
 		uint64_t noproto = ~0ull & ~(1ull << VHU_F_PROTOCOL_FEATURES);
 		if (r == VHU_REQ_SET_VRING_ENABLE)
-			ASSERT_EQ(check_f(&m, noproto, ~0ull), -EPROTO);
+			ASSERT_EQ(check_f(&m, noproto, ~0ull), -ENOPROTOOPT);
 		else
 			ASSERT_OK(check_f(&m, noproto, ~0ull));
 		/* bad version */
@@ -181,6 +193,38 @@ static int reply_rules(void)
 	msg_init(&m, VHU_REQ_SET_LOG_BASE, 0, 16);
 	ASSERT_TRUE(!msg_wants_reply(&m, 0));
 	ASSERT_TRUE(msg_wants_reply(&m, 1ull << VHU_PROTO_F_LOG_SHMFD));
+	msg_init(&m, VHU_REQ_CHECK_DEVICE_STATE, 0, 0);
+	ASSERT_TRUE(msg_wants_reply(&m, 0));
+	return 0;
+}
+
+/* The failure form of each reply: an ack or a status is a non-zero u64, a reply that carries
+ * data is empty ("VHOST_USER_GET_CONFIG": "zero length of payload to indicate an error"). */
+static int fail_replies(void)
+{
+	static const uint32_t data[] = { VHU_REQ_GET_CONFIG, VHU_REQ_GET_QUEUE_NUM,
+					 VHU_REQ_GET_MAX_MEM_SLOTS, VHU_REQ_GET_STATUS,
+					 VHU_REQ_GET_INFLIGHT_FD };
+	static const uint32_t status[] = { VHU_REQ_IOTLB_MSG, VHU_REQ_CHECK_DEVICE_STATE,
+					   VHU_REQ_SET_STATUS, VHU_REQ_ADD_MEM_REG };
+	struct msg m;
+
+	for (unsigned i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
+		msg_init(&m, data[i], 0, 20);
+		msg_fail_reply(&m, ENOPROTOOPT);
+		ASSERT_EQ(m.hdr.size, 0);
+	}
+	for (unsigned i = 0; i < sizeof(status) / sizeof(status[0]); i++) {
+		msg_init(&m, status[i], 0, 0);
+		msg_fail_reply(&m, ENOPROTOOPT);
+		ASSERT_EQ(m.hdr.size, 8);
+		ASSERT_EQ(m.p.u64, ENOPROTOOPT);
+	}
+	/* SET_DEVICE_STATE_FD: error in bits 0-7, bit 8 set (no fd in the reply) */
+	msg_init(&m, VHU_REQ_SET_DEVICE_STATE_FD, 0, 8);
+	msg_fail_reply(&m, ENOPROTOOPT);
+	ASSERT_EQ(m.hdr.size, 8);
+	ASSERT_EQ(m.p.u64, ENOPROTOOPT | 1u << 8);
 	return 0;
 }
 
@@ -242,6 +286,7 @@ int main(void)
 	RUN(reply_roundtrip);
 	RUN(rules_reject);
 	RUN(reply_rules);
+	RUN(fail_replies);
 	RUN(oversize_header);
 	RUN(short_header_then_close);
 	RUN(too_many_fds);

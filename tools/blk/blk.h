@@ -28,7 +28,9 @@ struct blkdev {
 	unsigned dio_align;
 	bool null; /* --null: complete without touching storage */
 	bool ro;
-	bool wce; /* write-back cache (CONFIG_WCE); writethrough uses RWF_DSYNC */
+	bool wce;	   /* write-back cache (CONFIG_WCE); writethrough uses RWF_DSYNC */
+	bool wce_initial;  /* writeback's initial value (--writethrough: 0) */
+	int64_t wce_feats; /* CONFIG_WCE and FLUSH as last negotiated; -1: none since reset */
 	uint64_t size;
 	unsigned nqueues;
 	unsigned poll_us; /* adaptive polling window of the queue threads */

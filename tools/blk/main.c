@@ -92,16 +92,87 @@ static int cb_get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 	return 0;
 }
 
+/*
+ * SET_CONFIG: flags 0 (VHOST_SET_CONFIG_TYPE_FRONTEND) is the guest writing its config space,
+ * where only writeback is writable, and only when CONFIG_WCE was negotiated ("If the
+ * VIRTIO_BLK_F_CONFIG_WCE feature is negotiated, the cache mode can be read or set through the
+ * writeback field"). Flags 1 (MIGRATION) restores the source's config on the destination:
+ * "back-ends MUST NOT accept SET_CONFIG for read-only configuration space fields unless the
+ * live migration bit is set". vhu-blk cannot change its geometry or limits, so a migration write
+ * is accepted when every read-only byte it covers equals this device's own, and then sets
+ * writeback if it covers it; a different disk is refused.
+ */
 static int cb_set_config(void *dev, const void *buf, uint32_t off, uint32_t len, uint32_t flags)
+{
+	const uint32_t wb = offsetof(struct virtio_blk_config, wce);
+	const uint8_t *in = buf;
+	struct blkdev *d = dev;
+	struct virtio_blk_config c;
+
+	if (flags == 0) {
+		if (off != wb || len != 1 ||
+		    !(vhu_backend_features(d->be) & (1ULL << VIRTIO_BLK_F_CONFIG_WCE)))
+			return -EINVAL;
+	} else if (flags == 1) {
+		if (cb_get_config(d, &c, 0, sizeof(c)))
+			return -EINVAL;
+		if (off > sizeof(c) || len > sizeof(c) - off)
+			return -EINVAL;
+		for (uint32_t i = off; i < off + len; i++)
+			if (i != wb && in[i - off] != ((const uint8_t *)&c)[i]) {
+				blk_log(d, VHU_LOG_WARN,
+					"SET_CONFIG (migration) of another disk's config: refused");
+				return -EINVAL;
+			}
+		if (wb < off || wb >= off + len)
+			return 0;
+	} else {
+		return -EINVAL;
+	}
+	/* "writing respectively 0 and 1 to the writeback field" */
+	if (in[wb - off] > 1)
+		return -EINVAL;
+	__atomic_store_n(&d->wce, in[wb - off] != 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * The cache mode a negotiation gives (virtio-blk "Device Initialization" and "Device
+ * Operation"): with CONFIG_WCE and FLUSH, writeback's initial value (1, or 0 with
+ * --writethrough); "If VIRTIO_BLK_F_CONFIG_WCE is negotiated but VIRTIO_BLK_F_FLUSH is not, the
+ * device MUST initialize writeback to 0"; FLUSH alone: writeback ("the driver SHOULD assume
+ * presence of a writeback cache"), the driver flushes; neither: a write is stable once completed
+ * ("neither VIRTIO_BLK_F_CONFIG_WCE nor VIRTIO_BLK_F_FLUSH feature were negotiated, but
+ * VIRTIO_BLK_F_FLUSH was offered"), so writethrough. QEMU sends SET_FEATURES again each time
+ * it restarts the device (a paused guest resumed): the same two bits keep the mode the driver
+ * chose through SET_CONFIG; only a different pair, or the first negotiation after a reset,
+ * decides it again.
+ */
+static void cb_features_set(void *dev, uint64_t f)
+{
+	const uint64_t wce = 1ULL << VIRTIO_BLK_F_CONFIG_WCE, flush = 1ULL << VIRTIO_BLK_F_FLUSH;
+	struct blkdev *d = dev;
+	int64_t bits = (int64_t)(f & (wce | flush));
+	bool wb;
+
+	if (bits == d->wce_feats)
+		return;
+	d->wce_feats = bits;
+	if (f & wce)
+		wb = (f & flush) ? d->wce_initial : false;
+	else
+		wb = f & flush;
+	__atomic_store_n(&d->wce, wb, __ATOMIC_RELAXED);
+	blk_log(d, VHU_LOG_INFO, wb ? "write cache: writeback" : "write cache: writethrough");
+}
+
+/* RESET_DEVICE: writeback back to its initial value, the next negotiation decides again. */
+static void cb_reset(void *dev)
 {
 	struct blkdev *d = dev;
 
-	(void)flags;
-	/* Only the writeback field is writable ("Device configuration layout", CONFIG_WCE). */
-	if (off != offsetof(struct virtio_blk_config, wce) || len != 1)
-		return -EINVAL;
-	__atomic_store_n(&d->wce, *(const uint8_t *)buf != 0, __ATOMIC_RELAXED);
-	return 0;
+	__atomic_store_n(&d->wce, d->wce_initial, __ATOMIC_RELAXED);
+	d->wce_feats = -1;
 }
 
 /* A queue without its I/O thread is refused: it stays stopped (the library logs it). */
@@ -288,7 +359,8 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	d->nqueues = 1;
-	d->wce = true;
+	d->wce = d->wce_initial = true;
+	d->wce_feats = -1;
 	d->poll_us = 50;
 	snprintf(d->serial, sizeof(d->serial), "vhu-blk");
 	while ((c = getopt_long(argc, argv, "s:f:i:n:rq:cvh", opts, NULL)) != -1) {
@@ -321,7 +393,7 @@ int main(int argc, char **argv)
 			snprintf(d->serial, sizeof(d->serial), "%s", optarg);
 			break;
 		case 'W':
-			d->wce = false;
+			d->wce = d->wce_initial = false;
 			break;
 		case 'v':
 			d->verbose = 1;
@@ -376,6 +448,8 @@ int main(int argc, char **argv)
 		.queue_start = cb_queue_start,
 		.queue_stop = cb_queue_stop,
 		.queue_enable = cb_queue_enable,
+		.features_set = cb_features_set,
+		.reset = cb_reset,
 		.log = blk_log,
 		.log_opaque = d,
 		.log_level = VHU_LOG_DEBUG,

@@ -387,6 +387,16 @@ static void cb_features_set(void *dev, uint64_t f)
 		p->active_pairs = 1;
 }
 
+/* RESET_DEVICE: no control queue until features say so again, and the receive filters of a
+ * device after reset. */
+static void cb_reset(void *dev)
+{
+	struct port *p = dev;
+
+	p->has_ctrl = false;
+	ctrl_reset(p);
+}
+
 static int cb_get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 {
 	struct port *p = dev;
@@ -451,6 +461,7 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 		.queue_start = cb_queue_start,
 		.queue_stop = cb_queue_stop,
 		.features_set = cb_features_set,
+		.reset = cb_reset,
 		.log = net_log,
 		.log_opaque = p,
 		.log_level = VHU_LOG_DEBUG,
