@@ -3,7 +3,7 @@
 point into the first 64 KiB of the memfd (which the target fills with the input itself)."""
 import os, struct, sys
 
-out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus", "dispatch")
 os.makedirs(out, exist_ok=True)
 NEED = 8
 
