@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "inflight.h"
@@ -517,6 +518,14 @@ static int h_set_inflight_fd(struct vhu_backend *be, struct msg *m)
 	if (in->mmap_size < region * in->num_queues || in->mmap_size > (1ULL << 32)) {
 		log_err(&be->lg, "inflight buffer of %llu bytes too small for %u queues of %u",
 			(unsigned long long)in->mmap_size, in->num_queues, in->queue_size);
+		return -EINVAL;
+	}
+	/* Map only what the fd holds: a page past its end raises SIGBUS at the first access. */
+	struct stat st;
+	if (fstat(m->fds[0], &st) < 0 || in->mmap_offset > (uint64_t)st.st_size ||
+	    in->mmap_size > (uint64_t)st.st_size - in->mmap_offset) {
+		log_err(&be->lg, "inflight buffer %llu+%llu past the end of its fd",
+			(unsigned long long)in->mmap_offset, (unsigned long long)in->mmap_size);
 		return -EINVAL;
 	}
 	addr = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0],
