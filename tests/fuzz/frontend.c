@@ -155,6 +155,11 @@ static void *fake_backend(void *arg)
 	return NULL;
 }
 
+static void remove_socket(void)
+{
+	unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -167,6 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lfd = sock_listen(path, 0600);
 		if (lfd < 0)
 			abort();
+		atexit(remove_socket);
 	}
 	if (size < sizeof(h))
 		return 0;
