@@ -1,11 +1,13 @@
 # vhu: top-level wrapper around meson/ninja.
 #   make          build (build/)
 #   make check    set up peers, then unit, pair, bad-input, interop, sanitizer and fuzz suites
+#   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 600) each, with exec counts
 #   make bench    side-by-side benchmarks against DPDK (make bench BENCH_SECS=5)
 #   make demo     vhu-net + a QEMU guest pinging through it
 #   make install  PREFIX=/usr/local DESTDIR=
 PREFIX ?= /usr/local
 BUILD ?= build
+FUZZ_SECONDS ?= 600
 MESON_OPTS ?=
 
 all: $(BUILD)/build.ninja
@@ -25,6 +27,9 @@ bench: setup all
 	./bench/fe.sh
 	./bench/blk.sh
 
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+
 demo: setup all
 	./scripts/demo.sh
 
@@ -40,4 +45,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-nouring out
 
-.PHONY: all setup check bench demo install format format-check clean
+.PHONY: all setup check fuzz bench demo install format format-check clean

@@ -66,7 +66,7 @@ static int user_open(struct fe_conn **out, const char *path, bool server, int ti
 	}
 	strcpy(c->path, path);
 	if (server) {
-		c->lfd = sock_listen(path);
+		c->lfd = sock_listen(path, 0600);
 		if (c->lfd < 0) {
 			ret = c->lfd;
 			free(c);

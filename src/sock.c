@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -26,27 +29,122 @@ static int fill_addr(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
-int sock_listen(const char *path)
+/*
+ * Is anything listening on the socket file at sa? A non-blocking connect answers at once:
+ * 0 (accepted into the backlog) or -EAGAIN (backlog full) mean a live listener; -ECONNREFUSED
+ * means a socket file whose owner is gone (killed without removing it).
+ */
+static int probe(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * bind() found path taken. A stale socket file is removed (0: bind again); a live listener is
+ * left alone (-EADDRINUSE), and so is anything that is not a socket (-EEXIST). Only the file
+ * that was probed is removed: if the path changed in between, 0 makes the caller look again.
+ */
+static int remove_stale(const struct sockaddr_un *sa)
+{
+	struct stat before, after;
+	int ret;
+
+	if (lstat(sa->sun_path, &before) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(before.st_mode))
+		return -EEXIST;
+	ret = probe(sa);
+	if (ret == 0 || ret == -EAGAIN)
+		return -EADDRINUSE;
+	if (ret == -ENOENT)
+		return 0;
+	if (ret != -ECONNREFUSED)
+		return ret;
+	if (lstat(sa->sun_path, &after) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (after.st_dev != before.st_dev || after.st_ino != before.st_ino)
+		return 0;
+	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Serializes listen starts on one directory: without it, a second start could probe between
+ * another's bind() and listen() (refused: looks stale) or between its own probe and unlink
+ * (another start's fresh socket removed). An flock on the directory covers both, held only
+ * from bind to listen. Best effort: a directory we cannot read, or a lock someone holds for
+ * longer than a second, leaves the inode check in remove_stale() as the only guard.
+ */
+static int lock_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || i == 100) {
+			close(fd);
+			return -1;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	return fd;
+}
+
+int sock_listen(const char *path, unsigned mode)
 {
 	struct sockaddr_un sa;
-	struct stat st;
-	int fd, ret;
+	int fd, lock, ret;
 
+	if (mode & ~0777u)
+		return -EINVAL;
 	ret = fill_addr(&sa, path);
 	if (ret)
 		return ret;
-	/* A socket file left by a previous run (kill -9) would make bind fail. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+	lock = lock_dir(path);
+	for (int tries = 0;; tries++) {
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
 		ret = -errno;
-		close(fd);
-		return ret;
+		if (ret != -EADDRINUSE || tries == 4)
+			goto err_close;
+		ret = remove_stale(&sa);
+		if (ret)
+			goto err_close;
 	}
+	/* The mode is set before listen(): nobody connects while the umask's mode holds. */
+	if (chmod(path, mode) < 0 || listen(fd, 16) < 0) {
+		ret = -errno;
+		unlink(path);
+		goto err_close;
+	}
+	if (lock >= 0)
+		close(lock);
 	return fd;
+
+err_close:
+	if (lock >= 0)
+		close(lock);
+	close(fd);
+	return ret;
 }
 
 int sock_accept(int lfd)
@@ -268,7 +366,12 @@ int sock_send_nowait(int fd, const struct msg *m, const int *fds, unsigned nfds)
 
 VHU_EXPORT int vhu_listen(const char *path)
 {
-	return sock_listen(path);
+	return sock_listen(path, 0600);
+}
+
+VHU_EXPORT int vhu_listen_mode(const char *path, unsigned mode)
+{
+	return sock_listen(path, mode);
 }
 
 VHU_EXPORT int vhu_accept(int listen_fd)

@@ -5,8 +5,12 @@
 
 #include "msg.h"
 
-/* Binds and listens on path (removing a stale socket file first). Returns the fd or -errno. */
-int sock_listen(const char *path);
+/*
+ * Binds and listens on path with the file mode given (e.g. 0600). A socket file nobody listens
+ * on is replaced; a live listener is not (-EADDRINUSE), nor a file that is not a socket
+ * (-EEXIST). Returns the fd or -errno.
+ */
+int sock_listen(const char *path, unsigned mode);
 /* Accepts one connection (CLOEXEC). Returns the fd or -errno. */
 int sock_accept(int lfd);
 /* Connects to path, retrying every 100 ms for up to timeout_ms. Returns the fd or -errno. */

@@ -223,8 +223,14 @@ int vhu_sigbus_guard_install(void);
 int vhu_eventfd_guard_install(int signo);
 
 /* Socket helpers for applications (both ends). Each returns an fd (CLOEXEC) or -errno. */
-/* Listens on path, replacing a stale socket file left by a previous run. */
+/*
+ * Listens on path. The socket file gets mode 0600 (vhu_listen) or mode (vhu_listen_mode, 0 to
+ * 0777), set before the socket listens, whatever the umask. A socket file left by a process
+ * that died (nobody accepts on it) is replaced; if something still listens on path, the call
+ * fails with -EADDRINUSE and leaves it alone (-EEXIST for a file that is not a socket).
+ */
 int vhu_listen(const char *path);
+int vhu_listen_mode(const char *path, unsigned mode);
 int vhu_accept(int listen_fd);
 /* Connects to path, retrying every 100 ms for up to timeout_ms while it does not exist yet. */
 int vhu_connect(const char *path, int timeout_ms);

@@ -191,7 +191,7 @@ static int run_case(const char *name, uint32_t at, enum bad bad, int want)
 	double t0 = now();
 
 	snprintf(f.path, sizeof(f.path), "/tmp/vhu-fe-bad-%d.sock", getpid());
-	f.lfd = sock_listen(f.path);
+	f.lfd = sock_listen(f.path, 0600);
 	ASSERT_TRUE(f.lfd >= 0);
 	pthread_create(&f.t, NULL, fake_thread, &f);
 	o.path = f.path;

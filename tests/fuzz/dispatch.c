@@ -4,8 +4,10 @@
  * 12-byte header whose size field is clamped to the bytes that follow, with its payload. They
  * are written to a socketpair one at a time and vhu_backend_dispatch() handles each; messages
  * that need fds get memfd/eventfd fds, so SET_MEM_TABLE, KICK and friends reach their
- * handlers. After the first error the backend is detached and re-attached, as a daemon does.
- * The device pops whatever the rings hold after every message, so hostile rings are walked.
+ * handlers (SET_INFLIGHT_FD and REM_MEM_REG included: the device offers INFLIGHT_SHMFD, and
+ * the inflight buffer starts zeroed, so a session that stops and restarts a ring restores
+ * what it recorded). After the first error the backend is detached and re-attached, as a daemon
+ * does. The device pops whatever the rings hold after every message, so hostile rings are walked.
  */
 #include <errno.h>
 #include <linux/virtio_config.h>
@@ -49,13 +51,13 @@ static const struct vhu_device_ops ops = {
 	.size = sizeof(struct vhu_device_ops),
 	.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_RING_PACKED) |
 		    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
-	.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,
+	.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_INFLIGHT_SHMFD),
 	.get_config = get_config,
 	.queue_start = q_start,
 	.queue_stop = q_stop,
 };
 
-static int memfd = -1;
+static int memfd = -1, inflight_fd = -1;
 
 static void drain_rings(void)
 {
@@ -82,9 +84,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (memfd < 0) {
 		memfd = memfd_create("fuzz-mem", MFD_CLOEXEC);
+		inflight_fd = memfd_create("fuzz-inflight", MFD_CLOEXEC);
 		if (ftruncate(memfd, 1 << 20))
 			return 0;
 	}
+	/* A fresh (zeroed) inflight buffer for every input. */
+	if (ftruncate(inflight_fd, 0) || ftruncate(inflight_fd, 1 << 20))
+		return 0;
 	/* The input is also the front-end's memory: rings the messages point at hold fuzzed
 	 * bytes, so the ring walkers see hostile descriptors. */
 	if (pwrite(memfd, data, size < (1 << 16) ? size : (1 << 16), 0) < 0)
@@ -105,7 +111,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (h.request) {
 		case VHU_REQ_SET_MEM_TABLE:
 		case VHU_REQ_ADD_MEM_REG:
+		case VHU_REQ_REM_MEM_REG:
 			fds[nfds++] = memfd;
+			break;
+		case VHU_REQ_SET_INFLIGHT_FD:
+			fds[nfds++] = inflight_fd;
 			break;
 		case VHU_REQ_SET_VRING_KICK:
 		case VHU_REQ_SET_VRING_CALL:
@@ -127,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 		}
 		ssize_t sent = sendmsg(sp[0], &mh, MSG_NOSIGNAL);
-		if (nfds && fds[0] != memfd)
+		if (nfds && fds[0] != memfd && fds[0] != inflight_fd)
 			close(fds[0]);
 		if (sent < 0)
 			break;

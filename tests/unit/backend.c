@@ -656,6 +656,49 @@ static int detach_and_reattach(void)
 	return 0;
 }
 
+/* SET_INFLIGHT_FD with a buffer larger than its fd (found by fuzz-dispatch: the first ring
+ * start on it died of SIGBUS) is refused; one that fits is taken. */
+static int inflight_fd_size(void)
+{
+	static struct vhu_device_ops ops_inf;
+	uint64_t f, pf = (1ULL << VHU_PROTO_F_REPLY_ACK) | (1ULL << VHU_PROTO_F_INFLIGHT_SHMFD);
+	int sp[2], fd = memfd_create("inflight", MFD_CLOEXEC);
+
+	ops_inf = ops;
+	ops_inf.protocol_features |= 1ULL << VHU_PROTO_F_INFLIGHT_SHMFD;
+	memset(&dev, 0, sizeof(dev));
+	ASSERT_OK(vhu_backend_new(&dev.be, &ops_inf, &dev, DRV_NQ));
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_OK(vhu_backend_attach(dev.be, sp[1]));
+	ASSERT_OK(drv_open_fd(&d, sp[0]));
+	ASSERT_OK(pthread_create(&thr, NULL, device_thread, &dev));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &f));
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	ASSERT_TRUE(fd >= 0 && ftruncate(fd, 4096) == 0);
+	struct vhu_inflight in = { .mmap_size = 1 << 20, .num_queues = 2, .queue_size = 16 };
+	ASSERT_TRUE(drv_call_ack(&d, VHU_REQ_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1) > 0);
+	stop_pair();
+	ASSERT_EQ(dev.last_err, -EINVAL);
+	/* The offset counts too; and a buffer that fits is fine. */
+	ASSERT_OK(vhu_backend_new(&dev.be, &ops_inf, &dev, DRV_NQ));
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_OK(vhu_backend_attach(dev.be, sp[1]));
+	ASSERT_OK(drv_open_fd(&d, sp[0]));
+	dev.quit = false;
+	dev.last_err = 0;
+	ASSERT_OK(pthread_create(&thr, NULL, device_thread, &dev));
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	ASSERT_TRUE(ftruncate(fd, 1 << 20) == 0);
+	in.mmap_size = 1 << 20;
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1), 0);
+	in.mmap_size = 4096;
+	in.mmap_offset = 1 << 20;
+	ASSERT_TRUE(drv_call_ack(&d, VHU_REQ_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1) > 0);
+	stop_pair();
+	close(fd);
+	return 0;
+}
+
 static int peer_close(void)
 {
 	ASSERT_OK(start_pair(false));
@@ -1049,5 +1092,6 @@ int main(void)
 	RUN(reply_stall_drops);
 	RUN(ops_size);
 	RUN(extension_hooks);
+	RUN(inflight_fd_size);
 	T_MAIN_END();
 }

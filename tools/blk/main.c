@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/listen.h"
 #include "../common/size.h"
 #include "blk.h"
 
@@ -52,6 +53,9 @@ static void usage(FILE *f)
 		"  -q, --queues N           queues (default 1, max %d), each on its own thread\n"
 		"  -c, --client             connect to PATH, reconnecting when the front-end goes "
 		"away\n"
+		"      --socket-mode MODE   octal mode of the listening socket (default 0600, or\n"
+		"                           0660 with --socket-group)\n"
+		"      --socket-group GROUP group of the listening socket (name or number)\n"
 		"      --serial ID          device id for GET_ID (default \"vhu-blk\")\n"
 		"      --writethrough       start with the write cache off (CONFIG_WCE writeback "
 		"0)\n"
@@ -343,6 +347,8 @@ int main(int argc, char **argv)
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "client", no_argument, NULL, 'c' },
+		{ "socket-mode", required_argument, NULL, 'M' },
+		{ "socket-group", required_argument, NULL, 'G' },
 		{ "serial", required_argument, NULL, 'S' },
 		{ "writethrough", no_argument, NULL, 'W' },
 		{ "poll-us", required_argument, NULL, 'p' },
@@ -354,6 +360,7 @@ int main(int argc, char **argv)
 	struct blkdev *d = &g_dev;
 	const char *path = NULL, *image = NULL;
 	uint64_t null_size = 0;
+	struct listen_opts lo = LISTEN_OPTS_INIT;
 	bool client = false;
 	int fd = -1, c, ret;
 
@@ -388,6 +395,16 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			client = true;
+			break;
+		case 'M':
+			if (!parse_socket_mode(optarg, &lo.mode))
+				goto bad;
+			break;
+		case 'G':
+			if (!parse_socket_group(optarg, &lo.gid)) {
+				fprintf(stderr, "vhu-blk: unknown group %s\n", optarg);
+				return 2;
+			}
 			break;
 		case 'S':
 			snprintf(d->serial, sizeof(d->serial), "%s", optarg);
@@ -502,7 +519,11 @@ int main(int argc, char **argv)
 				fd);
 		}
 	} else if (!client) {
-		lfd = vhu_listen(path);
+		lfd = listen_path(path, &lo);
+		if (lfd == -EADDRINUSE) {
+			fprintf(stderr, "vhu-blk: another back-end is listening on %s\n", path);
+			return 1;
+		}
 		if (lfd < 0) {
 			fprintf(stderr, "vhu-blk: %s: %s\n", path, strerror(-lfd));
 			return 1;

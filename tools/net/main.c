@@ -23,6 +23,8 @@ static const struct option longopts[] = {
 	{ "socket-path", required_argument, NULL, 's' },
 	{ "fd", required_argument, NULL, 'f' },
 	{ "client", no_argument, NULL, 'c' },
+	{ "socket-mode", required_argument, NULL, 'M' },
+	{ "socket-group", required_argument, NULL, 'G' },
 	{ "queues", required_argument, NULL, 'q' },
 	{ "loopback", no_argument, NULL, 'l' },
 	{ "sink", no_argument, NULL, 'S' },
@@ -48,6 +50,9 @@ static void usage(FILE *f)
 		"  -c, --client             connect to the socket paths instead, reconnecting when "
 		"the\n"
 		"                           front-end goes away (applies to every --socket-path)\n"
+		"      --socket-mode MODE   octal mode of the listening sockets (default 0600, or\n"
+		"                           0660 with --socket-group)\n"
+		"      --socket-group GROUP group of the listening sockets (name or number)\n"
 		"  -q, --queues N           queue pairs per port (default 1, max %d)\n"
 		"  -l, --loopback           reflect every frame back (swap MAC, IPv4, L4 ports; "
 		"answer\n"
@@ -164,6 +169,7 @@ int main(int argc, char **argv)
 	bool client = false, sink = false, loopback = false;
 	struct net *n = &g_net;
 	n->poll_ns = 50000;
+	n->listen = (struct listen_opts)LISTEN_OPTS_INIT;
 	sigset_t mask;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -179,6 +185,16 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			client = true;
+			break;
+		case 'M':
+			if (!parse_socket_mode(optarg, &n->listen.mode))
+				goto bad;
+			break;
+		case 'G':
+			if (!parse_socket_group(optarg, &n->listen.gid)) {
+				fprintf(stderr, "vhu-net: unknown group %s\n", optarg);
+				return 2;
+			}
 			break;
 		case 'q':
 			pairs = (unsigned)atoi(optarg);
@@ -254,7 +270,9 @@ int main(int argc, char **argv)
 		ret = port_vhost_new(n, NULL, false, fd, pairs);
 	for (unsigned i = 0; i < npaths && !ret; i++) {
 		ret = port_vhost_new(n, paths[i], client, -1, pairs);
-		if (ret)
+		if (ret == -EADDRINUSE)
+			fprintf(stderr, "vhu-net: another back-end is listening on %s\n", paths[i]);
+		else if (ret)
 			fprintf(stderr, "vhu-net: %s: %s\n", paths[i], strerror(-ret));
 	}
 	for (unsigned i = 0; i < ntaps && !ret; i++) {

@@ -9,6 +9,8 @@
 
 #include <vhu/vhu.h>
 
+#include "../common/listen.h"
+
 #define NET_MAX_PAIRS 16
 #define NET_MAX_VQS   (2 * NET_MAX_PAIRS + 1)
 #define NET_MAX_PORTS 16
@@ -82,7 +84,8 @@ struct net {
 	int ep;
 	enum net_mode mode;
 	bool poll;
-	uint64_t poll_ns; /* adaptive polling window after a kick (--poll-us) */
+	uint64_t poll_ns;	   /* adaptive polling window after a kick (--poll-us) */
+	struct listen_opts listen; /* --socket-mode, --socket-group */
 	bool quit;
 	int verbose;
 	unsigned nports;

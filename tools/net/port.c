@@ -492,7 +492,7 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	}
 	if (client)
 		return 0; /* the loop connects */
-	p->lfd = vhu_listen(path);
+	p->lfd = listen_path(path, &n->listen);
 	if (p->lfd < 0)
 		return p->lfd;
 	ep_add(n, p->lfd, &p->ev_listen);

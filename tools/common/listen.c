@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vhu/vhu.h>
+
+#include "listen.h"
+
+bool parse_socket_mode(const char *s, int *mode)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 8);
+
+	if (!*s || *end || v > 0777)
+		return false;
+	*mode = (int)v;
+	return true;
+}
+
+bool parse_socket_group(const char *s, gid_t *gid)
+{
+	struct group *g = getgrnam(s);
+	char *end;
+	unsigned long v;
+
+	if (g) {
+		*gid = g->gr_gid;
+		return true;
+	}
+	v = strtoul(s, &end, 10);
+	if (!*s || *end || v >= (gid_t)-1)
+		return false;
+	*gid = (gid_t)v;
+	return true;
+}
+
+int listen_path(const char *path, const struct listen_opts *o)
+{
+	bool group = o->gid != (gid_t)-1;
+	unsigned mode = o->mode >= 0 ? (unsigned)o->mode : group ? 0660 : 0600;
+	int fd, ret;
+
+	if (!group)
+		return vhu_listen_mode(path, mode);
+	fd = vhu_listen_mode(path, mode & 0600);
+	if (fd < 0)
+		return fd;
+	if (chown(path, (uid_t)-1, o->gid) < 0 || chmod(path, mode) < 0) {
+		ret = -errno;
+		unlink(path);
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
