@@ -37,7 +37,7 @@ for f in ("VERSION_1", "MRG_RXBUF", "RING_PACKED", "EVENT_IDX", "IN_ORDER", "CTR
     assert f in p["features"], f
 for f in ("MQ", "REPLY_ACK", "CONFIG", "CONFIGURE_MEM_SLOTS", "STATUS"):
     assert f in p["protocol_features"], f
-assert p["queues"] == int(sys.argv[2]) and p["max_mem_slots"] == 256
+assert p["queues"] == int(sys.argv[2]) and p["max_mem_slots"] == 509
 assert p["config"]["max_virtqueue_pairs"] == int(sys.argv[2])
 PY
 args=(--socket-path "$S" --mode loop --duration "${FE_SECS:-2}" --queues "$QUEUES" --size "$SIZE" --json --quiet "${fe_extra[@]}")
