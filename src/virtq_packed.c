@@ -46,10 +46,13 @@ static int packed_indirect(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t ad
 	n = len / sizeof(*t);
 	/* "Indirect Descriptors" (packed): the whole table is one buffer, in order. */
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t f = le16toh(t[i].flags);
+		/* One read into private memory, at whatever alignment the driver gave. */
+		struct vring_packed_desc d;
+		memcpy(&d, &t[i], sizeof(d));
+		uint16_t f = le16toh(d.flags);
 		if (f & VRING_DESC_F_INDIRECT)
 			return ring_broken(vq, "nested indirect table at %u", vq->last_avail_idx);
-		int r = elem_add_desc(vq, e, le64toh(t[i].addr), le32toh(t[i].len),
+		int r = elem_add_desc(vq, e, le64toh(d.addr), le32toh(d.len),
 				      f & VRING_DESC_F_WRITE);
 		if (r == -EIO)
 			return r;

@@ -53,10 +53,13 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 	if (head >= vq->num)
 		return ring_broken(vq, "avail ring names head %u, ring size %u", head, vq->num);
 	for (;;) {
-		const struct vring_desc *d = &table[i];
-		uint64_t addr = le64toh(d->addr);
-		uint32_t len = le32toh(d->len);
-		uint16_t flags = le16toh(d->flags), next = le16toh(d->next);
+		/* One read of the descriptor into private memory; an indirect table may sit at
+		 * any address the driver chose, so no aligned access is assumed. */
+		struct vring_desc d;
+		memcpy(&d, &table[i], sizeof(d));
+		uint64_t addr = le64toh(d.addr);
+		uint32_t len = le32toh(d.len);
+		uint16_t flags = le16toh(d.flags), next = le16toh(d.next);
 
 		if (flags & VRING_DESC_F_INDIRECT) {
 			if (indirect)
