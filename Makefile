@@ -7,6 +7,7 @@
 #   make install  PREFIX=/usr/local DESTDIR=
 PREFIX ?= /usr/local
 BUILD ?= build
+FUZZ_JOBS ?= 1
 FUZZ_SECONDS ?= 600
 MESON_OPTS ?=
 
@@ -28,7 +29,7 @@ bench: setup all
 	./bench/blk.sh
 
 fuzz:
-	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) ./scripts/fuzz.sh
 
 demo: setup all
 	./scripts/demo.sh
