@@ -9,6 +9,7 @@
 
 #include <vhu/vhu.h>
 
+#include "../common/daemon.h"
 #include "../common/listen.h"
 
 #define NET_MAX_PAIRS 16
@@ -46,10 +47,9 @@ struct port {
 	unsigned id;
 	enum port_kind kind;
 	char name[128];
+	struct net *net;
 	/* vhost-user */
-	bool client;
-	int lfd;
-	bool connected;
+	struct dconn conn; /* listener or --client, and the connection */
 	struct vhu_backend *be;
 	struct vhu_device_ops ops;
 	unsigned pairs;
@@ -70,12 +70,21 @@ struct port {
 	uint64_t filtered; /* frames the rx mode refused */
 	struct nqueue q[NET_MAX_VQS];
 	struct ev ev_listen, ev_conn;
-	uint64_t next_connect_ms;
 	bool teardown; /* a ring broke: drop the connection at the next safe point */
 	/* tap */
 	int tap_fd;
 	struct ev ev_tap;
 	uint64_t tap_rx, tap_tx, tap_drops;
+};
+
+/* The learning table: MAC -> port, one entry per hash slot (a later MAC takes it over). */
+#define FDB_SIZE 1024
+struct fdb {
+	struct fdb_entry {
+		uint8_t mac[6];
+		uint8_t valid;
+		uint8_t port;
+	} e[FDB_SIZE];
 };
 
 enum net_mode { MODE_SWITCH, MODE_LOOPBACK, MODE_SINK };
@@ -93,15 +102,13 @@ struct net {
 	struct nqueue *dirty[NET_MAX_PORTS * NET_MAX_VQS];
 	unsigned ndirty;
 	uint8_t frame[NET_MAX_FRAME];
-	/* learning table: MAC -> port */
-	struct fdb_entry {
-		uint8_t mac[6];
-		uint8_t valid;
-		uint8_t port;
-	} fdb[1024];
+	struct fdb fdb;
 };
 
-extern struct net g_net;
+static inline bool port_connected(const struct port *p)
+{
+	return p->kind == PORT_VHOST && p->conn.fd >= 0;
+}
 
 /* port.c */
 int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs);
@@ -109,7 +116,8 @@ int port_tap_new(struct net *n, const char *ifname);
 void port_free(struct net *n, struct port *p);
 void port_on_listen(struct net *n, struct port *p);
 void port_on_conn(struct net *n, struct port *p);
-void port_try_connect(struct net *n, struct port *p, uint64_t now_ms);
+/* --client ports: connects those that are due; true while one is still not connected. */
+bool net_try_connect(struct net *n);
 void queue_on_kick(struct net *n, struct nqueue *q);
 void tap_on_read(struct net *n, struct port *p);
 /* One round over the tx queues that are polled: all in busy-poll mode, else those without a
@@ -131,14 +139,26 @@ void ctrl_reset(struct port *p);
 /* Whether port p's receive filter lets a frame with this destination in. */
 bool ctrl_rx_accept(const struct port *p, const uint8_t *dst);
 
-/* fwd.c */
-/* Hands one frame that arrived on port `from`, queue pair `qp`, to its destination(s). */
-void fwd_frame(struct net *n, struct port *from, unsigned qp, uint8_t *frame, uint32_t len);
-/* Sends a frame out of port p (queue pair hint qp). Returns 0 or -errno (dropped). */
+/* port.c: hands one frame that arrived on port `from`, queue pair `qp`, to the ports
+ * fwd_decide() names. */
+void port_forward(struct net *n, struct port *from, unsigned qp, uint8_t *frame, uint32_t len);
+/* Sends a frame out of port p (queue pair hint qp), through its receive filter. Returns 0 or
+ * -errno (dropped). */
 int port_send(struct net *n, struct port *p, unsigned qp, const uint8_t *frame, uint32_t len);
+void net_flush_dirty(struct net *n);
+
+/* fwd.c: forwarding decisions, on frames only (no ports, no sockets: unit-tested). */
 /* Loopback rewrite, as testpmd's 5tswap: swaps MAC, IPv4 and L4 ports; answers ARP and
  * ICMP echo. Returns false if the frame should be dropped. */
 bool fwd_reflect(uint8_t *frame, uint32_t len, const uint8_t *port_mac);
-void net_flush_dirty(struct net *n);
+/* Learning switch: learns the source MAC on port `from`, and returns the ports (bit i: port
+ * i, of nports) the frame goes to: the learned port of a unicast destination, else every
+ * port but `from` (flooding). 0: dropped (too short, or learned on `from` itself). */
+uint32_t fwd_switch(struct fdb *fdb, unsigned from, unsigned nports, const uint8_t *frame,
+		    uint32_t len);
+/* Where a frame goes in mode m: fwd_switch, or in loopback the source port alone once the
+ * frame is reflected in place (port_mac: the source port's MAC), or nowhere (the sink). */
+uint32_t fwd_decide(struct fdb *fdb, enum net_mode m, unsigned from, unsigned nports,
+		    const uint8_t *port_mac, uint8_t *frame, uint32_t len);
 
 #endif
