@@ -201,3 +201,11 @@ void dconn_close(struct dconn *c)
 	}
 	c->lfd = -1;
 }
+
+bool daemon_wants_capabilities(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--print-capabilities"))
+			return true;
+	return false;
+}

@@ -77,4 +77,8 @@ void dconn_close(struct dconn *c);
 
 uint64_t daemon_now_ms(void);
 
+/* Whether argv holds --print-capabilities. vhost-user.rst "Backend program conventions":
+ * "Other options and arguments should be ignored", so it is looked for before parsing. */
+bool daemon_wants_capabilities(int argc, char **argv);
+
 #endif

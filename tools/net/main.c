@@ -223,13 +223,13 @@ int main(int argc, char **argv)
 	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	ret = opt_parse(&cmd, argc, argv);
-	if (ret)
-		return ret > 0 ? 0 : 2;
-	if (a.caps) {
+	if (daemon_wants_capabilities(argc, argv)) {
 		print_capabilities();
 		return 0;
 	}
+	ret = opt_parse(&cmd, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : 2;
 	ret = check_args();
 	if (ret)
 		return ret;
