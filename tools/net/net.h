@@ -134,6 +134,9 @@ void net_log(void *opaque, int level, const char *msg);
 /* ctrl.c */
 /* Serves the control queue q: every pending command gets its ack. */
 void ctrl_process(struct net *n, struct nqueue *q);
+/* Runs one command (class, command, data: len bytes) on port p whose negotiated features are
+ * f. Returns the ack: VIRTIO_NET_OK, or VIRTIO_NET_ERR with nothing changed. */
+uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *cmd, uint32_t len);
 /* Resets the receive filter to the device defaults (promiscuous, config MAC). */
 void ctrl_reset(struct port *p);
 /* Whether port p's receive filter lets a frame with this destination in. */
