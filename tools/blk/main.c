@@ -261,51 +261,49 @@ static int open_image(struct blkdev *d, const char *path)
 
 /* ---- main loop: one front-end at a time ---- */
 
-enum { EV_SIG, EV_LISTEN, EV_CONN, EV_BROKEN, EV_N };
-static const char ev_tag[EV_N]; /* epoll_data.ptr: &ev_tag[EV_*] */
+/* The loop's state: the device, its one port, the broken-ring eventfd's handler. */
+struct blkloop {
+	struct blkdev *d;
+	struct dloop loop;
+	struct dconn conn;
+	struct dhandler broken;
+};
 
-/* A queue thread found its ring broken: drop the connection. true when nothing is left to
- * serve. */
-static bool on_broken(struct blkdev *d, struct dconn *c)
+/* A queue thread found its ring broken: drop the connection; with nothing left to serve
+ * (a connected --fd), stop. */
+static void on_broken(struct dhandler *h)
 {
+	struct blkloop *b = DAEMON_CONTAINER_OF(h, struct blkloop, broken);
 	eventfd_t v;
 
-	eventfd_read(d->broken_fd, &v);
+	eventfd_read(b->d->broken_fd, &v);
 	/* A stale note from a connection already gone finds no broken queue. */
-	if (c->fd < 0 || !bqueue_any_broken(d))
-		return false;
-	blk_log(d, VHU_LOG_ERR, "dropping the connection: a ring is broken");
-	dconn_drop(c);
-	return dconn_done(c);
+	if (b->conn.fd < 0 || !bqueue_any_broken(b->d))
+		return;
+	blk_log(b->d, VHU_LOG_ERR, "dropping the connection: a ring is broken");
+	dconn_drop(&b->conn);
+	b->loop.quit |= dconn_done(&b->conn);
 }
 
-static bool on_event(struct blkdev *d, struct dconn *c, int sfd, const char *tag)
+/* With no listener and no --client, the daemon ends when its connection closes. */
+static void on_closed(struct dconn *c)
 {
-	unsigned sig;
+	struct blkloop *b = DAEMON_CONTAINER_OF(c, struct blkloop, conn);
 
-	switch (tag - ev_tag) {
-	case EV_SIG:
-		sig = daemon_signals_read(sfd);
-		if (sig & DAEMON_SIG_STATS)
-			bqueue_print_stats(d);
-		return sig & DAEMON_SIG_QUIT;
-	case EV_LISTEN:
-		dconn_accept(c);
-		return false;
-	case EV_CONN:
-		/* With no listener and no --client, the daemon ends when it closes. */
-		return dconn_dispatch(c) && dconn_done(c);
-	case EV_BROKEN:
-		return on_broken(d, c);
-	}
-	return false;
+	b->loop.quit |= dconn_done(c);
 }
 
-static int watch(int ep, int fd, int tag)
+static void stats(void *dev)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = (void *)&ev_tag[tag] };
+	bqueue_print_stats(dev);
+}
 
-	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+/* Before each wait: --client connects (again once a second while it cannot). */
+static int idle(void *dev)
+{
+	struct blkloop *b = dev;
+
+	return dconn_try_connect(&b->conn, daemon_now_ms()) ? 1000 : -1;
 }
 
 /* Opens the port's socket (or takes --fd). 0, or 1 after saying why. */
@@ -324,36 +322,37 @@ static int open_port(struct blkdev *d, struct dconn *c)
 	return ret ? 1 : 0;
 }
 
-static int serve(struct blkdev *d, int sfd)
+static int serve(struct blkdev *d)
 {
-	struct dconn c = { .ep = epoll_create1(EPOLL_CLOEXEC),
-			   .ev_listen = (void *)&ev_tag[EV_LISTEN],
-			   .ev_conn = (void *)&ev_tag[EV_CONN],
-			   .log = blk_log,
-			   .log_opaque = d };
-	struct epoll_event evs[8];
-	bool quit = false;
+	static struct blkloop b;
+	int ret;
 
-	if (c.ep < 0 || watch(c.ep, sfd, EV_SIG) || watch(c.ep, d->broken_fd, EV_BROKEN)) {
-		perror("vhu-blk");
+	b.d = d;
+	ret = dloop_init(&b.loop);
+	if (ret == 0)
+		ret = dloop_add(&b.loop, d->broken_fd, &b.broken);
+	if (ret) {
+		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
 		return 1;
 	}
-	if (open_port(d, &c)) {
-		close(c.ep);
+	b.broken.fn = on_broken;
+	b.loop.dev = &b;
+	b.loop.stats = stats;
+	b.loop.idle = idle;
+	b.conn = (struct dconn){
+		.loop = &b.loop, .log = blk_log, .log_opaque = d, .closed = on_closed
+	};
+	if (open_port(d, &b.conn)) {
+		dloop_fini(&b.loop);
 		return 1;
 	}
 	fprintf(stderr, "vhu-blk: %s, %llu MiB%s, %u queue(s)%s\n",
 		a.image ? a.image : "null device", (unsigned long long)(d->size >> 20),
 		d->ro ? " read-only" : "", d->nqueues, d->fd != d->fd_buffered ? ", O_DIRECT" : "");
-	while (!quit) {
-		bool waiting = dconn_try_connect(&c, daemon_now_ms());
-		int n = epoll_wait(c.ep, evs, 8, waiting ? 1000 : -1);
-		for (int i = 0; i < n && !quit; i++)
-			quit = on_event(d, &c, sfd, evs[i].data.ptr);
-	}
-	dconn_close(&c);
-	close(c.ep);
-	return 0;
+	ret = dloop_run(&b.loop);
+	dconn_close(&b.conn);
+	dloop_fini(&b.loop);
+	return ret ? 1 : 0;
 }
 
 /* ---- set-up ---- */
@@ -456,7 +455,7 @@ static void device_free(struct blkdev *d)
 int main(int argc, char **argv)
 {
 	struct blkdev *d = &g_dev;
-	int ret, sfd;
+	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (daemon_wants_capabilities(argc, argv)) {
@@ -476,14 +475,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
 		return 1;
 	}
-	sfd = daemon_signals_open();
-	if (sfd < 0) {
-		fprintf(stderr, "vhu-blk: signalfd: %s\n", strerror(-sfd));
-		device_free(d);
-		return 1;
-	}
-	ret = serve(d, sfd);
+	ret = serve(d);
 	device_free(d);
-	close(sfd);
 	return ret;
 }

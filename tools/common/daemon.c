@@ -58,6 +58,82 @@ void daemon_guards_install(const char *prog)
 			prog, strerror(-ret));
 }
 
+static void on_signal(struct dhandler *h)
+{
+	struct dloop *l = DAEMON_CONTAINER_OF(h, struct dloop, sig);
+	unsigned sig = daemon_signals_read(l->sfd);
+
+	if ((sig & DAEMON_SIG_STATS) && l->stats)
+		l->stats(l->dev);
+	if (sig & DAEMON_SIG_QUIT)
+		l->quit = true;
+}
+
+int dloop_init(struct dloop *l)
+{
+	int ret;
+
+	l->quit = false;
+	l->sig.fn = on_signal;
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (l->ep < 0)
+		return -errno;
+	l->sfd = daemon_signals_open();
+	if (l->sfd < 0) {
+		ret = l->sfd;
+		goto close_ep;
+	}
+	ret = dloop_add(l, l->sfd, &l->sig);
+	if (ret)
+		goto close_sfd;
+	return 0;
+close_sfd:
+	close(l->sfd);
+close_ep:
+	close(l->ep);
+	return ret;
+}
+
+int dloop_add(struct dloop *l, int fd, struct dhandler *h)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = h };
+
+	return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+}
+
+void dloop_del(struct dloop *l, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int dloop_run(struct dloop *l)
+{
+	struct epoll_event evs[64];
+
+	while (!l->quit) {
+		int timeout = l->idle ? l->idle(l->dev) : -1;
+		if (timeout == DLOOP_AGAIN)
+			continue;
+		int n = epoll_wait(l->ep, evs, 64, timeout);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n && !l->quit; i++) {
+			struct dhandler *h = evs[i].data.ptr;
+			h->fn(h);
+		}
+		if (l->after)
+			l->after(l->dev);
+	}
+	return 0;
+}
+
+void dloop_fini(struct dloop *l)
+{
+	close(l->sfd);
+	close(l->ep);
+}
+
 uint64_t daemon_now_ms(void)
 {
 	struct timespec ts;
@@ -72,12 +148,25 @@ static void dlog(struct dconn *c, int level, const char *msg)
 		c->log(c->log_opaque, level, msg);
 }
 
-static void ep_add(struct dconn *c, int fd, void *ev)
+static void ep_add(struct dconn *c, int fd, struct dhandler *h)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ev };
-
-	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &e) < 0)
+	if (dloop_add(c->loop, fd, h) < 0)
 		dlog(c, VHU_LOG_ERR, "epoll_ctl failed: the socket is not watched");
+}
+
+static void on_listen(struct dhandler *h)
+{
+	dconn_accept(DAEMON_CONTAINER_OF(h, struct dconn, h_listen));
+}
+
+static void on_conn(struct dhandler *h)
+{
+	struct dconn *c = DAEMON_CONTAINER_OF(h, struct dconn, h_conn);
+
+	if (c->fd < 0)
+		return; /* dropped earlier in this batch of events */
+	if (dconn_dispatch(c) && c->closed)
+		c->closed(c);
 }
 
 static int attach(struct dconn *c, int fd)
@@ -87,7 +176,7 @@ static int attach(struct dconn *c, int fd)
 	if (ret)
 		return ret;
 	c->fd = fd;
-	ep_add(c, fd, c->ev_conn);
+	ep_add(c, fd, &c->h_conn);
 	return 0;
 }
 
@@ -97,6 +186,8 @@ int dconn_open(struct dconn *c, struct vhu_backend *be, const char *path, bool c
 	int acc = 0;
 	socklen_t sl = sizeof(acc);
 
+	c->h_listen.fn = on_listen;
+	c->h_conn.fn = on_conn;
 	c->path = path;
 	c->client = client;
 	c->lfd = c->fd = -1;
@@ -106,7 +197,7 @@ int dconn_open(struct dconn *c, struct vhu_backend *be, const char *path, bool c
 			return -errno;
 		if (acc) {
 			c->lfd = fd;
-			ep_add(c, fd, c->ev_listen);
+			ep_add(c, fd, &c->h_listen);
 			return 0;
 		}
 		c->fd_once = true;
@@ -118,7 +209,7 @@ int dconn_open(struct dconn *c, struct vhu_backend *be, const char *path, bool c
 	if (c->lfd < 0)
 		return c->lfd;
 	c->unlink = true;
-	ep_add(c, c->lfd, c->ev_listen);
+	ep_add(c, c->lfd, &c->h_listen);
 	return 0;
 }
 
@@ -179,7 +270,7 @@ void dconn_drop(struct dconn *c)
 {
 	if (c->fd < 0)
 		return;
-	epoll_ctl(c->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	dloop_del(c->loop, c->fd);
 	vhu_backend_detach(c->be);
 	c->fd = -1;
 	c->next_connect_ms = 0;
@@ -194,7 +285,7 @@ void dconn_close(struct dconn *c)
 {
 	dconn_drop(c);
 	if (c->lfd >= 0) {
-		epoll_ctl(c->ep, EPOLL_CTL_DEL, c->lfd, NULL);
+		dloop_del(c->loop, c->lfd);
 		close(c->lfd);
 		if (c->unlink)
 			unlink(c->path);

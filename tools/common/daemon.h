@@ -11,11 +11,47 @@
 #define VHU_TOOLS_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <vhu/vhu.h>
 
 #include "listen.h"
+
+#define DAEMON_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* An fd's reader in the loop: the loop calls fn when the fd is readable (level-triggered). A
+ * device embeds one per fd and finds itself with DAEMON_CONTAINER_OF. */
+struct dhandler {
+	void (*fn)(struct dhandler *h);
+};
+
+#define DLOOP_AGAIN (-2) /* from idle: poll again at once, without looking at the fds */
+
+/*
+ * The event loop both daemons run: an epoll set of handlers and the signalfd (SIGTERM/SIGINT
+ * end the loop, SIGUSR1 calls stats, SIGHUP nothing). The device's hooks: idle before each
+ * wait (its own polling, reconnects: returns the wait's timeout in ms, -1 for none, or
+ * DLOOP_AGAIN), after once each batch of events is handled.
+ */
+struct dloop {
+	int ep, sfd;
+	bool quit;
+	struct dhandler sig;
+	void *dev;
+	void (*stats)(void *dev);
+	int (*idle)(void *dev);
+	void (*after)(void *dev);
+};
+
+/* Creates the epoll set and the signalfd (blocking the signals). 0 or -errno. */
+int dloop_init(struct dloop *l);
+/* Watches fd for input with h. 0 or -errno (logged by the caller). */
+int dloop_add(struct dloop *l, int fd, struct dhandler *h);
+void dloop_del(struct dloop *l, int fd);
+/* Runs until a signal (or a handler) sets quit. 0, or -errno when epoll fails. */
+int dloop_run(struct dloop *l);
+void dloop_fini(struct dloop *l);
 
 /* Blocks SIGTERM, SIGINT, SIGUSR1 and SIGHUP, ignores SIGPIPE, and returns a non-blocking
  * signalfd for them, or -errno. */
@@ -45,12 +81,13 @@ struct dconn {
 	bool unlink;	  /* path is ours: remove it when done */
 	uint64_t next_connect_ms;
 	struct vhu_backend *be;
-	/* Set by the caller before dconn_open: the epoll set the listening socket and the
-	 * connection go into, with these as their epoll_data.ptr, and the log. */
-	int ep;
-	void *ev_listen, *ev_conn;
+	struct dhandler h_listen, h_conn;
+	/* Set by the caller before dconn_open: the loop the listening socket and the connection
+	 * go into, the log, and (optional) a hook called once the connection has closed. */
+	struct dloop *loop;
 	void (*log)(void *opaque, int level, const char *msg);
 	void *log_opaque;
+	void (*closed)(struct dconn *c);
 };
 
 /*
@@ -60,8 +97,8 @@ struct dconn {
  */
 int dconn_open(struct dconn *c, struct vhu_backend *be, const char *path, bool client, int fd,
 	       const struct listen_opts *o);
-/* The listening socket is readable: accepts; a second front-end while one is connected is
- * refused. */
+/* (The loop calls these through h_listen and h_conn.) The listening socket is readable:
+ * accepts; a second front-end while one is connected is refused. */
 void dconn_accept(struct dconn *c);
 /* --client: connects when due (once a second). true while not connected. */
 bool dconn_try_connect(struct dconn *c, uint64_t now_ms);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "../common/opt.h"
@@ -91,36 +90,17 @@ static int check_args(void)
 	return 0;
 }
 
-static void dispatch_event(struct net *n, struct ev *ev, int sfd)
+static void stats(void *dev)
 {
-	unsigned sig;
-
-	switch (ev->kind) {
-	case EV_LISTEN:
-		port_on_listen(n, ev->obj);
-		break;
-	case EV_CONN:
-		port_on_conn(n, ev->obj);
-		break;
-	case EV_KICK:
-		queue_on_kick(n, ev->obj);
-		break;
-	case EV_TAP:
-		tap_on_read(n, ev->obj);
-		break;
-	case EV_SIGNAL:
-		sig = daemon_signals_read(sfd);
-		if (sig & DAEMON_SIG_STATS)
-			net_print_stats(n, stdout);
-		if (sig & DAEMON_SIG_QUIT)
-			n->quit = true;
-		break;
-	}
+	net_print_stats(dev, stdout);
 }
 
-/* One round of ring polling. Returns the epoll timeout to use, or -2 to skip the wait. */
-static int poll_round(struct net *n, bool need_connect, unsigned *idle, unsigned *busy)
+/* Before each wait: --client connects, then one round of ring polling. Returns the wait's
+ * timeout, or DLOOP_AGAIN to poll again without waiting. */
+static int idle(void *dev)
 {
+	struct net *n = dev;
+	bool need_connect = net_try_connect(n);
 	/* Busy-poll mode looks at the sockets only every 64 empty rounds. So does a ring set up
 	 * with VRING_NOFD (no kick fd: the front-end expects it to be polled): the loop never
 	 * sleeps while one is started, and every port's events are still looked at every 64
@@ -133,38 +113,20 @@ static int poll_round(struct net *n, bool need_connect, unsigned *idle, unsigned
 		polled += net_poll_adaptive(n, &adaptive);
 	net_reap(n);
 	if (polled) {
-		*idle = 0;
-		if (++*busy % 64) /* events still get looked at while frames flow */
-			return -2;
+		n->poll_idle = 0;
+		if (++n->poll_busy % 64) /* events still get looked at while frames flow */
+			return DLOOP_AGAIN;
 	}
-	if ((spin || adaptive) && !polled && ++*idle % 64)
-		return -2;
+	if ((spin || adaptive) && !polled && ++n->poll_idle % 64)
+		return DLOOP_AGAIN;
 	if (spin || adaptive || polled)
 		return 0;
 	return need_connect ? 200 : -1;
 }
 
-static int run(struct net *n, int sfd)
+static void after(void *dev)
 {
-	struct epoll_event evs[64];
-	struct ev sig_ev = { EV_SIGNAL, NULL };
-	struct epoll_event se = { .events = EPOLLIN, .data.ptr = &sig_ev };
-	unsigned idle = 0, busy = 0;
-
-	if (epoll_ctl(n->ep, EPOLL_CTL_ADD, sfd, &se) < 0)
-		return -errno;
-	while (!n->quit) {
-		int timeout = poll_round(n, net_try_connect(n), &idle, &busy);
-		if (timeout == -2)
-			continue;
-		int cnt = epoll_wait(n->ep, evs, 64, timeout);
-		if (cnt < 0 && errno != EINTR)
-			return -errno;
-		for (int i = 0; i < cnt; i++)
-			dispatch_event(n, evs[i].data.ptr, sfd);
-		net_reap(n);
-	}
-	return 0;
+	net_reap(dev);
 }
 
 static int add_ports(struct net *n)
@@ -191,13 +153,16 @@ static int add_ports(struct net *n)
 
 static int serve(struct net *n)
 {
-	int sfd = daemon_signals_open(), ret;
+	int ret = dloop_init(&n->loop);
 
-	n->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (n->ep < 0 || sfd < 0) {
-		perror("vhu-net");
+	if (ret) {
+		fprintf(stderr, "vhu-net: %s\n", strerror(-ret));
 		return 1;
 	}
+	n->loop.dev = n;
+	n->loop.stats = stats;
+	n->loop.idle = idle;
+	n->loop.after = after;
 	daemon_guards_install("vhu-net");
 	ret = add_ports(n);
 	if (ret == 0) {
@@ -207,13 +172,12 @@ static int serve(struct net *n)
 			: n->mode == MODE_LOOPBACK ? "loopback"
 						   : "switch",
 			n->poll ? ", polling" : "");
-		ret = run(n, sfd);
+		ret = dloop_run(&n->loop);
 		net_print_stats(n, stdout);
 	}
 	for (unsigned i = 0; i < n->nports; i++)
 		port_free(n, n->ports[i]);
-	close(sfd);
-	close(n->ep);
+	dloop_fini(&n->loop);
 	return ret ? 1 : 0;
 }
 

@@ -19,13 +19,6 @@
 #define NET_BATCH     64
 #define NET_MAC_TABLE 64 /* unicast and multicast filter entries each */
 
-enum ev_kind { EV_LISTEN, EV_CONN, EV_KICK, EV_TAP, EV_SIGNAL };
-
-struct ev {
-	enum ev_kind kind;
-	void *obj;
-};
-
 struct port;
 
 struct nqueue {
@@ -33,11 +26,11 @@ struct nqueue {
 	struct vhu_virtq *vq;
 	unsigned index;
 	bool started;
-	bool dirty;	     /* pushed but not flushed */
-	bool in_ep;	     /* kick fd is in the epoll set */
-	bool polling;	     /* kicked recently: polled with kicks off until idle for poll_ns */
-	uint64_t idle_since; /* ns; 0 while there is work */
-	struct ev ev;
+	bool dirty;	      /* pushed but not flushed */
+	bool in_ep;	      /* kick fd is in the epoll set */
+	bool polling;	      /* kicked recently: polled with kicks off until idle for poll_ns */
+	uint64_t idle_since;  /* ns; 0 while there is work */
+	struct dhandler kick; /* the kick fd is readable */
 	uint64_t packets, bytes, drops;
 };
 
@@ -69,11 +62,10 @@ struct port {
 	} rx;
 	uint64_t filtered; /* frames the rx mode refused */
 	struct nqueue q[NET_MAX_VQS];
-	struct ev ev_listen, ev_conn;
 	bool teardown; /* a ring broke: drop the connection at the next safe point */
 	/* tap */
 	int tap_fd;
-	struct ev ev_tap;
+	struct dhandler tap_read;
 	uint64_t tap_rx, tap_tx, tap_drops;
 };
 
@@ -90,12 +82,12 @@ struct fdb {
 enum net_mode { MODE_SWITCH, MODE_LOOPBACK, MODE_SINK };
 
 struct net {
-	int ep;
+	struct dloop loop;	       /* the daemon's event loop; device hooks in main.c */
+	unsigned poll_idle, poll_busy; /* rounds without and with frames (main.c) */
 	enum net_mode mode;
 	bool poll;
 	uint64_t poll_ns;	   /* adaptive polling window after a kick (--poll-us) */
 	struct listen_opts listen; /* --socket-mode, --socket-group */
-	bool quit;
 	int verbose;
 	unsigned nports;
 	struct port *ports[NET_MAX_PORTS];
@@ -114,12 +106,8 @@ static inline bool port_connected(const struct port *p)
 int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs);
 int port_tap_new(struct net *n, const char *ifname);
 void port_free(struct net *n, struct port *p);
-void port_on_listen(struct net *n, struct port *p);
-void port_on_conn(struct net *n, struct port *p);
 /* --client ports: connects those that are due; true while one is still not connected. */
 bool net_try_connect(struct net *n);
-void queue_on_kick(struct net *n, struct nqueue *q);
-void tap_on_read(struct net *n, struct port *p);
 /* One round over the tx queues that are polled: all in busy-poll mode, else those without a
  * kick fd (VRING_NOFD), and control queues without one. Returns frames handled; *nofd tells
  * whether any started queue has no kick fd, so the loop must keep polling. */

@@ -33,18 +33,17 @@ void net_log(void *opaque, int level, const char *msg)
 	fprintf(stderr, "vhu-net: %s: %s: %s\n", p ? p->name : "-", vhu_log_level_name(level), msg);
 }
 
-static void ep_add(struct net *n, int fd, struct ev *ev)
+static void ep_add(struct net *n, int fd, struct dhandler *h)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ev };
+	int ret = dloop_add(&n->loop, fd, h);
 
-	if (epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &e) < 0)
-		fprintf(stderr, "vhu-net: epoll add fd %d: %s\n", fd, strerror(errno));
+	if (ret)
+		fprintf(stderr, "vhu-net: epoll add fd %d: %s\n", fd, strerror(-ret));
 }
 
 static void ep_del(struct net *n, int fd)
 {
-	if (fd >= 0)
-		epoll_ctl(n->ep, EPOLL_CTL_DEL, fd, NULL);
+	dloop_del(&n->loop, fd);
 }
 
 /* ---- rx: frames into the front-end's receive queue ---- */
@@ -217,7 +216,7 @@ static bool is_ctrl(const struct port *p, unsigned index)
 	return p->has_ctrl && index == p->ctrl_index;
 }
 
-void queue_on_kick(struct net *n, struct nqueue *q)
+static void queue_on_kick(struct net *n, struct nqueue *q)
 {
 	if (!q->started)
 		return;
@@ -245,6 +244,13 @@ void queue_on_kick(struct net *n, struct nqueue *q)
 		if (!q->started || !vhu_virtq_enable_notify(q->vq))
 			break;
 	}
+}
+
+static void on_kick(struct dhandler *h)
+{
+	struct nqueue *q = DAEMON_CONTAINER_OF(h, struct nqueue, kick);
+
+	queue_on_kick(q->port->net, q);
 }
 
 unsigned net_poll_all(struct net *n, bool *nofd)
@@ -341,7 +347,7 @@ static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 	if (is_ctrl(p, i)) {
 		/* Commands are rare: always kicked, also in busy-poll mode. */
 		if (vhu_virtq_kick_fd(vq) >= 0) {
-			ep_add(n, vhu_virtq_kick_fd(vq), &q->ev);
+			ep_add(n, vhu_virtq_kick_fd(vq), &q->kick);
 			q->in_ep = true;
 		}
 		ctrl_process(n, q);
@@ -354,7 +360,7 @@ static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 	if (n->poll) {
 		/* busy-polled */
 	} else if (vhu_virtq_kick_fd(vq) >= 0) {
-		ep_add(n, vhu_virtq_kick_fd(vq), &q->ev);
+		ep_add(n, vhu_virtq_kick_fd(vq), &q->kick);
 		q->in_ep = true;
 	}
 	if (i % 2 == 0)
@@ -479,17 +485,13 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	};
 	for (unsigned i = 0; i < NET_MAX_VQS; i++) {
 		p->q[i] = (struct nqueue){ .port = p, .index = i };
-		p->q[i].ev = (struct ev){ EV_KICK, &p->q[i] };
+		p->q[i].kick.fn = on_kick;
 	}
-	p->ev_listen = (struct ev){ EV_LISTEN, p };
-	p->ev_conn = (struct ev){ EV_CONN, p };
 	ctrl_reset(p);
 	ret = vhu_backend_new(&p->be, &p->ops, p, 2 * pairs + 1);
 	if (ret)
 		return ret;
-	p->conn.ep = n->ep;
-	p->conn.ev_listen = &p->ev_listen;
-	p->conn.ev_conn = &p->ev_conn;
+	p->conn.loop = &n->loop;
 	p->conn.log = net_log;
 	p->conn.log_opaque = p;
 	return dconn_open(&p->conn, p->be, path, client, fd, &n->listen);
@@ -510,19 +512,6 @@ void net_reap(struct net *n)
 	}
 }
 
-void port_on_listen(struct net *n, struct port *p)
-{
-	(void)n;
-	dconn_accept(&p->conn);
-}
-
-/* The connection is readable (level-triggered): one dispatch step. */
-void port_on_conn(struct net *n, struct port *p)
-{
-	(void)n;
-	dconn_dispatch(&p->conn);
-}
-
 bool net_try_connect(struct net *n)
 {
 	uint64_t now = 0;
@@ -537,6 +526,25 @@ bool net_try_connect(struct net *n)
 		waiting |= dconn_try_connect(&p->conn, now);
 	}
 	return waiting;
+}
+
+static void tap_on_read(struct net *n, struct port *p)
+{
+	for (int i = 0; i < NET_BATCH; i++) {
+		ssize_t len = read(p->tap_fd, n->frame, sizeof(n->frame));
+		if (len <= 0)
+			break;
+		p->tap_rx++;
+		port_forward(n, p, 0, n->frame, (uint32_t)len);
+	}
+	net_flush_dirty(n);
+}
+
+static void on_tap(struct dhandler *h)
+{
+	struct port *p = DAEMON_CONTAINER_OF(h, struct port, tap_read);
+
+	tap_on_read(p->net, p);
 }
 
 int port_tap_new(struct net *n, const char *ifname)
@@ -568,21 +576,9 @@ int port_tap_new(struct net *n, const char *ifname)
 		close(s);
 	}
 	p->tap_fd = fd;
-	p->ev_tap = (struct ev){ EV_TAP, p };
-	ep_add(n, fd, &p->ev_tap);
+	p->tap_read.fn = on_tap;
+	ep_add(n, fd, &p->tap_read);
 	return 0;
-}
-
-void tap_on_read(struct net *n, struct port *p)
-{
-	for (int i = 0; i < NET_BATCH; i++) {
-		ssize_t len = read(p->tap_fd, n->frame, sizeof(n->frame));
-		if (len <= 0)
-			break;
-		p->tap_rx++;
-		port_forward(n, p, 0, n->frame, (uint32_t)len);
-	}
-	net_flush_dirty(n);
 }
 
 void port_free(struct net *n, struct port *p)
