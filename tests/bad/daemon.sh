@@ -3,7 +3,9 @@
 # vhu-blk --client (on --blk-file) connecting to a listening front-end (vhu-fe blk-bench
 # --server) for a verified run, and
 # vhu-net --fd with an inherited listening socket (the way a management layer starts it),
-# each serving a checked run; then SIGTERM ends each cleanly (exit 0).
+# each serving a checked run; then SIGTERM ends each cleanly (exit 0). And vhost-user.rst's
+# conventions: --socket-path and --fd are incompatible (refused, exit 2); --print-capabilities
+# ignores the other options and exits 0.
 source "$(dirname "$0")/../interop/lib.sh"
 VHU_BLK=$BUILD/tools/vhu-blk
 VHU_FE=$BUILD/tools/vhu-fe
@@ -20,6 +22,20 @@ stop() {
 	local rc=$?
 	[ $rc = 0 ] || fail "$2 exited $rc after SIGTERM"
 }
+
+for b in "$VHU_NET" "$VHU_BLK"; do
+	[ -x "$b" ] || continue
+	dev=(--loopback)
+	[ "$b" = "$VHU_BLK" ] && dev=(--null 1M)
+	"$b" --socket-path "$T/x.sock" --fd 0 "${dev[@]}" >"$T/both.log" 2>&1
+	[ $? = 2 ] && grep -q "one of --socket-path or --fd" "$T/both.log" ||
+		fail "$b took --socket-path with --fd: $(cat "$T/both.log")"
+	"$b" --no-such-option --print-capabilities extra >"$T/caps.json" 2>&1 ||
+		fail "$b --print-capabilities with other options: $(cat "$T/caps.json")"
+	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/caps.json" ||
+		fail "$b --print-capabilities: not JSON: $(cat "$T/caps.json")"
+done
+echo "ok: --socket-path with --fd refused, --print-capabilities ignores the rest"
 
 if [ -x "$VHU_BLK" ]; then
 	S=$T/blk.sock
