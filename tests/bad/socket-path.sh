@@ -1,7 +1,7 @@
 #!/bin/bash
 # Socket paths (issue 8, section 6): a second vhu-net or vhu-blk on a live path is refused and
 # the first keeps serving; a socket file left by kill -9 is reused; the socket's mode is 0600
-# whatever the umask, or what --socket-mode / --socket-group ask for.
+# whatever the umask, or what --socket-mode / --socket-group ask for; SIGHUP does not end them.
 source "$(dirname "$0")/../interop/lib.sh"
 VHU_BLK=$BUILD/tools/vhu-blk
 VHU_FE=$BUILD/tools/vhu-fe
@@ -49,6 +49,11 @@ for dev in net blk; do
 	[ -S "$S" ] || fail "$dev: kill -9 removed the socket file (test assumption)"
 	start "$T/$dev-3.log" "${cmd[@]}"
 	probe "$S" || fail "$dev: the restarted instance does not answer on the stale path"
+	# SIGHUP is not fatal: a daemon started from a terminal outlives it.
+	kill -HUP $PID
+	sleep 0.2
+	kill -0 $PID 2>/dev/null || fail "$dev: SIGHUP ended it"
+	probe "$S" || fail "$dev: no answer after SIGHUP"
 	kill $PID
 	wait $PID 2>/dev/null
 	[ -e "$S" ] && fail "$dev: SIGTERM left the socket file"

@@ -26,8 +26,8 @@
 #include "msg.h"
 #include "sock.h"
 
-/* What tools/net/main.c defines. */
-struct net g_net;
+/* The daemon's state, as tools/net/main.c allocates it. */
+static struct net g_net;
 
 #define MEM_SIZE (128u << 10)
 #define UVA	 0x7f0000000000ull
@@ -118,8 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (memfd < 0 || ftruncate(memfd, MEM_SIZE))
 			abort();
 		shadow = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-		n->ep = epoll_create1(EPOLL_CLOEXEC);
-		if (shadow == MAP_FAILED || n->ep < 0)
+		/* The loop's epoll set only: no signalfd (libFuzzer keeps its signals). */
+		n->loop.ep = epoll_create1(EPOLL_CLOEXEC);
+		if (shadow == MAP_FAILED || n->loop.ep < 0)
 			abort();
 	}
 	if (size < sizeof(h))
@@ -150,17 +151,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct port *p = n->ports[0];
 	unsigned nmsg = handshake(sp[0], &h, nvqs, kick);
-	for (unsigned i = 0; i < nmsg && p->connected; i++)
-		port_on_conn(n, p);
+	for (unsigned i = 0; i < nmsg && port_connected(p); i++)
+		dconn_dispatch(&p->conn);
 	/* Kicks on every ring: tx frames (reflected into rx), control commands. */
-	for (unsigned q = 0; q < nvqs && p->connected; q++) {
+	for (unsigned q = 0; q < nvqs && port_connected(p); q++) {
 		eventfd_write(kick[q], 1);
-		queue_on_kick(n, &p->q[q]);
+		p->q[q].kick.fn(&p->q[q].kick); /* what the loop calls for a kick */
 		net_reap(n);
 	}
 	/* Frames from the outside into the receive rings. */
 	const uint8_t *fp = frames;
-	for (int i = 0; i < NFRAMES && p->connected; i++) {
+	for (int i = 0; i < NFRAMES && port_connected(p); i++) {
 		size_t l = h.frame_len[i] % 2048;
 		if (l > (size_t)(frames + flen - fp))
 			l = (size_t)(frames + flen - fp);
@@ -170,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		net_flush_dirty(n);
 		net_reap(n);
 	}
-	if (p->connected) {
+	if (port_connected(p)) {
 		bool nofd;
 		net_poll_all(n, &nofd);
 	}

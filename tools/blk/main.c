@@ -2,7 +2,6 @@
 /* vhu-blk: a vhost-user virtio-blk back-end on an image file (or a null device). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <linux/fs.h>
 #include <linux/stat.h>
 #include <linux/virtio_config.h>
@@ -15,14 +14,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "../common/listen.h"
-#include "../common/size.h"
+#include "../common/daemon.h"
+#include "../common/opt.h"
 #include "blk.h"
 
 static struct blkdev g_dev;
@@ -36,36 +32,65 @@ void blk_log(void *opaque, int level, const char *msg)
 	fprintf(stderr, "vhu-blk: %s: %s\n", vhu_log_level_name(level), msg);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: vhu-blk --socket-path PATH (--image FILE | --null SIZE) [OPTIONS]\n"
-		"A vhost-user virtio-blk back-end: I/O through io_uring, one thread per queue.\n"
-		"\n"
-		"  -s, --socket-path PATH   listen on PATH (or connect with --client)\n"
-		"  -f, --fd N               use the inherited socket fd N (listening or "
-		"connected)\n"
-		"  -i, --image FILE         the disk: a raw image file or block device\n"
-		"  -n, --null SIZE          a device of SIZE bytes (K/M/G) that completes I/O "
-		"without\n"
-		"                           touching storage (benchmarks)\n"
-		"  -r, --read-only          offer VIRTIO_BLK_F_RO; writes fail with IOERR\n"
-		"  -q, --queues N           queues (default 1, max %d), each on its own thread\n"
-		"  -c, --client             connect to PATH, reconnecting when the front-end goes "
-		"away\n"
-		"      --socket-mode MODE   octal mode of the listening socket (default 0600, or\n"
-		"                           0660 with --socket-group)\n"
-		"      --socket-group GROUP group of the listening socket (name or number)\n"
-		"      --serial ID          device id for GET_ID (default \"vhu-blk\")\n"
-		"      --writethrough       start with the write cache off (CONFIG_WCE writeback "
-		"0)\n"
-		"  -v, --verbose            log every protocol message\n"
-		"      --print-capabilities print the back-end capabilities as JSON and exit\n"
-		"  -h, --help               this text\n"
-		"\n"
-		"Signals: SIGUSR1 prints per-queue counters; SIGTERM/SIGINT exit cleanly.\n",
-		BLK_MAX_QUEUES);
-}
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+
+struct args {
+	const char *path, *image;
+	int fd;
+	uint64_t null_size;
+	unsigned nqueues, poll_us;
+	bool ro, client, writethrough, verbose, caps;
+	const char *serial;
+	struct listen_opts listen;
+};
+
+static struct args a = {
+	.fd = -1, .nqueues = 1, .poll_us = 50, .serial = "vhu-blk", .listen = LISTEN_OPTS_INIT
+};
+
+static const struct opt opts[] = {
+	{ "socket-path", 's', "PATH", opt_str, &a.path,
+	  "listen on PATH (or connect with --client)" },
+	{ "fd", 'f', "N", opt_int, &a.fd, "use the inherited socket fd N (listening or connected)",
+	  0, 1 << 30 },
+	{ "image", 'i', "FILE", opt_str, &a.image, "the disk: a raw image file or block device" },
+	{ "blk-file", 0, "FILE", opt_str, &a.image,
+	  "the same as --image (vhost-user.rst's name for it)" },
+	{ "null", 'n', "SIZE", opt_size, &a.null_size,
+	  "a device of SIZE bytes (K/M/G) that completes I/O without\n"
+	  "touching storage (benchmarks)" },
+	{ "read-only", 'r', NULL, opt_flag, &a.ro,
+	  "offer VIRTIO_BLK_F_RO; writes fail with IOERR" },
+	{ "queues", 'q', "N", opt_uint, &a.nqueues,
+	  "queues (default 1, max " STR(BLK_MAX_QUEUES) "), each on its own thread", 1,
+	  BLK_MAX_QUEUES },
+	{ "client", 'c', NULL, opt_flag, &a.client,
+	  "connect to PATH, reconnecting when the front-end goes away" },
+	{ "socket-mode", 0, "MODE", opt_sock_mode, &a.listen.mode,
+	  "octal mode of the listening socket (default 0600, or\n0660 with --socket-group)" },
+	{ "socket-group", 0, "GROUP", opt_sock_group, &a.listen.gid,
+	  "group of the listening socket (name or number)" },
+	{ "serial", 0, "ID", opt_str, &a.serial, "device id for GET_ID (default \"vhu-blk\")" },
+	{ "writethrough", 0, NULL, opt_flag, &a.writethrough,
+	  "start with the write cache off (CONFIG_WCE writeback 0)" },
+	{ "poll-us", 0, "N", opt_uint, &a.poll_us,
+	  "a queue thread polls its ring and completions for N us after\n"
+	  "its last request before sleeping (default 50; 0: never)",
+	  0, 1000000 },
+	{ "verbose", 'v', NULL, opt_flag, &a.verbose, "log every protocol message" },
+	{ "print-capabilities", 0, NULL, opt_flag, &a.caps,
+	  "print the back-end capabilities as JSON and exit" },
+};
+
+static const struct opt_cmd cmd = {
+	.prog = "vhu-blk",
+	.synopsis = "Usage: vhu-blk --socket-path PATH (--image FILE | --null SIZE) [OPTIONS]",
+	.summary = "A vhost-user virtio-blk back-end: I/O through io_uring, one thread per queue.",
+	OPT_CMD_OPTS(opts),
+	.epilog = "Signals: SIGUSR1 prints per-queue counters; SIGTERM/SIGINT exit cleanly; SIGHUP "
+		  "is\nignored.\n",
+};
 
 /* ---- device callbacks ---- */
 
@@ -236,219 +261,122 @@ static int open_image(struct blkdev *d, const char *path)
 
 /* ---- main loop: one front-end at a time ---- */
 
-static volatile int quit;
+/* The loop's state: the device, its one port, the broken-ring eventfd's handler. */
+struct blkloop {
+	struct blkdev *d;
+	struct dloop loop;
+	struct dconn conn;
+	struct dhandler broken;
+};
 
-/* conn: an attached connection to serve from the start (--fd with a connected socket); with
- * no listener and no --client, the daemon ends when it closes. */
-static int serve(struct blkdev *d, int lfd, const char *path, bool client, int sfd, int conn)
+/* A queue thread found its ring broken: drop the connection; with nothing left to serve
+ * (a connected --fd), stop. */
+static void on_broken(struct dhandler *h)
 {
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct blkloop *b = DAEMON_CONTAINER_OF(h, struct blkloop, broken);
+	eventfd_t v;
 
-	if (ep < 0)
-		return -errno;
-	ev.data.u32 = 1;
-	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	if (lfd >= 0) {
-		ev.data.u32 = 2;
-		epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-	}
-	if (d->broken_fd >= 0) {
-		ev.data.u32 = 4;
-		epoll_ctl(ep, EPOLL_CTL_ADD, d->broken_fd, &ev);
-	}
-	if (conn >= 0) {
-		ev.data.u32 = 3;
-		epoll_ctl(ep, EPOLL_CTL_ADD, conn, &ev);
-	}
-	while (!quit) {
-		if (client && conn < 0) {
-			int fd = vhu_connect(path, 0);
-			if (fd >= 0) {
-				conn = fd;
-				vhu_backend_attach(d->be, fd);
-				ev.data.u32 = 3;
-				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-				blk_log(d, VHU_LOG_INFO, "connected to front-end");
-			}
-		}
-		struct epoll_event evs[8];
-		int n = epoll_wait(ep, evs, 8, client && conn < 0 ? 1000 : -1);
-		for (int i = 0; i < n; i++) {
-			switch (evs[i].data.u32) {
-			case 1: {
-				struct signalfd_siginfo si;
-				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGUSR1)
-						bqueue_print_stats(d);
-					else
-						quit = 1;
-				}
-				break;
-			}
-			case 2: {
-				int fd = vhu_accept(lfd);
-				if (fd < 0)
-					break;
-				if (conn >= 0) {
-					blk_log(d, VHU_LOG_WARN, "second front-end refused");
-					close(fd);
-					break;
-				}
-				conn = fd;
-				vhu_backend_attach(d->be, fd);
-				ev.data.u32 = 3;
-				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-				blk_log(d, VHU_LOG_INFO, "front-end connected");
-				break;
-			}
-			case 4: {
-				eventfd_t v;
-				eventfd_read(d->broken_fd, &v);
-				/* A stale note from a connection already gone finds no broken
-				 * queue. */
-				if (conn < 0 || !bqueue_any_broken(d))
-					break;
-				blk_log(d, VHU_LOG_ERR,
-					"dropping the connection: a ring is broken");
-				epoll_ctl(ep, EPOLL_CTL_DEL, conn, NULL);
-				vhu_backend_detach(d->be);
-				conn = -1;
-				if (lfd < 0 && !client)
-					quit = 1; /* nothing to wait for */
-				break;
-			}
-			case 3:
-				if (conn < 0 || vhu_backend_dispatch(d->be) == 0)
-					break;
-				epoll_ctl(ep, EPOLL_CTL_DEL, conn, NULL);
-				vhu_backend_detach(d->be);
-				conn = -1;
-				blk_log(d, VHU_LOG_INFO, "connection closed");
-				if (lfd < 0 && !client)
-					quit = 1; /* nothing to wait for */
-				break;
-			}
-		}
-	}
-	if (conn >= 0)
-		vhu_backend_detach(d->be);
-	close(ep);
-	return 0;
+	eventfd_read(b->d->broken_fd, &v);
+	/* A stale note from a connection already gone finds no broken queue. */
+	if (b->conn.fd < 0 || !bqueue_any_broken(b->d))
+		return;
+	blk_log(b->d, VHU_LOG_ERR, "dropping the connection: a ring is broken");
+	dconn_drop(&b->conn);
+	b->loop.quit |= dconn_done(&b->conn);
 }
 
-int main(int argc, char **argv)
+/* With no listener and no --client, the daemon ends when its connection closes. */
+static void on_closed(struct dconn *c)
 {
-	static const struct option opts[] = {
-		{ "socket-path", required_argument, NULL, 's' },
-		{ "fd", required_argument, NULL, 'f' },
-		{ "image", required_argument, NULL, 'i' },
-		{ "null", required_argument, NULL, 'n' },
-		{ "read-only", no_argument, NULL, 'r' },
-		{ "queues", required_argument, NULL, 'q' },
-		{ "client", no_argument, NULL, 'c' },
-		{ "socket-mode", required_argument, NULL, 'M' },
-		{ "socket-group", required_argument, NULL, 'G' },
-		{ "serial", required_argument, NULL, 'S' },
-		{ "writethrough", no_argument, NULL, 'W' },
-		{ "poll-us", required_argument, NULL, 'p' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "print-capabilities", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct blkdev *d = &g_dev;
-	const char *path = NULL, *image = NULL;
-	uint64_t null_size = 0;
-	struct listen_opts lo = LISTEN_OPTS_INIT;
-	bool client = false;
-	int fd = -1, c, ret;
+	struct blkloop *b = DAEMON_CONTAINER_OF(c, struct blkloop, conn);
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	d->nqueues = 1;
-	d->wce = d->wce_initial = true;
-	d->wce_feats = -1;
-	d->poll_us = 50;
-	snprintf(d->serial, sizeof(d->serial), "vhu-blk");
-	while ((c = getopt_long(argc, argv, "s:f:i:n:rq:cvh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			path = optarg;
-			break;
-		case 'f':
-			fd = atoi(optarg);
-			break;
-		case 'i':
-			image = optarg;
-			break;
-		case 'n':
-			if (!parse_size(optarg, &null_size) || null_size < BLK_SECTOR)
-				goto bad;
-			break;
-		case 'r':
-			d->ro = true;
-			break;
-		case 'q':
-			d->nqueues = (unsigned)atoi(optarg);
-			if (d->nqueues < 1 || d->nqueues > BLK_MAX_QUEUES)
-				goto bad;
-			break;
-		case 'c':
-			client = true;
-			break;
-		case 'M':
-			if (!parse_socket_mode(optarg, &lo.mode))
-				goto bad;
-			break;
-		case 'G':
-			if (!parse_socket_group(optarg, &lo.gid)) {
-				fprintf(stderr, "vhu-blk: unknown group %s\n", optarg);
-				return 2;
-			}
-			break;
-		case 'S':
-			snprintf(d->serial, sizeof(d->serial), "%s", optarg);
-			break;
-		case 'W':
-			d->wce = d->wce_initial = false;
-			break;
-		case 'v':
-			d->verbose = 1;
-			break;
-		case 'P':
-			printf("{\n  \"type\": \"block\",\n  \"features\": [\n    \"read-only\"\n  "
-			       "]\n}\n");
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			goto bad;
-		}
+	b->loop.quit |= dconn_done(c);
+}
+
+static void stats(void *dev)
+{
+	bqueue_print_stats(dev);
+}
+
+/* Before each wait: --client connects (again once a second while it cannot). */
+static int idle(void *dev)
+{
+	struct blkloop *b = dev;
+
+	return dconn_try_connect(&b->conn, daemon_now_ms()) ? 1000 : -1;
+}
+
+/* Opens the port's socket (or takes --fd). 0, or 1 after saying why. */
+static int open_port(struct blkdev *d, struct dconn *c)
+{
+	int ret = dconn_open(c, d->be, a.path, a.client, a.fd, &a.listen);
+
+	if (ret == -EADDRINUSE)
+		fprintf(stderr, "vhu-blk: another back-end is listening on %s\n", a.path);
+	else if (ret && a.fd >= 0)
+		fprintf(stderr, "vhu-blk: --fd %d: %s\n", a.fd, strerror(-ret));
+	else if (ret)
+		fprintf(stderr, "vhu-blk: %s: %s\n", a.path, strerror(-ret));
+	else if (c->fd_once)
+		fprintf(stderr, "vhu-blk: --fd %d is a connected socket: serving it once\n", a.fd);
+	return ret ? 1 : 0;
+}
+
+static int serve(struct blkdev *d)
+{
+	static struct blkloop b;
+	int ret;
+
+	b.d = d;
+	ret = dloop_init(&b.loop);
+	if (ret == 0)
+		ret = dloop_add(&b.loop, d->broken_fd, &b.broken);
+	if (ret) {
+		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		return 1;
 	}
-	if (optind < argc || (!path && fd < 0) || (path && fd >= 0) || (!image == !null_size))
-		goto bad;
-	if (image) {
-		ret = open_image(d, image);
-		if (ret) {
-			fprintf(stderr, "vhu-blk: %s: %s\n", image, strerror(-ret));
-			return 1;
-		}
-	} else {
-		d->null = true;
-		d->fd = d->fd_buffered = -1;
-		d->size = null_size - null_size % BLK_SECTOR;
+	b.broken.fn = on_broken;
+	b.loop.dev = &b;
+	b.loop.stats = stats;
+	b.loop.idle = idle;
+	b.conn = (struct dconn){
+		.loop = &b.loop, .log = blk_log, .log_opaque = d, .closed = on_closed
+	};
+	if (open_port(d, &b.conn)) {
+		dloop_fini(&b.loop);
+		return 1;
 	}
+	fprintf(stderr, "vhu-blk: %s, %llu MiB%s, %u queue(s)%s\n",
+		a.image ? a.image : "null device", (unsigned long long)(d->size >> 20),
+		d->ro ? " read-only" : "", d->nqueues, d->fd != d->fd_buffered ? ", O_DIRECT" : "");
+	ret = dloop_run(&b.loop);
+	dconn_close(&b.conn);
+	dloop_fini(&b.loop);
+	return ret ? 1 : 0;
+}
+
+/* ---- set-up ---- */
+
+static uint64_t device_features(const struct blkdev *d)
+{
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 		     (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED) |
 		     (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
 		     (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_TOPOLOGY) |
 		     (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_CONFIG_WCE) |
 		     (1ULL << VIRTIO_BLK_F_MQ);
+
 	if (d->ro)
 		f |= 1ULL << VIRTIO_BLK_F_RO;
 	else
 		f |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+	return f;
+}
+
+static int device_new(struct blkdev *d)
+{
+	uint64_t f = device_features(d);
+
 	d->lim = (struct vhu_blk_limits){ .capacity = d->size / BLK_SECTOR,
 					  .features = f,
 					  .max_discard_sectors = BLK_MAX_DZ_SECT,
@@ -471,82 +399,83 @@ int main(int argc, char **argv)
 		.log_opaque = d,
 		.log_level = VHU_LOG_DEBUG,
 	};
-	/* A front-end that shrinks its memory or inflight file loses its connection; the
-	 * process lives on. */
-	/* A front-end that makes its call eventfd blocking and fills it loses its connection;
-	 * the thread that would write it lives on. */
-	ret = vhu_eventfd_guard_install(SIGRTMIN);
-	if (ret)
-		fprintf(stderr,
-			"vhu-blk: no eventfd guard (%s): a front-end can block the notifying "
-			"thread\n",
-			strerror(-ret));
-	ret = vhu_sigbus_guard_install();
-	if (ret)
-		fprintf(stderr,
-			"vhu-blk: no SIGBUS guard (%s): a front-end that shrinks its memory "
-			"can stop the process\n",
-			strerror(-ret));
 	d->broken_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ret = vhu_backend_new(&d->be, &d->ops, d, d->nqueues);
+	if (d->broken_fd < 0)
+		return -errno;
+	return vhu_backend_new(&d->be, &d->ops, d, d->nqueues);
+}
+
+/* The device the options describe, and its image. 0, or the exit status after saying why. */
+static int device_from_args(struct blkdev *d)
+{
+	int ret;
+
+	if (a.null_size && a.null_size < BLK_SECTOR) {
+		fprintf(stderr, "vhu-blk: --null takes at least %u bytes\n", BLK_SECTOR);
+		return 2;
+	}
+	if ((!a.path && a.fd < 0) || (a.path && a.fd >= 0) || (!a.image == !a.null_size)) {
+		fprintf(stderr, "vhu-blk: one of --socket-path or --fd, and one of --image (or "
+				"--blk-file) or --null\n");
+		opt_usage(&cmd, stderr);
+		return 2;
+	}
+	d->nqueues = a.nqueues;
+	d->ro = a.ro;
+	d->wce = d->wce_initial = !a.writethrough;
+	d->wce_feats = -1;
+	d->poll_us = a.poll_us;
+	d->verbose = a.verbose;
+	snprintf(d->serial, sizeof(d->serial), "%s", a.serial);
+	if (!a.image) {
+		d->null = true;
+		d->fd = d->fd_buffered = -1;
+		d->size = a.null_size - a.null_size % BLK_SECTOR;
+		return 0;
+	}
+	ret = open_image(d, a.image);
 	if (ret) {
-		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		fprintf(stderr, "vhu-blk: %s: %s\n", a.image, strerror(-ret));
 		return 1;
 	}
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	int lfd = -1, conn = -1;
-	if (fd >= 0) {
-		int acc = 0;
-		socklen_t sl = sizeof(acc);
-		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl);
-		if (acc) {
-			lfd = fd;
-		} else {
-			ret = vhu_backend_attach(d->be, fd);
-			if (ret) {
-				fprintf(stderr, "vhu-blk: --fd %d: %s\n", fd, strerror(-ret));
-				return 1;
-			}
-			conn = fd;
-			fprintf(stderr, "vhu-blk: --fd %d is a connected socket: serving it once\n",
-				fd);
-		}
-	} else if (!client) {
-		lfd = listen_path(path, &lo);
-		if (lfd == -EADDRINUSE) {
-			fprintf(stderr, "vhu-blk: another back-end is listening on %s\n", path);
-			return 1;
-		}
-		if (lfd < 0) {
-			fprintf(stderr, "vhu-blk: %s: %s\n", path, strerror(-lfd));
-			return 1;
-		}
-	}
-	fprintf(stderr, "vhu-blk: %s, %llu MiB%s, %u queue(s)%s\n", image ? image : "null device",
-		(unsigned long long)(d->size >> 20), d->ro ? " read-only" : "", d->nqueues,
-		d->fd != d->fd_buffered ? ", O_DIRECT" : "");
-	serve(d, lfd, path, client, sfd, conn);
+	return 0;
+}
+
+static void device_free(struct blkdev *d)
+{
 	vhu_backend_free(d->be);
-	if (lfd >= 0 && path) {
-		close(lfd);
-		unlink(path);
-	}
 	if (d->fd >= 0 && d->fd != d->fd_buffered)
 		close(d->fd);
 	if (d->fd_buffered >= 0)
 		close(d->fd_buffered);
 	if (d->broken_fd >= 0)
 		close(d->broken_fd);
-	close(sfd);
-	return 0;
-bad:
-	usage(stderr);
-	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct blkdev *d = &g_dev;
+	int ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (daemon_wants_capabilities(argc, argv)) {
+		/* vhost-user-blk's one feature: --read-only (and --blk-file, an option). */
+		printf("{\n  \"type\": \"block\",\n  \"features\": [\n    \"read-only\"\n  ]\n}\n");
+		return 0;
+	}
+	ret = opt_parse(&cmd, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : 2;
+	ret = device_from_args(d);
+	if (ret)
+		return ret;
+	daemon_guards_install("vhu-blk");
+	ret = device_new(d);
+	if (ret) {
+		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		return 1;
+	}
+	ret = serve(d);
+	device_free(d);
+	return ret;
 }

@@ -11,7 +11,6 @@
  * One thread serves every queue, busy-polling the used rings.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -435,160 +434,107 @@ static int verify_pass(struct blk *b)
 	return 0;
 }
 
-static int run(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "socket-path", required_argument, NULL, 's' },
-		{ "server", no_argument, NULL, 'S' },
-		{ "rw", required_argument, NULL, 'r' },
-		{ "bs", required_argument, NULL, 'b' },
-		{ "iodepth", required_argument, NULL, 'i' },
-		{ "queues", required_argument, NULL, 'q' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "size", required_argument, NULL, 'z' },
-		{ "rwmixread", required_argument, NULL, 'R' },
-		{ "verify", no_argument, NULL, 'V' },
-		{ "dump-state", required_argument, NULL, 'D' },
-		{ "packed", no_argument, NULL, 'P' },
-		{ "reconnect-timeout", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'x' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct vhu_frontend_opts o = { .log = fe_log, .log_level = VHU_LOG_DEBUG };
-	static struct blk b;
-	double duration = 5;
-	uint64_t size = 0, v;
-	bool json = false, quiet = false, packed = false;
-	const char *dump = NULL;
-	int c, ret;
+static struct blk b = { .bs = 4096,
+			.depth = 1,
+			.nq = 1,
+			.rwmix = 50,
+			.rng = 0x2545F4914F6CDD1Dull,
+			.rw = RW_RANDREAD };
 
-	b.bs = 4096;
-	b.depth = 1;
-	b.nq = 1;
-	b.rwmix = 50;
-	b.rng = 0x2545F4914F6CDD1Dull;
-	b.rw = RW_RANDREAD;
-	b.reconnect_ms = 30000;
-	while ((c = getopt_long(argc, argv, "s:r:b:i:q:d:z:jvh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			o.path = optarg;
-			break;
-		case 'S':
-			o.server = true;
-			break;
-		case 'r':
-			if (!strcmp(optarg, "read"))
-				b.rw = RW_READ;
-			else if (!strcmp(optarg, "write"))
-				b.rw = RW_WRITE;
-			else if (!strcmp(optarg, "randread"))
-				b.rw = RW_RANDREAD;
-			else if (!strcmp(optarg, "randwrite"))
-				b.rw = RW_RANDWRITE;
-			else if (!strcmp(optarg, "randrw"))
-				b.rw = RW_RANDRW;
-			else {
-				fprintf(stderr, "vhu-fe blk-bench: --rw "
-						"read|write|randread|randwrite|randrw\n");
-				return 2;
-			}
-			break;
-		case 'b':
-			if (!parse_size(optarg, &v) || v < SECTOR || v % SECTOR || v > (1u << 20)) {
-				fprintf(stderr,
-					"vhu-fe blk-bench: --bs a multiple of 512 up to 1M\n");
-				return 2;
-			}
-			b.bs = (unsigned)v;
-			break;
-		case 'i':
-			b.depth = (unsigned)atoi(optarg);
-			break;
-		case 'q':
-			b.nq = (unsigned)atoi(optarg);
-			break;
-		case 'd':
-			duration = atof(optarg);
-			break;
-		case 'z':
-			if (!parse_size(optarg, &size)) {
-				fprintf(stderr, "vhu-fe blk-bench: bad --size\n");
-				return 2;
-			}
-			break;
-		case 'R':
-			b.rwmix = (unsigned)atoi(optarg);
-			break;
-		case 'V':
-			b.verify = true;
-			break;
-		case 'D':
-			dump = optarg;
-			break;
-		case 'P':
-			packed = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'x':
-			quiet = true;
-			break;
-		case 'v':
-			fe_verbose = 1;
-			break;
-		case 'h':
-			fe_usage(stdout, &cmd_blk_bench);
+static struct {
+	struct vhu_frontend_opts o;
+	double duration, reconnect_s;
+	uint64_t size;
+	bool json, quiet, packed, verbose;
+	const char *dump;
+} a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
+
+static int parse_rw(const struct opt *o, const char *arg)
+{
+	enum rw *rw = o->target;
+
+	for (unsigned k = 0; k < sizeof(rw_names) / sizeof(rw_names[0]); k++)
+		if (!strcmp(arg, rw_names[k])) {
+			*rw = (enum rw)k;
 			return 0;
-		default:
-			fe_usage(stderr, &cmd_blk_bench);
-			return 2;
 		}
-	}
-	if (!o.path || b.depth < 1 || b.depth > MAX_DEPTH || b.nq < 1 || b.nq > MAX_QUEUES ||
-	    b.rwmix > 100) {
-		fprintf(stderr,
-			"vhu-fe blk-bench: need --socket-path; --iodepth 1..%d, --queues 1..%d\n",
-			MAX_DEPTH, MAX_QUEUES);
-		return 2;
-	}
-	unsigned qsz = 256;
-	while (qsz < b.depth * 3 && qsz < 1024)
-		qsz *= 2;
-	o.mem_size = (size_t)b.nq * b.depth * (b.bs + 4096 + 64) + (size_t)b.nq * qsz * 1024 +
-		     (8u << 20);
-	ret = vhu_frontend_open(&b.fe, &o);
-	if (ret) {
-		fprintf(stderr, "vhu-fe blk-bench: %s: %s\n", o.path, strerror(-ret));
-		return 1;
-	}
-	uint64_t df = vhu_frontend_device_features(b.fe);
+	return -EINVAL;
+}
+
+static int parse_bs(const struct opt *o, const char *arg)
+{
+	uint64_t v;
+
+	if (!parse_size(arg, &v) || v < SECTOR || v % SECTOR || v > (1u << 20))
+		return -EINVAL;
+	*(unsigned *)o->target = (unsigned)v;
+	return 0;
+}
+
+static const struct opt opts[] = {
+	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the back-end's socket" },
+	{ "server", 0, NULL, opt_flag, &a.o.server,
+	  "listen on PATH and wait for the back-end to connect" },
+	{ "rw", 'r', "MODE", parse_rw, &b.rw,
+	  "read, write, randread (default), randwrite or randrw" },
+	{ "bs", 'b', "BYTES", parse_bs, &b.bs,
+	  "block size, a multiple of 512 up to 1M (default 4096)" },
+	{ "iodepth", 'i', "N", opt_uint, &b.depth, "requests in flight per queue (default 1)", 1,
+	  MAX_DEPTH },
+	{ "queues", 'q', "N", opt_uint, &b.nq, "queues (default 1)", 1, MAX_QUEUES },
+	{ "duration", 'd', "S", opt_double, &a.duration, "seconds (default 5)" },
+	{ "size", 'z', "BYTES", opt_size, &a.size,
+	  "region of the device used (default min(capacity, 256M))" },
+	{ "rwmixread", 0, "PCT", opt_uint, &b.rwmix, "reads in randrw (default 50)", 0, 100 },
+	{ "verify", 0, NULL, opt_flag, &b.verify,
+	  "check every read of a written block, and GET_ID, FLUSH,\n"
+	  "WRITE_ZEROES and DISCARD once; read workloads prefill first" },
+	{ "dump-state", 0, "FILE", opt_str, &a.dump,
+	  "write \"block generation\" for every block written" },
+	{ "packed", 0, NULL, opt_flag, &a.packed, "packed rings (default split)" },
+	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
+	  "when the back-end goes away, wait up to S seconds for it to\n"
+	  "come back and resume (default 30; 0: fail at once)" },
+	{ "json", 'j', NULL, opt_flag, &a.json,
+	  "one JSON object at the end: ios, iops, mbps, lat_p50_us,\n"
+	  "lat_p99_us, lat_p999_us, verify_errors" },
+	{ "quiet", 0, NULL, opt_flag, &a.quiet, "no per-second rates" },
+	{ "verbose", 'v', NULL, opt_flag, &a.verbose, "log every message" },
+};
+
+static const struct opt_cmd blk_bench_opts = {
+	.prog = "vhu-fe blk-bench",
+	.synopsis = "Usage: vhu-fe blk-bench [OPTIONS]",
+	.summary = "fio-like virtio-blk load with optional verification",
+	OPT_CMD_OPTS(opts),
+	.epilog = "Exit status 0 only when I/O completed without errors or verify errors.\n",
+};
+
+/* Reads the config and sizes the run. 0, or 1 after saying why. */
+static int check_device(uint64_t df)
+{
 	struct virtio_blk_config cfg;
+	uint64_t size = a.size;
+	int ret;
+
 	memset(&cfg, 0, sizeof(cfg));
 	ret = vhu_frontend_get_config(b.fe, 0, &cfg,
 				      offsetof(struct virtio_blk_config, num_queues) + 2);
 	if (ret) {
 		fprintf(stderr, "vhu-fe blk-bench: GET_CONFIG: %s\n", strerror(-ret));
-		ret = 1;
-		goto out;
+		return 1;
 	}
 	b.capacity = cfg.capacity * SECTOR;
 	unsigned dev_q = (df >> VIRTIO_BLK_F_MQ & 1) ? cfg.num_queues : 1;
 	if (b.nq > dev_q) {
 		fprintf(stderr, "vhu-fe blk-bench: the device has %u queue(s), %u asked\n", dev_q,
 			b.nq);
-		ret = 1;
-		goto out;
+		return 1;
 	}
 	b.ro = df >> VIRTIO_BLK_F_RO & 1;
 	if (b.ro && b.rw != RW_READ && b.rw != RW_RANDREAD) {
 		fprintf(stderr, "vhu-fe blk-bench: the device is read-only\n");
-		ret = 1;
-		goto out;
+		return 1;
 	}
 	if (!size)
 		size = b.capacity < (256u << 20) ? b.capacity : (256u << 20);
@@ -598,15 +544,16 @@ static int run(int argc, char **argv)
 	if (b.nblocks < 16) {
 		fprintf(stderr, "vhu-fe blk-bench: device too small (%llu bytes)\n",
 			(unsigned long long)b.capacity);
-		ret = 1;
-		goto out;
+		return 1;
 	}
 	b.gen = calloc(b.nblocks, sizeof(*b.gen));
 	b.busy = calloc(b.nblocks, 1);
-	if (!b.gen || !b.busy) {
-		ret = 1;
-		goto out;
-	}
+	return b.gen && b.busy ? 0 : 1;
+}
+
+/* Negotiates, starts the queues and allocates the requests. 0, or -errno / 1. */
+static int start_queues(unsigned qsz, uint64_t *features)
+{
 	uint64_t want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 			(1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_FLUSH) |
 			(1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
@@ -615,20 +562,18 @@ static int run(int argc, char **argv)
 			(1ULL << VIRTIO_BLK_F_TOPOLOGY) | (1ULL << VIRTIO_BLK_F_CONFIG_WCE);
 	if (b.nq > 1)
 		want |= 1ULL << VIRTIO_BLK_F_MQ;
-	if (packed)
+	if (a.packed)
 		want |= 1ULL << VIRTIO_F_RING_PACKED;
 	struct vhu_frontend_start_opts so = { .features = want, .nvqs = b.nq, .queue_size = qsz };
-	ret = vhu_frontend_start(b.fe, &so);
+	int ret = vhu_frontend_start(b.fe, &so);
 	if (ret) {
 		fprintf(stderr, "vhu-fe blk-bench: start: %s\n", strerror(-ret));
-		ret = 1;
-		goto out;
+		return ret;
 	}
-	uint64_t f = vhu_frontend_features(b.fe);
-	if (packed && !(f >> VIRTIO_F_RING_PACKED & 1)) {
+	*features = vhu_frontend_features(b.fe);
+	if (a.packed && !(*features >> VIRTIO_F_RING_PACKED & 1)) {
 		fprintf(stderr, "vhu-fe blk-bench: the back-end does not offer RING_PACKED\n");
-		ret = 1;
-		goto out;
+		return -ENOTSUP;
 	}
 	for (unsigned k = 0; k < b.nq; k++) {
 		struct queue *q = &b.qs[k];
@@ -642,56 +587,68 @@ static int run(int argc, char **argv)
 			r->status = vhu_frontend_alloc(b.fe, 1, 1);
 			if (!r->hdr || !r->data || !r->status) {
 				fprintf(stderr, "vhu-fe blk-bench: out of shared memory\n");
-				ret = 1;
-				goto stop;
+				return 1;
 			}
 		}
 	}
-	signal(SIGINT, on_sig);
-	signal(SIGTERM, on_sig);
-	if (!quiet)
-		fprintf(stderr,
-			"vhu-fe blk-bench: %llu MiB device, %llu blocks of %u B, %u queue(s) x "
-			"depth %u, %s rings, features 0x%llx\n",
-			(unsigned long long)(b.capacity >> 20), (unsigned long long)b.nblocks, b.bs,
-			b.nq, b.depth, packed ? "packed" : "split", (unsigned long long)f);
+	return 0;
+}
+
+/* --verify: the other request types once, and a prefill for read workloads. 0 or 1. */
+static int before_run(uint64_t f)
+{
+	int ret;
+
 	if (b.verify && (ret = check_ops(&b, f)) < 0) {
 		fprintf(stderr, "vhu-fe blk-bench: request checks: %s\n", strerror(-ret));
-		ret = 1;
-		goto stop;
+		return 1;
 	}
 	if (b.verify && (b.rw == RW_READ || b.rw == RW_RANDREAD)) {
 		if (prefill(&b)) {
 			fprintf(stderr, "vhu-fe blk-bench: prefill failed\n");
-			ret = 1;
-			goto stop;
+			return 1;
 		}
 		for (unsigned k = 0; k < b.nq; k++)
 			b.qs[k].seq_next = k;
 	}
-	double t0 = fe_now(), tick = t0 + 1, end = t0 + duration, now;
-	uint64_t last = 0, spins = 0;
+	return 0;
+}
+
+/* One round over the queues: completions, new requests, kicks. Returns requests in flight. */
+static unsigned round_queues(bool *draining)
+{
+	unsigned inflight = 0;
 	uint32_t len;
-	bool draining = false;
-	for (;;) {
-		unsigned inflight = 0;
-		for (unsigned k = 0; k < b.nq; k++) {
-			struct queue *q = &b.qs[k];
-			struct req *r;
-			while ((r = vhu_drvq_get(q->q, &len))) {
-				r->busy = false;
-				q->inflight--;
-				complete(&b, r);
-			}
-			if (!draining)
-				for (unsigned i = 0; i < b.depth; i++)
-					if (!q->r[i].busy)
-						issue(&b, q, &q->r[i]);
-			vhu_drvq_kick(q->q);
-			if (vhu_drvq_broken(q->q))
-				stop_flag = draining = true;
-			inflight += q->inflight;
+
+	for (unsigned k = 0; k < b.nq; k++) {
+		struct queue *q = &b.qs[k];
+		struct req *r;
+		while ((r = vhu_drvq_get(q->q, &len))) {
+			r->busy = false;
+			q->inflight--;
+			complete(&b, r);
 		}
+		if (!*draining)
+			for (unsigned i = 0; i < b.depth; i++)
+				if (!q->r[i].busy)
+					issue(&b, q, &q->r[i]);
+		vhu_drvq_kick(q->q);
+		if (vhu_drvq_broken(q->q))
+			stop_flag = *draining = true;
+		inflight += q->inflight;
+	}
+	return inflight;
+}
+
+/* The timed run, then the drain. Returns the seconds it took. */
+static double bench_loop(void)
+{
+	double t0 = fe_now(), tick = t0 + 1, end = t0 + a.duration, now;
+	uint64_t last = 0, spins = 0;
+	bool draining = false;
+
+	for (;;) {
+		unsigned inflight = round_queues(&draining);
 		if (draining && (inflight == 0 || fe_now() > end + 10 + b.reconnect_ms / 1000.0))
 			break;
 		if (keep_alive(&b)) {
@@ -706,18 +663,37 @@ static int run(int argc, char **argv)
 			draining = true;
 			end = now;
 		}
-		if (now >= tick && !quiet && !draining) {
+		if (now >= tick && !a.quiet && !draining) {
 			fprintf(stderr, "  %5.1fs  %9.0f IOPS\n", now - t0,
 				(double)(b.ios - last) / (now - tick + 1));
 			last = b.ios;
 			tick = now + 1;
 		}
 	}
-	double elapsed = end - t0;
+	return end - t0;
+}
+
+static void dump_state(void)
+{
+	FILE *f = fopen(a.dump, "w");
+
+	if (!f)
+		return;
+	fprintf(f, "# bs %u\n", b.bs);
+	for (uint64_t i = 0; i < b.nblocks; i++)
+		if (b.gen[i])
+			fprintf(f, "%llu %u\n", (unsigned long long)i, b.gen[i]);
+	fclose(f);
+}
+
+/* The read-back pass of write workloads, then the result. Returns the exit status. */
+static int report(double elapsed)
+{
 	uint64_t ios = b.ios, bytes = b.bytes;
 	struct fe_hist hist = b.hist;
+
 	if (b.verify && b.rw != RW_READ && b.rw != RW_RANDREAD && !broken_any(&b)) {
-		if (!quiet)
+		if (!a.quiet)
 			fprintf(stderr, "vhu-fe blk-bench: reading back every block written\n");
 		if (verify_pass(&b))
 			b.errors++;
@@ -732,7 +708,7 @@ static int run(int argc, char **argv)
 	bool broken = false;
 	for (unsigned k = 0; k < b.nq; k++)
 		broken |= vhu_drvq_broken(b.qs[k].q) || b.qs[k].inflight;
-	if (json)
+	if (a.json)
 		printf("{\"rw\": \"%s\", \"bs\": %u, \"iodepth\": %u, \"queues\": %u, \"seconds\": "
 		       "%.3f, "
 		       "\"ios\": %llu, \"iops\": %.1f, \"mbps\": %.2f, \"lat_p50_us\": %.2f, "
@@ -748,21 +724,65 @@ static int run(int argc, char **argv)
 		       (unsigned long long)b.ios, elapsed, iops, mbps, p50, p99, p999,
 		       (unsigned long long)b.errors, (unsigned long long)b.verify_errors,
 		       (unsigned long long)b.reads_checked);
-	if (dump) {
-		FILE *df2 = fopen(dump, "w");
-		if (df2) {
-			fprintf(df2, "# bs %u\n", b.bs);
-			for (uint64_t i = 0; i < b.nblocks; i++)
-				if (b.gen[i])
-					fprintf(df2, "%llu %u\n", (unsigned long long)i, b.gen[i]);
-			fclose(df2);
-		}
+	if (a.dump)
+		dump_state();
+	return (b.errors || b.verify_errors || broken || b.ios == 0) ? 1 : 0;
+}
+
+/* Start to stop on an open front-end. Returns the exit status. */
+static int bench(unsigned qsz)
+{
+	uint64_t f;
+	int ret;
+
+	if (check_device(vhu_frontend_device_features(b.fe)))
+		return 1;
+	ret = start_queues(qsz, &f);
+	if (ret == 0) {
+		signal(SIGINT, on_sig);
+		signal(SIGTERM, on_sig);
+		if (!a.quiet)
+			fprintf(stderr,
+				"vhu-fe blk-bench: %llu MiB device, %llu blocks of %u B, %u "
+				"queue(s) x depth %u, %s rings, features 0x%llx\n",
+				(unsigned long long)(b.capacity >> 20),
+				(unsigned long long)b.nblocks, b.bs, b.nq, b.depth,
+				a.packed ? "packed" : "split", (unsigned long long)f);
+		ret = before_run(f);
+		if (ret == 0)
+			ret = report(bench_loop());
+	} else if (ret < 0) {
+		return 1; /* not started */
 	}
-	ret = (b.errors || b.verify_errors || broken || b.ios == 0) ? 1 : 0;
-stop:
 	if (vhu_frontend_stop(b.fe))
 		ret = 1;
-out:
+	return ret;
+}
+
+static int run(int argc, char **argv)
+{
+	int ret = fe_parse(&cmd_blk_bench, argc, argv);
+
+	if (ret >= 0)
+		return ret;
+	fe_verbose = a.verbose;
+	b.reconnect_ms = (int)(a.reconnect_s * 1000);
+	if (!a.o.path) {
+		fprintf(stderr, "vhu-fe blk-bench: need --socket-path\n");
+		return 2;
+	}
+	unsigned qsz = 256;
+	while (qsz < b.depth * 3 && qsz < 1024)
+		qsz *= 2;
+	struct vhu_frontend_opts o = a.o;
+	o.mem_size = (size_t)b.nq * b.depth * (b.bs + 4096 + 64) + (size_t)b.nq * qsz * 1024 +
+		     (8u << 20);
+	ret = vhu_frontend_open(&b.fe, &o);
+	if (ret) {
+		fprintf(stderr, "vhu-fe blk-bench: %s: %s\n", o.path, strerror(-ret));
+		return 1;
+	}
+	ret = bench(qsz);
 	vhu_frontend_close(b.fe);
 	free(b.gen);
 	free(b.busy);
@@ -773,24 +793,5 @@ const struct cmd cmd_blk_bench = {
 	"blk-bench",
 	run,
 	"fio-like virtio-blk load with optional verification",
-	"  -s, --socket-path PATH  the back-end's socket\n"
-	"      --server            listen on PATH and wait for the back-end to connect\n"
-	"  -r, --rw MODE           read, write, randread (default), randwrite or randrw\n"
-	"  -b, --bs BYTES          block size, a multiple of 512 (default 4096)\n"
-	"  -i, --iodepth N         requests in flight per queue (default 1)\n"
-	"  -q, --queues N          queues (default 1)\n"
-	"  -d, --duration S        seconds (default 5)\n"
-	"  -z, --size BYTES        region of the device used (default min(capacity, 256M))\n"
-	"      --rwmixread PCT     reads in randrw (default 50)\n"
-	"      --verify            check every read of a written block, and GET_ID, FLUSH,\n"
-	"                          WRITE_ZEROES and DISCARD once; read workloads prefill first\n"
-	"      --dump-state FILE   write \"block generation\" for every block written\n"
-	"      --packed            packed rings (default split)\n"
-	"      --reconnect-timeout S  when the back-end goes away, wait up to S seconds for it to\n"
-	"                          come back and resume (default 30; 0: fail at once)\n"
-	"  -j, --json              one JSON object at the end: ios, iops, mbps, lat_p50_us,\n"
-	"                          lat_p99_us, lat_p999_us, verify_errors\n"
-	"      --quiet             no per-second rates\n"
-	"  -v, --verbose           log every message\n"
-	"Exit status 0 only when I/O completed without errors or verify errors.\n",
+	&blk_bench_opts,
 };

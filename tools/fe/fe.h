@@ -9,13 +9,14 @@
 
 #include <vhu/vhu.h>
 
+#include "../common/opt.h"
 #include "../common/size.h"
 
 struct cmd {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *summary;
-	const char *usage; /* option lines for --help */
+	const struct opt_cmd *opts; /* its option table: parses and prints --help */
 };
 
 extern const struct cmd cmd_probe, cmd_net_bench, cmd_blk_bench;
@@ -23,8 +24,10 @@ extern const struct cmd cmd_probe, cmd_net_bench, cmd_blk_bench;
 /* Log callback for the library: "vhu-fe: level: msg" on stderr, filtered by fe_verbose. */
 void fe_log(void *opaque, int level, const char *msg);
 extern int fe_verbose;
-/* Prints "usage" for a command. */
+/* Prints a command's --help. */
 void fe_usage(FILE *f, const struct cmd *c);
+/* Parses a command's options: 0 to go on, else the exit status (0 after --help, 2). */
+int fe_parse(const struct cmd *c, int argc, char **argv);
 /* Monotonic time in seconds. */
 double fe_now(void);
 

@@ -21,7 +21,14 @@ void fe_log(void *opaque, int level, const char *msg)
 
 void fe_usage(FILE *f, const struct cmd *c)
 {
-	fprintf(f, "Usage: vhu-fe %s [OPTIONS]\n%s\n\n%s", c->name, c->summary, c->usage);
+	opt_usage(c->opts, f);
+}
+
+int fe_parse(const struct cmd *c, int argc, char **argv)
+{
+	int ret = opt_parse(c->opts, argc, argv);
+
+	return ret > 0 ? 0 : ret < 0 ? 2 : -1;
 }
 
 double fe_now(void)

@@ -12,7 +12,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
@@ -287,105 +286,71 @@ static void free_pairs(struct bench *b)
 	}
 }
 
-static int run(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "socket-path", required_argument, NULL, 's' },
-		{ "server", no_argument, NULL, 'S' },
-		{ "packed", no_argument, NULL, 'P' },
-		{ "queues", required_argument, NULL, 'q' },
-		{ "queue-size", required_argument, NULL, 'Q' },
-		{ "size", required_argument, NULL, 'z' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "no-mrg-rxbuf", no_argument, NULL, 'M' },
-		{ "no-in-order", no_argument, NULL, 'I' },
-		{ "hugepages", required_argument, NULL, 'H' },
-		{ "reconnect-timeout", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'x' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct vhu_frontend_opts o = { .log = fe_log, .log_level = VHU_LOG_DEBUG };
-	static struct bench b;
-	double duration = 5;
-	bool packed = false, json = false, quiet = false, mrg = true, in_order = true;
-	int c, ret;
+static struct bench b = { .pairs = 1, .qsz = 256, .size = 64, .mode = MODE_TX };
 
-	b.pairs = 1;
-	b.qsz = 256;
-	b.size = 64;
-	b.mode = MODE_TX;
-	b.reconnect_ms = 30000;
-	while ((c = getopt_long(argc, argv, "s:q:z:d:m:jvh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			o.path = optarg;
-			break;
-		case 'S':
-			o.server = true;
-			break;
-		case 'P':
-			packed = true;
-			break;
-		case 'q':
-			b.pairs = (unsigned)atoi(optarg);
-			break;
-		case 'Q':
-			b.qsz = (unsigned)atoi(optarg);
-			break;
-		case 'z':
-			b.size = (unsigned)atoi(optarg);
-			break;
-		case 'd':
-			duration = atof(optarg);
-			break;
-		case 'm':
-			b.mode = !strcmp(optarg, "rx")	   ? MODE_RX
-				 : !strcmp(optarg, "loop") ? MODE_LOOP
-							   : MODE_TX;
-			if (strcmp(optarg, "rx") && strcmp(optarg, "loop") &&
-			    strcmp(optarg, "tx")) {
-				fprintf(stderr, "vhu-fe net-bench: --mode tx|rx|loop\n");
-				return 2;
-			}
-			break;
-		case 'M':
-			mrg = false;
-			break;
-		case 'I':
-			in_order = false;
-			break;
-		case 'H':
-			o.hugepage_dir = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'x':
-			quiet = true;
-			break;
-		case 'v':
-			fe_verbose = 1;
-			break;
-		case 'h':
-			fe_usage(stdout, &cmd_net_bench);
+static struct {
+	struct vhu_frontend_opts o;
+	double duration, reconnect_s;
+	bool packed, json, quiet, no_mrg, no_in_order, verbose;
+} a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
+
+static const char *mode_name(enum mode m)
+{
+	return m == MODE_TX ? "tx" : m == MODE_RX ? "rx" : "loop";
+}
+
+static int parse_mode(const struct opt *o, const char *arg)
+{
+	enum mode *m = o->target;
+
+	for (enum mode k = MODE_TX; k <= MODE_LOOP; k++)
+		if (!strcmp(arg, mode_name(k))) {
+			*m = k;
 			return 0;
-		default:
-			fe_usage(stderr, &cmd_net_bench);
-			return 2;
 		}
-	}
-	if (!o.path || b.pairs < 1 || b.pairs > MAX_PAIRS || b.size < 60 ||
-	    b.size > BUF_SIZE - HDR_LEN || b.qsz < 2 || b.qsz > 4096 || (b.qsz & (b.qsz - 1))) {
-		fprintf(stderr,
-			"vhu-fe net-bench: need --socket-path; --queues 1..%d, --size 60..%d, "
-			"--queue-size a power of two up to 4096\n",
-			MAX_PAIRS, BUF_SIZE - HDR_LEN);
-		return 2;
-	}
+	return -EINVAL;
+}
+
+static const struct opt opts[] = {
+	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the back-end's socket" },
+	{ "server", 0, NULL, opt_flag, &a.o.server,
+	  "listen on PATH and wait for the back-end to connect" },
+	{ "packed", 0, NULL, opt_flag, &a.packed, "packed rings (default split)" },
+	{ "queues", 'q', "N", opt_uint, &b.pairs, "queue pairs (default 1)", 1, MAX_PAIRS },
+	{ "queue-size", 0, "N", opt_uint, &b.qsz, "ring size, a power of two (default 256)", 2,
+	  4096 },
+	{ "size", 'z', "BYTES", opt_uint, &b.size,
+	  "frame size without the virtio-net header (default 64)", 60, BUF_SIZE - HDR_LEN },
+	{ "duration", 'd', "S", opt_double, &a.duration, "seconds (default 5)" },
+	{ "mode", 'm', "tx|rx|loop", parse_mode, &b.mode,
+	  "send, receive, or send and check every frame comes back" },
+	{ "no-mrg-rxbuf", 0, NULL, opt_flag, &a.no_mrg, "do not negotiate MRG_RXBUF" },
+	{ "no-in-order", 0, NULL, opt_flag, &a.no_in_order, "do not negotiate IN_ORDER" },
+	{ "hugepages", 0, "DIR", opt_str, &a.o.hugepage_dir,
+	  "shared memory on hugetlbfs mounted at DIR" },
+	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
+	  "when the back-end goes away, wait up to S seconds for it to\n"
+	  "come back and resume (default 30; 0: fail at once)" },
+	{ "json", 'j', NULL, opt_flag, &a.json,
+	  "one JSON object at the end: tx_packets, rx_packets, mpps, gbps,\nbad, lost" },
+	{ "quiet", 0, NULL, opt_flag, &a.quiet, "no per-second rates" },
+	{ "verbose", 'v', NULL, opt_flag, &a.verbose, "log every message" },
+};
+
+static const struct opt_cmd net_bench_opts = {
+	.prog = "vhu-fe net-bench",
+	.synopsis = "Usage: vhu-fe net-bench [OPTIONS]",
+	.summary = "virtio-net packet generator and sink",
+	OPT_CMD_OPTS(opts),
+	.epilog = "Exit status 0 only when frames moved and none came back bad or went missing.\n",
+};
+
+/* Connects, negotiates and sets up every pair. 0, or 1 after saying why (b.fe closed). */
+static int open_start(void)
+{
+	struct vhu_frontend_opts o = a.o;
+	int ret;
+
 	o.mem_size = (size_t)b.pairs * b.qsz * 2 * BUF_SIZE + (size_t)b.pairs * b.qsz * 1024 +
 		     (8u << 20);
 	ret = vhu_frontend_open(&b.fe, &o);
@@ -396,16 +361,15 @@ static int run(int argc, char **argv)
 	if (b.pairs > 1 && vhu_frontend_queue_num(b.fe) < b.pairs) {
 		fprintf(stderr, "vhu-fe net-bench: the back-end has %u queue pairs, %u asked\n",
 			vhu_frontend_queue_num(b.fe), b.pairs);
-		vhu_frontend_close(b.fe);
-		return 1;
+		goto fail;
 	}
 	uint64_t want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 			(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
-	if (mrg)
+	if (!a.no_mrg)
 		want |= 1ULL << VIRTIO_NET_F_MRG_RXBUF;
-	if (in_order)
+	if (!a.no_in_order)
 		want |= 1ULL << VIRTIO_F_IN_ORDER;
-	if (packed)
+	if (a.packed)
 		want |= 1ULL << VIRTIO_F_RING_PACKED;
 	if (b.pairs > 1)
 		want |= 1ULL << VIRTIO_NET_F_MQ;
@@ -415,58 +379,66 @@ static int run(int argc, char **argv)
 	ret = vhu_frontend_start(b.fe, &so);
 	if (ret) {
 		fprintf(stderr, "vhu-fe net-bench: start: %s\n", strerror(-ret));
-		vhu_frontend_close(b.fe);
-		return 1;
+		goto fail;
 	}
 	uint64_t f = vhu_frontend_features(b.fe);
 	b.mrg = f >> VIRTIO_NET_F_MRG_RXBUF & 1;
-	if (packed && !(f >> VIRTIO_F_RING_PACKED & 1)) {
+	if (a.packed && !(f >> VIRTIO_F_RING_PACKED & 1)) {
 		fprintf(stderr, "vhu-fe net-bench: the back-end does not offer RING_PACKED\n");
-		ret = 1;
-		goto out;
+		goto fail;
 	}
 	for (unsigned k = 0; k < b.pairs; k++) {
 		if (setup_pair(&b, k)) {
 			fprintf(stderr, "vhu-fe net-bench: out of shared memory\n");
-			ret = 1;
-			goto out;
+			goto fail;
 		}
 	}
-	signal(SIGINT, on_sigint);
-	signal(SIGTERM, on_sigint);
-	if (!quiet)
+	if (!a.quiet)
 		fprintf(stderr,
 			"vhu-fe net-bench: %s, %s rings, %u pair(s), %u B frames, %gs, features "
 			"0x%llx\n",
-			b.mode == MODE_TX   ? "tx"
-			: b.mode == MODE_RX ? "rx"
-					    : "loop",
-			packed ? "packed" : "split", b.pairs, b.size, duration,
-			(unsigned long long)f);
+			mode_name(b.mode), a.packed ? "packed" : "split", b.pairs, b.size,
+			a.duration, (unsigned long long)f);
+	return 0;
+fail:
+	vhu_frontend_close(b.fe);
+	free_pairs(&b);
+	return 1;
+}
+
+static void send_receive(uint64_t window)
+{
+	for (unsigned k = 0; k < b.pairs; k++) {
+		struct pair *p = &b.p[k];
+		if (b.mode != MODE_RX) {
+			reclaim_tx(p);
+			uint64_t budget = UINT64_MAX;
+			if (b.mode == MODE_LOOP) {
+				/* Frames a dead back-end took with it no longer count. */
+				uint64_t back = b.rx - b.foreign + b.at_risk;
+				uint64_t out = b.tx > back ? b.tx - back : 0;
+				budget = out >= window ? 0 : window - out;
+			}
+			send_tx(&b, p, budget);
+		}
+		if (b.mode != MODE_TX)
+			poll_rx(&b, p);
+		if (vhu_drvq_broken(p->rxq) || vhu_drvq_broken(p->txq))
+			stop_flag = 1;
+	}
+}
+
+/* The timed run. Returns the seconds it took; *alive_err when the back-end went away for
+ * good. */
+static double bench_loop(bool *alive_err)
+{
 	/* In loop mode, no more frames in flight than receive buffers posted. */
 	uint64_t window = (uint64_t)b.pairs * (b.qsz / 2);
-	double t0 = fe_now(), tick = t0 + 1, end = t0 + duration, now = t0;
+	double t0 = fe_now(), tick = t0 + 1, end = t0 + a.duration, now = t0;
 	uint64_t last_tx = 0, last_rx = 0, spins = 0;
-	bool alive_err = false;
+
 	while (!stop_flag) {
-		for (unsigned k = 0; k < b.pairs; k++) {
-			struct pair *p = &b.p[k];
-			if (b.mode != MODE_RX) {
-				reclaim_tx(p);
-				uint64_t budget = UINT64_MAX;
-				if (b.mode == MODE_LOOP) {
-					/* Frames a dead back-end took with it no longer count. */
-					uint64_t back = b.rx - b.foreign + b.at_risk;
-					uint64_t out = b.tx > back ? b.tx - back : 0;
-					budget = out >= window ? 0 : window - out;
-				}
-				send_tx(&b, p, budget);
-			}
-			if (b.mode != MODE_TX)
-				poll_rx(&b, p);
-			if (vhu_drvq_broken(p->rxq) || vhu_drvq_broken(p->txq))
-				stop_flag = 1;
-		}
+		send_receive(window);
 		if (++spins % 256)
 			continue;
 		now = fe_now();
@@ -474,9 +446,9 @@ static int run(int argc, char **argv)
 			break;
 		if (spins % 16384 == 0 && keep_alive(&b)) {
 			stop_flag = 1;
-			alive_err = true;
+			*alive_err = true;
 		}
-		if (now >= tick && !quiet) {
+		if (now >= tick && !a.quiet) {
 			fprintf(stderr, "  %5.1fs  tx %8.3f Mpps  rx %8.3f Mpps\n", now - t0,
 				(double)(b.tx - last_tx) / 1e6 / (now - tick + 1),
 				(double)(b.rx - last_rx) / 1e6 / (now - tick + 1));
@@ -493,25 +465,29 @@ static int run(int argc, char **argv)
 			for (unsigned k = 0; k < b.pairs; k++)
 				poll_rx(&b, &b.p[k]);
 	}
+	return elapsed;
+}
+
+/* Prints the result; returns the exit status. */
+static int report(double elapsed, bool alive_err)
+{
 	uint64_t rx_ours = b.rx - b.foreign;
 	uint64_t lost = b.mode == MODE_LOOP && b.tx > rx_ours ? b.tx - rx_ours : 0;
 	uint64_t pkts = b.mode == MODE_RX ? b.rx : b.tx;
 	double mpps = (double)pkts / elapsed / 1e6;
 	double gbps = (double)pkts * b.size * 8 / elapsed / 1e9;
 	bool broken = false;
+
 	for (unsigned k = 0; k < b.pairs; k++)
 		broken |= vhu_drvq_broken(b.p[k].rxq) || vhu_drvq_broken(b.p[k].txq);
-	if (json)
+	if (a.json)
 		printf("{\"mode\": \"%s\", \"packed\": %s, \"queues\": %u, \"size\": %u, "
 		       "\"seconds\": %.3f, "
 		       "\"tx_packets\": %llu, \"rx_packets\": %llu, \"mpps\": %.4f, \"gbps\": "
 		       "%.4f, "
 		       "\"bad\": %llu, \"lost\": %llu, \"foreign\": %llu, \"reconnects\": %u, "
 		       "\"lost_allowed\": %llu, \"rx_since_reconnect\": %llu}\n",
-		       b.mode == MODE_TX   ? "tx"
-		       : b.mode == MODE_RX ? "rx"
-					   : "loop",
-		       packed ? "true" : "false", b.pairs, b.size, elapsed,
+		       mode_name(b.mode), a.packed ? "true" : "false", b.pairs, b.size, elapsed,
 		       (unsigned long long)b.tx, (unsigned long long)b.rx, mpps, gbps,
 		       (unsigned long long)b.bad, (unsigned long long)lost,
 		       (unsigned long long)b.foreign, b.reconnects, (unsigned long long)b.at_risk,
@@ -525,10 +501,31 @@ static int run(int argc, char **argv)
 		       (unsigned long long)b.foreign);
 	/* After a reconnect, frames the old back-end held may be gone: that is not a fault of
 	 * the back-end that came back, but anything beyond them is. */
-	ret = (b.bad || lost > b.at_risk || broken || alive_err || pkts == 0) ? 1 : 0;
+	return (b.bad || lost > b.at_risk || broken || alive_err || pkts == 0) ? 1 : 0;
+}
+
+static int run(int argc, char **argv)
+{
+	bool alive_err = false;
+	int ret = fe_parse(&cmd_net_bench, argc, argv);
+
+	if (ret >= 0)
+		return ret;
+	fe_verbose = a.verbose;
+	b.reconnect_ms = (int)(a.reconnect_s * 1000);
+	if (!a.o.path || (b.qsz & (b.qsz - 1))) {
+		fprintf(stderr, "vhu-fe net-bench: need --socket-path; --queue-size a power of "
+				"two up to 4096\n");
+		return 2;
+	}
+	if (open_start())
+		return 1;
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+	double elapsed = bench_loop(&alive_err);
+	ret = report(elapsed, alive_err);
 	if (vhu_frontend_stop(b.fe))
 		ret = 1;
-out:
 	vhu_frontend_close(b.fe);
 	free_pairs(&b);
 	return ret;
@@ -538,23 +535,5 @@ const struct cmd cmd_net_bench = {
 	"net-bench",
 	run,
 	"virtio-net packet generator and sink",
-	"  -s, --socket-path PATH  the back-end's socket\n"
-	"      --server            listen on PATH and wait for the back-end to connect\n"
-	"      --packed            packed rings (default split)\n"
-	"  -q, --queues N          queue pairs (default 1)\n"
-	"      --queue-size N      ring size (default 256)\n"
-	"  -z, --size BYTES        frame size without the virtio-net header (default 64)\n"
-	"  -d, --duration S        seconds (default 5)\n"
-	"  -m, --mode tx|rx|loop   send, receive, or send and check every frame comes back\n"
-	"      --no-mrg-rxbuf      do not negotiate MRG_RXBUF\n"
-	"      --no-in-order       do not negotiate IN_ORDER\n"
-	"      --hugepages DIR     shared memory on hugetlbfs mounted at DIR\n"
-	"      --reconnect-timeout S  when the back-end goes away, wait up to S seconds for it to\n"
-	"                          come back and resume (default 30; 0: fail at once)\n"
-	"  -j, --json              one JSON object at the end: tx_packets, rx_packets, mpps, "
-	"gbps,\n"
-	"                          bad, lost\n"
-	"      --quiet             no per-second rates\n"
-	"  -v, --verbose           log every message\n"
-	"Exit status 0 only when frames moved and none came back bad or went missing.\n",
+	&net_bench_opts,
 };

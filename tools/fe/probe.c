@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* vhu-fe probe: what a back-end offers, by name. */
-#include <getopt.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_net.h>
@@ -30,90 +30,47 @@ static void print_bits(FILE *f, bool json, const char *key, uint64_t v, enum fe_
 	fprintf(f, json ? "],\n" : "\n");
 }
 
-static int run(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "socket-path", required_argument, NULL, 's' },
-		{ "server", no_argument, NULL, 'S' },
-		{ "type", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct vhu_frontend_opts o = { .log = fe_log,
-				       .log_level = VHU_LOG_DEBUG,
-				       .mem_size = 1 << 20 };
-	bool json = false;
-	enum fe_dev dev = FE_DEV_UNKNOWN;
-	int c, ret;
+static struct {
+	struct vhu_frontend_opts o;
+	bool json, verbose;
+	enum fe_dev dev;
+} a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG, .mem_size = 1 << 20 } };
 
-	while ((c = getopt_long(argc, argv, "s:t:jvh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			o.path = optarg;
-			break;
-		case 'S':
-			o.server = true;
-			break;
-		case 't':
-			dev = !strcmp(optarg, "net")   ? FE_DEV_NET
-			      : !strcmp(optarg, "blk") ? FE_DEV_BLK
-						       : FE_DEV_UNKNOWN;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'T':
-			o.timeout_ms = atoi(optarg);
-			break;
-		case 'v':
-			fe_verbose = 1;
-			break;
-		case 'h':
-			fe_usage(stdout, &cmd_probe);
-			return 0;
-		default:
-			fe_usage(stderr, &cmd_probe);
-			return 2;
-		}
-	}
-	if (!o.path) {
-		fe_usage(stderr, &cmd_probe);
-		return 2;
-	}
-	struct vhu_frontend *fe;
-	ret = vhu_frontend_open(&fe, &o);
-	if (ret) {
-		fprintf(stderr, "vhu-fe probe: %s: %s\n", o.path, strerror(-ret));
-		return 1;
-	}
-	uint64_t f = vhu_frontend_device_features(fe);
-	uint64_t pf = vhu_frontend_device_protocol_features(fe);
-	if (dev == FE_DEV_UNKNOWN)
-		dev = fe_guess_dev(f);
-	const char *type = dev == FE_DEV_NET ? "net" : dev == FE_DEV_BLK ? "blk" : "unknown";
-	FILE *out = stdout;
-	if (json)
-		fprintf(out, "{\n  \"type\": \"%s\",\n  \"features_hex\": \"0x%llx\",\n", type,
-			(unsigned long long)f);
-	else
-		fprintf(out, "%-18s%s (guessed from the features unless --type)\n%-18s0x%llx\n",
-			"device", type, "features", (unsigned long long)f);
-	print_bits(out, json, json ? "features" : "", f, dev, false);
-	if (json)
-		fprintf(out, "  \"protocol_features_hex\": \"0x%llx\",\n", (unsigned long long)pf);
-	else
-		fprintf(out, "%-18s0x%llx\n", "protocol features", (unsigned long long)pf);
-	print_bits(out, json, json ? "protocol_features" : "", pf, dev, true);
-	if (json)
-		fprintf(out, "  \"queues\": %u,\n  \"max_mem_slots\": %u,\n",
-			vhu_frontend_queue_num(fe), vhu_frontend_max_mem_slots(fe));
-	else
-		fprintf(out, "%-18s%u\n%-18s%u\n", "queues", vhu_frontend_queue_num(fe),
-			"max mem slots", vhu_frontend_max_mem_slots(fe));
-	ret = 0;
+static int parse_type(const struct opt *o, const char *arg)
+{
+	enum fe_dev *dev = o->target;
+
+	*dev = !strcmp(arg, "net") ? FE_DEV_NET : !strcmp(arg, "blk") ? FE_DEV_BLK : FE_DEV_UNKNOWN;
+	return *dev == FE_DEV_UNKNOWN ? -EINVAL : 0;
+}
+
+static const struct opt opts[] = {
+	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the back-end's socket" },
+	{ "server", 0, NULL, opt_flag, &a.o.server,
+	  "listen on PATH and wait for the back-end to connect" },
+	{ "type", 't', "net|blk", parse_type, &a.dev,
+	  "device type (default: guessed from the features)" },
+	{ "json", 'j', NULL, opt_flag, &a.json,
+	  "one JSON object: type, features, protocol_features, queues,\n"
+	  "max_mem_slots, config" },
+	{ "timeout", 0, "MS", opt_int, &a.o.timeout_ms, "connect and reply timeout (default 5000)",
+	  0, 1 << 30 },
+	{ "verbose", 'v', NULL, opt_flag, &a.verbose, "log every message" },
+};
+
+static const struct opt_cmd probe_opts = {
+	.prog = "vhu-fe probe",
+	.synopsis = "Usage: vhu-fe probe [OPTIONS]",
+	.summary = "connect to a back-end and print what it offers",
+	OPT_CMD_OPTS(opts),
+};
+
+/* The config space fields that tell most, for the device types known. 0, or 1 when a blk
+ * back-end refused GET_CONFIG. */
+static int print_config(struct vhu_frontend *fe, enum fe_dev dev, uint64_t pf, bool json, FILE *out)
+{
+	int ret = 0;
+
 	if (dev == FE_DEV_BLK && (pf >> VHU_PROTO_F_CONFIG & 1)) {
 		struct virtio_blk_config cfg;
 		memset(&cfg, 0, sizeof(cfg));
@@ -159,6 +116,58 @@ static int run(int argc, char **argv)
 	} else if (json) {
 		fprintf(out, "  \"config\": {}\n");
 	}
+	return ret;
+}
+
+static int run(int argc, char **argv)
+{
+	struct vhu_frontend_opts o;
+	enum fe_dev dev;
+	bool json;
+	int ret = fe_parse(&cmd_probe, argc, argv);
+
+	if (ret >= 0)
+		return ret;
+	o = a.o;
+	dev = a.dev;
+	json = a.json;
+	fe_verbose = a.verbose;
+	if (!o.path) {
+		fprintf(stderr, "vhu-fe probe: need --socket-path\n");
+		fe_usage(stderr, &cmd_probe);
+		return 2;
+	}
+	struct vhu_frontend *fe;
+	ret = vhu_frontend_open(&fe, &o);
+	if (ret) {
+		fprintf(stderr, "vhu-fe probe: %s: %s\n", o.path, strerror(-ret));
+		return 1;
+	}
+	uint64_t f = vhu_frontend_device_features(fe);
+	uint64_t pf = vhu_frontend_device_protocol_features(fe);
+	if (dev == FE_DEV_UNKNOWN)
+		dev = fe_guess_dev(f);
+	const char *type = dev == FE_DEV_NET ? "net" : dev == FE_DEV_BLK ? "blk" : "unknown";
+	FILE *out = stdout;
+	if (json)
+		fprintf(out, "{\n  \"type\": \"%s\",\n  \"features_hex\": \"0x%llx\",\n", type,
+			(unsigned long long)f);
+	else
+		fprintf(out, "%-18s%s (guessed from the features unless --type)\n%-18s0x%llx\n",
+			"device", type, "features", (unsigned long long)f);
+	print_bits(out, json, json ? "features" : "", f, dev, false);
+	if (json)
+		fprintf(out, "  \"protocol_features_hex\": \"0x%llx\",\n", (unsigned long long)pf);
+	else
+		fprintf(out, "%-18s0x%llx\n", "protocol features", (unsigned long long)pf);
+	print_bits(out, json, json ? "protocol_features" : "", pf, dev, true);
+	if (json)
+		fprintf(out, "  \"queues\": %u,\n  \"max_mem_slots\": %u,\n",
+			vhu_frontend_queue_num(fe), vhu_frontend_max_mem_slots(fe));
+	else
+		fprintf(out, "%-18s%u\n%-18s%u\n", "queues", vhu_frontend_queue_num(fe),
+			"max mem slots", vhu_frontend_max_mem_slots(fe));
+	ret = print_config(fe, dev, pf, json, out);
 	if (json)
 		fprintf(out, "}\n");
 	vhu_frontend_close(fe);
@@ -169,11 +178,5 @@ const struct cmd cmd_probe = {
 	"probe",
 	run,
 	"connect to a back-end and print what it offers",
-	"  -s, --socket-path PATH  the back-end's socket\n"
-	"      --server            listen on PATH and wait for the back-end to connect\n"
-	"  -t, --type net|blk      device type (default: guessed from the features)\n"
-	"  -j, --json              one JSON object: type, features, protocol_features, queues,\n"
-	"                          max_mem_slots, config\n"
-	"      --timeout MS        connect and reply timeout (default 5000)\n"
-	"  -v, --verbose           log every message\n",
+	&probe_opts,
 };

@@ -118,9 +118,8 @@ static int cmd_mq(struct port *p, uint8_t cmd, const uint8_t *d, uint32_t len)
 	return 0;
 }
 
-static uint8_t run_cmd(struct port *p, const uint8_t *c, uint32_t len)
+uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *c, uint32_t len)
 {
-	uint64_t f = vhu_backend_features(p->be);
 	int r = -EINVAL;
 
 	if (len < 2)
@@ -166,7 +165,7 @@ void ctrl_process(struct net *n, struct nqueue *q)
 				memcpy(cmd + len, e.iov[i].iov_base, e.iov[i].iov_len);
 				len += (uint32_t)e.iov[i].iov_len;
 			}
-			ack = run_cmd(p, cmd, len);
+			ack = ctrl_command(p, vhu_backend_features(p->be), cmd, len);
 		} else {
 			net_log(p, VHU_LOG_WARN, "malformed control command");
 			q->drops++;

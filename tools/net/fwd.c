@@ -92,12 +92,12 @@ static unsigned fdb_hash(const uint8_t *mac)
 	uint32_t h = 2166136261u;
 	for (int i = 0; i < 6; i++)
 		h = (h ^ mac[i]) * 16777619u;
-	return h % (sizeof(g_net.fdb) / sizeof(g_net.fdb[0]));
+	return h % FDB_SIZE;
 }
 
-static void fdb_learn(struct net *n, const uint8_t *mac, unsigned port)
+static void fdb_learn(struct fdb *fdb, const uint8_t *mac, unsigned port)
 {
-	struct fdb_entry *e = &n->fdb[fdb_hash(mac)];
+	struct fdb_entry *e = &fdb->e[fdb_hash(mac)];
 
 	if (mac[0] & 1)
 		return;
@@ -106,39 +106,39 @@ static void fdb_learn(struct net *n, const uint8_t *mac, unsigned port)
 	e->valid = 1;
 }
 
-static int fdb_lookup(struct net *n, const uint8_t *mac)
+static int fdb_lookup(const struct fdb *fdb, const uint8_t *mac, unsigned nports)
 {
-	struct fdb_entry *e = &n->fdb[fdb_hash(mac)];
+	const struct fdb_entry *e = &fdb->e[fdb_hash(mac)];
 
-	if (e->valid && memcmp(e->mac, mac, 6) == 0 && e->port < n->nports)
+	if (e->valid && memcmp(e->mac, mac, 6) == 0 && e->port < nports)
 		return e->port;
 	return -1;
 }
 
-void fwd_frame(struct net *n, struct port *from, unsigned qp, uint8_t *f, uint32_t len)
+uint32_t fwd_switch(struct fdb *fdb, unsigned from, unsigned nports, const uint8_t *f, uint32_t len)
 {
+	uint32_t all = nports >= 32 ? ~0u : (1u << nports) - 1;
 	int dst;
 
-	switch (n->mode) {
+	if (len < ETH_HLEN)
+		return 0;
+	fdb_learn(fdb, f + 6, from);
+	dst = (f[0] & 1) ? -1 : fdb_lookup(fdb, f, nports);
+	if (dst >= 0)
+		return (unsigned)dst == from ? 0 : 1u << dst;
+	return all & ~(1u << from);
+}
+
+uint32_t fwd_decide(struct fdb *fdb, enum net_mode m, unsigned from, unsigned nports,
+		    const uint8_t *port_mac, uint8_t *f, uint32_t len)
+{
+	switch (m) {
 	case MODE_SINK:
-		return;
+		return 0;
 	case MODE_LOOPBACK:
-		if (fwd_reflect(f, len, from->mac))
-			port_send(n, from, qp, f, len);
-		return;
+		return fwd_reflect(f, len, port_mac) ? 1u << from : 0;
 	case MODE_SWITCH:
 		break;
 	}
-	if (len < ETH_HLEN)
-		return;
-	fdb_learn(n, f + 6, from->id);
-	dst = (f[0] & 1) ? -1 : fdb_lookup(n, f);
-	if (dst >= 0) {
-		if ((unsigned)dst != from->id)
-			port_send(n, n->ports[dst], qp, f, len);
-		return;
-	}
-	for (unsigned i = 0; i < n->nports; i++)
-		if (i != from->id)
-			port_send(n, n->ports[i], qp, f, len);
+	return fwd_switch(fdb, from, nports, f, len);
 }

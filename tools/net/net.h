@@ -9,6 +9,7 @@
 
 #include <vhu/vhu.h>
 
+#include "../common/daemon.h"
 #include "../common/listen.h"
 
 #define NET_MAX_PAIRS 16
@@ -18,13 +19,6 @@
 #define NET_BATCH     64
 #define NET_MAC_TABLE 64 /* unicast and multicast filter entries each */
 
-enum ev_kind { EV_LISTEN, EV_CONN, EV_KICK, EV_TAP, EV_SIGNAL };
-
-struct ev {
-	enum ev_kind kind;
-	void *obj;
-};
-
 struct port;
 
 struct nqueue {
@@ -32,11 +26,11 @@ struct nqueue {
 	struct vhu_virtq *vq;
 	unsigned index;
 	bool started;
-	bool dirty;	     /* pushed but not flushed */
-	bool in_ep;	     /* kick fd is in the epoll set */
-	bool polling;	     /* kicked recently: polled with kicks off until idle for poll_ns */
-	uint64_t idle_since; /* ns; 0 while there is work */
-	struct ev ev;
+	bool dirty;	      /* pushed but not flushed */
+	bool in_ep;	      /* kick fd is in the epoll set */
+	bool polling;	      /* kicked recently: polled with kicks off until idle for poll_ns */
+	uint64_t idle_since;  /* ns; 0 while there is work */
+	struct dhandler kick; /* the kick fd is readable */
 	uint64_t packets, bytes, drops;
 };
 
@@ -46,10 +40,9 @@ struct port {
 	unsigned id;
 	enum port_kind kind;
 	char name[128];
+	struct net *net;
 	/* vhost-user */
-	bool client;
-	int lfd;
-	bool connected;
+	struct dconn conn; /* listener or --client, and the connection */
 	struct vhu_backend *be;
 	struct vhu_device_ops ops;
 	unsigned pairs;
@@ -69,49 +62,52 @@ struct port {
 	} rx;
 	uint64_t filtered; /* frames the rx mode refused */
 	struct nqueue q[NET_MAX_VQS];
-	struct ev ev_listen, ev_conn;
-	uint64_t next_connect_ms;
 	bool teardown; /* a ring broke: drop the connection at the next safe point */
 	/* tap */
 	int tap_fd;
-	struct ev ev_tap;
+	struct dhandler tap_read;
 	uint64_t tap_rx, tap_tx, tap_drops;
+};
+
+/* The learning table: MAC -> port, one entry per hash slot (a later MAC takes it over). */
+#define FDB_SIZE 1024
+struct fdb {
+	struct fdb_entry {
+		uint8_t mac[6];
+		uint8_t valid;
+		uint8_t port;
+	} e[FDB_SIZE];
 };
 
 enum net_mode { MODE_SWITCH, MODE_LOOPBACK, MODE_SINK };
 
 struct net {
-	int ep;
+	struct dloop loop;	       /* the daemon's event loop; device hooks in main.c */
+	unsigned poll_idle, poll_busy; /* rounds without and with frames (main.c) */
 	enum net_mode mode;
 	bool poll;
 	uint64_t poll_ns;	   /* adaptive polling window after a kick (--poll-us) */
 	struct listen_opts listen; /* --socket-mode, --socket-group */
-	bool quit;
 	int verbose;
 	unsigned nports;
 	struct port *ports[NET_MAX_PORTS];
 	struct nqueue *dirty[NET_MAX_PORTS * NET_MAX_VQS];
 	unsigned ndirty;
 	uint8_t frame[NET_MAX_FRAME];
-	/* learning table: MAC -> port */
-	struct fdb_entry {
-		uint8_t mac[6];
-		uint8_t valid;
-		uint8_t port;
-	} fdb[1024];
+	struct fdb fdb;
 };
 
-extern struct net g_net;
+static inline bool port_connected(const struct port *p)
+{
+	return p->kind == PORT_VHOST && p->conn.fd >= 0;
+}
 
 /* port.c */
 int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs);
 int port_tap_new(struct net *n, const char *ifname);
 void port_free(struct net *n, struct port *p);
-void port_on_listen(struct net *n, struct port *p);
-void port_on_conn(struct net *n, struct port *p);
-void port_try_connect(struct net *n, struct port *p, uint64_t now_ms);
-void queue_on_kick(struct net *n, struct nqueue *q);
-void tap_on_read(struct net *n, struct port *p);
+/* --client ports: connects those that are due; true while one is still not connected. */
+bool net_try_connect(struct net *n);
 /* One round over the tx queues that are polled: all in busy-poll mode, else those without a
  * kick fd (VRING_NOFD), and control queues without one. Returns frames handled; *nofd tells
  * whether any started queue has no kick fd, so the loop must keep polling. */
@@ -126,19 +122,34 @@ void net_log(void *opaque, int level, const char *msg);
 /* ctrl.c */
 /* Serves the control queue q: every pending command gets its ack. */
 void ctrl_process(struct net *n, struct nqueue *q);
+/* Runs one command (class, command, data: len bytes) on port p whose negotiated features are
+ * f. Returns the ack: VIRTIO_NET_OK, or VIRTIO_NET_ERR with nothing changed. */
+uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *cmd, uint32_t len);
 /* Resets the receive filter to the device defaults (promiscuous, config MAC). */
 void ctrl_reset(struct port *p);
 /* Whether port p's receive filter lets a frame with this destination in. */
 bool ctrl_rx_accept(const struct port *p, const uint8_t *dst);
 
-/* fwd.c */
-/* Hands one frame that arrived on port `from`, queue pair `qp`, to its destination(s). */
-void fwd_frame(struct net *n, struct port *from, unsigned qp, uint8_t *frame, uint32_t len);
-/* Sends a frame out of port p (queue pair hint qp). Returns 0 or -errno (dropped). */
+/* port.c: hands one frame that arrived on port `from`, queue pair `qp`, to the ports
+ * fwd_decide() names. */
+void port_forward(struct net *n, struct port *from, unsigned qp, uint8_t *frame, uint32_t len);
+/* Sends a frame out of port p (queue pair hint qp), through its receive filter. Returns 0 or
+ * -errno (dropped). */
 int port_send(struct net *n, struct port *p, unsigned qp, const uint8_t *frame, uint32_t len);
+void net_flush_dirty(struct net *n);
+
+/* fwd.c: forwarding decisions, on frames only (no ports, no sockets: unit-tested). */
 /* Loopback rewrite, as testpmd's 5tswap: swaps MAC, IPv4 and L4 ports; answers ARP and
  * ICMP echo. Returns false if the frame should be dropped. */
 bool fwd_reflect(uint8_t *frame, uint32_t len, const uint8_t *port_mac);
-void net_flush_dirty(struct net *n);
+/* Learning switch: learns the source MAC on port `from`, and returns the ports (bit i: port
+ * i, of nports) the frame goes to: the learned port of a unicast destination, else every
+ * port but `from` (flooding). 0: dropped (too short, or learned on `from` itself). */
+uint32_t fwd_switch(struct fdb *fdb, unsigned from, unsigned nports, const uint8_t *frame,
+		    uint32_t len);
+/* Where a frame goes in mode m: fwd_switch, or in loopback the source port alone once the
+ * frame is reflected in place (port_mac: the source port's MAC), or nowhere (the sink). */
+uint32_t fwd_decide(struct fdb *fdb, enum net_mode m, unsigned from, unsigned nports,
+		    const uint8_t *port_mac, uint8_t *frame, uint32_t len);
 
 #endif

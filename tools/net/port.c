@@ -28,23 +28,22 @@ void net_log(void *opaque, int level, const char *msg)
 {
 	struct port *p = opaque;
 
-	if (level > (g_net.verbose ? VHU_LOG_DEBUG : VHU_LOG_INFO))
+	if (level > (p && p->net->verbose ? VHU_LOG_DEBUG : VHU_LOG_INFO))
 		return;
 	fprintf(stderr, "vhu-net: %s: %s: %s\n", p ? p->name : "-", vhu_log_level_name(level), msg);
 }
 
-static void ep_add(struct net *n, int fd, struct ev *ev)
+static void ep_add(struct net *n, int fd, struct dhandler *h)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ev };
+	int ret = dloop_add(&n->loop, fd, h);
 
-	if (epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &e) < 0)
-		fprintf(stderr, "vhu-net: epoll add fd %d: %s\n", fd, strerror(errno));
+	if (ret)
+		fprintf(stderr, "vhu-net: epoll add fd %d: %s\n", fd, strerror(-ret));
 }
 
 static void ep_del(struct net *n, int fd)
 {
-	if (fd >= 0)
-		epoll_ctl(n->ep, EPOLL_CTL_DEL, fd, NULL);
+	dloop_del(&n->loop, fd);
 }
 
 /* ---- rx: frames into the front-end's receive queue ---- */
@@ -126,9 +125,18 @@ int port_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint
 		p->tap_tx++;
 		return 0;
 	}
-	if (!p->connected)
+	if (!port_connected(p))
 		return -ENOTCONN;
 	return vhost_send(n, p, qp, f, len);
+}
+
+void port_forward(struct net *n, struct port *from, unsigned qp, uint8_t *f, uint32_t len)
+{
+	uint32_t to = fwd_decide(&n->fdb, n->mode, from->id, n->nports, from->mac, f, len);
+
+	for (unsigned i = 0; to; i++, to >>= 1)
+		if (to & 1)
+			port_send(n, n->ports[i], qp, f, len);
 }
 
 /* ---- tx: frames from the front-end's transmit queue ---- */
@@ -191,7 +199,7 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 		}
 		q->packets++;
 		q->bytes += (uint64_t)len;
-		fwd_frame(n, p, qp, n->frame, (uint32_t)len);
+		port_forward(n, p, qp, n->frame, (uint32_t)len);
 	}
 	for (unsigned i = 0; i < cnt; i++)
 		vhu_virtq_push(q->vq, &tx_elems[i], 0);
@@ -208,7 +216,7 @@ static bool is_ctrl(const struct port *p, unsigned index)
 	return p->has_ctrl && index == p->ctrl_index;
 }
 
-void queue_on_kick(struct net *n, struct nqueue *q)
+static void queue_on_kick(struct net *n, struct nqueue *q)
 {
 	if (!q->started)
 		return;
@@ -238,6 +246,13 @@ void queue_on_kick(struct net *n, struct nqueue *q)
 	}
 }
 
+static void on_kick(struct dhandler *h)
+{
+	struct nqueue *q = DAEMON_CONTAINER_OF(h, struct nqueue, kick);
+
+	queue_on_kick(q->port->net, q);
+}
+
 unsigned net_poll_all(struct net *n, bool *nofd)
 {
 	unsigned total = 0;
@@ -245,7 +260,7 @@ unsigned net_poll_all(struct net *n, bool *nofd)
 	*nofd = false;
 	for (unsigned i = 0; i < n->nports; i++) {
 		struct port *p = n->ports[i];
-		if (p->kind != PORT_VHOST || !p->connected)
+		if (!port_connected(p))
 			continue;
 		for (unsigned j = 1; j < 2 * p->pairs; j += 2) {
 			struct nqueue *q = &p->q[j];
@@ -280,7 +295,7 @@ unsigned net_poll_adaptive(struct net *n, bool *active)
 	*active = false;
 	for (unsigned i = 0; i < n->nports; i++) {
 		struct port *p = n->ports[i];
-		if (p->kind != PORT_VHOST || !p->connected)
+		if (!port_connected(p))
 			continue;
 		for (unsigned j = 1; j < 2 * p->pairs; j += 2) {
 			struct nqueue *q = &p->q[j];
@@ -320,6 +335,7 @@ unsigned net_poll_adaptive(struct net *n, bool *active)
 static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 {
 	struct port *p = dev;
+	struct net *n = p->net;
 	unsigned i = vhu_virtq_index(vq);
 	struct nqueue *q = &p->q[i];
 	uint64_t f = vhu_backend_features(p->be);
@@ -331,20 +347,20 @@ static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 	if (is_ctrl(p, i)) {
 		/* Commands are rare: always kicked, also in busy-poll mode. */
 		if (vhu_virtq_kick_fd(vq) >= 0) {
-			ep_add(&g_net, vhu_virtq_kick_fd(vq), &q->ev);
+			ep_add(n, vhu_virtq_kick_fd(vq), &q->kick);
 			q->in_ep = true;
 		}
-		ctrl_process(&g_net, q);
+		ctrl_process(n, q);
 		return 0;
 	}
 	/* rx: frames are sent when they arrive, never when buffers do; the driver need not kick
 	 * (with EVENT_IDX the device cannot refuse kicks this way, so they are still drained). */
-	if (g_net.poll || i % 2 == 0)
+	if (n->poll || i % 2 == 0)
 		vhu_virtq_disable_notify(vq);
-	if (g_net.poll) {
+	if (n->poll) {
 		/* busy-polled */
 	} else if (vhu_virtq_kick_fd(vq) >= 0) {
-		ep_add(&g_net, vhu_virtq_kick_fd(vq), &q->ev);
+		ep_add(n, vhu_virtq_kick_fd(vq), &q->kick);
 		q->in_ep = true;
 	}
 	if (i % 2 == 0)
@@ -352,15 +368,16 @@ static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 	/* tx: frames made available before the start are handled now, the way a kick is (a restart
 	 * while polling must not leave them, nor the polling state, behind). */
 	if (q->in_ep)
-		queue_on_kick(&g_net, q);
+		queue_on_kick(n, q);
 	else
-		process_tx(&g_net, q);
+		process_tx(n, q);
 	return 0;
 }
 
 static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 {
 	struct port *p = dev;
+	struct net *n = p->net;
 	struct nqueue *q = &p->q[vhu_virtq_index(vq)];
 
 	if (q->dirty) {
@@ -368,7 +385,7 @@ static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 		q->dirty = false;
 	}
 	if (q->in_ep)
-		ep_del(&g_net, vhu_virtq_kick_fd(vq));
+		ep_del(n, vhu_virtq_kick_fd(vq));
 	q->in_ep = false;
 	q->polling = false;
 	q->started = false;
@@ -424,8 +441,9 @@ static struct port *port_alloc(struct net *n, enum port_kind kind)
 	if (!p)
 		return NULL;
 	p->id = n->nports;
+	p->net = n;
 	p->kind = kind;
-	p->lfd = -1;
+	p->conn.fd = p->conn.lfd = -1;
 	p->tap_fd = -1;
 	/* Locally administered MAC, one per port. */
 	uint8_t mac[6] = { 0x02, 0x76, 0x68, 0x75, 0x00, (uint8_t)(p->id * 2) };
@@ -442,7 +460,6 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	if (!p)
 		return -ENOSPC;
 	snprintf(p->name, sizeof(p->name), "%s", path ? path : "fd");
-	p->client = client;
 	p->pairs = pairs;
 	p->hdr_len = 12;
 	p->ops = (struct vhu_device_ops){
@@ -468,43 +485,16 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	};
 	for (unsigned i = 0; i < NET_MAX_VQS; i++) {
 		p->q[i] = (struct nqueue){ .port = p, .index = i };
-		p->q[i].ev = (struct ev){ EV_KICK, &p->q[i] };
+		p->q[i].kick.fn = on_kick;
 	}
-	p->ev_listen = (struct ev){ EV_LISTEN, p };
-	p->ev_conn = (struct ev){ EV_CONN, p };
 	ctrl_reset(p);
 	ret = vhu_backend_new(&p->be, &p->ops, p, 2 * pairs + 1);
 	if (ret)
 		return ret;
-	if (fd >= 0) {
-		int acc = 0;
-		socklen_t sl = sizeof(acc);
-		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl);
-		if (acc) {
-			p->lfd = fd;
-			ep_add(n, fd, &p->ev_listen);
-		} else {
-			vhu_backend_attach(p->be, fd);
-			p->connected = true;
-			ep_add(n, fd, &p->ev_conn);
-		}
-		return 0;
-	}
-	if (client)
-		return 0; /* the loop connects */
-	p->lfd = listen_path(path, &n->listen);
-	if (p->lfd < 0)
-		return p->lfd;
-	ep_add(n, p->lfd, &p->ev_listen);
-	return 0;
-}
-
-static void port_disconnect(struct net *n, struct port *p)
-{
-	ep_del(n, vhu_backend_fd(p->be));
-	vhu_backend_detach(p->be);
-	p->connected = false;
-	p->next_connect_ms = 0;
+	p->conn.loop = &n->loop;
+	p->conn.log = net_log;
+	p->conn.log_opaque = p;
+	return dconn_open(&p->conn, p->be, path, client, fd, &n->listen);
 }
 
 void net_reap(struct net *n)
@@ -513,60 +503,48 @@ void net_reap(struct net *n)
 		struct port *p = n->ports[i];
 		if (p->kind == PORT_VHOST && p->teardown) {
 			p->teardown = false;
-			if (p->connected) {
+			if (port_connected(p)) {
 				net_log(p, VHU_LOG_ERR,
 					"dropping the connection: a ring is broken");
-				port_disconnect(n, p);
+				dconn_drop(&p->conn);
 			}
 		}
 	}
 }
 
-void port_on_listen(struct net *n, struct port *p)
+bool net_try_connect(struct net *n)
 {
-	int fd = vhu_accept(p->lfd);
+	uint64_t now = 0;
+	bool waiting = false;
 
-	if (fd < 0)
-		return;
-	if (p->connected) {
-		net_log(p, VHU_LOG_WARN, "second front-end refused: one connection per port");
-		close(fd);
-		return;
+	for (unsigned i = 0; i < n->nports; i++) {
+		struct port *p = n->ports[i];
+		if (p->kind != PORT_VHOST || !p->conn.client || port_connected(p))
+			continue;
+		if (!now)
+			now = daemon_now_ms();
+		waiting |= dconn_try_connect(&p->conn, now);
 	}
-	vhu_backend_attach(p->be, fd);
-	p->connected = true;
-	ep_add(n, fd, &p->ev_conn);
-	net_log(p, VHU_LOG_INFO, "front-end connected");
+	return waiting;
 }
 
-/* The connection is readable (level-triggered): dispatch never blocks; it handles at most one
- * message and returns 0 while a message is still incomplete, so a slow front-end costs this
- * port a buffer and the other ports nothing. */
-void port_on_conn(struct net *n, struct port *p)
+static void tap_on_read(struct net *n, struct port *p)
 {
-	int ret = vhu_backend_dispatch(p->be);
-
-	if (ret == 0)
-		return;
-	net_log(p, ret == -ECONNRESET ? VHU_LOG_INFO : VHU_LOG_ERR, "connection closed");
-	port_disconnect(n, p);
+	for (int i = 0; i < NET_BATCH; i++) {
+		ssize_t len = read(p->tap_fd, n->frame, sizeof(n->frame));
+		if (len <= 0)
+			break;
+		p->tap_rx++;
+		port_forward(n, p, 0, n->frame, (uint32_t)len);
+	}
+	net_flush_dirty(n);
 }
 
-void port_try_connect(struct net *n, struct port *p, uint64_t now_ms)
+static void on_tap(struct dhandler *h)
 {
-	int fd;
+	struct port *p = DAEMON_CONTAINER_OF(h, struct port, tap_read);
 
-	if (p->kind != PORT_VHOST || !p->client || p->connected || now_ms < p->next_connect_ms)
-		return;
-	fd = vhu_connect(p->name, 0);
-	if (fd < 0) {
-		p->next_connect_ms = now_ms + 1000;
-		return;
-	}
-	vhu_backend_attach(p->be, fd);
-	p->connected = true;
-	ep_add(n, fd, &p->ev_conn);
-	net_log(p, VHU_LOG_INFO, "connected to front-end");
+	tap_on_read(p->net, p);
 }
 
 int port_tap_new(struct net *n, const char *ifname)
@@ -598,34 +576,17 @@ int port_tap_new(struct net *n, const char *ifname)
 		close(s);
 	}
 	p->tap_fd = fd;
-	p->ev_tap = (struct ev){ EV_TAP, p };
-	ep_add(n, fd, &p->ev_tap);
+	p->tap_read.fn = on_tap;
+	ep_add(n, fd, &p->tap_read);
 	return 0;
-}
-
-void tap_on_read(struct net *n, struct port *p)
-{
-	for (int i = 0; i < NET_BATCH; i++) {
-		ssize_t len = read(p->tap_fd, n->frame, sizeof(n->frame));
-		if (len <= 0)
-			break;
-		p->tap_rx++;
-		fwd_frame(n, p, 0, n->frame, (uint32_t)len);
-	}
-	net_flush_dirty(n);
 }
 
 void port_free(struct net *n, struct port *p)
 {
+	(void)n;
 	if (p->kind == PORT_VHOST) {
-		if (p->connected)
-			port_disconnect(n, p);
+		dconn_close(&p->conn);
 		vhu_backend_free(p->be);
-		if (p->lfd >= 0) {
-			close(p->lfd);
-			if (!p->client)
-				unlink(p->name);
-		}
 	} else if (p->tap_fd >= 0) {
 		close(p->tap_fd);
 	}
@@ -643,7 +604,7 @@ void net_print_stats(struct net *n, FILE *f)
 			continue;
 		}
 		fprintf(f, "port %u %s: %s, %u/%u pairs, filtered %llu\n", i, p->name,
-			p->connected ? "connected" : "waiting", p->active_pairs, p->pairs,
+			port_connected(p) ? "connected" : "waiting", p->active_pairs, p->pairs,
 			(unsigned long long)p->filtered);
 		for (unsigned j = 0; j < 2 * p->pairs + p->has_ctrl; j++) {
 			struct nqueue *q = &p->q[j];

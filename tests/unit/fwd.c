@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhu-net's forwarding decisions (tools/net/fwd.c) and receive filters (tools/net/ctrl.c), on
+ * frames alone, without sockets: the learning switch (learning, flooding, unicast to the
+ * learned port, a MAC that moves), the sink, loopback reflection (MAC, IPv4 and port swaps,
+ * ARP and ICMP echo answers) and the control-queue commands that set a port's rx filter.
+ */
+#include <arpa/inet.h>
+#include <linux/virtio_net.h>
+
+#include "../tools/net/net.h"
+#include "t.h"
+
+T_DEFINE;
+
+/* ctrl.c logs refused commands through port.c's net_log, which is not linked here. */
+void net_log(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	(void)msg;
+}
+
+static const uint8_t mac_a[6] = { 0x02, 0, 0, 0, 0, 0xa }, mac_b[6] = { 0x02, 0, 0, 0, 0, 0xb },
+		     mac_c[6] = { 0x02, 0, 0, 0, 0, 0xc },
+		     bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+		     mcast[6] = { 0x01, 0x00, 0x5e, 0, 0, 1 };
+
+static uint8_t *eth(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint16_t type)
+{
+	memset(f, 0, 128);
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = (uint8_t)(type >> 8);
+	f[13] = (uint8_t)type;
+	return f + 14;
+}
+
+static uint16_t csum(const uint8_t *p, size_t len)
+{
+	uint32_t s = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static int switch_learns(void)
+{
+	static struct fdb fdb;
+	uint8_t f[128];
+
+	/* Unknown destinations flood to every port but the source; the source is learned. */
+	eth(f, bcast, mac_a, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 60), 0x6);
+	eth(f, mac_c, mac_b, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0x5);
+	/* Known unicast destinations go to their port alone. */
+	eth(f, mac_a, mac_b, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0x1);
+	eth(f, mac_b, mac_c, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 2, 3, f, 60), 0x2);
+	/* A destination learned on the source port itself: dropped, not reflected. */
+	eth(f, mac_a, mac_a, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 60), 0);
+	/* Multicast is flooded, and a multicast source is not learned. */
+	eth(f, mcast, mac_c, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 2, 3, f, 60), 0x3);
+	eth(f, mac_a, mcast, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0x1);
+	eth(f, mcast, mac_a, 0x0800);
+	fwd_switch(&fdb, 0, 3, f, 60);
+	eth(f, mcast, mac_b, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0x5);
+	/* A MAC that moves is followed. */
+	eth(f, bcast, mac_a, 0x0800);
+	fwd_switch(&fdb, 2, 3, f, 60);
+	eth(f, mac_a, mac_b, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0x4);
+	/* A port learned beyond the ports there are is not used. */
+	ASSERT_EQ(fwd_switch(&fdb, 1, 2, f, 60), 0x1);
+	/* Runts go nowhere. */
+	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 13), 0);
+	return 0;
+}
+
+static int modes(void)
+{
+	static struct fdb fdb;
+	const uint8_t pm[6] = { 0x02, 0x76, 0x68, 0x75, 0, 0 };
+	uint8_t f[128];
+
+	eth(f, bcast, mac_a, 0x0800);
+	ASSERT_EQ(fwd_decide(&fdb, MODE_SINK, 0, 2, pm, f, 60), 0);
+	ASSERT_EQ(fwd_decide(&fdb, MODE_SWITCH, 0, 2, pm, f, 60), 0x2);
+	eth(f, mac_b, mac_a, 0x86dd);
+	ASSERT_EQ(fwd_decide(&fdb, MODE_LOOPBACK, 0, 1, pm, f, 60), 0x1);
+	ASSERT_TRUE(memcmp(f, mac_a, 6) == 0 && memcmp(f + 6, mac_b, 6) == 0);
+	ASSERT_EQ(fwd_decide(&fdb, MODE_LOOPBACK, 0, 1, pm, f, 10), 0);
+	return 0;
+}
+
+static int reflect_udp(void)
+{
+	const uint8_t pm[6] = { 0x02, 0x76, 0x68, 0x75, 0, 0 },
+		      peer[6] = { 0x02, 0x76, 0x68, 0x75, 0, 1 };
+	uint8_t f[128];
+	uint8_t *ip = eth(f, bcast, mac_a, 0x0800);
+
+	ip[0] = 0x45;
+	ip[9] = 17;
+	memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+	memcpy(ip + 20, "\x12\x34\x56\x78", 4);
+	ASSERT_TRUE(fwd_reflect(f, 14 + 28, pm));
+	/* A broadcast destination becomes the source: the made-up peer instead. */
+	ASSERT_TRUE(memcmp(f, mac_a, 6) == 0 && memcmp(f + 6, peer, 6) == 0);
+	ASSERT_TRUE(memcmp(ip + 12, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8) == 0);
+	ASSERT_TRUE(memcmp(ip + 20, "\x56\x78\x12\x34", 4) == 0);
+	/* A later fragment keeps its payload. */
+	ip[6] = 0x00;
+	ip[7] = 0x10;
+	ASSERT_TRUE(fwd_reflect(f, 14 + 28, pm));
+	ASSERT_TRUE(memcmp(ip + 20, "\x56\x78\x12\x34", 4) == 0);
+	return 0;
+}
+
+static int reflect_arp(void)
+{
+	const uint8_t pm[6] = { 0x02, 0x76, 0x68, 0x75, 0, 2 },
+		      peer[6] = { 0x02, 0x76, 0x68, 0x75, 0, 3 };
+	uint8_t f[128];
+	uint8_t *a = eth(f, bcast, mac_a, 0x0806);
+
+	memcpy(a, "\x00\x01\x08\x00\x06\x04\x00\x01", 8); /* Ethernet/IPv4 request */
+	memcpy(a + 8, mac_a, 6);
+	memcpy(a + 14, "\x0a\x00\x00\x01", 4);
+	memcpy(a + 24, "\x0a\x00\x00\x63", 4);
+	ASSERT_TRUE(fwd_reflect(f, 14 + 28, pm));
+	ASSERT_EQ(a[7], 2); /* reply */
+	ASSERT_TRUE(memcmp(f, mac_a, 6) == 0 && memcmp(f + 6, peer, 6) == 0);
+	ASSERT_TRUE(memcmp(a + 8, peer, 6) == 0 && memcmp(a + 18, mac_a, 6) == 0);
+	ASSERT_TRUE(memcmp(a + 14, "\x0a\x00\x00\x63", 4) == 0);
+	ASSERT_TRUE(memcmp(a + 24, "\x0a\x00\x00\x01", 4) == 0);
+	/* A reply, or a truncated request, is dropped. */
+	ASSERT_TRUE(!fwd_reflect(f, 14 + 28, pm));
+	a[7] = 1;
+	ASSERT_TRUE(!fwd_reflect(f, 14 + 20, pm));
+	return 0;
+}
+
+static int reflect_icmp(void)
+{
+	const uint8_t pm[6] = { 0x02, 0x76, 0x68, 0x75, 0, 0 };
+	uint8_t f[128];
+	uint8_t *ip = eth(f, mac_b, mac_a, 0x0800), *icmp = ip + 20;
+
+	ip[0] = 0x45;
+	ip[9] = 1;
+	memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+	icmp[0] = 8;
+	memcpy(icmp + 4, "\x00\x07\x00\x01hello, vhu", 14);
+	uint16_t c = csum(icmp, 18);
+	icmp[2] = (uint8_t)(c >> 8);
+	icmp[3] = (uint8_t)c;
+	ASSERT_TRUE(fwd_reflect(f, 14 + 20 + 18, pm));
+	ASSERT_EQ(icmp[0], 0);	      /* echo reply */
+	ASSERT_EQ(csum(icmp, 18), 0); /* and its checksum still right */
+	ASSERT_TRUE(memcmp(ip + 12, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8) == 0);
+	return 0;
+}
+
+static uint8_t cmd(struct port *p, uint64_t f, uint8_t class, uint8_t c, const void *d,
+		   uint32_t len)
+{
+	uint8_t buf[64];
+
+	buf[0] = class;
+	buf[1] = c;
+	memcpy(buf + 2, d, len);
+	return ctrl_command(p, f, buf, len + 2);
+}
+
+static int rx_filter(void)
+{
+	const uint64_t all = (1ULL << VIRTIO_NET_F_CTRL_RX) | (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR) |
+			     (1ULL << VIRTIO_NET_F_MQ);
+	static struct port p;
+	const uint8_t off = 0, on = 1;
+	uint8_t table[4 + 6 + 4 + 6] = { 1, 0, 0, 0 };
+
+	memcpy(p.mac, mac_a, 6);
+	p.pairs = 2;
+	ctrl_reset(&p);
+	/* Without a control queue, or promiscuous (the state after reset), everything enters. */
+	ASSERT_TRUE(ctrl_rx_accept(&p, mac_c));
+	p.has_ctrl = true;
+	ASSERT_TRUE(ctrl_rx_accept(&p, mac_c) && ctrl_rx_accept(&p, mcast));
+	/* Commands the features do not allow are refused and change nothing. */
+	ASSERT_EQ(cmd(&p, 0, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1),
+		  VIRTIO_NET_ERR);
+	ASSERT_TRUE(ctrl_rx_accept(&p, mac_c));
+	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1),
+		  VIRTIO_NET_OK);
+	/* Not promiscuous: the config MAC, broadcast; not other unicast, nor multicast. */
+	ASSERT_TRUE(ctrl_rx_accept(&p, mac_a) && ctrl_rx_accept(&p, bcast));
+	ASSERT_TRUE(!ctrl_rx_accept(&p, mac_c) && !ctrl_rx_accept(&p, mcast));
+	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_ALLMULTI, &on, 1),
+		  VIRTIO_NET_OK);
+	ASSERT_TRUE(ctrl_rx_accept(&p, mcast));
+	/* The MAC the driver sets replaces the config MAC. */
+	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac_b, 6),
+		  VIRTIO_NET_OK);
+	ASSERT_TRUE(ctrl_rx_accept(&p, mac_b) && !ctrl_rx_accept(&p, mac_a));
+	/* The unicast table: one entry, an empty multicast table. */
+	memcpy(table + 4, mac_c, 6);
+	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, table, 14),
+		  VIRTIO_NET_OK);
+	ASSERT_TRUE(ctrl_rx_accept(&p, mac_c));
+	/* A table claiming more entries than it holds: refused whole. */
+	table[0] = 1;
+	table[10] = 9;
+	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, table, 14),
+		  VIRTIO_NET_ERR);
+	ASSERT_TRUE(ctrl_rx_accept(&p, mac_c));
+	/* Queue pairs: within what the port has. */
+	const uint8_t two[2] = { 2, 0 }, three[2] = { 3, 0 };
+	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, three, 2),
+		  VIRTIO_NET_ERR);
+	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, two, 2),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(p.active_pairs, 2);
+	/* Reset: promiscuous again, the config MAC, all pairs. */
+	ctrl_reset(&p);
+	ASSERT_TRUE(ctrl_rx_accept(&p, mac_c) && ctrl_rx_accept(&p, mcast));
+	ASSERT_TRUE(memcmp(p.rx.guest_mac, mac_a, 6) == 0);
+	return 0;
+}
+
+int main(void)
+{
+	RUN(switch_learns);
+	RUN(modes);
+	RUN(reflect_udp);
+	RUN(reflect_arp);
+	RUN(reflect_icmp);
+	RUN(rx_filter);
+	T_MAIN_END();
+}
