@@ -649,6 +649,9 @@ static int h_set_inflight_fd(struct vhu_backend *be, struct msg *m)
 	}
 	/* Map only what fstat proves: a page past the end of the file raises SIGBUS when the
 	 * ring starts. The front-end keeps this buffer in a memfd or shm file. */
+	ret = mem_fd_check(m->fds[0], "inflight buffer", &be->lg);
+	if (ret)
+		return ret;
 	if (fstat(m->fds[0], &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode) || !add_ok(in->mmap_offset, in->mmap_size, &end) ||

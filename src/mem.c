@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -67,13 +68,33 @@ static int region_check(const struct vhu_mem_region *r, const struct logger *lg)
 	return 0;
 }
 
+int mem_fd_check(int fd, const char *what, const struct logger *lg)
+{
+	/* Only memory-backed files: memfd, tmpfs (/dev/shm) and hugetlbfs. A page of a file on
+	 * any other file system is read through it: on FUSE or NFS the front-end (or a server
+	 * it runs) can make every access, even fstat, wait forever, and the thread with it.
+	 * F_GET_SEALS answers without asking the file system: it works on shmem and hugetlbfs
+	 * files (sealed or not) and fails with EINVAL on every other kind of fd. */
+	if (fcntl(fd, F_GET_SEALS) < 0) {
+		log_err(lg,
+			"%s: the fd is not a memfd, tmpfs or hugetlbfs file (%s); refused: a file "
+			"on another file system can block every access to it",
+			what, strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int region_map(struct mem *mm, struct mem_region *out, const struct vhu_mem_region *r,
 		      int fd, const struct logger *lg)
 {
 	struct stat st;
 	uint64_t size = r->mmap_offset + r->memory_size, align;
 	void *p;
+	int ret = mem_fd_check(fd, "memory region", lg);
 
+	if (ret)
+		return ret;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	/* Pages past the end of a file raise SIGBUS when touched: a region must lie inside its

@@ -41,6 +41,9 @@ struct mem {
 
 /* Empty table, poison cleared. */
 void mem_init(struct mem *mm);
+/* 0 when fd is a memfd, tmpfs or hugetlbfs file (the only fds vhu maps); else logged and
+ * -EINVAL. what names the fd in the log. */
+int mem_fd_check(int fd, const char *what, const struct logger *lg);
 /* Unmaps everything (the poison stays until mem_init). */
 void mem_clear(struct mem *mm);
 /* Replaces the table (SET_MEM_TABLE). Takes the fds on success (slots set to -1). On error the

@@ -36,7 +36,8 @@ int ring_broken(struct vhu_virtq *vq, const char *fmt, ...)
 		/* "VHOST_USER_SET_VRING_ERR": the err eventfd tells the front-end of the error.
 		 * Non-blocking (SET_VRING_ERR): EAGAIN means one is pending already. */
 		if (vq->err_fd >= 0)
-			peer_eventfd_write(vq->err_fd);
+			if (peer_eventfd_write(vq->err_fd) == -EINTR)
+				vq->st.stalls++;
 	}
 	return -EIO;
 }

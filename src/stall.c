@@ -16,10 +16,12 @@
 /* Threads that write peer eventfds while the guard runs (vhu-blk: one per queue). */
 #define STALL_SLOTS 1024
 
+enum { SLOT_FREE, SLOT_CLAIMED, SLOT_READY };
+
 struct stall_slot {
-	unsigned used;	/* atomic: 0 free, 1 taken */
+	unsigned state; /* atomic: SLOT_FREE, _CLAIMED (being set up), _READY */
 	unsigned seq;	/* atomic: odd while this thread is inside a write */
-	pthread_t th;	/* written before used is published */
+	pthread_t th;	/* written while CLAIMED, read by the watchdog once READY */
 	unsigned seen;	/* watchdog only: seq at the previous look */
 	unsigned ticks; /* watchdog only: looks that found the same odd seq */
 };
@@ -33,26 +35,26 @@ static void slot_release(void *p)
 {
 	struct stall_slot *s = p;
 
-	__atomic_store_n(&s->used, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
 }
 
-/* This thread's slot, taken on its first guarded write; NULL when every slot is taken. */
+/* This thread's slot, taken on its first guarded write; NULL when every slot is taken. A
+ * slot is won first (compare-and-swap), then filled, then published READY: two threads never
+ * fill one slot, and the watchdog never reads a half-filled one. */
 static struct stall_slot *slot_get(void)
 {
 	if (self)
 		return self;
 	for (unsigned i = 0; i < STALL_SLOTS; i++) {
-		unsigned zero = 0;
+		unsigned expect = SLOT_FREE;
 		struct stall_slot *s = &slots[i];
-		if (__atomic_load_n(&s->used, __ATOMIC_RELAXED))
+		if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != SLOT_FREE ||
+		    !__atomic_compare_exchange_n(&s->state, &expect, SLOT_CLAIMED, false,
+						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			continue;
 		s->th = pthread_self();
 		__atomic_store_n(&s->seq, 0, __ATOMIC_RELAXED);
-		if (!__atomic_compare_exchange_n(&s->used, &zero, 1, false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED))
-			continue;
-		/* Re-published after the claim: the watchdog reads th only from a used slot. */
-		__atomic_store_n(&s->th, pthread_self(), __ATOMIC_RELEASE);
+		__atomic_store_n(&s->state, SLOT_READY, __ATOMIC_RELEASE);
 		pthread_setspecific(self_key, s);
 		self = s;
 		return s;
@@ -91,7 +93,7 @@ static void *watchdog(void *arg)
 		nanosleep(&tick, NULL);
 		for (unsigned i = 0; i < STALL_SLOTS; i++) {
 			struct stall_slot *s = &slots[i];
-			if (!__atomic_load_n(&s->used, __ATOMIC_ACQUIRE)) {
+			if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SLOT_READY) {
 				s->ticks = 0;
 				continue;
 			}
@@ -105,7 +107,7 @@ static void *watchdog(void *arg)
 			 * every look while it lasts (a signal that came just before the write
 			 * started waiting is lost). */
 			if (++s->ticks >= 2)
-				pthread_kill(__atomic_load_n(&s->th, __ATOMIC_ACQUIRE), signo);
+				pthread_kill(s->th, signo);
 		}
 	}
 	return NULL;

@@ -137,6 +137,7 @@ VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
 		/* Non-blocking (SET_VRING_CALL): a counter at its maximum fails with EAGAIN, and
 		 * the front-end has a notification pending anyway. */
 		if (unlikely(peer_eventfd_write(vq->call_fd) == -EINTR)) {
+			vq->st.stalls++;
 			ring_broken(vq, "the call eventfd blocked: the front-end made it blocking "
 					"and filled its counter");
 			return;

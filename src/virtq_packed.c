@@ -19,7 +19,10 @@ int packed_map(struct vhu_virtq *vq)
 	vq->pk.device = mem_uva_to_hva(vq->mem, vq->addr.used, VRING_PACKED_EVENT_SIZE);
 	if (!vq->pk.desc || !vq->pk.driver || !vq->pk.device)
 		return -EFAULT;
-	if (!vring_packed_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used))
+	/* The spec's alignment of the addresses, and of our pointers (see virtq_split.c). */
+	if (!vring_packed_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used) ||
+	    !vring_packed_aligned((uintptr_t)vq->pk.desc, (uintptr_t)vq->pk.driver,
+				  (uintptr_t)vq->pk.device))
 		return -EINVAL;
 	if (vq->base_avail >= vq->num || vq->base_used >= vq->num)
 		return -EINVAL;

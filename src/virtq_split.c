@@ -28,7 +28,12 @@ int split_map(struct vhu_virtq *vq)
 	vq->split.used = mem_uva_to_hva(vq->mem, vq->addr.used, vring_split_used_size(vq->num));
 	if (!vq->split.desc || !vq->split.avail || !vq->split.used)
 		return -EFAULT;
-	if (!vring_split_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used))
+	/* The spec's alignment of the front-end's addresses, and of our pointers too: a region
+	 * whose user address and file offset disagree modulo 4 would misalign them, and the
+	 * index and flag fields are accessed atomically. */
+	if (!vring_split_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used) ||
+	    !vring_split_aligned((uintptr_t)vq->split.desc, (uintptr_t)vq->split.avail,
+				 (uintptr_t)vq->split.used))
 		return -EINVAL;
 	vq->last_avail_idx = vq->base_avail;
 	vq->shadow_avail_idx = vq->base_avail;

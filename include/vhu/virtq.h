@@ -83,6 +83,7 @@ struct vhu_virtq_stats {
 	uint64_t kicks;	 /* kick eventfd reads */
 	uint64_t calls;	 /* call eventfd writes */
 	uint64_t broken; /* 1 when the ring was marked broken */
+	uint64_t stalls; /* call/err writes that blocked and were interrupted (eventfd guard) */
 };
 void vhu_virtq_stats(const struct vhu_virtq *vq, struct vhu_virtq_stats *st);
 

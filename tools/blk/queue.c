@@ -36,8 +36,10 @@ struct bqueue {
 	unsigned index;
 	pthread_t th;
 	int stop_fd;
-	int wake_fd;  /* written when the ring is enabled again */
-	bool enabled; /* SET_VRING_ENABLE; set by the main thread, read with __atomic */
+	int wake_fd;	   /* written when the ring is enabled again */
+	bool enabled;	   /* SET_VRING_ENABLE; set by the main thread, read with __atomic */
+	unsigned gen;	   /* bumped by the main thread after each change of enabled */
+	unsigned seen_gen; /* the gen the queue thread last acted on (atomic) */
 	struct io_uring ring;
 	struct bslot *slots;
 	unsigned nslots;
@@ -290,8 +292,13 @@ static void *qthread(void *arg)
 	arm_poll(q, q->wake_fd, TAG_WAKE);
 	vhu_virtq_disable_notify(q->vq);
 	for (;;) {
-		/* Pairs with the release store in bqueue_enable(), before its wake_fd write. */
-		bool enabled = __atomic_load_n(&q->enabled, __ATOMIC_ACQUIRE);
+		/* Pairs with the release increment of gen in bqueue_enable(), after its store of
+		 * enabled: a thread that sees the new gen sees the new state. Acting on it is
+		 * acknowledged before any pop, so once bqueue_enable() saw the acknowledgement
+		 * of a disable, nothing more is popped. */
+		unsigned gen = __atomic_load_n(&q->gen, __ATOMIC_ACQUIRE);
+		bool enabled = __atomic_load_n(&q->enabled, __ATOMIC_RELAXED);
+		__atomic_store_n(&q->seen_gen, gen, __ATOMIC_RELEASE);
 		unsigned work = stopping || !enabled ? 0 : pop_some(q);
 		if (io_uring_sq_ready(&q->ring))
 			io_uring_submit(&q->ring);
@@ -411,9 +418,18 @@ void bqueue_enable(struct blkdev *d, struct vhu_virtq *vq, bool enabled)
 
 	if (!q)
 		return;
-	__atomic_store_n(&q->enabled, enabled, __ATOMIC_RELEASE);
+	__atomic_store_n(&q->enabled, enabled, __ATOMIC_RELAXED);
+	unsigned gen = __atomic_add_fetch(&q->gen, 1, __ATOMIC_RELEASE);
+	eventfd_write(q->wake_fd, 1);
 	if (enabled)
-		eventfd_write(q->wake_fd, 1);
+		return;
+	/* The front-end takes our reply to SET_VRING_ENABLE 0 as "no request of this ring is
+	 * taken any more": wait until the queue thread has acted on it (it is woken, and a pop
+	 * batch in progress is at most a ring's worth). Bounded, in case the thread is gone. */
+	for (int i = 0; i < 2000 && __atomic_load_n(&q->seen_gen, __ATOMIC_ACQUIRE) != gen; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 500000 }, NULL);
+	if (__atomic_load_n(&q->seen_gen, __ATOMIC_ACQUIRE) != gen)
+		blk_log(d, VHU_LOG_WARN, "a queue thread did not see its ring disabled within 1 s");
 }
 
 void bqueue_print_stats(struct blkdev *d)

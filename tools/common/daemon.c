@@ -169,12 +169,31 @@ static void on_conn(struct dhandler *h)
 		c->closed(c);
 }
 
+/* Notification writes of this back-end the eventfd guard had to interrupt, so far. */
+static uint64_t be_stalls(struct vhu_backend *be)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < vhu_backend_nvqs(be); i++) {
+		struct vhu_virtq_stats st;
+		vhu_virtq_stats(vhu_backend_virtq(be, i), &st);
+		n += st.stalls;
+	}
+	return n;
+}
+
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS	 8000
+#define BACKOFF_RESET_MS 10000 /* a connection this long without a stall forgives */
+
 static int attach(struct dconn *c, int fd)
 {
 	int ret = vhu_backend_attach(c->be, fd);
 
 	if (ret)
 		return ret;
+	c->stalls_seen = be_stalls(c->be);
+	c->attached_ms = daemon_now_ms();
 	c->fd = fd;
 	ep_add(c, fd, &c->h_conn);
 	return 0;
@@ -224,6 +243,10 @@ void dconn_accept(struct dconn *c)
 		close(fd);
 		return;
 	}
+	if (daemon_now_ms() < c->refuse_until_ms) {
+		close(fd); /* back-off (dconn_drop): not logged, a loop of attempts would flood */
+		return;
+	}
 	if (attach(c, fd)) {
 		close(fd);
 		return;
@@ -237,7 +260,7 @@ bool dconn_try_connect(struct dconn *c, uint64_t now_ms)
 
 	if (!c->client || c->fd >= 0)
 		return false;
-	if (now_ms < c->next_connect_ms)
+	if (now_ms < c->next_connect_ms || now_ms < c->refuse_until_ms)
 		return true;
 	fd = vhu_connect(c->path, 0);
 	if (fd >= 0 && attach(c, fd) == 0) {
@@ -266,10 +289,32 @@ int dconn_dispatch(struct dconn *c)
 	return ret;
 }
 
+/* Before a connection goes: did its front-end block a notification? Then the port pauses. */
+static void backoff_check(struct dconn *c)
+{
+	uint64_t now = daemon_now_ms();
+
+	if (be_stalls(c->be) == c->stalls_seen) {
+		if (now - c->attached_ms >= BACKOFF_RESET_MS)
+			c->backoff_ms = 0;
+		return;
+	}
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_FIRST_MS;
+	if (c->backoff_ms > BACKOFF_MAX_MS)
+		c->backoff_ms = BACKOFF_MAX_MS;
+	c->refuse_until_ms = now + c->backoff_ms;
+	char msg[160];
+	snprintf(msg, sizeof(msg),
+		 "the front-end blocked a notification: this port takes no connection for %u ms",
+		 c->backoff_ms);
+	dlog(c, VHU_LOG_WARN, msg);
+}
+
 void dconn_drop(struct dconn *c)
 {
 	if (c->fd < 0)
 		return;
+	backoff_check(c);
 	dloop_del(c->loop, c->fd);
 	vhu_backend_detach(c->be);
 	c->fd = -1;

@@ -80,6 +80,12 @@ struct dconn {
 	bool fd_once;	  /* --fd with a connected socket: nothing to wait for once it closes */
 	bool unlink;	  /* path is ours: remove it when done */
 	uint64_t next_connect_ms;
+	/* Back-off after a front-end blocked a notification (the eventfd guard interrupted a
+	 * write, which holds the thread for tens of ms): the port takes no connection until
+	 * refuse_until_ms, and the pause doubles at each repeat (a front-end that reconnects
+	 * to do it again must not starve the other ports). */
+	uint64_t refuse_until_ms, attached_ms, stalls_seen;
+	unsigned backoff_ms;
 	struct vhu_backend *be;
 	struct dhandler h_listen, h_conn;
 	/* Set by the caller before dconn_open: the loop the listening socket and the connection
