@@ -84,6 +84,7 @@ enum net_mode { MODE_SWITCH, MODE_LOOPBACK, MODE_SINK };
 struct net {
 	struct dloop loop;	       /* the daemon's event loop; device hooks in main.c */
 	unsigned poll_idle, poll_busy; /* rounds without and with frames (main.c) */
+	uint64_t nofd_idle_since;      /* ns; a NOFD ring has had nothing since (main.c) */
 	enum net_mode mode;
 	bool poll;
 	uint64_t poll_ns;	   /* adaptive polling window after a kick (--poll-us) */
