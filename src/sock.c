@@ -106,6 +106,30 @@ static int lock_dir(const char *path)
 	return fd;
 }
 
+/* chmod of the socket file just bound, never through a symlink: someone who may write the
+ * directory could swap one in between bind and chmod. The file is opened O_PATH|O_NOFOLLOW
+ * (a symlink is not followed, and must be a socket) and changed through /proc/self/fd. */
+static int chmod_nofollow(const char *path, mode_t mode)
+{
+	char proc[64];
+	struct stat st;
+	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+
+	if (pfd < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	if (fstat(pfd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		ret = -1;
+	} else if (chmod(proc, mode) < 0) {
+		ret = -1;
+	}
+	int err = errno;
+	close(pfd);
+	errno = err;
+	return ret;
+}
+
 int sock_listen(const char *path, unsigned mode)
 {
 	struct sockaddr_un sa;
@@ -131,7 +155,7 @@ int sock_listen(const char *path, unsigned mode)
 			goto err_close;
 	}
 	/* The mode is set before listen(): nobody connects while the umask's mode holds. */
-	if (chmod(path, mode) < 0 || listen(fd, 16) < 0) {
+	if (chmod_nofollow(path, mode) < 0 || listen(fd, 16) < 0) {
 		ret = -errno;
 		unlink(path);
 		goto err_close;

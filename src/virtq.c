@@ -153,6 +153,12 @@ VHU_EXPORT uint32_t vhu_virtq_cursor(const struct vhu_virtq *vq)
 
 VHU_EXPORT void vhu_virtq_rewind(struct vhu_virtq *vq, uint32_t cursor)
 {
+	/* The rewound buffers were recorded as in flight: taking them again would look like the
+	 * driver offering them twice, and a restart would resubmit them. Refused, visibly. */
+	if (vq->infs && cursor != vhu_virtq_cursor(vq)) {
+		ring_broken(vq, "vhu_virtq_rewind() on a ring with inflight tracking");
+		return;
+	}
 	vq->last_avail_idx = (uint16_t)cursor;
 	vq->avail_wrap = !!(cursor >> 16);
 }

@@ -54,7 +54,9 @@ void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t wri
 void vhu_virtq_flush(struct vhu_virtq *vq);
 
 /* Position of the next pop, to undo pops that could not be used (mergeable rx buffers that
- * turned out too few). Only pops since the cursor may be rewound, and none of them pushed. */
+ * turned out too few). Only pops since the cursor may be rewound, and none of them pushed.
+ * Not on a queue with inflight tracking (INFLIGHT_SHMFD), whose pops are recorded for a
+ * restart: a rewind there breaks the queue. */
 uint32_t vhu_virtq_cursor(const struct vhu_virtq *vq);
 void vhu_virtq_rewind(struct vhu_virtq *vq, uint32_t cursor);
 

@@ -525,6 +525,21 @@ static int packed_full_ring(void)
 	return 0;
 }
 
+/* A rewind would take tracked buffers a second time: refused by breaking the ring. */
+static int rewind_refused(void)
+{
+	struct vhu_elem e;
+
+	ASSERT_OK(setup(false));
+	ASSERT_OK(device_start(false, drvq_base(&dq)));
+	ASSERT_OK(add(0));
+	uint32_t c = vhu_virtq_cursor(&vq);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1);
+	vhu_virtq_rewind(&vq, c);
+	ASSERT_TRUE(vq.broken);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(split_crash);
@@ -541,5 +556,6 @@ int main(void)
 	RUN(split_duplicate_head);
 	RUN(packed_duplicate_id);
 	RUN(packed_full_ring);
+	RUN(rewind_refused);
 	T_MAIN_END();
 }

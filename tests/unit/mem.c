@@ -2,6 +2,8 @@
 /* Memory table: mapping with offsets, translation bounds, buffers spanning two regions,
  * overlap and size checks, ADD/REM with references. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -138,6 +140,39 @@ static int add_remove(void)
 	return 0;
 }
 
+/* Only memory-backed files are mapped: a regular file on a disk file system (here, the build
+ * directory's) or a pipe is refused before any fstat or mmap; /dev/shm is tmpfs and taken. */
+static int fd_kinds(void)
+{
+	struct vhu_mem_region r = { 0x10000, 4096, 0x7000000, 0 };
+	char name[] = "unit-mem-XXXXXX";
+	int fd = mkstemp(name), p[2];
+
+	ASSERT_TRUE(fd >= 0);
+	unlink(name);
+	ASSERT_OK(ftruncate(fd, 4096));
+	struct mem m2;
+	mem_init(&m2);
+	if (fcntl(fd, F_GET_SEALS) >= 0) {
+		close(fd);
+		return 0; /* the build directory is on tmpfs: nothing to refuse here */
+	}
+	ASSERT_EQ(mem_set_table(&m2, &r, 1, &fd, NULL), -EINVAL);
+	ASSERT_TRUE(fd >= 0);
+	close(fd);
+	ASSERT_OK(pipe(p));
+	ASSERT_EQ(mem_add(&m2, &r, &p[0], NULL), -EINVAL);
+	close(p[0]);
+	close(p[1]);
+	fd = open("/dev/shm", O_TMPFILE | O_RDWR, 0600);
+	if (fd >= 0) {
+		ASSERT_OK(ftruncate(fd, 4096));
+		ASSERT_OK(mem_add(&m2, &r, &fd, NULL));
+		mem_clear(&m2);
+	}
+	return 0;
+}
+
 int main(void)
 {
 	memfd = memfd_create("unit-mem", MFD_CLOEXEC);
@@ -151,6 +186,7 @@ int main(void)
 	RUN(uva);
 	RUN(bad_tables);
 	RUN(add_remove);
+	RUN(fd_kinds);
 	mem_clear(&mm);
 	munmap(local, SZ);
 	close(memfd);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -37,6 +39,27 @@ bool parse_socket_group(const char *s, gid_t *gid)
 	return true;
 }
 
+/* chown and chmod of the socket file just bound, never through a symlink (see src/sock.c):
+ * through an O_PATH|O_NOFOLLOW fd that must be a socket. */
+static int owner_nofollow(const char *path, gid_t gid, mode_t mode)
+{
+	char proc[64];
+	struct stat st;
+	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), ret = -1;
+
+	if (pfd < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	if (fstat(pfd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		errno = EEXIST;
+	else if (fchownat(pfd, "", (uid_t)-1, gid, AT_EMPTY_PATH) == 0 && chmod(proc, mode) == 0)
+		ret = 0;
+	int err = errno;
+	close(pfd);
+	errno = err;
+	return ret;
+}
+
 int listen_path(const char *path, const struct listen_opts *o)
 {
 	bool group = o->gid != (gid_t)-1;
@@ -48,7 +71,7 @@ int listen_path(const char *path, const struct listen_opts *o)
 	fd = vhu_listen_mode(path, mode & 0600);
 	if (fd < 0)
 		return fd;
-	if (chown(path, (uid_t)-1, o->gid) < 0 || chmod(path, mode) < 0) {
+	if (owner_nofollow(path, o->gid, mode) < 0) {
 		ret = -errno;
 		unlink(path);
 		close(fd);
