@@ -123,7 +123,7 @@ static int idle(void *dev)
 	}
 	bool spin = n->poll || (nofd && !nofd_nap);
 
-	if (!n->poll && n->poll_ns)
+	if (!n->poll)
 		polled += net_poll_adaptive(n, &adaptive);
 	net_reap(n);
 	if (polled) {

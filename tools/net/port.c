@@ -216,6 +216,8 @@ static bool is_ctrl(const struct port *p, unsigned index)
 	return p->has_ctrl && index == p->ctrl_index;
 }
 
+#define TX_TURN 8 /* batches of one ring per kick before the loop moves on */
+
 static void queue_on_kick(struct net *n, struct nqueue *q)
 {
 	if (!q->started)
@@ -227,23 +229,16 @@ static void queue_on_kick(struct net *n, struct nqueue *q)
 	}
 	if (q->index % 2 == 0)
 		return; /* rx: new buffers; frames are only sent when they arrive */
-	if (n->poll_ns) {
-		/* Adaptive polling: kicks stay off while the ring keeps getting frames; the main
-		 * loop polls it and turns them back on once it has been idle for poll_ns. */
-		vhu_virtq_disable_notify(q->vq);
-		while (process_tx(n, q) == NET_BATCH && q->started)
-			;
-		q->polling = q->started;
-		q->idle_since = 0;
-		return;
-	}
-	for (;;) {
-		vhu_virtq_disable_notify(q->vq);
-		while (process_tx(n, q) == NET_BATCH && q->started)
-			;
-		if (!q->started || !vhu_virtq_enable_notify(q->vq))
-			break;
-	}
+	/* At most TX_TURN batches now: a guest that keeps its ring full must not hold the loop
+	 * (every other port waits meanwhile). The rest is polled by the main loop, one batch
+	 * per ring and round (net_poll_adaptive), as after any kick; with poll_ns 0 that ends
+	 * as soon as the ring is empty and kicks are on again. */
+	vhu_virtq_disable_notify(q->vq);
+	unsigned turns = 0;
+	while (process_tx(n, q) == NET_BATCH && q->started && ++turns < TX_TURN)
+		;
+	q->polling = q->started;
+	q->idle_since = 0;
 }
 
 static void on_kick(struct dhandler *h)
