@@ -48,8 +48,12 @@ for ex in rng rng-fe; do
 	# shellcheck disable=SC2086 # the flags are words
 	"$CC" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$tmp/$ex" "$SRC/examples/$ex.c" $flags ||
 		fail "building examples/$ex.c against the installed library"
-	readelf -d "$tmp/$ex" | grep -q 'NEEDED.*\[libvhu\.so\.0\]' || fail "$ex: libvhu.so.0 is not NEEDED"
-	LD_LIBRARY_PATH=$libdir ldd "$tmp/$ex" | grep -q "libvhu\.so\.0 => $libdir/" ||
+	# Whole outputs first: `cmd | grep -q` under pipefail fails when grep quits early and
+	# cmd dies of SIGPIPE.
+	dyn=$(readelf -d "$tmp/$ex")
+	grep -q 'NEEDED.*\[libvhu\.so\.0\]' <<<"$dyn" || fail "$ex: libvhu.so.0 is not NEEDED"
+	deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/$ex")
+	grep -q "libvhu\.so\.0 => $libdir/" <<<"$deps" ||
 		fail "$ex: libvhu.so.0 does not resolve to the installed copy"
 done
 
