@@ -14,7 +14,6 @@
  *
  * usage: freeze PATH-TO-vhu-net PATH-TO-vhu-blk
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
@@ -32,6 +31,7 @@
 
 #include <vhu/backend.h>
 
+#include "../common/bad.h"
 #include "../common/drv.h"
 #include "../t.h"
 
@@ -45,60 +45,13 @@ static char log_path[128];
 static int base_fds, base_maps;
 static bool vg;
 
-static void msleep(int ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-		  NULL);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int count_fds(pid_t pid)
-{
-	char p[64];
-	int n = 0;
-	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
-	DIR *d = opendir(p);
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-static int count_maps(pid_t pid)
-{
-	char p[64], line[512];
-	int n = 0;
-	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
-	FILE *f = fopen(p, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "drv-mem") != NULL;
-	fclose(f);
-	return n;
-}
-
-static bool alive(pid_t pid)
-{
-	int st;
-	return waitpid(pid, &st, WNOHANG) == 0;
-}
-
 /* After a case: vhu-net alive, fds and mappings back to the baseline. */
 static int check_clean(const char *what)
 {
 	int fds = -1, maps = -1;
 	for (int t = 0; t < 150; t++) {
 		fds = count_fds(net_pid);
-		maps = count_maps(net_pid);
+		maps = count_maps(net_pid, "drv-mem");
 		if (fds == base_fds && maps == base_maps)
 			break;
 		msleep(20);
@@ -115,27 +68,10 @@ static int check_clean(const char *what)
 	return 0;
 }
 
-/* Reads (and throws away) until the daemon closes the connection. */
-static bool closed_by_peer(int fd, int timeout_ms)
+/* 0 when the vhu-net log has what, else a failure. */
+static int expect_log(const char *what)
 {
-	uint8_t buf[4096];
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
-	while (now_ms() < end) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			return true;
-	}
-	return false;
-}
-
-static int grep_log(const char *what)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "grep -q '%s' %s", what, log_path);
-	if (system(cmd) != 0) {
+	if (!grep_log(log_path, what)) {
 		T_FAILF("no '%s' in the vhu-net log", what);
 		return -1;
 	}
@@ -305,8 +241,8 @@ static int not_eventfds(void)
 	close(efd);
 	close(sem);
 	ASSERT_OK(ret);
-	ASSERT_OK(grep_log("not an eventfd"));
-	ASSERT_OK(grep_log("semaphore eventfd"));
+	ASSERT_OK(expect_log("not an eventfd"));
+	ASSERT_OK(expect_log("semaphore eventfd"));
 	return 0;
 }
 
@@ -363,7 +299,7 @@ static int reply_flood(void)
 	drv_close(&b);
 	drv_close(&c);
 	ASSERT_OK(check_clean("reply flood"));
-	return grep_log("does not read its replies");
+	return expect_log("does not read its replies");
 }
 
 /* ---- (c) blocking eventfds at their maximum count as call and err fds ---- */
@@ -471,8 +407,8 @@ static int blocking_call(void)
 	drv_close(&c);
 	msleep(vg ? 1000 : 400);
 	ASSERT_OK(check_clean("blocking call fd"));
-	ASSERT_OK(grep_log("takes no connection for 250 ms"));
-	return grep_log("call eventfd blocked");
+	ASSERT_OK(expect_log("takes no connection for 250 ms"));
+	return expect_log("call eventfd blocked");
 }
 
 static int sigterm_exits(pid_t pid, const char *who, int limit_ms)
@@ -663,31 +599,19 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0); /* nothing buffered is copied into the children */
 	signal(SIGPIPE, SIG_IGN);
 	blk_bin = argv[2];
-	vg = getenv("VALGRIND") && *getenv("VALGRIND") == '1';
+	vg = want_valgrind();
 	for (int i = 0; i < NPORTS; i++)
 		snprintf(paths[i], sizeof(paths[i]), "/tmp/vhu-freeze-%d-%d.sock", getpid(), i);
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-freeze-%d.log", getpid());
 	snprintf(blk_log, sizeof(blk_log), "/tmp/vhu-freeze-blk-%d.log", getpid());
-	net_pid = fork();
-	if (net_pid == 0) {
-		if (!freopen(log_path, "w", stderr) || !freopen("/dev/null", "w", stdout))
-			_exit(127);
-		if (vg)
-			execlp("valgrind", "valgrind", "-q", "--error-exitcode=99",
-			       "--leak-check=full", "--errors-for-leak-kinds=definite",
-			       "--track-fds=yes", argv[1], "-s", paths[PA], "-s", paths[PA2], "-s",
-			       paths[PB], "-s", paths[PC], NULL);
-		else
-			execl(argv[1], argv[1], "-s", paths[PA], "-s", paths[PA2], "-s", paths[PB],
-			      "-s", paths[PC], NULL);
-		_exit(127);
-	}
-	struct stat st;
-	for (int i = 0; i < 200 && stat(paths[PC], &st); i++)
-		msleep(50);
+	net_pid = spawn_daemon(argv[1],
+			       (const char *[]){ "-s", paths[PA], "-s", paths[PA2], "-s", paths[PB],
+						 "-s", paths[PC], NULL },
+			       log_path, NULL, vg);
+	wait_socket(paths[PC]);
 	msleep(vg ? 500 : 50);
 	base_fds = count_fds(net_pid);
-	base_maps = count_maps(net_pid);
+	base_maps = count_maps(net_pid, "drv-mem");
 
 	RUN(slow_loris);
 	RUN(not_eventfds);
@@ -696,22 +620,14 @@ int main(int argc, char **argv)
 	RUN(full_err);
 	RUN(blocking_call);
 	RUN(net_sigterm);
-	if (t_failed) {
-		char cmd[200];
-		snprintf(cmd, sizeof(cmd), "tail -40 %s >&2", log_path);
-		if (system(cmd) < 0)
-			perror("system");
-	}
+	if (t_failed)
+		tail_log(log_path, 40);
 	RUN(blk_silent);
 	RUN(blk_full_call);
 	RUN(blk_blocking_call);
 	RUN(blk_conn_closes);
-	if (t_failed) {
-		char cmd[200];
-		snprintf(cmd, sizeof(cmd), "tail -40 %s >&2", blk_log);
-		if (system(cmd) < 0)
-			perror("system");
-	}
+	if (t_failed)
+		tail_log(blk_log, 40);
 	if (alive(net_pid)) {
 		kill(net_pid, SIGKILL);
 		waitpid(net_pid, NULL, 0);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/bad.h"
 #include "../common/drv.h"
 #include "../t.h"
 
@@ -29,12 +30,6 @@ T_DEFINE;
 
 static pid_t daemon_pid;
 static char sock_path[128], log_path[128], img_path[128];
-
-static void msleep(int ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-		  NULL);
-}
 
 /* CPU time (user + system, in clock ticks) the daemon used so far. */
 static long cpu_ticks(pid_t pid)
@@ -154,31 +149,19 @@ int main(int argc, char **argv)
 		return T_FAIL;
 	}
 	close(fd);
-	daemon_pid = fork();
-	if (daemon_pid == 0) {
-		freopen(log_path, "w", stderr);
-		freopen("/dev/null", "w", stdout);
-		execl(argv[1], argv[1], "--socket-path", sock_path, "--image", img_path,
-		      "--verbose", NULL);
-		_exit(127);
-	}
-	struct stat st;
-	for (int i = 0; i < 200 && stat(sock_path, &st); i++)
-		msleep(50);
+	daemon_pid = spawn_daemon(argv[1],
+				  (const char *[]){ "--socket-path", sock_path, "--image", img_path,
+						    "--verbose", NULL },
+				  log_path, NULL, false);
+	wait_socket(sock_path);
 
 	RUN(disabled_ring_holds_writes);
 
-	kill(daemon_pid, SIGTERM);
-	int status = 0;
-	waitpid(daemon_pid, &status, 0);
+	int status = stop_daemon(daemon_pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		T_FAILF("vhu-blk exit status 0x%x", status);
-	if (t_failed) {
-		char cmd[200];
-		snprintf(cmd, sizeof(cmd), "tail -40 %s >&2", log_path);
-		if (system(cmd) < 0)
-			perror("system");
-	}
+	if (t_failed)
+		tail_log(log_path, 40);
 	unlink(log_path);
 	unlink(sock_path);
 	unlink(img_path);

@@ -7,7 +7,6 @@
  *
  * usage: vhu-blk-bad PATH-TO-vhu-blk
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/bad.h"
 #include "../common/drv.h"
 #include "../t.h"
 
@@ -33,56 +33,11 @@ static char log_path[128];
 static char image_path[128];
 static int base_fds, base_maps;
 
-static void msleep(int ms)
-{
-	nanosleep(&(struct timespec){ .tv_nsec = ms * 1000000L }, NULL);
-}
-
-static int count_fds(pid_t pid)
-{
-	char p[64];
-	int n = 0;
-	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
-	DIR *d = opendir(p);
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* Mappings of front-end files: memory (drv-mem) and inflight buffer (drv-inflight). */
-static int count_maps(pid_t pid)
+static int count_front_end_maps(pid_t pid)
 {
-	char p[64], line[512];
-	int n = 0;
-	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
-	FILE *f = fopen(p, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "drv-mem") != NULL || strstr(line, "drv-inflight") != NULL;
-	fclose(f);
-	return n;
-}
-
-static bool alive(void)
-{
-	int st;
-	return waitpid(daemon_pid, &st, WNOHANG) == 0;
-}
-
-static bool closed_by_peer(struct drv *d, int timeout_ms)
-{
-	struct vhu_hdr h;
-	uint8_t buf[4096];
-	for (int t = 0; t < timeout_ms; t += 50) {
-		int r = drv_recv(d, &h, buf, sizeof(buf), 50);
-		if (r < 0 && r != -ETIMEDOUT)
-			return true;
-	}
-	return false;
+	int mem = count_maps(pid, "drv-mem"), inflight = count_maps(pid, "drv-inflight");
+	return mem < 0 || inflight < 0 ? -1 : mem + inflight;
 }
 
 static int check_clean(const char *what)
@@ -90,12 +45,12 @@ static int check_clean(const char *what)
 	int fds = -1, maps = -1;
 	for (int t = 0; t < 100; t++) {
 		fds = count_fds(daemon_pid);
-		maps = count_maps(daemon_pid);
+		maps = count_front_end_maps(daemon_pid);
 		if (fds == base_fds && maps == base_maps)
 			break;
 		msleep(20);
 	}
-	if (!alive()) {
+	if (!alive(daemon_pid)) {
 		T_FAILF("%s: vhu-blk died", what);
 		return -1;
 	}
@@ -119,7 +74,7 @@ static int run_case(const char *name, bad_fn fn)
 		return -1;
 	}
 	ret = fn(&d);
-	if (ret == 0 && !closed_by_peer(&d, 3000)) {
+	if (ret == 0 && !closed_by_peer(d.fd, 3000)) {
 		T_FAILF("%s: vhu-blk kept the connection open", name);
 		ret = -1;
 	}
@@ -437,19 +392,14 @@ int main(int argc, char **argv)
 		return T_FAIL;
 	}
 	close(img);
-	daemon_pid = fork();
-	if (daemon_pid == 0) {
-		freopen(log_path, "w", stderr);
-		freopen("/dev/null", "w", stdout);
-		execl(argv[1], argv[1], "--socket-path", sock_path, "--image", image_path, NULL);
-		_exit(127);
-	}
-	struct stat st;
-	for (int i = 0; i < 200 && stat(sock_path, &st); i++)
-		msleep(50);
+	daemon_pid = spawn_daemon(
+		argv[1],
+		(const char *[]){ "--socket-path", sock_path, "--image", image_path, NULL },
+		log_path, NULL, false);
+	wait_socket(sock_path);
 	msleep(50);
 	base_fds = count_fds(daemon_pid);
-	base_maps = count_maps(daemon_pid);
+	base_maps = count_front_end_maps(daemon_pid);
 
 	static const struct {
 		const char *name;
@@ -468,27 +418,18 @@ int main(int argc, char **argv)
 	RUN(set_config_paths);
 	RUN(good_session);
 
-	kill(daemon_pid, SIGTERM);
-	int status = 0;
-	waitpid(daemon_pid, &status, 0);
+	int status = stop_daemon(daemon_pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		T_FAILF("vhu-blk exit status 0x%x", status);
-	char cmd[512];
 	if (!t_failed) {
 		/* The guard caught the truncations, and said which mapping. */
-		snprintf(
-			cmd, sizeof(cmd),
-			"grep -q 'shrank under the device: SIGBUS at .* in region gpa' %s && "
-			"grep -q 'shrank under the device: SIGBUS at .* in the inflight buffer' %s",
-			log_path, log_path);
-		if (system(cmd) != 0)
+		if (!grep_log(log_path, "shrank under the device: SIGBUS at .* in region gpa") ||
+		    !grep_log(log_path,
+			      "shrank under the device: SIGBUS at .* in the inflight buffer"))
 			T_FAILF("no SIGBUS guard messages in the daemon log");
 	}
-	if (t_failed) {
-		snprintf(cmd, sizeof(cmd), "tail -40 %s >&2", log_path);
-		if (system(cmd) < 0)
-			perror("system");
-	}
+	if (t_failed)
+		tail_log(log_path, 40);
 	if (inflight_fd >= 0)
 		close(inflight_fd);
 	if (!getenv("VHU_KEEP")) /* VHU_KEEP=1 keeps the daemon's log */

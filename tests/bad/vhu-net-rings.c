@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/bad.h"
 #include "../common/drv.h"
 #include "../t.h"
 
@@ -26,19 +27,6 @@ T_DEFINE;
 
 static pid_t daemon_pid;
 static char sock_path[128], log_path[128], stats_path[128];
-
-static void msleep(int ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-		  NULL);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Puts a 60-byte UDP frame (after a zeroed 12-byte header) on tx, in slot `slot`. */
 static int send_frame(struct drv *d, unsigned slot, uint8_t tag)
@@ -173,30 +161,21 @@ int main(int argc, char **argv)
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-net-rings-%d.sock", getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-net-rings-%d.log", getpid());
 	snprintf(stats_path, sizeof(stats_path), "/tmp/vhu-net-rings-%d.out", getpid());
-	daemon_pid = fork();
-	if (daemon_pid == 0) {
-		freopen(log_path, "w", stderr);
-		freopen(stats_path, "w", stdout);
-		execl(argv[1], argv[1], "--socket-path", sock_path, "--loopback", NULL);
-		_exit(127);
-	}
-	struct stat st;
-	for (int i = 0; i < 200 && stat(sock_path, &st); i++)
-		msleep(50);
+	daemon_pid = spawn_daemon(
+		argv[1], (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
+		log_path, stats_path, false);
+	wait_socket(sock_path);
 
 	RUN(nofd_tx_polled);
 	RUN(mrg_short_first_rx);
 
-	kill(daemon_pid, SIGTERM);
-	int status = 0;
-	waitpid(daemon_pid, &status, 0);
+	int status = stop_daemon(daemon_pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		T_FAILF("vhu-net exit status 0x%x", status);
 	if (t_failed) {
-		char cmd[300];
-		snprintf(cmd, sizeof(cmd), "tail -30 %s %s >&2", log_path, stats_path);
-		if (system(cmd) < 0)
-			perror("system");
+		char files[300];
+		snprintf(files, sizeof(files), "%s %s", log_path, stats_path);
+		tail_log(files, 30);
 	}
 	unlink(log_path);
 	unlink(stats_path);

@@ -8,7 +8,6 @@
  * usage: vhu-net-bad PATH-TO-vhu-net
  */
 #include <errno.h>
-#include <dirent.h>
 #include <linux/virtio_net.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/bad.h"
 #include "../common/drv.h"
 #include "../t.h"
 
@@ -28,73 +28,7 @@ static pid_t daemon_pid;
 static char sock_path[128];
 static char log_path[128];
 static int base_fds, base_maps;
-
-static void msleep(int ms)
-{
-	nanosleep(&(struct timespec){ .tv_nsec = ms * 1000000L }, NULL);
-}
-
 static bool vg;
-
-/* Starts vhu-net (under valgrind with VALGRIND=1) with args, stderr to log. */
-static pid_t spawn(const char *bin, const char *const *args, const char *log)
-{
-	const char *argv[24];
-	unsigned n = 0;
-	pid_t pid;
-
-	if (vg) {
-		static const char *const v[] = { "valgrind",
-						 "-q",
-						 "--error-exitcode=99",
-						 "--leak-check=full",
-						 "--errors-for-leak-kinds=definite",
-						 "--track-fds=yes" };
-		for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-			argv[n++] = v[i];
-	}
-	argv[n++] = bin;
-	for (unsigned i = 0; args[i] && n < 23; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		freopen(log, "w", stderr);
-		freopen("/dev/null", "w", stdout);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int count_fds(pid_t pid)
-{
-	char p[64];
-	int n = 0;
-	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
-	DIR *d = opendir(p);
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-/* Mappings of front-end memory (our memfd is named drv-mem). */
-static int count_maps(pid_t pid)
-{
-	char p[64], line[512];
-	int n = 0;
-	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
-	FILE *f = fopen(p, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "drv-mem") != NULL;
-	fclose(f);
-	return n;
-}
 
 /* The daemon's mapping of our memory: [lo, hi) of its drv-mem line, 0 when there is none. */
 static uint64_t mem_lo, mem_hi;
@@ -129,39 +63,18 @@ static bool range_mapped(pid_t pid, uint64_t lo, uint64_t hi)
 	return found;
 }
 
-static bool alive(void)
-{
-	int st;
-	return waitpid(daemon_pid, &st, WNOHANG) == 0;
-}
-
-/* Waits for the daemon to close our connection: reads until EOF. */
-static bool closed_by_peer(struct drv *d, int timeout_ms)
-{
-	struct vhu_hdr h;
-	uint8_t buf[4096];
-	for (int t = 0; t < timeout_ms; t += 50) {
-		int r = drv_recv(d, &h, buf, sizeof(buf), 50);
-		if (r == -ECONNRESET || r == -EPROTO || r == -EMSGSIZE)
-			return true;
-		if (r < 0 && r != -ETIMEDOUT)
-			return true;
-	}
-	return false;
-}
-
 /* After a case: daemon alive, fds and mappings back to the baseline. */
 static int check_clean(const char *what)
 {
 	int fds = -1, maps = -1;
 	for (int t = 0; t < 100; t++) {
 		fds = count_fds(daemon_pid);
-		maps = count_maps(daemon_pid);
+		maps = count_maps(daemon_pid, "drv-mem");
 		if (fds == base_fds && maps == base_maps)
 			break;
 		msleep(20);
 	}
-	if (!alive()) {
+	if (!alive(daemon_pid)) {
 		T_FAILF("%s: vhu-net died", what);
 		return -1;
 	}
@@ -186,7 +99,7 @@ static int run_case(const char *name, bad_fn fn)
 		return -1;
 	}
 	ret = fn(&d);
-	if (ret == 0 && !closed_by_peer(&d, 3000)) {
+	if (ret == 0 && !closed_by_peer(d.fd, 3000)) {
 		T_FAILF("%s: vhu-net kept the connection open", name);
 		ret = -1;
 	}
@@ -594,22 +507,22 @@ static int recv_on(struct drv *d)
  */
 static int two_ports(const char *bin)
 {
-	char pa[128], pb[128], lg[128], cmd[300];
+	char pa[128], pb[128], lg[128];
 	pid_t saved_pid = daemon_pid;
 	int saved_fds = base_fds, saved_maps = base_maps, ret = -1, st = 0;
 	struct drv a, b;
-	struct stat sb;
 
 	snprintf(pa, sizeof(pa), "/tmp/vhu-bad-%d-a.sock", getpid());
 	snprintf(pb, sizeof(pb), "/tmp/vhu-bad-%d-b.sock", getpid());
 	snprintf(lg, sizeof(lg), "/tmp/vhu-bad-%d-2.log", getpid());
-	daemon_pid =
-		spawn(bin, (const char *[]){ "--socket-path", pa, "--socket-path", pb, NULL }, lg);
-	for (int i = 0; i < 200 && (stat(pa, &sb) || stat(pb, &sb)); i++)
-		msleep(50);
+	daemon_pid = spawn_daemon(
+		bin, (const char *[]){ "--socket-path", pa, "--socket-path", pb, NULL }, lg, NULL,
+		vg);
+	if (wait_socket(pa) == 0)
+		wait_socket(pb);
 	msleep(vg ? 500 : 50);
 	base_fds = count_fds(daemon_pid);
-	base_maps = count_maps(daemon_pid);
+	base_maps = count_maps(daemon_pid, "drv-mem");
 	if (drv_open(&a, pa) || drv_open(&b, pb) || drv_start(&a, false, ~0ull) ||
 	    drv_start(&b, false, ~0ull))
 		goto out;
@@ -630,7 +543,7 @@ static int two_ports(const char *bin)
 			T_FAILF("two ports: B's frame %u not consumed after A's memory shrank", t);
 			goto out;
 		}
-	if (!closed_by_peer(&a, 3000)) {
+	if (!closed_by_peer(a.fd, 3000)) {
 		T_FAILF("two ports: vhu-net kept A's connection");
 		goto out;
 	}
@@ -646,23 +559,18 @@ static int two_ports(const char *bin)
 	drv_close(&a);
 	drv_close(&b);
 	ret = check_clean("two ports");
-	snprintf(cmd, sizeof(cmd), "grep -q 'shrank under the device: SIGBUS at' %s", lg);
-	if (ret == 0 && system(cmd) != 0) {
+	if (ret == 0 && !grep_log(lg, "shrank under the device: SIGBUS at")) {
 		T_FAILF("two ports: no SIGBUS message in the log");
 		ret = -1;
 	}
 out:
-	kill(daemon_pid, SIGTERM);
-	waitpid(daemon_pid, &st, 0);
+	st = stop_daemon(daemon_pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		T_FAILF("two ports: vhu-net exit status 0x%x (valgrind errors exit 99)", st);
 		ret = -1;
 	}
-	if (ret) {
-		snprintf(cmd, sizeof(cmd), "tail -30 %s >&2", lg);
-		if (system(cmd) < 0)
-			perror("system");
-	}
+	if (ret)
+		tail_log(lg, 30);
 	unlink(lg);
 	daemon_pid = saved_pid;
 	base_fds = saved_fds;
@@ -893,16 +801,14 @@ int main(int argc, char **argv)
 	}
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-bad-%d.sock", getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-bad-%d.log", getpid());
-	vg = getenv("VALGRIND") && *getenv("VALGRIND") == '1';
-	daemon_pid =
-		spawn(argv[1], (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
-		      log_path);
-	struct stat st;
-	for (int i = 0; i < 200 && stat(sock_path, &st); i++)
-		msleep(50);
+	vg = want_valgrind();
+	daemon_pid = spawn_daemon(
+		argv[1], (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
+		log_path, NULL, vg);
+	wait_socket(sock_path);
 	msleep(vg ? 500 : 50);
 	base_fds = count_fds(daemon_pid);
-	base_maps = count_maps(daemon_pid);
+	base_maps = count_maps(daemon_pid, "drv-mem");
 
 	static const struct {
 		const char *name;
@@ -969,27 +875,18 @@ int main(int argc, char **argv)
 		       t_failed == before ? "ok  " : "FAIL");
 	}
 
-	kill(daemon_pid, SIGTERM);
-	int status = 0;
-	waitpid(daemon_pid, &status, 0);
+	int status = stop_daemon(daemon_pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		T_FAILF("vhu-net exit status 0x%x (valgrind errors exit 99)", status);
 	}
 	if (t_failed) {
-		char cmd[200];
-		snprintf(cmd, sizeof(cmd), "tail -50 %s >&2", log_path);
-		if (system(cmd) < 0)
-			perror("system");
+		tail_log(log_path, 50);
 	} else {
 		/* Every case must have left a clear error in the log. */
-		char cmd[256];
-		snprintf(cmd, sizeof(cmd), "grep -c 'error' %s >/dev/null", log_path);
-		if (system(cmd) != 0)
+		if (!grep_log(log_path, "error"))
 			T_FAILF("no error lines in the daemon log");
 		/* The truncation cases: the guard caught them and said so. */
-		snprintf(cmd, sizeof(cmd), "grep -q 'shrank under the device: SIGBUS at' %s",
-			 log_path);
-		if (system(cmd) != 0)
+		if (!grep_log(log_path, "shrank under the device: SIGBUS at"))
 			T_FAILF("no SIGBUS guard message in the daemon log");
 	}
 	unlink(log_path);
