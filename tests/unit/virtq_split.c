@@ -192,6 +192,20 @@ static int too_many_iov(void)
 	return 0;
 }
 
+/* An avail index more than a ring ahead breaks the ring also when it was read by
+ * enable_notify (the copy it keeps is checked before the pop uses it). */
+static int avail_ahead_via_notify(void)
+{
+	struct vhu_elem e;
+
+	setup(false);
+	__atomic_store_n(&A->idx, (uint16_t)(QN + 5), __ATOMIC_RELEASE);
+	ASSERT_TRUE(vhu_virtq_enable_notify(&vq));
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), -EIO);
+	ASSERT_TRUE(vhu_virtq_broken(&vq));
+	return 0;
+}
+
 static int broken_sticks(void)
 {
 	struct vhu_elem e;
@@ -234,6 +248,7 @@ int main(void)
 	RUN(event_idx);
 	RUN(rewind_cursor);
 	RUN(too_many_iov);
+	RUN(avail_ahead_via_notify);
 	RUN(broken_sticks);
 	RUN(zero_len_and_span);
 	T_MAIN_END();
