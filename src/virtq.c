@@ -85,15 +85,13 @@ uint32_t virtq_base(const struct vhu_virtq *vq)
 	return vring_base_encode(vq->packed, &b);
 }
 
-/* The SIGBUS guard (guard.h) found this device's memory shrunk, before or during the call
- * that just ran (an access that faulted read zeroes, or wrote where nobody reads): whatever it
- * did is void and the ring is broken. One check after each call is enough: a call on a
- * poisoned ring only touches the zero pages. */
+/* The SIGBUS guard (guard.h) found this device's memory shrunk, before or during this call
+ * (the access that faulted read zeroes): the ring is broken. */
 static bool poisoned(struct vhu_virtq *vq)
 {
 	if (likely(!guard_poisoned(&vq->mem->poison)))
 		return false;
-	ring_broken(vq, "poisoned"); /* ring_broken() words it from the poison */
+	ring_broken(vq, "poisoned");
 	return true;
 }
 
@@ -101,7 +99,7 @@ VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 {
 	int ret;
 
-	if (unlikely(vq->broken))
+	if (unlikely(vq->broken) || poisoned(vq))
 		return -EIO;
 	ret = vq->packed ? packed_pop(vq, e) : split_pop(vq, e);
 	return poisoned(vq) ? -EIO : ret;
@@ -109,7 +107,7 @@ VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 
 VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
 {
-	if (unlikely(vq->broken))
+	if (unlikely(vq->broken) || poisoned(vq))
 		return;
 	if (written > e->in_len)
 		written = e->in_len;
@@ -130,7 +128,7 @@ VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
 {
 	bool notify;
 
-	if (unlikely(vq->broken))
+	if (unlikely(vq->broken) || poisoned(vq))
 		return;
 	notify = vq->packed ? packed_flush(vq) : split_flush(vq);
 	if (poisoned(vq))

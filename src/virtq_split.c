@@ -118,11 +118,10 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 		vq->shadow_avail_idx = le16toh(load_acquire16(&vq->split.avail->idx));
 		if (vq->last_avail_idx == vq->shadow_avail_idx)
 			return 0;
+		if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) > vq->num)
+			return ring_broken(vq, "avail idx %u is more than %u ahead of %u",
+					   vq->shadow_avail_idx, vq->num, vq->last_avail_idx);
 	}
-	/* The copy is checked wherever it came from (here, or split_enable_notify()). */
-	if (unlikely((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) > vq->num))
-		return ring_broken(vq, "avail idx %u is more than %u ahead of %u",
-				   vq->shadow_avail_idx, vq->num, vq->last_avail_idx);
 	head = le16toh(vq->split.avail->ring[vq->last_avail_idx & (vq->num - 1)]);
 	vq->last_avail_idx++;
 	vq->st.pops++;
@@ -181,6 +180,12 @@ bool split_enable_notify(struct vhu_virtq *vq)
 	 * avail_event: either we see its new buffers now, or it sees that it must kick. */
 	full_fence();
 	vq->shadow_avail_idx = le16toh(load_acquire16(&vq->split.avail->idx));
+	/* The copy split_pop() will use without reading again: checked here, as there. */
+	if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) > vq->num) {
+		ring_broken(vq, "avail idx %u is more than %u ahead of %u", vq->shadow_avail_idx,
+			    vq->num, vq->last_avail_idx);
+		return false;
+	}
 	return vq->shadow_avail_idx != vq->last_avail_idx;
 }
 

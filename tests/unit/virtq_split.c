@@ -200,7 +200,7 @@ static int avail_ahead_via_notify(void)
 
 	setup(false);
 	__atomic_store_n(&A->idx, (uint16_t)(QN + 5), __ATOMIC_RELEASE);
-	ASSERT_TRUE(vhu_virtq_enable_notify(&vq));
+	ASSERT_TRUE(!vhu_virtq_enable_notify(&vq));
 	ASSERT_EQ(vhu_virtq_pop(&vq, &e), -EIO);
 	ASSERT_TRUE(vhu_virtq_broken(&vq));
 	return 0;
