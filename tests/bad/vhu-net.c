@@ -578,6 +578,135 @@ out:
 	return ret;
 }
 
+/* SEND_RARP with the MAC in the first 6 bytes of its u64 payload; the ack value (or -errno). */
+static int64_t send_rarp(struct drv *d, const uint8_t *mac)
+{
+	uint8_t p[8] = { 0 };
+
+	memcpy(p, mac, 6);
+	return drv_call_ack(d, VHU_REQ_SEND_RARP, p, 8, NULL, 0);
+}
+
+/* Waits for the RARP announcing mac on d's rx queue. */
+static int recv_rarp(struct drv *d, const uint8_t *mac)
+{
+	static const uint8_t head[] = { 0x80, 0x35, 0, 1, 8, 0, 6, 4, 0, 3 };
+	uint32_t id, len;
+
+	if (drv_get_used(d, 0, &id, &len, 3000) != 1 || id >= DRV_QSIZE || len != 12 + 64)
+		return -1;
+	const uint8_t *f = drv_buf(d, 0, id / 4) + 12;
+	for (int i = 0; i < 6; i++)
+		if (f[i] != 0xff)
+			return -1;
+	return memcmp(f + 6, mac, 6) || memcmp(f + 12, head, sizeof(head)) ||
+			       memcmp(f + 22, mac, 6) || memcmp(f + 32, mac, 6)
+		       ? -1
+		       : 0;
+}
+
+/*
+ * A guest migrates between two ports of one switch: A on port 1, its peer B on port 0; the
+ * destination's front-end connects on port 2 and sends SEND_RARP for A's MAC. Refused while
+ * RARP is not negotiated, and for a multicast or zero MAC (nothing sent, the connection
+ * stays); then B gets the broadcast RARP from A's MAC, and B's next frame to A goes to port 2
+ * at once, without A having sent anything there. A SEND_RARP of the wrong size drops the
+ * connection.
+ */
+static int rarp_migration(const char *bin)
+{
+	static const uint8_t zero[6], mcast[6] = { 0x01, 0, 0x5e, 0, 0, 1 };
+	char path[3][128], lg[128];
+	pid_t saved_pid = daemon_pid;
+	int ret = -1, st = 0;
+	struct drv d[3];
+	unsigned opened = 0;
+	uint32_t id, len;
+
+	for (int i = 0; i < 3; i++)
+		snprintf(path[i], sizeof(path[i]), "/tmp/vhu-bad-%d-r%d.sock", getpid(), i);
+	snprintf(lg, sizeof(lg), "/tmp/vhu-bad-%d-r.log", getpid());
+	daemon_pid = spawn_daemon(bin,
+				  (const char *[]){ "--socket-path", path[0], "--socket-path",
+						    path[1], "--socket-path", path[2], NULL },
+				  lg, NULL, vg);
+	for (int i = 0; i < 3; i++)
+		if (wait_socket(path[i]))
+			goto out;
+	for (int i = 0; i < 3; i++) {
+		if (drv_open(&d[i], path[i]))
+			goto out;
+		opened++;
+		if (drv_start(&d[i], false, ~0ull))
+			goto out;
+		for (unsigned b = 0; b < 8; b++)
+			drv_add_buf(&d[i], 0, b, 2048, true);
+	}
+	/* B floods to both A ports, A answers from port 1: the switch knows both. */
+	if (send_on(&d[0], mac_a, mac_b, 1) || recv_on(&d[1]) != 1 || recv_on(&d[2]) != 1 ||
+	    send_on(&d[1], mac_b, mac_a, 2) || recv_on(&d[0]) != 2 ||
+	    send_on(&d[0], mac_a, mac_b, 3) || recv_on(&d[1]) != 3) {
+		T_FAILF("rarp: the switch did not learn the two guests");
+		goto out;
+	}
+	if (send_rarp(&d[2], mac_a) <= 0) {
+		T_FAILF("rarp: SEND_RARP accepted without the RARP protocol feature");
+		goto out;
+	}
+	uint64_t pf = d[2].protocol_features | (1ULL << VHU_PROTO_F_RARP);
+	if (drv_call_ack(&d[2], VHU_REQ_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0) != 0) {
+		T_FAILF("rarp: the RARP protocol feature is not offered");
+		goto out;
+	}
+	if (send_rarp(&d[2], mcast) <= 0 || send_rarp(&d[2], zero) <= 0) {
+		T_FAILF("rarp: SEND_RARP of a multicast or zero MAC accepted");
+		goto out;
+	}
+	if (drv_get_used(&d[0], 0, &id, &len, 200) != 0) {
+		T_FAILF("rarp: a refused SEND_RARP sent a frame");
+		goto out;
+	}
+	if (send_rarp(&d[2], mac_a) != 0) {
+		T_FAILF("rarp: SEND_RARP refused");
+		goto out;
+	}
+	if (recv_rarp(&d[0], mac_a) || recv_rarp(&d[1], mac_a)) {
+		T_FAILF("rarp: no RARP broadcast from A's MAC on the other ports");
+		goto out;
+	}
+	if (send_on(&d[0], mac_a, mac_b, 4) || recv_on(&d[2]) != 4 ||
+	    drv_get_used(&d[1], 0, &id, &len, 200) != 0) {
+		T_FAILF("rarp: B's frame to A did not go to A's new port");
+		goto out;
+	}
+	uint32_t four = 0;
+	drv_send(&d[2], VHU_REQ_SEND_RARP, VHU_VERSION, &four, 4, NULL, 0);
+	if (!closed_by_peer(d[2].fd, 3000)) {
+		T_FAILF("rarp: a SEND_RARP of 4 bytes kept the connection");
+		goto out;
+	}
+	if (!grep_log(lg, "SEND_RARP refused: 01:00:5e:00:00:01") ||
+	    !grep_log(lg,
+		      "SEND_RARP 52:54:00:00:00:0a: RARP broadcast.*learned on port 1 before")) {
+		T_FAILF("rarp: the log does not tell the refusal and the move");
+		goto out;
+	}
+	ret = 0;
+out:
+	while (opened-- > 0)
+		drv_close(&d[opened]);
+	st = stop_daemon(daemon_pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		T_FAILF("rarp: vhu-net exit status 0x%x (valgrind errors exit 99)", st);
+		ret = -1;
+	}
+	if (ret)
+		tail_log(lg, 30);
+	unlink(lg);
+	daemon_pid = saved_pid;
+	return ret;
+}
+
 static int hangup_midway(struct drv *d)
 {
 	if (drv_start(d, false, ~0ull))
@@ -872,6 +1001,14 @@ int main(int argc, char **argv)
 		if (two_ports(argv[1]) && t_failed == before)
 			t_failed++;
 		printf("%s two ports: one front-end shrinks its memory\n",
+		       t_failed == before ? "ok  " : "FAIL");
+	}
+
+	{
+		int before = t_failed;
+		if (rarp_migration(argv[1]) && t_failed == before)
+			t_failed++;
+		printf("%s SEND_RARP after a migration between two ports\n",
 		       t_failed == before ? "ok  " : "FAIL");
 	}
 

@@ -2,8 +2,9 @@
 /*
  * vhu-net's forwarding decisions (tools/net/fwd.c) and receive filters (tools/net/ctrl.c), on
  * frames alone, without sockets: the learning switch (learning, flooding, unicast to the
- * learned port, a MAC that moves), the sink, loopback reflection (MAC, IPv4 and port swaps,
- * ARP and ICMP echo answers) and the control-queue commands that set a port's rx filter.
+ * learned port, a MAC that moves, the RARP after a migration), the sink, loopback reflection (MAC,
+ * IPv4 and port swaps, ARP and ICMP echo answers) and the control-queue commands that set a port's
+ * rx filter.
  */
 #include <arpa/inet.h>
 #include <linux/virtio_net.h>
@@ -171,6 +172,44 @@ static int reflect_icmp(void)
 	return 0;
 }
 
+/* After a migration: the RARP frame is DPDK's, and sent from the guest's new port it moves the
+ * MAC there and floods to every other port. Unusable MACs are told apart. */
+static int rarp(void)
+{
+	static struct fdb fdb;
+	static const uint8_t want[NET_RARP_LEN] = {
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0,	 0xa, 0x80, 0x35, /* eth */
+		0,    1,    0x08, 0x00, 6,    4,    0,	  3,				  /* rarp */
+		0x02, 0,    0,	  0,	0,    0xa,  0,	  0, 0, 0, 0x02, 0,   0,    0,
+		0,    0xa,  0,	  0,	0,    0,
+	};
+	static const uint8_t zero[6];
+	uint8_t f[128];
+
+	memset(f, 0xee, sizeof(f));
+	ASSERT_EQ(fwd_rarp(f, mac_a), NET_RARP_LEN);
+	ASSERT_TRUE(memcmp(f, want, NET_RARP_LEN) == 0);
+	ASSERT_EQ(f[NET_RARP_LEN], 0xee);
+	/* mac_a lives on port 1, mac_b on port 0. */
+	eth(f, bcast, mac_b, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 4, f, 60), 0xe);
+	eth(f, mac_b, mac_a, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 4, f, 60), 0x1);
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 4), 1);
+	eth(f, mac_a, mac_b, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 4, f, 60), 0x2);
+	/* The guest moved to port 2: its RARP goes to every other port, and b's frames follow. */
+	fwd_rarp(f, mac_a);
+	ASSERT_EQ(fwd_decide(&fdb, MODE_SWITCH, 2, 4, mac_c, f, NET_RARP_LEN), 0xb);
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 4), 2);
+	eth(f, mac_a, mac_b, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 4, f, 60), 0x4);
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_c, 4), -1);
+	ASSERT_TRUE(fwd_mac_usable(mac_a));
+	ASSERT_TRUE(!fwd_mac_usable(zero) && !fwd_mac_usable(mcast) && !fwd_mac_usable(bcast));
+	return 0;
+}
+
 static uint8_t cmd(struct port *p, uint64_t f, uint8_t class, uint8_t c, const void *d,
 		   uint32_t len)
 {
@@ -231,6 +270,15 @@ static int rx_filter(void)
 	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, two, 2),
 		  VIRTIO_NET_OK);
 	ASSERT_EQ(p.active_pairs, 2);
+	/* The announcement ack: with GUEST_ANNOUNCE only, and without data. */
+	ASSERT_EQ(cmd(&p, all, VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, NULL, 0),
+		  VIRTIO_NET_ERR);
+	const uint64_t ann = all | (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE);
+	ASSERT_EQ(cmd(&p, ann, VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, NULL, 0),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(cmd(&p, ann, VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, &on, 1),
+		  VIRTIO_NET_ERR);
+	ASSERT_EQ(cmd(&p, ann, VIRTIO_NET_CTRL_ANNOUNCE, 1, NULL, 0), VIRTIO_NET_ERR);
 	/* Reset: promiscuous again, the config MAC, all pairs. */
 	ctrl_reset(&p);
 	ASSERT_TRUE(ctrl_rx_accept(&p, mac_c) && ctrl_rx_accept(&p, mcast));
@@ -245,6 +293,7 @@ int main(void)
 	RUN(reflect_udp);
 	RUN(reflect_arp);
 	RUN(reflect_icmp);
+	RUN(rarp);
 	RUN(rx_filter);
 	T_MAIN_END();
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The virtio-net control queue: receive mode (CTRL_RX), MAC filter tables and address
- * (CTRL_MAC_ADDR), and the number of active queue pairs (MQ). Commands are read from the
+ * (CTRL_MAC_ADDR), the number of active queue pairs (MQ), and the announcement ack
+ * (GUEST_ANNOUNCE). Commands are read from the
  * device-readable part of a chain into a bounded buffer and parsed with explicit length
  * checks; anything unknown or malformed is answered VIRTIO_NET_ERR.
  */
@@ -138,6 +139,15 @@ uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *c, uint32_t len)
 	case VIRTIO_NET_CTRL_MQ:
 		if (f & (1ULL << VIRTIO_NET_F_MQ))
 			r = cmd_mq(p, c[1], c + 2, len - 2);
+		break;
+	case VIRTIO_NET_CTRL_ANNOUNCE:
+		/* "the device MUST clear the VIRTIO_NET_S_ANNOUNCE bit in status upon receipt of
+		 * a command buffer with class VIRTIO_NET_CTRL_ANNOUNCE and command
+		 * VIRTIO_NET_CTRL_ANNOUNCE_ACK": vhu-net never sets it (the VMM does, in the
+		 * config space it serves after a migration), so the ack has nothing to clear. */
+		if ((f & (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE)) &&
+		    c[1] == VIRTIO_NET_CTRL_ANNOUNCE_ACK && len == 2)
+			r = 0;
 		break;
 	}
 	if (r)

@@ -9,6 +9,7 @@
 #define ETH_HLEN   14
 #define ETH_P_IPV4 0x0800
 #define ETH_P_ARP  0x0806
+#define ETH_P_RARP 0x8035
 
 static void swap_bytes(uint8_t *a, uint8_t *b, size_t n)
 {
@@ -115,6 +116,11 @@ static int fdb_lookup(const struct fdb *fdb, const uint8_t *mac, unsigned nports
 	return -1;
 }
 
+int fwd_learned_port(const struct fdb *fdb, const uint8_t *mac, unsigned nports)
+{
+	return fdb_lookup(fdb, mac, nports);
+}
+
 uint32_t fwd_switch(struct fdb *fdb, unsigned from, unsigned nports, const uint8_t *f, uint32_t len)
 {
 	uint32_t all = nports >= 32 ? ~0u : (1u << nports) - 1;
@@ -141,4 +147,38 @@ uint32_t fwd_decide(struct fdb *fdb, enum net_mode m, unsigned from, unsigned np
 		break;
 	}
 	return fwd_switch(fdb, from, nports, f, len);
+}
+
+/* ---- after a migration: the RARP announcement ---- */
+
+bool fwd_mac_usable(const uint8_t *mac)
+{
+	static const uint8_t zero[6];
+
+	return !(mac[0] & 1) && memcmp(mac, zero, 6) != 0;
+}
+
+/*
+ * The frame DPDK's vhost library sends for SEND_RARP (lib/vhost, make_rarp_packet with
+ * lib/net rte_net_make_rarp_packet): a broadcast RARP (RFC 903) "request reverse" from the
+ * guest's MAC that names the MAC as both sender and target hardware address, IPv4 addresses
+ * zero, padded with zeroes to NET_RARP_LEN bytes. Nobody needs to answer it: it exists so that
+ * every switch on the way learns where the MAC now lives.
+ */
+uint32_t fwd_rarp(uint8_t *f, const uint8_t *mac)
+{
+	uint8_t *a = f + ETH_HLEN;
+
+	memset(f, 0, NET_RARP_LEN);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	put16(f + 12, ETH_P_RARP);
+	put16(a, 1);		  /* hardware type: Ethernet */
+	put16(a + 2, ETH_P_IPV4); /* protocol type: IPv4 */
+	a[4] = 6;		  /* hardware address length */
+	a[5] = 4;		  /* protocol address length */
+	put16(a + 6, 3);	  /* op: reverse request */
+	memcpy(a + 8, mac, 6);	  /* sender hardware address; sender IP 0 */
+	memcpy(a + 18, mac, 6);	  /* target hardware address; target IP 0 */
+	return NET_RARP_LEN;
 }

@@ -18,6 +18,7 @@
 #define NET_MAX_FRAME (65536 + 14 + 4)
 #define NET_BATCH     64
 #define NET_MAC_TABLE 64 /* unicast and multicast filter entries each */
+#define NET_RARP_LEN  64 /* the RARP frame sent after a migration, as DPDK's vhost makes it */
 
 struct port;
 
@@ -148,6 +149,12 @@ bool fwd_reflect(uint8_t *frame, uint32_t len, const uint8_t *port_mac);
  * port but `from` (flooding). 0: dropped (too short, or learned on `from` itself). */
 uint32_t fwd_switch(struct fdb *fdb, unsigned from, unsigned nports, const uint8_t *frame,
 		    uint32_t len);
+/* The port MAC was learned on, or -1. */
+int fwd_learned_port(const struct fdb *fdb, const uint8_t *mac, unsigned nports);
+/* Whether a MAC can be a frame's source (and be learned): not multicast, not zero. */
+bool fwd_mac_usable(const uint8_t *mac);
+/* Writes the broadcast RARP announcing mac into frame (NET_RARP_LEN bytes); returns its length. */
+uint32_t fwd_rarp(uint8_t *frame, const uint8_t *mac);
 /* Where a frame goes in mode m: fwd_switch, or in loopback the source port alone once the
  * frame is reflected in place (port_mac: the source port's MAC), or nowhere (the sink). */
 uint32_t fwd_decide(struct fdb *fdb, enum net_mode m, unsigned from, unsigned nports,

@@ -424,6 +424,72 @@ static int cb_get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 	return 0;
 }
 
+/* ---- after a migration ---- */
+
+/* Packets the guest has sent on port p since it connected (its tx queues). */
+static uint64_t tx_packets(const struct port *p)
+{
+	uint64_t n = 0;
+
+	for (unsigned j = 1; j < 2 * p->pairs; j += 2)
+		n += p->q[j].packets;
+	return n;
+}
+
+/*
+ * SEND_RARP, vhost-user.rst: "Ask vhost user back-end to broadcast a fake RARP to notify the
+ * migration is terminated for guest that does not support GUEST_ANNOUNCE ... The first 6 bytes
+ * of the payload contain the mac address of the guest". QEMU sends it on the destination
+ * (qemu_announce_self: a few rounds, 50 ms apart at first) when the guest did not negotiate
+ * GUEST_ANNOUNCE. DPDK's vhost hands the RARP frame to the application as the next frame the
+ * guest sent (rte_vhost_dequeue_burst); vhu-net does the same: the frame enters the switch
+ * from this port, so the MAC is learned here at once and the broadcast leaves by every other
+ * port and the tap, where the peers and the switches beyond them learn it too. The guest
+ * itself does not get it. In loopback and sink modes there is nobody to tell.
+ */
+static int rarp(struct port *p, const struct vhu_msg *m)
+{
+	struct net *n = p->net;
+	uint8_t mac[6], f[NET_RARP_LEN];
+	char msg[160];
+
+	memcpy(mac, m->payload, 6);
+	if (!fwd_mac_usable(mac)) {
+		snprintf(msg, sizeof(msg),
+			 "SEND_RARP refused: %02x:%02x:%02x:%02x:%02x:%02x is not a station's MAC",
+			 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+		net_log(p, VHU_LOG_WARN, msg);
+		return VHU_MSG_REFUSED;
+	}
+	int was = fwd_learned_port(&n->fdb, mac, n->nports);
+	uint32_t len = fwd_rarp(f, mac);
+	if (n->mode == MODE_SWITCH) {
+		port_forward(n, p, 0, f, len);
+		net_flush_dirty(n);
+	}
+	snprintf(msg, sizeof(msg),
+		 "SEND_RARP %02x:%02x:%02x:%02x:%02x:%02x: %s (learned on port %d before, "
+		 "%llu frames from the guest on this port)",
+		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+		 n->mode == MODE_SWITCH ? "RARP broadcast from this port" : "nobody to tell", was,
+		 (unsigned long long)tx_packets(p));
+	net_log(p, VHU_LOG_INFO, msg);
+	return VHU_MSG_HANDLED;
+}
+
+/* The requests libvhu leaves to the device. */
+static int cb_process_msg(void *dev, struct vhu_msg *m)
+{
+	struct port *p = dev;
+
+	/* A malformed or unnegotiated SEND_RARP goes on to the library, whose table refuses it
+	 * as it does any other request (the connection goes, or a failure ack). */
+	if (m->request == VHU_REQ_SEND_RARP && m->size == sizeof(uint64_t) && m->nfds == 0 &&
+	    (vhu_backend_protocol_features(p->be) & (1ULL << VHU_PROTO_F_RARP)))
+		return rarp(p, m);
+	return VHU_MSG_NOT_HANDLED;
+}
+
 /* ---- ports ---- */
 
 static struct port *port_alloc(struct net *n, enum port_kind kind)
@@ -464,10 +530,11 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 			    (1ULL << VIRTIO_NET_F_MQ) | (1ULL << VIRTIO_NET_F_MTU) |
 			    (1ULL << VIRTIO_NET_F_CTRL_VQ) | (1ULL << VIRTIO_NET_F_CTRL_RX) |
 			    (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR) |
+			    (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE) |
 			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 			    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED) |
 			    (1ULL << VIRTIO_F_IN_ORDER),
-		.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,
+		.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_RARP),
 		.queue_num = pairs,
 		.get_config = cb_get_config,
 		.queue_start = cb_queue_start,
@@ -477,6 +544,7 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 		.log = net_log,
 		.log_opaque = p,
 		.log_level = VHU_LOG_DEBUG,
+		.process_msg = cb_process_msg,
 	};
 	for (unsigned i = 0; i < NET_MAX_VQS; i++) {
 		p->q[i] = (struct nqueue){ .port = p, .index = i };
