@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vhu-net: a vhost-user virtio-net back-end. One port per --socket-path; a single port with
- * --loopback reflects frames, two or more ports (and --tap) form a learning switch.
+ * vhu-net: a vhost-user virtio-net back-end. One port per --socket-path; with --loopback each
+ * port reflects its own frames, else two or more ports (and --tap) form a learning switch.
  * Follows vhost-user.rst "Backend program conventions".
  */
 #include <errno.h>
@@ -43,7 +43,8 @@ static const struct opt opts[] = {
 	  "queue pairs per port (default 1, max " STR(NET_MAX_PAIRS) ")", 1, NET_MAX_PAIRS },
 	{ "loopback", 'l', NULL, opt_flag, &a.loopback,
 	  "reflect every frame back (swap MAC, IPv4, L4 ports; answer\n"
-	  "ARP and ICMP echo), as testpmd's 5tswap; needs one port" },
+	  "ARP and ICMP echo), as testpmd's 5tswap; each vhost-user\n"
+	  "port to itself (several: a guest's migration), no tap" },
 	{ "sink", 0, NULL, opt_flag, &a.sink, "copy out and drop every frame (benchmarks)" },
 	{ "tap", 't', "IFNAME", opt_list, &a.taps, "add a tap port to the switch (repeatable)", 0,
 	  NET_MAX_PORTS },
@@ -77,15 +78,15 @@ static void print_capabilities(void)
 /* The options that need each other. 0, or 2 (the exit status) after saying why. */
 static int check_args(void)
 {
-	unsigned nports = a.paths.n + a.taps.n + (a.fd >= 0);
-
 	if ((a.paths.n == 0 && a.fd < 0) || (a.paths.n && a.fd >= 0)) {
 		fprintf(stderr, "vhu-net: one of --socket-path or --fd\n");
 		opt_usage(&cmd, stderr);
 		return 2;
 	}
-	if (a.loopback && (nports != 1 || a.sink)) {
-		fprintf(stderr, "vhu-net: --loopback takes exactly one vhost-user port\n");
+	/* Several loopback ports reflect each to itself: a migrating guest's source and
+	 * destination VMM on one vhu-net. */
+	if (a.loopback && (a.taps.n || a.sink)) {
+		fprintf(stderr, "vhu-net: --loopback takes vhost-user ports only\n");
 		return 2;
 	}
 	return 0;
