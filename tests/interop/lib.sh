@@ -60,11 +60,12 @@ wait_log() {
 	return 1
 }
 
-# start_bg NAME CMD...: runs CMD in the background with its output in $T/NAME.log.
+# start_bg NAME CMD...: runs CMD in the background with its output in $T/NAME.log, its input
+# from $STDIN (a fifo the test holds open, to type on a guest's console) or /dev/null.
 start_bg() {
 	local name=$1
 	shift
-	"$@" >"$T/$name.log" 2>&1 &
+	"$@" <"${STDIN:-/dev/null}" >"$T/$name.log" 2>&1 &
 	PIDS+=($!)
 	eval "PID_$name=$!"
 }
