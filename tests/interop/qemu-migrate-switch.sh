@@ -67,22 +67,25 @@ dump() {
 
 STDIN=$T/b.in qemu b "$T/b.sock" $MAC_B
 qemu a "$T/a.sock" $MAC_A
-qemu a2 "$T/a2.sock" $MAC_A -incoming unix:"$T/mig.sock"
-STDIN=
+STDIN=$T/a2.in qemu a2 "$T/a2.sock" $MAC_A -incoming unix:"$T/mig.sock"
 wait_log "$T/b.log" "VHU-ROUND .* ok" 90 || dump "B cannot reach A before the migration"
+echo "t=${SECONDS}s: B reaches A"
 sleep 1
 $QMP "$T/a.qmp" "migrate={\"uri\": \"unix:$T/mig.sock\"}" wait:completed:60 >"$T/mig.out" 2>&1 ||
 	{ cat "$T/mig.out"; dump "migration"; }
 at=$(rounds b)
-grep status= "$T/mig.out"
+echo "t=${SECONDS}s: $(grep status= "$T/mig.out")"
 # B's rounds after the switch-over: the first ones may have been in flight during it.
 for i in $(seq 1 100); do [ "$(rounds b)" -ge $((at + 5)) ] && break; sleep 0.1; done
-echo done >&7
+end=$(rounds b) # A stops answering once it is done
 echo done >&8
-guest_wait b || dump "guest B"
 guest_wait a2 || dump "guest A on the destination"
+echo "t=${SECONDS}s: A passed its checks on the destination"
+echo done >&7
+guest_wait b || dump "guest B"
+echo "t=${SECONDS}s: B is done"
 $QMP "$T/a.qmp" quit >/dev/null
-after=$(sed -n "/VHU-ROUND $((at + 1)) /,\$p" "$T/b.log" | grep VHU-ROUND | tr -d '\r')
+after=$(grep -a VHU-ROUND "$T/b.log" | tr -d '\r' | awk -v a="$at" -v e="$end" '$2 > a && $2 <= e')
 echo "B's rounds from the switch-over on:" $(echo "$after" | awk '{print $3}')
 first=$(echo "$after" | grep -n " ok" | head -1 | cut -d: -f1)
 [ -n "$first" ] && [ "$first" -le 3 ] || dump "B did not reach A right after the switch-over"
