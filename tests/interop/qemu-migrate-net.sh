@@ -5,11 +5,14 @@
 # the source guest carries on and vhu-net's log shows that dirty logging stopped (LOG_ALL
 # dropped). Then a migration to a second destination completes, and the rounds resume there.
 # The guest negotiates GUEST_ANNOUNCE, so QEMU announces it itself and sends no SEND_RARP.
+# usage: qemu-migrate-net.sh [packed=on]
 . "$(dirname "$0")/lib.sh"
 need_guest
 need python3
 QMP="python3 $SRC/tests/interop/qmp.py"
 MAC=52:54:00:12:34:56
+PACKED=off
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; esac; done
 
 start_bg net "$VHU_NET" --loopback --verbose --socket-path "$T/src.sock" --socket-path "$T/dst.sock"
 wait_file "$T/dst.sock" 5 || fail "vhu-net did not listen"
@@ -44,8 +47,9 @@ exec 7<>"$T/src.in" 8<>"$T/dst2.in"
 qemu() {
 	local name=$1 sock=$2
 	shift 2
-	# shellcheck disable=SC2046
-	STDIN=${STDIN:-} qemu_start "$name" 256 1 $(qemu_net_args "$sock" $MAC) \
+	STDIN=${STDIN:-} qemu_start "$name" 256 1 -chardev socket,id=c0,path="$sock" \
+		-netdev vhost-user,id=n0,chardev=c0 \
+		-device virtio-net-pci,netdev=n0,vectors=0,mac=$MAC,packed=$PACKED \
 		-qmp unix:"$T/$name.qmp",server=on,wait=off "$@"
 }
 rounds() { grep -c "VHU-ROUND .* ok" "$T/$1.log"; }
@@ -112,8 +116,9 @@ echo "rounds on the destination: $(rounds dst2) ok, $lost failed"
 
 feat=$(grep "features:" "$T/src.log" | tr -d '\r' | awk '{print $2}')
 [ "${feat:21:1}" = 1 ] || dump "the guest did not negotiate GUEST_ANNOUNCE"
+[ "$PACKED" = on ] && [ "${feat:34:1}" != 1 ] && dump "the guest did not negotiate RING_PACKED"
 grep -q "SEND_RARP" "$T/net.log" && dump "SEND_RARP although the guest announces itself"
 kill -TERM "$PID_net"
 wait "$PID_net"
 grep -q "error" "$T/net.log" && dump "vhu-net logged an error"
-echo "PASS: migration on vhu-net --loopback ($(grep status= "$T/mig.out"))"
+echo "PASS: migration on vhu-net --loopback, packed=$PACKED ($(grep status= "$T/mig.out"))"
