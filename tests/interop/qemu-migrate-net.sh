@@ -49,14 +49,14 @@ qemu() {
 	shift 2
 	STDIN=${STDIN:-} qemu_start "$name" 256 1 -chardev socket,id=c0,path="$sock" \
 		-netdev vhost-user,id=n0,chardev=c0 \
-		-device virtio-net-pci,netdev=n0,vectors=0,mac=$MAC,packed=$PACKED \
+		-device virtio-net-pci,netdev=n0,vectors=0,mac=$MAC,packed="$PACKED" \
 		-qmp unix:"$T/$name.qmp",server=on,wait=off "$@"
 }
 rounds() { grep -c "VHU-ROUND .* ok" "$T/$1.log"; }
 # wait_rounds NAME N SECONDS: until the guest on QEMU NAME has N good rounds.
 wait_rounds() {
-	local i
-	for i in $(seq 1 $(($3 * 10))); do
+	local _
+	for _ in $(seq 1 $(($3 * 10))); do
 		[ "$(rounds "$1")" -ge "$2" ] && return 0
 		sleep 0.1
 	done
@@ -104,7 +104,7 @@ $QMP "$T/src.qmp" 'migrate-set-parameters={"max-bandwidth": 10000000000}' \
 echo "t=${SECONDS}s: $(grep status= "$T/mig.out")"
 $QMP "$T/src.qmp" query-status | grep -q postmigrate || dump "source not in postmigrate"
 wait_rounds dst2 3 20 || dump "no traffic on the destination"
-echo done >&8
+echo "done" >&8
 guest_wait dst2 || dump "the guest's final checks on the destination"
 echo "t=${SECONDS}s: the guest passed its checks on the destination"
 $QMP "$T/src.qmp" quit >/dev/null

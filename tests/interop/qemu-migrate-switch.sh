@@ -76,17 +76,17 @@ $QMP "$T/a.qmp" "migrate={\"uri\": \"unix:$T/mig.sock\"}" wait:completed:60 >"$T
 at=$(rounds b)
 echo "t=${SECONDS}s: $(grep status= "$T/mig.out")"
 # B's rounds after the switch-over: the first ones may have been in flight during it.
-for i in $(seq 1 100); do [ "$(rounds b)" -ge $((at + 5)) ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do [ "$(rounds b)" -ge $((at + 5)) ] && break; sleep 0.1; done
 end=$(rounds b) # A stops answering once it is done
-echo done >&8
+echo "done" >&8
 guest_wait a2 || dump "guest A on the destination"
 echo "t=${SECONDS}s: A passed its checks on the destination"
-echo done >&7
+echo "done" >&7
 guest_wait b || dump "guest B"
 echo "t=${SECONDS}s: B is done"
 $QMP "$T/a.qmp" quit >/dev/null
 after=$(grep -a VHU-ROUND "$T/b.log" | tr -d '\r' | awk -v a="$at" -v e="$end" '$2 > a && $2 <= e')
-echo "B's rounds from the switch-over on:" $(echo "$after" | awk '{print $3}')
+echo "B's rounds from the switch-over on: $(echo "$after" | awk '{print $3}' | tr '\n' ' ')"
 first=$(echo "$after" | grep -n " ok" | head -1 | cut -d: -f1)
 [ -n "$first" ] && [ "$first" -le 3 ] || dump "B did not reach A right after the switch-over"
 echo "$after" | tail -3 | grep -q fail && dump "B lost A again"
