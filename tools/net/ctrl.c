@@ -2,9 +2,9 @@
 /*
  * The virtio-net control queue: receive mode (CTRL_RX), MAC filter tables and address
  * (CTRL_MAC_ADDR), the number of active queue pairs (MQ), and the announcement ack
- * (GUEST_ANNOUNCE). Commands are read from the
- * device-readable part of a chain into a bounded buffer and parsed with explicit length
- * checks; anything unknown or malformed is answered VIRTIO_NET_ERR.
+ * (GUEST_ANNOUNCE). Commands are read from the device-readable part of a chain into a
+ * bounded buffer and parsed with explicit length checks; anything unknown or malformed is
+ * answered VIRTIO_NET_ERR.
  */
 #include <errno.h>
 #include <linux/virtio_net.h>
