@@ -54,6 +54,7 @@ pid_t spawn_daemon(const char *bin, const char *const *args, const char *log, co
 	for (unsigned i = 0; args[i] && n < sizeof(argv) / sizeof(argv[0]) - 1; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+	fflush(NULL); /* the child's freopen would write out what the parent had buffered */
 	pid = fork();
 	if (pid == 0) {
 		if (!freopen(log, "w", stderr) || !freopen(out ? out : "/dev/null", "w", stdout))
