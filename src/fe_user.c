@@ -266,7 +266,7 @@ static int user_get_max_mem_slots(struct fe_conn *c, uint64_t *n)
 static int user_set_mem_table(struct fe_conn *c, const struct fe_mem *mem)
 {
 	struct vhu_mem_region r = {
-		.guest_phys_addr = (uint64_t)(uintptr_t)mem->base,
+		.guest_phys_addr = FE_MEM_GPA_BASE,
 		.memory_size = mem->size,
 		.userspace_addr = (uint64_t)(uintptr_t)mem->base,
 		.mmap_offset = 0,
