@@ -191,3 +191,33 @@ VHU_EXPORT bool vhu_drvq_broken(const struct vhu_drvq *q)
 {
 	return q->broken;
 }
+
+/* ---- log checking: what the device wrote ---- */
+
+VHU_EXPORT void vhu_drvq_device_writes(const struct vhu_drvq *q,
+				       void (*fn)(void *opaque, uint64_t gpa, uint64_t len),
+				       void *opaque)
+{
+	const uint8_t *area = q->written_area;
+	uint64_t size = q->packed ? vring_packed_desc_size(q->num) : vring_split_used_size(q->num);
+
+	for (unsigned k = 0; k < 128; k++) {
+		if (!(q->written_pages[k / 64] >> (k % 64) & 1))
+			continue;
+		uint64_t off = (uint64_t)k * 4096, len = size - off < 4096 ? size - off : 4096;
+		fn(opaque, fe_mem_gpa(q->mem, area + off, len), len);
+	}
+	/* Fields the device writes now and then, never read back in order: counted when they
+	 * hold something (the ring starts zeroed), so a write of 0 goes unseen. */
+	if (q->packed) {
+		const struct vring_packed_desc_event *e = q->pk.device;
+		if (load_relaxed16(&e->flags) || load_relaxed16(&e->off_wrap))
+			fn(opaque, fe_mem_gpa(q->mem, e, sizeof(*e)), sizeof(*e));
+	} else {
+		uint16_t *ae = vring_split_avail_event(q->split.used, q->num);
+		if (load_relaxed16(&q->split.used->flags))
+			fn(opaque, fe_mem_gpa(q->mem, q->split.used, 2), 2);
+		if (q->event_idx && load_relaxed16(ae))
+			fn(opaque, fe_mem_gpa(q->mem, ae, 2), 2);
+	}
+}
