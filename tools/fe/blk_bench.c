@@ -9,6 +9,9 @@
  * FLUSH, WRITE_ZEROES (then read back as zeros) and DISCARD, each when offered.
  *
  * One thread serves every queue, busy-polling the used rings.
+ *
+ * --log-check: logging on (logcheck.c); every status byte, and the data of every read and
+ * GET_ID that succeeded, counts as written by the back-end.
  */
 #include <errno.h>
 #include <linux/virtio_blk.h>
@@ -36,6 +39,7 @@ struct req {
 	uint64_t block;
 	uint32_t gen; /* write: the generation being written */
 	uint32_t type;
+	uint32_t in_len; /* writable data bytes (IN, GET_ID) */
 	double t0;
 	bool busy;
 };
@@ -61,6 +65,7 @@ struct blk {
 	unsigned reconnects;
 	int reconnect_ms; /* 0: a back-end that goes away ends the run */
 	double next_check;
+	struct fe_logcheck lc;
 	struct fe_hist hist;
 	struct queue qs[MAX_QUEUES];
 };
@@ -118,6 +123,7 @@ static int submit(struct queue *q, struct req *r, uint32_t type, uint64_t sector
 	r->hdr->sector = sector;
 	*r->status = 0xff;
 	r->type = type;
+	r->in_len = in ? data_len : 0;
 	r->t0 = fe_now();
 	iov[n++] = (struct iovec){ r->hdr, sizeof(*r->hdr) };
 	if (data_len && !in)
@@ -134,6 +140,14 @@ static int submit(struct queue *q, struct req *r, uint32_t type, uint64_t sector
 	return ret;
 }
 
+/* --log-check: what the back-end wrote for a completed request. */
+static void log_wrote(struct blk *b, const struct req *r)
+{
+	fe_logcheck_wrote(&b->lc, r->status, 1);
+	if (*r->status == VIRTIO_BLK_S_OK && r->in_len)
+		fe_logcheck_wrote(&b->lc, r->data, r->in_len);
+}
+
 /* Waits for one specific request (set-up checks, not the timed run). */
 static int wait_one(struct blk *b, struct queue *q, struct req *r)
 {
@@ -144,6 +158,8 @@ static int wait_one(struct blk *b, struct queue *q, struct req *r)
 	while (r->busy && fe_now() < until) {
 		struct req *done = vhu_drvq_get(q->q, &len);
 		if (done) {
+			if (b->lc.on)
+				log_wrote(b, done);
 			done->busy = false;
 			q->inflight--;
 		}
@@ -154,7 +170,6 @@ static int wait_one(struct blk *b, struct queue *q, struct req *r)
 		fprintf(stderr, "vhu-fe blk-bench: request type %u timed out\n", r->type);
 		return -ETIMEDOUT;
 	}
-	(void)b;
 	return *r->status;
 }
 
@@ -210,6 +225,8 @@ static void issue(struct blk *b, struct queue *q, struct req *r)
 
 static void complete(struct blk *b, struct req *r)
 {
+	if (b->lc.on)
+		log_wrote(b, r);
 	b->busy[r->block] = 0;
 	b->ios++;
 	b->bytes += b->bs;
@@ -445,7 +462,7 @@ static struct {
 	struct vhu_frontend_opts o;
 	double duration, reconnect_s;
 	uint64_t size;
-	bool json, quiet, packed, verbose;
+	bool json, quiet, packed, verbose, log_check;
 	const char *dump;
 } a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
 
@@ -495,6 +512,10 @@ static const struct opt opts[] = {
 	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
 	  "when the back-end goes away, wait up to S seconds for it to\n"
 	  "come back and resume (default 30; 0: fail at once)" },
+	{ "log-check", 0, NULL, opt_flag, &a.log_check,
+	  "run with dirty page logging on and check that every page the\n"
+	  "back-end wrote is marked in the log (JSON: log_pages,\n"
+	  "log_missing; exit status 1 when a page is missing)" },
 	{ "json", 'j', NULL, opt_flag, &a.json,
 	  "one JSON object at the end: ios, iops, mbps, lat_p50_us,\n"
 	  "lat_p99_us, lat_p999_us, verify_errors" },
@@ -575,6 +596,8 @@ static int start_queues(unsigned qsz, uint64_t *features)
 		fprintf(stderr, "vhu-fe blk-bench: the back-end does not offer RING_PACKED\n");
 		return -ENOTSUP;
 	}
+	if (a.log_check && fe_logcheck_start(&b.lc, b.fe, "vhu-fe blk-bench"))
+		return 1;
 	for (unsigned k = 0; k < b.nq; k++) {
 		struct queue *q = &b.qs[k];
 		q->q = vhu_frontend_queue(b.fe, k);
@@ -708,25 +731,37 @@ static int report(double elapsed)
 	bool broken = false;
 	for (unsigned k = 0; k < b.nq; k++)
 		broken |= vhu_drvq_broken(b.qs[k].q) || b.qs[k].inflight;
-	if (a.json)
+	if (fe_logcheck_finish(&b.lc, b.nq, "vhu-fe blk-bench"))
+		b.errors++;
+	if (a.json) {
 		printf("{\"rw\": \"%s\", \"bs\": %u, \"iodepth\": %u, \"queues\": %u, \"seconds\": "
 		       "%.3f, "
 		       "\"ios\": %llu, \"iops\": %.1f, \"mbps\": %.2f, \"lat_p50_us\": %.2f, "
 		       "\"lat_p99_us\": %.2f, \"lat_p999_us\": %.2f, \"errors\": %llu, "
-		       "\"verify_errors\": %llu, \"reads_verified\": %llu, \"reconnects\": %u}\n",
+		       "\"verify_errors\": %llu, \"reads_verified\": %llu, \"reconnects\": %u",
 		       rw_names[b.rw], b.bs, b.depth, b.nq, elapsed, (unsigned long long)b.ios,
 		       iops, mbps, p50, p99, p999, (unsigned long long)b.errors,
 		       (unsigned long long)b.verify_errors, (unsigned long long)b.reads_checked,
 		       b.reconnects);
-	else
+		fe_logcheck_json(&b.lc, stdout);
+		printf("}\n");
+	} else {
 		printf("%llu I/Os in %.2fs: %.0f IOPS, %.1f MB/s, latency p50 %.1f us p99 %.1f us "
 		       "p99.9 %.1f us; errors %llu, verify errors %llu (%llu reads verified)\n",
 		       (unsigned long long)b.ios, elapsed, iops, mbps, p50, p99, p999,
 		       (unsigned long long)b.errors, (unsigned long long)b.verify_errors,
 		       (unsigned long long)b.reads_checked);
+		if (b.lc.on)
+			printf("log: %llu pages marked, %llu written by the back-end, %llu of them "
+			       "not marked\n",
+			       (unsigned long long)b.lc.pages, (unsigned long long)b.lc.written,
+			       (unsigned long long)b.lc.missing);
+	}
 	if (a.dump)
 		dump_state();
-	return (b.errors || b.verify_errors || broken || b.ios == 0) ? 1 : 0;
+	return (b.errors || b.verify_errors || broken || b.ios == 0 || fe_logcheck_failed(&b.lc))
+		       ? 1
+		       : 0;
 }
 
 /* Start to stop on an open front-end. Returns the exit status. */
@@ -786,6 +821,7 @@ static int run(int argc, char **argv)
 	vhu_frontend_close(b.fe);
 	free(b.gen);
 	free(b.busy);
+	fe_logcheck_free(&b.lc);
 	return ret;
 }
 

@@ -46,4 +46,27 @@ void fe_hist_add(struct fe_hist *h, uint64_t ns);
 /* The value below which fraction q of the samples fall (ns). */
 uint64_t fe_hist_quantile(const struct fe_hist *h, double q);
 
+/* --log-check (logcheck.c): logging on, and at the end every page the back-end wrote is
+ * looked up in the log. */
+struct fe_logcheck {
+	bool on;
+	struct vhu_frontend *fe;
+	size_t words;	      /* log words */
+	uint64_t *want, *got; /* pages the back-end wrote; pages the log marks */
+	uint8_t *kind;	      /* per page: what was written there (data or ring) */
+	uint64_t pages, written, missing, missing_ring, extra, outside;
+};
+/* Turns logging on (after vhu_frontend_start). 0 or -errno, said on stderr. */
+int fe_logcheck_start(struct fe_logcheck *c, struct vhu_frontend *fe, const char *prog);
+/* The back-end wrote [p, p + len) of a buffer the front-end owns. */
+void fe_logcheck_wrote(struct fe_logcheck *c, const void *p, size_t len);
+/* Adds the ring memory of queues 0..nvqs-1, reads the log, counts, names the first pages
+ * missing on stderr, and turns logging off. 0 or -errno. */
+int fe_logcheck_finish(struct fe_logcheck *c, unsigned nvqs, const char *prog);
+/* Appends the JSON fields (log_pages, log_written, log_missing, log_missing_ring,
+ * log_extra: marked, not seen written). */
+void fe_logcheck_json(const struct fe_logcheck *c, FILE *f);
+bool fe_logcheck_failed(const struct fe_logcheck *c);
+void fe_logcheck_free(struct fe_logcheck *c);
+
 #endif

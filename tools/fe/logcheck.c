@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * --log-check, shared by net-bench and blk-bench: the device runs with dirty page logging on,
+ * as during a live migration, and at the end every page the back-end must have written is
+ * looked up in the log. What it must have written is computed by the front-end from what it
+ * saw complete: the bytes of each used length from the start of its receive buffer (net),
+ * each status byte and the data of each successful read (blk), and the ring memory the
+ * library saw the device write (vhu_drvq_device_writes: split used entries, index and event
+ * field; packed descriptors written back and the device event area). A page written but not
+ * marked is what a migration would have copied stale.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fe.h"
+
+enum { KIND_NONE, KIND_DATA, KIND_RING };
+
+int fe_logcheck_start(struct fe_logcheck *c, struct vhu_frontend *fe, const char *prog)
+{
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	c->fe = fe;
+	ret = vhu_frontend_log_start(fe);
+	if (ret) {
+		fprintf(stderr, "%s: --log-check: turning logging on: %s\n", prog, strerror(-ret));
+		return ret;
+	}
+	c->words = vhu_frontend_log_read(fe, NULL, 0);
+	c->want = calloc(c->words, 8);
+	c->got = calloc(c->words, 8);
+	c->kind = calloc(c->words, 64);
+	if (!c->want || !c->got || !c->kind)
+		return -ENOMEM;
+	c->on = true;
+	return 0;
+}
+
+static void want_gpa(struct fe_logcheck *c, uint64_t gpa, uint64_t len, uint8_t kind)
+{
+	if (!len)
+		return;
+	if (!gpa) {
+		c->outside++; /* not in the shared memory: cannot happen for our buffers */
+		return;
+	}
+	for (uint64_t p = gpa / 4096; p <= (gpa + len - 1) / 4096 && p / 64 < c->words; p++) {
+		c->want[p / 64] |= 1ull << (p % 64);
+		if (!c->kind[p])
+			c->kind[p] = kind;
+	}
+}
+
+void fe_logcheck_wrote(struct fe_logcheck *c, const void *p, size_t len)
+{
+	if (len)
+		want_gpa(c, vhu_frontend_gpa(c->fe, p, len), len, KIND_DATA);
+}
+
+static void ring_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+	want_gpa(opaque, gpa, len, KIND_RING);
+}
+
+int fe_logcheck_finish(struct fe_logcheck *c, unsigned nvqs, const char *prog)
+{
+	unsigned long drop = 0;
+	const char *env = getenv("VHU_FE_LOG_CHECK_DROP");
+	unsigned shown = 0;
+	bool show = getenv("VHU_FE_LOG_CHECK_SHOW") != NULL;
+
+	if (!c->on)
+		return 0;
+	if (env)
+		drop = strtoul(env, NULL, 0);
+	for (unsigned i = 0; i < nvqs; i++)
+		vhu_drvq_device_writes(vhu_frontend_queue(c->fe, i), ring_written, c);
+	vhu_frontend_log_read(c->fe, c->got, c->words);
+	for (size_t w = 0; w < c->words; w++) {
+		/* Testing the checker: forget the first `drop` pages the back-end wrote, as a
+		 * back-end that did not log them would. */
+		for (unsigned b = 0; b < 64 && drop; b++)
+			if (c->want[w] >> b & 1 && c->got[w] >> b & 1) {
+				c->got[w] &= ~(1ull << b);
+				drop--;
+			}
+		c->pages += (uint64_t)__builtin_popcountll(c->got[w]);
+		c->written += (uint64_t)__builtin_popcountll(c->want[w]);
+		c->extra += (uint64_t)__builtin_popcountll(c->got[w] & ~c->want[w]);
+		if (show)
+			for (unsigned b = 0; b < 64; b++)
+				if ((c->got[w] | c->want[w]) >> b & 1)
+					fprintf(stderr, "%s: --log-check: page 0x%llx%s%s\n", prog,
+						(unsigned long long)((w * 64 + b) * 4096),
+						c->got[w] >> b & 1 ? " marked" : "",
+						c->want[w] >> b & 1 ? " written" : "");
+		uint64_t miss = c->want[w] & ~c->got[w];
+		c->missing += (uint64_t)__builtin_popcountll(miss);
+		for (unsigned b = 0; b < 64 && miss; b++) {
+			if (!(miss >> b & 1))
+				continue;
+			uint64_t p = w * 64 + b;
+			if (c->kind[p] == KIND_RING)
+				c->missing_ring++;
+			if (shown++ < 8)
+				fprintf(stderr,
+					"%s: --log-check: page 0x%llx (%s) written, not logged\n",
+					prog, (unsigned long long)(p * 4096),
+					c->kind[p] == KIND_RING ? "ring" : "data");
+		}
+	}
+	if (c->outside)
+		fprintf(stderr, "%s: --log-check: %llu writes outside the shared memory\n", prog,
+			(unsigned long long)c->outside);
+	/* Logging off again while the rings run, as a cancelled migration does. */
+	int ret = vhu_frontend_log_stop(c->fe);
+	if (ret)
+		fprintf(stderr, "%s: --log-check: turning logging off: %s\n", prog, strerror(-ret));
+	return ret;
+}
+
+void fe_logcheck_json(const struct fe_logcheck *c, FILE *f)
+{
+	if (c->on)
+		fprintf(f,
+			", \"log_pages\": %llu, \"log_written\": %llu, \"log_missing\": %llu, "
+			"\"log_missing_ring\": %llu, \"log_extra\": %llu",
+			(unsigned long long)c->pages, (unsigned long long)c->written,
+			(unsigned long long)c->missing, (unsigned long long)c->missing_ring,
+			(unsigned long long)c->extra);
+}
+
+bool fe_logcheck_failed(const struct fe_logcheck *c)
+{
+	return c->on && (c->missing || c->outside);
+}
+
+void fe_logcheck_free(struct fe_logcheck *c)
+{
+	free(c->want);
+	free(c->got);
+	free(c->kind);
+	c->want = c->got = NULL;
+	c->kind = NULL;
+}
