@@ -410,8 +410,10 @@ static int user_set_log_base(struct fe_conn *c, int fd, uint64_t size, uint64_t 
 
 	/* "VHOST_USER_SET_LOG_BASE": the fd comes with the message only with LOG_SHMFD, and
 	 * then the back-end replies (the "Communication" list). No NEED_REPLY: the reply is
-	 * its own. Its payload differs between back-ends: a u64 0 (rust-vmm, libvhost-user),
-	 * or none at all (DPDK 22.11, which QEMU 7.2 accepts as it reads no payload). */
+	 * its own. What it carries differs between back-ends and means nothing: a u64 0
+	 * (rust-vmm), no payload (DPDK 22.11), or the request's first u64 echoed back, the log
+	 * size (libvhost-user in QEMU 7.2's qemu-storage-daemon). QEMU 7.2 reads it and
+	 * ignores the payload; so do we. */
 	if (!has_bit(c->protocol_features, VHU_PROTO_F_LOG_SHMFD))
 		return -ENOTSUP;
 	msg_init(&m, VHU_REQ_SET_LOG_BASE, 0, sizeof(d));
@@ -423,14 +425,7 @@ static int user_set_log_base(struct fe_conn *c, int fd, uint64_t size, uint64_t 
 	}
 	log_debug(c->lg, "-> SET_LOG_BASE (size %llu, offset %llu, 1 fd)", (unsigned long long)size,
 		  (unsigned long long)offset);
-	ret = recv_reply(c, VHU_REQ_SET_LOG_BASE, &m, 0, 8);
-	if (ret)
-		return ret;
-	if (m.hdr.size == 8 && m.p.u64) {
-		log_err(c->lg, "back-end refused SET_LOG_BASE (%llu)", (unsigned long long)m.p.u64);
-		return -EREMOTEIO;
-	}
-	return 0;
+	return recv_reply(c, VHU_REQ_SET_LOG_BASE, &m, 0, 8);
 }
 
 static int user_set_status(struct fe_conn *c, uint8_t status)
