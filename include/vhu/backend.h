@@ -134,7 +134,18 @@ struct vhu_device_ops {
 	 * that failed half way): pointers from vhu_backend_gpa_to_va() are stale, resolve them
 	 * again. Called while every queue is stopped, before they are started again. */
 	void (*mem_changed)(void *dev);
+	/* VHU_DEVICE_F_* bits. */
+	uint32_t flags;
 };
+
+/*
+ * The library offers live migration's dirty logging (protocol feature LOG_SHMFD, feature bit
+ * VHOST_F_LOG_ALL) for every device: it marks what vhu_virtq_push() reports written and the
+ * rings' own writes (include/vhu/virtq.h, vhu_virtq_log_write). A device that writes
+ * front-end memory in ways the library cannot see, and does not mark them, sets this flag so
+ * that neither is offered: the front-end then refuses to migrate rather than lose data.
+ */
+#define VHU_DEVICE_F_NO_DIRTY_LOG (1u << 0)
 
 /* nvqs: the most virtqueues this device has (indices 0 .. nvqs-1). ops is copied. -EINVAL
  * for a NULL argument, nvqs 0 or above 256, or an ops->size below the first release's
