@@ -194,7 +194,19 @@ VHU_EXPORT bool vhu_drvq_broken(const struct vhu_drvq *q)
 
 /* ---- log checking: what the device wrote ---- */
 
-VHU_EXPORT void vhu_drvq_device_writes(const struct vhu_drvq *q,
+/* Reports a field the device writes now and then (never read back in order) when its value
+ * changed since the last report: a write of the same value goes unseen. */
+static void event_field(struct vhu_drvq *q, unsigned k, uint16_t *p,
+			void (*fn)(void *opaque, uint64_t gpa, uint64_t len), void *opaque)
+{
+	uint16_t v = load_relaxed16(p);
+
+	if (v != q->written_event[k])
+		fn(opaque, fe_mem_gpa(q->mem, p, 2), 2);
+	q->written_event[k] = v;
+}
+
+VHU_EXPORT void vhu_drvq_device_writes(struct vhu_drvq *q,
 				       void (*fn)(void *opaque, uint64_t gpa, uint64_t len),
 				       void *opaque)
 {
@@ -207,17 +219,14 @@ VHU_EXPORT void vhu_drvq_device_writes(const struct vhu_drvq *q,
 		uint64_t off = (uint64_t)k * 4096, len = size - off < 4096 ? size - off : 4096;
 		fn(opaque, fe_mem_gpa(q->mem, area + off, len), len);
 	}
-	/* Fields the device writes now and then, never read back in order: counted when they
-	 * hold something (the ring starts zeroed), so a write of 0 goes unseen. */
+	q->written_pages[0] = q->written_pages[1] = 0;
 	if (q->packed) {
-		const struct vring_packed_desc_event *e = q->pk.device;
-		if (load_relaxed16(&e->flags) || load_relaxed16(&e->off_wrap))
-			fn(opaque, fe_mem_gpa(q->mem, e, sizeof(*e)), sizeof(*e));
+		event_field(q, 0, &q->pk.device->flags, fn, opaque);
+		event_field(q, 1, &q->pk.device->off_wrap, fn, opaque);
 	} else {
-		uint16_t *ae = vring_split_avail_event(q->split.used, q->num);
-		if (load_relaxed16(&q->split.used->flags))
-			fn(opaque, fe_mem_gpa(q->mem, q->split.used, 2), 2);
-		if (q->event_idx && load_relaxed16(ae))
-			fn(opaque, fe_mem_gpa(q->mem, ae, 2), 2);
+		event_field(q, 0, &q->split.used->flags, fn, opaque);
+		if (q->event_idx)
+			event_field(q, 1, vring_split_avail_event(q->split.used, q->num), fn,
+				    opaque);
 	}
 }

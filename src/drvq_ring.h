@@ -74,6 +74,9 @@ struct vhu_drvq {
 	 * the largest (packed, 32768 entries of 16 bytes) spans 128 pages. */
 	const void *written_area;
 	uint64_t written_pages[2];
+	/* The device's event fields as last reported (split: used flags, avail_event;
+	 * packed: device event flags, off_wrap). */
+	uint16_t written_event[2];
 };
 
 int drvq_broken(struct vhu_drvq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

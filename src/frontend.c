@@ -4,7 +4,6 @@
  * virtio_user_start_device over a transport (fe_ops.h), shared memory and driver queues.
  */
 #include <errno.h>
-#include <linux/vhost_types.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
@@ -203,7 +202,7 @@ static int set_addr(struct vhu_frontend *fe, struct vhu_drvq *q)
 /* The features sent: the negotiated ones, with VHOST_F_LOG_ALL while logging. */
 static uint64_t wire_features(const struct vhu_frontend *fe)
 {
-	return fe->features | (fe->log_on ? bit64(VHOST_F_LOG_ALL) : 0);
+	return fe->features | (fe->log_on ? bit64(VHU_F_LOG_ALL) : 0);
 }
 
 /* One ring: size, base, addresses, call, kick (QEMU's vhost_virtqueue_start order). */
@@ -384,11 +383,11 @@ VHU_EXPORT int vhu_frontend_log_start(struct vhu_frontend *fe)
 	int ret;
 
 	if (!has_bit(fe->protocol_features, VHU_PROTO_F_LOG_SHMFD) ||
-	    !has_bit(fe->dev_features, VHOST_F_LOG_ALL)) {
+	    !has_bit(fe->dev_features, VHU_F_LOG_ALL)) {
 		log_err(&fe->lg, "the back-end cannot log dirty pages (LOG_SHMFD %s, LOG_ALL %s)",
 			has_bit(fe->protocol_features, VHU_PROTO_F_LOG_SHMFD) ? "offered"
 									      : "missing",
-			has_bit(fe->dev_features, VHOST_F_LOG_ALL) ? "offered" : "missing");
+			has_bit(fe->dev_features, VHU_F_LOG_ALL) ? "offered" : "missing");
 		return -ENOTSUP;
 	}
 	if (!fe->log.map) {

@@ -145,11 +145,14 @@ unsigned vhu_drvq_size(const struct vhu_drvq *q);
 bool vhu_drvq_broken(const struct vhu_drvq *q);
 /*
  * For log checkers: calls fn(opaque, gpa, len) for the ring memory the device has been seen
- * to write since the queue was set up, one range per 4 KiB page: split, the used ring's
- * flags and index and each used entry the driver read (and avail_event when not 0); packed,
- * each descriptor the driver found used (and the device event suppression area when not 0).
+ * to write since the previous call (or since the queue was set up), one range per 4 KiB page:
+ * split, the used ring's index and each used entry the driver read, and the used flags and
+ * avail_event when their value changed; packed, each descriptor the driver found used, and
+ * the device event suppression fields when their value changed. A checker calls it once
+ * right after logging is on (to forget what came before), then after the completions it
+ * checks.
  */
-void vhu_drvq_device_writes(const struct vhu_drvq *q,
+void vhu_drvq_device_writes(struct vhu_drvq *q,
 			    void (*fn)(void *opaque, uint64_t gpa, uint64_t len), void *opaque);
 
 #ifdef __cplusplus

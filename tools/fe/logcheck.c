@@ -5,9 +5,9 @@
  * looked up in the log. What it must have written is computed by the front-end from what it
  * saw complete: the bytes of each used length from the start of its receive buffer (net),
  * each status byte and the data of each successful read (blk), and the ring memory the
- * library saw the device write (vhu_drvq_device_writes: split used entries, index and event
- * field; packed descriptors written back and the device event area). A page written but not
- * marked is what a migration would have copied stale.
+ * library saw the device write after logging was on (vhu_drvq_device_writes: split used
+ * entries, index and event fields; packed descriptors written back and the device event
+ * area). A page written but not marked is what a migration would have copied stale.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +16,13 @@
 #include "fe.h"
 
 enum { KIND_NONE, KIND_DATA, KIND_RING };
+
+static void ignore(void *opaque, uint64_t gpa, uint64_t len)
+{
+	(void)opaque;
+	(void)gpa;
+	(void)len;
+}
 
 int fe_logcheck_start(struct fe_logcheck *c, struct vhu_frontend *fe, const char *prog)
 {
@@ -29,6 +36,9 @@ int fe_logcheck_start(struct fe_logcheck *c, struct vhu_frontend *fe, const char
 		return ret;
 	}
 	c->words = vhu_frontend_log_read(fe, NULL, 0);
+	/* Ring writes from before logging was on need not be in the log. */
+	for (unsigned i = 0; vhu_frontend_queue(fe, i); i++)
+		vhu_drvq_device_writes(vhu_frontend_queue(fe, i), ignore, NULL);
 	c->want = calloc(c->words, 8);
 	c->got = calloc(c->words, 8);
 	c->kind = calloc(c->words, 64);
