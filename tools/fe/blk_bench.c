@@ -263,6 +263,20 @@ static int keep_alive(struct blk *b)
 		return -ECONNRESET;
 	}
 	fprintf(stderr, "vhu-fe blk-bench: the back-end went away; waiting for it to come back\n");
+	if (b->lc.on) {
+		/* What the dead back-end published is checked against the log now: the next
+		 * one gets the log again and must mark its own writes. */
+		for (unsigned k = 0; k < b->nq; k++) {
+			struct req *r;
+			uint32_t len;
+			while ((r = vhu_drvq_get(b->qs[k].q, &len))) {
+				r->busy = false;
+				b->qs[k].inflight--;
+				complete(b, r);
+			}
+		}
+		fe_logcheck_check(&b->lc, b->nq, "vhu-fe blk-bench");
+	}
 	int ret = vhu_frontend_reconnect(b->fe, b->reconnect_ms);
 	if (ret) {
 		fprintf(stderr, "vhu-fe blk-bench: reconnect failed: %s\n", strerror(-ret));
@@ -368,11 +382,12 @@ static int check_ops(struct blk *b, uint64_t f)
 /* --verify with a read-only workload: write every block once first (not timed). */
 static int prefill(struct blk *b)
 {
-	uint64_t next = 0, done = 0;
+	/* Completions counted by complete() (keep_alive() takes some too, with --log-check). */
+	uint64_t next = 0, base = b->ios;
 	uint32_t len;
 	double until = fe_now() + 600;
 
-	while (done < b->nblocks && !stop_flag && fe_now() < until) {
+	while (b->ios - base < b->nblocks && !stop_flag && fe_now() < until) {
 		if (keep_alive(b))
 			return -EIO;
 		for (unsigned k = 0; k < b->nq; k++) {
@@ -382,7 +397,6 @@ static int prefill(struct blk *b)
 				r->busy = false;
 				q->inflight--;
 				complete(b, r);
-				done++;
 			}
 			for (unsigned i = 0; i < b->depth && next < b->nblocks; i++) {
 				r = &q->r[i];
@@ -400,6 +414,7 @@ static int prefill(struct blk *b)
 				return -EIO;
 		}
 	}
+	uint64_t done = b->ios - base;
 	b->ios = b->bytes = 0;
 	memset(&b->hist, 0, sizeof(b->hist));
 	return b->errors || done < b->nblocks ? -EIO : 0;
@@ -408,7 +423,7 @@ static int prefill(struct blk *b)
 /* --verify after a workload that wrote: read back every block written (not timed). */
 static int verify_pass(struct blk *b)
 {
-	uint64_t next = 0, issued = 0, done = 0;
+	uint64_t next = 0, issued = 0, base = b->ios; /* done: b->ios - base, as in prefill() */
 	uint32_t len;
 	double until = fe_now() + 600;
 
@@ -416,7 +431,7 @@ static int verify_pass(struct blk *b)
 		while (next < b->nblocks && !b->gen[next])
 			next++;
 		bool more = next < b->nblocks;
-		if (!more && done == issued)
+		if (!more && b->ios - base == issued)
 			break;
 		if (stop_flag || fe_now() > until)
 			return -ETIMEDOUT;
@@ -429,7 +444,6 @@ static int verify_pass(struct blk *b)
 				r->busy = false;
 				q->inflight--;
 				complete(b, r);
-				done++;
 			}
 			for (unsigned i = 0; i < b->depth; i++) {
 				while (next < b->nblocks && !b->gen[next])

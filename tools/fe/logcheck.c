@@ -44,6 +44,9 @@ int fe_logcheck_start(struct fe_logcheck *c, struct vhu_frontend *fe, const char
 	c->kind = calloc(c->words, 64);
 	if (!c->want || !c->got || !c->kind)
 		return -ENOMEM;
+	const char *env = getenv("VHU_FE_LOG_CHECK_DROP");
+	if (env)
+		c->drop = strtoul(env, NULL, 0);
 	c->on = true;
 	return 0;
 }
@@ -74,27 +77,22 @@ static void ring_written(void *opaque, uint64_t gpa, uint64_t len)
 	want_gpa(opaque, gpa, len, KIND_RING);
 }
 
-int fe_logcheck_finish(struct fe_logcheck *c, unsigned nvqs, const char *prog)
+void fe_logcheck_check(struct fe_logcheck *c, unsigned nvqs, const char *prog)
 {
-	unsigned long drop = 0;
-	const char *env = getenv("VHU_FE_LOG_CHECK_DROP");
-	unsigned shown = 0;
 	bool show = getenv("VHU_FE_LOG_CHECK_SHOW") != NULL;
 
 	if (!c->on)
-		return 0;
-	if (env)
-		drop = strtoul(env, NULL, 0);
+		return;
 	for (unsigned i = 0; i < nvqs; i++)
 		vhu_drvq_device_writes(vhu_frontend_queue(c->fe, i), ring_written, c);
 	vhu_frontend_log_read(c->fe, c->got, c->words);
 	for (size_t w = 0; w < c->words; w++) {
 		/* Testing the checker: forget the first `drop` pages the back-end wrote, as a
 		 * back-end that did not log them would. */
-		for (unsigned b = 0; b < 64 && drop; b++)
+		for (unsigned b = 0; b < 64 && c->drop; b++)
 			if (c->want[w] >> b & 1 && c->got[w] >> b & 1) {
 				c->got[w] &= ~(1ull << b);
-				drop--;
+				c->drop--;
 			}
 		c->pages += (uint64_t)__builtin_popcountll(c->got[w]);
 		c->written += (uint64_t)__builtin_popcountll(c->want[w]);
@@ -114,7 +112,7 @@ int fe_logcheck_finish(struct fe_logcheck *c, unsigned nvqs, const char *prog)
 			uint64_t p = w * 64 + b;
 			if (c->kind[p] == KIND_RING)
 				c->missing_ring++;
-			if (shown++ < 8)
+			if (c->shown++ < 8)
 				fprintf(stderr,
 					"%s: --log-check: page 0x%llx (%s) written, not logged\n",
 					prog, (unsigned long long)(p * 4096),
@@ -124,6 +122,16 @@ int fe_logcheck_finish(struct fe_logcheck *c, unsigned nvqs, const char *prog)
 	if (c->outside)
 		fprintf(stderr, "%s: --log-check: %llu writes outside the shared memory\n", prog,
 			(unsigned long long)c->outside);
+	/* The next check covers what comes after this one. */
+	memset(c->want, 0, c->words * 8);
+	memset(c->kind, 0, c->words * 64);
+}
+
+int fe_logcheck_finish(struct fe_logcheck *c, unsigned nvqs, const char *prog)
+{
+	if (!c->on)
+		return 0;
+	fe_logcheck_check(c, nvqs, prog);
 	/* Logging off again while the rings run, as a cancelled migration does. */
 	int ret = vhu_frontend_log_stop(c->fe);
 	if (ret)

@@ -241,6 +241,15 @@ static int keep_alive(struct bench *b)
 	}
 	double t = fe_now();
 	fprintf(stderr, "vhu-fe net-bench: the back-end went away; waiting for it to come back\n");
+	if (b->lc.on) {
+		/* What the dead back-end published is checked against the log now: the next
+		 * one gets the log again and must mark its own writes. */
+		for (unsigned k = 0; k < b->pairs; k++) {
+			poll_rx(b, &b->p[k]);
+			reclaim_tx(&b->p[k]);
+		}
+		fe_logcheck_check(&b->lc, 2 * b->pairs, "vhu-fe net-bench");
+	}
 	/* Frames it held (in its queues, not yet returned) may be gone with it. */
 	uint64_t back = b->rx - b->foreign + b->at_risk;
 	b->at_risk += b->tx > back ? b->tx - back : 0;
