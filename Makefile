@@ -27,6 +27,7 @@ bench: setup all
 	./bench/run.sh
 	./bench/fe.sh
 	./bench/blk.sh
+	./bench/log.sh
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) ./scripts/fuzz.sh

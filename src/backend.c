@@ -103,13 +103,12 @@ static uint64_t offered_features(const struct vhu_backend *be)
 }
 
 /* Sets what a ring logs from the negotiated state, also while it runs: its thread reads the
- * bits once per write. A ring's log pointers are set before the bits that enable them. */
+ * bits once per write. Its log pointers were set when it started (the log and log fd are
+ * replaced only while rings are paused). */
 static void vq_log_update(struct vhu_backend *be, struct vhu_virtq *vq)
 {
 	unsigned bits = 0;
 
-	vq->dlog = &be->dlog;
-	vq->log_fd = be->log_fd;
 	if (has_bit(be->features, VHU_F_LOG_ALL) && be->dlog.map) {
 		bits = RING_LOG_DATA;
 		if (vq->addr.flags & (1u << VHU_VRING_F_LOG))
@@ -166,6 +165,8 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 	if (ret)
 		return ret;
 	vq->log_warned = false;
+	vq->dlog = &be->dlog;
+	vq->log_fd = be->log_fd;
 	vq_log_update(be, vq);
 	vq->resume = false;
 	vq->started = true;
@@ -239,8 +240,8 @@ static int h_get_features(struct vhu_backend *be, struct msg *m)
 static int h_set_features(struct vhu_backend *be, struct msg *m)
 {
 	uint64_t offered = offered_features(be);
-	uint64_t f = m->p.u64;
-	bool log_was = has_bit(be->features, VHU_F_LOG_ALL);
+	uint64_t f = m->p.u64, old = be->features;
+	bool log_was = has_bit(be->features, VHU_F_LOG_ALL), was_set = be->features_set;
 
 	if (f & ~offered) {
 		log_err(&be->lg, "SET_FEATURES 0x%llx has bits not offered (0x%llx)",
@@ -280,7 +281,9 @@ static int h_set_features(struct vhu_backend *be, struct msg *m)
 			if (be->ops->queue_enable)
 				be->ops->queue_enable(be->dev, &be->vqs[i], true);
 		}
-	if (be->ops->features_set)
+	/* LOG_ALL alone is the library's business: the device is not told (it would reset
+	 * whatever its features decide, mid-migration). */
+	if (be->ops->features_set && !(was_set && (old ^ f) == bit64(VHU_F_LOG_ALL)))
 		be->ops->features_set(be->dev, f);
 	return H_OK;
 }

@@ -102,7 +102,9 @@ struct vhu_device_ops {
 	void (*queue_stop)(void *dev, struct vhu_virtq *vq);
 	/* SET_VRING_ENABLE changed the queue's enabled state. Optional. */
 	void (*queue_enable)(void *dev, struct vhu_virtq *vq, bool enabled);
-	/* Features were set (SET_FEATURES). Optional. */
+	/* Features were set (SET_FEATURES). Optional. Not called when the only change is
+	 * VHOST_F_LOG_ALL (a migration starting or ending: the library logs, the device goes on).
+	 */
 	void (*features_set)(void *dev, uint64_t features);
 	/* The front-end wrote the device status. Optional. A status of 0 is passed on but is not
 	 * a reset: QEMU writes 0 whenever it stops the device (7.2 before GET_VRING_BASE), also

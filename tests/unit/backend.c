@@ -43,7 +43,7 @@ struct tdev {
 	struct vhu_backend *be;
 	pthread_mutex_t lock;
 	bool started[DRV_NQ];
-	unsigned starts, stops, enables, disables, resets;
+	unsigned starts, stops, enables, disables, resets, feature_sets;
 	uint8_t status;
 	volatile bool quit;
 	int last_err;
@@ -84,6 +84,12 @@ static void t_reset(void *dev)
 	((struct tdev *)dev)->resets++;
 }
 
+static void features_set(void *dev, uint64_t f)
+{
+	(void)f;
+	((struct tdev *)dev)->feature_sets++;
+}
+
 static void status_set(void *dev, uint8_t s)
 {
 	((struct tdev *)dev)->status = s;
@@ -108,6 +114,7 @@ static const struct vhu_device_ops ops = {
 	.queue_start = q_start,
 	.queue_stop = q_stop,
 	.queue_enable = q_enable,
+	.features_set = features_set,
 	.status_set = status_set,
 	.reset = t_reset,
 	.log = tlog,
@@ -1151,6 +1158,7 @@ static int dirty_logging(bool packed)
 	 * one); turning logging on and off afterwards restarts nothing. */
 	ASSERT_EQ(log_base(lfd, need, 0), 0);
 	starts = dev.starts;
+	unsigned fsets = dev.feature_sets;
 	ASSERT_OK(roundtrip(1));
 	ASSERT_EQ(count_bits(log, 4096), 0); /* LOG_ALL not negotiated: nothing */
 
@@ -1178,7 +1186,10 @@ static int dirty_logging(bool packed)
 	memset(log, 0, 4096);
 	ASSERT_OK(roundtrip(6));
 	ASSERT_EQ(count_bits(log, 4096), 0);
-	ASSERT_EQ(dev.starts, starts); /* no ring was restarted by any of it */
+	ASSERT_EQ(dev.starts, starts);	    /* no ring was restarted by any of it */
+	ASSERT_EQ(dev.feature_sets, fsets); /* and the device was not told: LOG_ALL alone */
+	ASSERT_OK(set_features(d.features & ~(1ull << VIRTIO_RING_F_EVENT_IDX)));
+	ASSERT_EQ(dev.feature_sets, fsets + 1); /* any other change is its business */
 	ASSERT_TRUE(dev.started[1]);
 	stop_pair();
 	ASSERT_OK(dev.last_err);
