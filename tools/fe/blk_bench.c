@@ -476,7 +476,7 @@ static struct {
 	struct vhu_frontend_opts o;
 	double duration, reconnect_s;
 	uint64_t size;
-	bool json, quiet, packed, verbose, log_check;
+	bool json, quiet, packed, verbose, log, log_check;
 	const char *dump;
 } a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
 
@@ -526,6 +526,9 @@ static const struct opt opts[] = {
 	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
 	  "when the back-end goes away, wait up to S seconds for it to\n"
 	  "come back and resume (default 30; 0: fail at once)" },
+	{ "log", 0, NULL, opt_flag, &a.log,
+	  "run with dirty page logging on, as during a live migration\n"
+	  "(measures what logging costs the back-end)" },
 	{ "log-check", 0, NULL, opt_flag, &a.log_check,
 	  "run with dirty page logging on and check that every page the\n"
 	  "back-end wrote is marked in the log (JSON: log_pages,\n"
@@ -612,6 +615,10 @@ static int start_queues(unsigned qsz, uint64_t *features)
 	}
 	if (a.log_check && fe_logcheck_start(&b.lc, b.fe, "vhu-fe blk-bench"))
 		return 1;
+	if (a.log && !a.log_check && (ret = vhu_frontend_log_start(b.fe))) {
+		fprintf(stderr, "vhu-fe blk-bench: --log: %s\n", strerror(-ret));
+		return 1;
+	}
 	for (unsigned k = 0; k < b.nq; k++) {
 		struct queue *q = &b.qs[k];
 		q->q = vhu_frontend_queue(b.fe, k);

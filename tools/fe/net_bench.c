@@ -306,7 +306,7 @@ static struct bench b = { .pairs = 1, .qsz = 256, .size = 64, .mode = MODE_TX };
 static struct {
 	struct vhu_frontend_opts o;
 	double duration, reconnect_s;
-	bool packed, json, quiet, no_mrg, no_in_order, verbose, log_check;
+	bool packed, json, quiet, no_mrg, no_in_order, verbose, log, log_check;
 } a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
 
 static const char *mode_name(enum mode m)
@@ -346,6 +346,9 @@ static const struct opt opts[] = {
 	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
 	  "when the back-end goes away, wait up to S seconds for it to\n"
 	  "come back and resume (default 30; 0: fail at once)" },
+	{ "log", 0, NULL, opt_flag, &a.log,
+	  "run with dirty page logging on, as during a live migration\n"
+	  "(measures what logging costs the back-end)" },
 	{ "log-check", 0, NULL, opt_flag, &a.log_check,
 	  "run with dirty page logging on and check that every page the\n"
 	  "back-end wrote is marked in the log (JSON: log_pages,\n"
@@ -408,6 +411,10 @@ static int open_start(void)
 	}
 	if (a.log_check && fe_logcheck_start(&b.lc, b.fe, "vhu-fe net-bench"))
 		goto fail;
+	if (a.log && !a.log_check && (ret = vhu_frontend_log_start(b.fe))) {
+		fprintf(stderr, "vhu-fe net-bench: --log: %s\n", strerror(-ret));
+		goto fail;
+	}
 	for (unsigned k = 0; k < b.pairs; k++) {
 		if (setup_pair(&b, k)) {
 			fprintf(stderr, "vhu-fe net-bench: out of shared memory\n");
