@@ -210,14 +210,18 @@ VHU_EXPORT void vhu_drvq_device_writes(struct vhu_drvq *q,
 				       void (*fn)(void *opaque, uint64_t gpa, uint64_t len),
 				       void *opaque)
 {
-	const uint8_t *area = q->written_area;
-	uint64_t size = q->packed ? vring_packed_desc_size(q->num) : vring_split_used_size(q->num);
+	uintptr_t start = (uintptr_t)q->written_area;
+	uintptr_t end = start + (q->packed ? vring_packed_desc_size(q->num)
+					   : vring_split_used_size(q->num));
 
+	/* Page k (counted from the area's first page), clipped to the area. */
 	for (unsigned k = 0; k < 128; k++) {
 		if (!(q->written_pages[k / 64] >> (k % 64) & 1))
 			continue;
-		uint64_t off = (uint64_t)k * 4096, len = size - off < 4096 ? size - off : 4096;
-		fn(opaque, fe_mem_gpa(q->mem, area + off, len), len);
+		uintptr_t a = ((start >> 12) + k) << 12, b = a + 4096;
+		a = a < start ? start : a;
+		b = b > end ? end : b;
+		fn(opaque, fe_mem_gpa(q->mem, (const void *)a, b - a), b - a);
 	}
 	q->written_pages[0] = q->written_pages[1] = 0;
 	if (q->packed) {

@@ -70,8 +70,8 @@ struct vhu_drvq {
 	/* ---- what the device wrote, for vhu_drvq_device_writes() ---- */
 	/* 4 KiB pages of the area the device writes entries to (split: used ring; packed:
 	 * descriptor ring) holding an entry the driver found written; bit k is page k
-	 * counted from the page of written_area. Both areas start on a page boundary, and
-	 * the largest (packed, 32768 entries of 16 bytes) spans 128 pages. */
+	 * counted from the page of written_area. Both areas start on a page boundary (drvq
+	 * init), so the largest (packed, 32768 entries of 16 bytes) spans 128 pages. */
 	const void *written_area;
 	uint64_t written_pages[2];
 	/* The device's event fields as last reported (split: used flags, avail_event;
