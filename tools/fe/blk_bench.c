@@ -684,12 +684,31 @@ static unsigned round_queues(bool *draining)
 	return inflight;
 }
 
+/* --log-check, every LOG_ROUND_S: no new requests until every one in flight completed, then
+ * what the back-end wrote since the last round is checked against the log. A back-end that
+ * stops logging part-way fails, which one check at the end would miss (the same buffers are
+ * written again and again). When it does not settle within two seconds, the round is left to
+ * the next one. */
+#define LOG_ROUND_S 0.1
+static void log_round(void)
+{
+	double until = fe_now() + 2;
+	bool draining = true;
+	unsigned inflight;
+
+	while ((inflight = round_queues(&draining)) && !stop_flag && fe_now() < until)
+		;
+	if (inflight == 0)
+		fe_logcheck_check(&b.lc, b.nq, "vhu-fe blk-bench");
+}
+
 /* The timed run, then the drain. Returns the seconds it took. */
 static double bench_loop(void)
 {
 	double t0 = fe_now(), tick = t0 + 1, end = t0 + a.duration, now;
 	uint64_t last = 0, spins = 0;
 	bool draining = false;
+	double next_round = t0 + LOG_ROUND_S;
 
 	for (;;) {
 		unsigned inflight = round_queues(&draining);
@@ -706,6 +725,10 @@ static double bench_loop(void)
 		if ((now >= end || stop_flag) && !draining) {
 			draining = true;
 			end = now;
+		}
+		if (b.lc.on && !draining && now >= next_round) {
+			log_round();
+			next_round = fe_now() + LOG_ROUND_S;
 		}
 		if (now >= tick && !a.quiet && !draining) {
 			fprintf(stderr, "  %5.1fs  %9.0f IOPS\n", now - t0,

@@ -47,6 +47,9 @@ int fe_logcheck_start(struct fe_logcheck *c, struct vhu_frontend *fe, const char
 	const char *env = getenv("VHU_FE_LOG_CHECK_DROP");
 	if (env)
 		c->drop = strtoul(env, NULL, 0);
+	env = getenv("VHU_FE_LOG_CHECK_STOP");
+	if (env)
+		c->stop_after = (unsigned)strtoul(env, NULL, 0);
 	c->on = true;
 	return 0;
 }
@@ -83,6 +86,7 @@ void fe_logcheck_check(struct fe_logcheck *c, unsigned nvqs, const char *prog)
 
 	if (!c->on)
 		return;
+	c->checks++;
 	for (unsigned i = 0; i < nvqs; i++)
 		vhu_drvq_device_writes(vhu_frontend_queue(c->fe, i), ring_written, c);
 	vhu_frontend_log_read(c->fe, c->got, c->words);
@@ -125,6 +129,10 @@ void fe_logcheck_check(struct fe_logcheck *c, unsigned nvqs, const char *prog)
 	/* The next check covers what comes after this one. */
 	memset(c->want, 0, c->words * 8);
 	memset(c->kind, 0, c->words * 64);
+	/* Testing the checker: the back-end stops logging part-way (told so, as at a cancelled
+	 * migration), while the checks go on. */
+	if (c->stop_after && c->checks == c->stop_after)
+		vhu_frontend_log_stop(c->fe);
 }
 
 int fe_logcheck_finish(struct fe_logcheck *c, unsigned nvqs, const char *prog)
@@ -144,10 +152,10 @@ void fe_logcheck_json(const struct fe_logcheck *c, FILE *f)
 	if (c->on)
 		fprintf(f,
 			", \"log_pages\": %llu, \"log_written\": %llu, \"log_missing\": %llu, "
-			"\"log_missing_ring\": %llu, \"log_extra\": %llu",
+			"\"log_missing_ring\": %llu, \"log_extra\": %llu, \"log_checks\": %u",
 			(unsigned long long)c->pages, (unsigned long long)c->written,
 			(unsigned long long)c->missing, (unsigned long long)c->missing_ring,
-			(unsigned long long)c->extra);
+			(unsigned long long)c->extra, c->checks);
 }
 
 bool fe_logcheck_failed(const struct fe_logcheck *c)

@@ -456,6 +456,33 @@ static void send_receive(uint64_t window)
 	}
 }
 
+/* --log-check in tx and loop modes, every LOG_ROUND_S: the traffic pauses until the
+ * back-end has handed everything back, and what it wrote since the last round is checked
+ * against the log. A back-end that stops logging part-way fails, which one check at the end
+ * would miss (every buffer page is written again and again). When it does not settle within
+ * a second, the round is left to the next one. */
+#define LOG_ROUND_S 0.1
+static void log_round(void)
+{
+	double until = fe_now() + 1;
+	bool settled = false;
+
+	while (!settled && !stop_flag && fe_now() < until) {
+		settled = true;
+		for (unsigned k = 0; k < b.pairs; k++) {
+			struct pair *p = &b.p[k];
+			reclaim_tx(p);
+			if (b.mode == MODE_LOOP)
+				poll_rx(&b, p);
+			settled &= p->ntxfree == b.qsz;
+		}
+		if (b.mode == MODE_LOOP)
+			settled &= b.rx - b.foreign + b.at_risk >= b.tx;
+	}
+	if (settled)
+		fe_logcheck_check(&b.lc, 2 * b.pairs, "vhu-fe net-bench");
+}
+
 /* The timed run. Returns the seconds it took; *alive_err when the back-end went away for
  * good. */
 static double bench_loop(bool *alive_err)
@@ -464,6 +491,7 @@ static double bench_loop(bool *alive_err)
 	uint64_t window = (uint64_t)b.pairs * (b.qsz / 2);
 	double t0 = fe_now(), tick = t0 + 1, end = t0 + a.duration, now = t0;
 	uint64_t last_tx = 0, last_rx = 0, spins = 0;
+	double next_round = t0 + LOG_ROUND_S;
 
 	while (!stop_flag) {
 		send_receive(window);
@@ -472,6 +500,10 @@ static double bench_loop(bool *alive_err)
 		now = fe_now();
 		if (now >= end)
 			break;
+		if (b.lc.on && b.mode != MODE_RX && now >= next_round) {
+			log_round();
+			next_round = fe_now() + LOG_ROUND_S;
+		}
 		if (spins % 16384 == 0 && keep_alive(&b)) {
 			stop_flag = 1;
 			*alive_err = true;
