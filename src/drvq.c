@@ -197,17 +197,19 @@ VHU_EXPORT bool vhu_drvq_broken(const struct vhu_drvq *q)
 /* Reports a field the device writes now and then (never read back in order) when its value
  * changed since the last report: a write of the same value goes unseen. */
 static void event_field(struct vhu_drvq *q, unsigned k, uint16_t *p,
-			void (*fn)(void *opaque, uint64_t gpa, uint64_t len), void *opaque)
+			void (*fn)(void *opaque, uint64_t gpa, uint64_t len, bool event),
+			void *opaque)
 {
 	uint16_t v = load_relaxed16(p);
 
 	if (v != q->written_event[k])
-		fn(opaque, fe_mem_gpa(q->mem, p, 2), 2);
+		fn(opaque, fe_mem_gpa(q->mem, p, 2), 2, true);
 	q->written_event[k] = v;
 }
 
 VHU_EXPORT void vhu_drvq_device_writes(struct vhu_drvq *q,
-				       void (*fn)(void *opaque, uint64_t gpa, uint64_t len),
+				       void (*fn)(void *opaque, uint64_t gpa, uint64_t len,
+						  bool event),
 				       void *opaque)
 {
 	uintptr_t start = (uintptr_t)q->written_area;
@@ -221,7 +223,7 @@ VHU_EXPORT void vhu_drvq_device_writes(struct vhu_drvq *q,
 		uintptr_t a = ((start >> 12) + k) << 12, b = a + 4096;
 		a = a < start ? start : a;
 		b = b > end ? end : b;
-		fn(opaque, fe_mem_gpa(q->mem, (const void *)a, b - a), b - a);
+		fn(opaque, fe_mem_gpa(q->mem, (const void *)a, b - a), b - a, false);
 	}
 	q->written_pages[0] = q->written_pages[1] = 0;
 	if (q->packed) {

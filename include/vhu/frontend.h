@@ -144,16 +144,20 @@ unsigned vhu_drvq_num_free(const struct vhu_drvq *q);
 unsigned vhu_drvq_size(const struct vhu_drvq *q);
 bool vhu_drvq_broken(const struct vhu_drvq *q);
 /*
- * For log checkers: calls fn(opaque, gpa, len) for the ring memory the device has been seen
- * to write since the previous call (or since the queue was set up), one range per 4 KiB page:
- * split, the used ring's index and each used entry the driver read, and the used flags and
- * avail_event when their value changed; packed, each descriptor the driver found used, and
- * the device event suppression fields when their value changed. A checker calls it once
- * right after logging is on (to forget what came before), then after the completions it
- * checks.
+ * For log checkers: calls fn(opaque, gpa, len, event) for the ring memory the device has been
+ * seen to write since the previous call (or since the queue was set up). Entries (event
+ * false), one range per 4 KiB page: split, the used ring's index and each used entry the
+ * driver read; packed, each descriptor the driver found used. The device marks those before
+ * it publishes them, so their marks are in the log by the time the driver read them.
+ * Notification fields (event true), seen by their value changing: split, the used flags and
+ * avail_event; packed, the device event suppression area. The device may have written one
+ * any time since the previous call and marks it after the write, so a checker looks for its
+ * mark in the log reads around this call. A checker calls this once right after logging is
+ * on (to forget what came before), then after each batch of completions it checks.
  */
 void vhu_drvq_device_writes(struct vhu_drvq *q,
-			    void (*fn)(void *opaque, uint64_t gpa, uint64_t len), void *opaque);
+			    void (*fn)(void *opaque, uint64_t gpa, uint64_t len, bool event),
+			    void *opaque);
 
 #ifdef __cplusplus
 }

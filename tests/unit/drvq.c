@@ -281,14 +281,16 @@ static int stress_packed(void)
 static struct {
 	unsigned n;
 	uint64_t gpa[8], len[8];
+	bool event[8];
 } seen;
 
-static void record(void *opaque, uint64_t gpa, uint64_t len)
+static void record(void *opaque, uint64_t gpa, uint64_t len, bool event)
 {
 	(void)opaque;
 	if (seen.n < 8) {
 		seen.gpa[seen.n] = gpa;
 		seen.len[seen.n] = len;
+		seen.event[seen.n] = event;
 	}
 	seen.n++;
 }
@@ -323,6 +325,7 @@ static int device_writes(bool packed)
 	ASSERT_EQ(seen.n, 1);
 	ASSERT_EQ(seen.gpa[0], fe_mem_gpa(&fm, ring, 1));
 	ASSERT_EQ(seen.len[0], packed ? 16 * QSZ : 6 + 8 * QSZ);
+	ASSERT_TRUE(!seen.event[0]);
 	collect(); /* reported once */
 	ASSERT_EQ(seen.n, 0);
 	/* The device writes its event field: reported once, at its address. */
@@ -332,6 +335,7 @@ static int device_writes(bool packed)
 	ASSERT_EQ(seen.n, 1);
 	ASSERT_EQ(seen.gpa[0], fe_mem_gpa(&fm, ev, 2));
 	ASSERT_EQ(seen.len[0], 2);
+	ASSERT_TRUE(seen.event[0]);
 	collect();
 	ASSERT_EQ(seen.n, 0);
 	return 0;

@@ -53,6 +53,9 @@ struct fe_logcheck {
 	struct vhu_frontend *fe;
 	size_t words;	      /* log words */
 	uint64_t *want, *got; /* pages the back-end wrote; pages the log marks */
+	uint64_t *ev;	      /* pages of notification fields seen changed */
+	uint64_t *pend;	      /* ... not marked yet: looked up in the next read */
+	uint64_t *prev;	      /* the previous read of the log */
 	uint8_t *kind;	      /* per page: what was written there (data or ring) */
 	/* Summed over the checks (rounds, reconnects, the end). */
 	uint64_t pages, written, missing, missing_ring, extra, outside;
