@@ -191,3 +191,48 @@ VHU_EXPORT bool vhu_drvq_broken(const struct vhu_drvq *q)
 {
 	return q->broken;
 }
+
+/* ---- log checking: what the device wrote ---- */
+
+/* Reports a field the device writes now and then (never read back in order) when its value
+ * changed since the last report: a write of the same value goes unseen. */
+static void event_field(struct vhu_drvq *q, unsigned k, uint16_t *p,
+			void (*fn)(void *opaque, uint64_t gpa, uint64_t len, bool event),
+			void *opaque)
+{
+	uint16_t v = load_relaxed16(p);
+
+	if (v != q->written_event[k])
+		fn(opaque, fe_mem_gpa(q->mem, p, 2), 2, true);
+	q->written_event[k] = v;
+}
+
+VHU_EXPORT void vhu_drvq_device_writes(struct vhu_drvq *q,
+				       void (*fn)(void *opaque, uint64_t gpa, uint64_t len,
+						  bool event),
+				       void *opaque)
+{
+	uintptr_t start = (uintptr_t)q->written_area;
+	uintptr_t end = start + (q->packed ? vring_packed_desc_size(q->num)
+					   : vring_split_used_size(q->num));
+
+	/* Page k (counted from the area's first page), clipped to the area. */
+	for (unsigned k = 0; k < 128; k++) {
+		if (!(q->written_pages[k / 64] >> (k % 64) & 1))
+			continue;
+		uintptr_t a = ((start >> 12) + k) << 12, b = a + 4096;
+		a = a < start ? start : a;
+		b = b > end ? end : b;
+		fn(opaque, fe_mem_gpa(q->mem, (const void *)a, b - a), b - a, false);
+	}
+	q->written_pages[0] = q->written_pages[1] = 0;
+	if (q->packed) {
+		event_field(q, 0, &q->pk.device->flags, fn, opaque);
+		event_field(q, 1, &q->pk.device->off_wrap, fn, opaque);
+	} else {
+		event_field(q, 0, &q->split.used->flags, fn, opaque);
+		if (q->event_idx)
+			event_field(q, 1, vring_split_avail_event(q->split.used, q->num), fn,
+				    opaque);
+	}
+}

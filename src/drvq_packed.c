@@ -24,6 +24,7 @@ int packed_drv_init(struct vhu_drvq *q)
 	q->desc_area = q->pk.desc;
 	q->driver_area = q->pk.driver;
 	q->device_area = q->pk.device;
+	q->written_area = q->pk.desc;
 	for (unsigned i = 0; i < n; i++)
 		q->next[i] = (uint16_t)(i + 1 < n ? i + 1 : 0);
 	q->num_free = (uint16_t)n;
@@ -147,6 +148,7 @@ int packed_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 				   i);
 	*id = i;
 	*len = le32toh(d->len);
+	drvq_written(q, d, sizeof(*d));
 	return 1;
 }
 

@@ -66,8 +66,30 @@ struct vhu_drvq {
 
 	/* ---- ring memory, for SET_VRING_ADDR ---- */
 	void *desc_area, *driver_area, *device_area;
+
+	/* ---- what the device wrote, for vhu_drvq_device_writes() ---- */
+	/* 4 KiB pages of the area the device writes entries to (split: used ring; packed:
+	 * descriptor ring) holding an entry the driver found written; bit k is page k
+	 * counted from the page of written_area. Both areas start on a page boundary (drvq
+	 * init), so the largest (packed, 32768 entries of 16 bytes) spans 128 pages. */
+	const void *written_area;
+	uint64_t written_pages[2];
+	/* The device's event fields as last reported (split: used flags, avail_event;
+	 * packed: device event flags, off_wrap). */
+	uint16_t written_event[2];
 };
 
 int drvq_broken(struct vhu_drvq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records that the device wrote [p, p + len) of written_area (page granularity). */
+static inline void drvq_written(struct vhu_drvq *q, const void *p, size_t len)
+{
+	uintptr_t base = (uintptr_t)q->written_area >> 12;
+	uintptr_t first = ((uintptr_t)p >> 12) - base,
+		  last = (((uintptr_t)p + len - 1) >> 12) - base;
+
+	for (; first <= last && first < 128; first++)
+		q->written_pages[first / 64] |= 1ull << (first % 64);
+}
 
 #endif

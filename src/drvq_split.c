@@ -25,6 +25,7 @@ int split_drv_init(struct vhu_drvq *q)
 	q->desc_area = q->split.desc;
 	q->driver_area = q->split.avail;
 	q->device_area = q->split.used;
+	q->written_area = q->split.used;
 	for (unsigned i = 0; i < n; i++)
 		q->next[i] = (uint16_t)(i + 1 < n ? i + 1 : 0);
 	q->num_free = (uint16_t)n;
@@ -130,6 +131,19 @@ void split_drv_done(struct vhu_drvq *q, uint16_t head)
 	s->busy = false;
 }
 
+/* The device published used entries [from, to) and the index: recorded once per batch,
+ * not per entry, for vhu_drvq_device_writes(). */
+static void split_drv_written(struct vhu_drvq *q, uint16_t from, uint16_t to)
+{
+	unsigned a = from & (q->num - 1u), n = (uint16_t)(to - from);
+	unsigned first = n < q->num - a ? n : q->num - a;
+
+	drvq_written(q, q->split.used, 4); /* flags, idx */
+	drvq_written(q, &q->split.used->ring[a], 8u * first);
+	if (n > first)
+		drvq_written(q, &q->split.used->ring[0], 8u * (n - first));
+}
+
 int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 {
 	if (q->last_used == q->shadow_used) {
@@ -140,6 +154,7 @@ int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 					   q->last_used, q->shadow_used, q->num - q->num_free);
 		if (q->last_used == q->shadow_used)
 			return 0;
+		split_drv_written(q, q->last_used, q->shadow_used);
 	}
 	struct vring_used_elem *u = &q->split.used->ring[q->last_used & (q->num - 1)];
 	uint32_t i = le32toh(u->id);

@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The front-end's stand-in for guest memory: one shared file (memfd, or a file on hugetlbfs)
- * mapped once, carved by a bump allocator into rings, indirect tables and buffers. Its guest
- * physical addresses are the process's own virtual addresses (as DPDK's virtio-user does with
- * IOVA-as-VA), so translation is a bounds check.
+ * mapped once, carved by a bump allocator into rings, indirect tables and buffers. It sits at
+ * guest-physical address FE_MEM_GPA_BASE, as a VM's RAM sits low in its address space: the
+ * dirty log, which "covers from address 0 to the maximum of guest regions" (vhost-user.rst
+ * "Migration"), then stays as small as the memory (one bit per 4 KiB page). Translation is a
+ * bounds check and an offset. Ring addresses (SET_VRING_ADDR) are the process's own virtual
+ * addresses, as a VMM's are.
  */
 #ifndef VHU_FE_MEM_H
 #define VHU_FE_MEM_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Guest-physical address of byte 0 of the area (not 0: 0 means "not in the area"). */
+#define FE_MEM_GPA_BASE 0x100000ull
 
 struct fe_mem {
 	int fd;

@@ -51,6 +51,8 @@ struct fe_ops {
 	int (*get_inflight_fd)(struct fe_conn *c, unsigned num_queues, unsigned queue_size,
 			       struct vhu_inflight *out, int *fd);
 	int (*set_inflight_fd)(struct fe_conn *c, const struct vhu_inflight *in, int fd);
+	/* LOG_SHMFD: the dirty log, size bytes of fd from offset (fd stays the caller's). */
+	int (*set_log_base)(struct fe_conn *c, int fd, uint64_t size, uint64_t offset);
 	int (*set_status)(struct fe_conn *c, uint8_t status);
 	int (*get_status)(struct fe_conn *c, uint8_t *status);
 };

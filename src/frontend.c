@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 
 #include "drvq.h"
+#include "fe_log.h"
 #include "fe_mem.h"
 #include "fe_ops.h"
 #include "util.h"
@@ -33,6 +34,10 @@ struct vhu_frontend {
 	/* INFLIGHT_SHMFD: the back-end's buffer, kept across its restarts (QEMU does the same) */
 	int inflight_fd;
 	struct vhu_inflight inflight;
+	/* Dirty page logging: the log (allocated at the first log_start) and whether the
+	 * device runs with it. */
+	struct fe_log log;
+	bool log_on;
 	struct vhu_drvq vqs[FE_MAX_VQS];
 };
 
@@ -40,7 +45,7 @@ struct vhu_frontend {
 #define FE_PROTOCOL_FEATURES                                                                       \
 	(bit64(VHU_PROTO_F_MQ) | bit64(VHU_PROTO_F_REPLY_ACK) | bit64(VHU_PROTO_F_CONFIG) |        \
 	 bit64(VHU_PROTO_F_STATUS) | bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |                      \
-	 bit64(VHU_PROTO_F_INFLIGHT_SHMFD))
+	 bit64(VHU_PROTO_F_INFLIGHT_SHMFD) | bit64(VHU_PROTO_F_LOG_SHMFD))
 
 /* vhost_dev_init / virtio_user_dev_init: owner, then what the back-end offers. */
 static int negotiate(struct vhu_frontend *fe)
@@ -82,6 +87,7 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 		return -ENOMEM;
 	fe->ops = &fe_user_ops;
 	fe->inflight_fd = -1;
+	fe->log.fd = -1;
 	fe->lg = (struct logger){ .fn = o->log, .opaque = o->log_opaque, .level = o->log_level };
 	ret = fe_mem_init(&fe->mem, o->mem_size ? o->mem_size : 64u << 20, o->hugepage_dir);
 	if (ret) {
@@ -125,6 +131,7 @@ VHU_EXPORT void vhu_frontend_close(struct vhu_frontend *fe)
 	fe->ops->close(fe->conn);
 	free_queues(fe);
 	close_fd(&fe->inflight_fd);
+	fe_log_free(&fe->log);
 	fe_mem_free(&fe->mem);
 	free(fe);
 }
@@ -175,15 +182,32 @@ VHU_EXPORT struct vhu_drvq *vhu_frontend_queue(struct vhu_frontend *fe, unsigned
 	return index < fe->nvqs ? &fe->vqs[index] : NULL;
 }
 
-/* One ring: size, base, addresses, call, kick (QEMU's vhost_virtqueue_start order). */
-static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, uint32_t base)
+/* SET_VRING_ADDR: the ring's addresses (our virtual addresses, as a VMM's), and with
+ * logging on VHOST_VRING_F_LOG and the used ring's guest-physical address to log its writes
+ * at (QEMU's vhost_virtqueue_set_addr; packed: the device area, as QEMU's used_phys). */
+static int set_addr(struct vhu_frontend *fe, struct vhu_drvq *q)
 {
 	struct vhu_vring_addr a = {
 		.index = q->index,
+		.flags = fe->log_on ? 1u << VHU_VRING_F_LOG : 0,
 		.desc = (uint64_t)(uintptr_t)q->desc_area,
 		.used = (uint64_t)(uintptr_t)q->device_area,
 		.avail = (uint64_t)(uintptr_t)q->driver_area,
+		.log = fe->log_on ? fe_mem_gpa(&fe->mem, q->device_area, 1) : 0,
 	};
+
+	return fe->ops->set_vring_addr(fe->conn, &a);
+}
+
+/* The features sent: the negotiated ones, with VHOST_F_LOG_ALL while logging. */
+static uint64_t wire_features(const struct vhu_frontend *fe)
+{
+	return fe->features | (fe->log_on ? bit64(VHU_F_LOG_ALL) : 0);
+}
+
+/* One ring: size, base, addresses, call, kick (QEMU's vhost_virtqueue_start order). */
+static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, uint32_t base)
+{
 	int ret;
 
 	if (q->kick_fd < 0)
@@ -193,8 +217,7 @@ static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, uint32_t base
 	if (q->kick_fd < 0 || (!fe->poll && q->call_fd < 0))
 		return -errno;
 	if ((ret = fe->ops->set_vring_num(fe->conn, q->index, q->num)) ||
-	    (ret = fe->ops->set_vring_base(fe->conn, q->index, base)) ||
-	    (ret = fe->ops->set_vring_addr(fe->conn, &a)) ||
+	    (ret = fe->ops->set_vring_base(fe->conn, q->index, base)) || (ret = set_addr(fe, q)) ||
 	    (ret = fe->ops->set_vring_call(fe->conn, q->index, q->call_fd)) ||
 	    (ret = fe->ops->set_vring_kick(fe->conn, q->index, q->kick_fd)))
 		return ret;
@@ -207,8 +230,13 @@ static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, uint32_t base
  * resume: each ring restarts where the previous back-end stopped completing buffers. */
 static int setup_device(struct vhu_frontend *fe, bool resume)
 {
-	int ret = fe->ops->set_features(fe->conn, fe->features);
+	int ret;
 
+	/* Logging on: the log first, so that no back-end ever sees VHOST_F_LOG_ALL without
+	 * one (QEMU sends it after the rings at start; mid-run it sends it first, as here). */
+	if (fe->log_on && (ret = fe->ops->set_log_base(fe->conn, fe->log.fd, fe->log.words * 8, 0)))
+		return ret;
+	ret = fe->ops->set_features(fe->conn, wire_features(fe));
 	if (ret)
 		return ret;
 	/* vhost_user_blk_start: features first, then the inflight buffer (asked for once, given
@@ -332,4 +360,76 @@ VHU_EXPORT int vhu_frontend_reconnect(struct vhu_frontend *fe, int timeout_ms)
 	fe->reconnects++;
 	log_info(&fe->lg, "back-end reconnected (%u so far)", fe->reconnects);
 	return 0;
+}
+
+/* ---- dirty page logging ---- */
+
+/* Logging on or off on a started device, as QEMU's vhost_migration_log: the log, features,
+ * then every ring's addresses; the rings keep running. */
+static int log_switch(struct vhu_frontend *fe)
+{
+	int ret;
+
+	if (fe->log_on && (ret = fe->ops->set_log_base(fe->conn, fe->log.fd, fe->log.words * 8, 0)))
+		return ret;
+	ret = fe->ops->set_features(fe->conn, wire_features(fe));
+	for (unsigned i = 0; i < fe->nvqs && !ret; i++)
+		ret = set_addr(fe, &fe->vqs[i]);
+	return ret;
+}
+
+VHU_EXPORT int vhu_frontend_log_start(struct vhu_frontend *fe)
+{
+	int ret;
+
+	if (!has_bit(fe->protocol_features, VHU_PROTO_F_LOG_SHMFD) ||
+	    !has_bit(fe->dev_features, VHU_F_LOG_ALL)) {
+		log_err(&fe->lg, "the back-end cannot log dirty pages (LOG_SHMFD %s, LOG_ALL %s)",
+			has_bit(fe->protocol_features, VHU_PROTO_F_LOG_SHMFD) ? "offered"
+									      : "missing",
+			has_bit(fe->dev_features, VHU_F_LOG_ALL) ? "offered" : "missing");
+		return -ENOTSUP;
+	}
+	if (!fe->log.map) {
+		/* "The log covers from address 0 to the maximum of guest regions." */
+		ret = fe_log_init(&fe->log, FE_MEM_GPA_BASE + fe->mem.size);
+		if (ret) {
+			log_err(&fe->lg, "dirty log: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	fe->log_on = true;
+	if (!fe->started)
+		return 0;
+	ret = log_switch(fe);
+	if (ret)
+		log_err(&fe->lg, "starting dirty logging: %s", strerror(-ret));
+	return ret;
+}
+
+VHU_EXPORT int vhu_frontend_log_stop(struct vhu_frontend *fe)
+{
+	int ret;
+
+	if (!fe->log_on)
+		return 0;
+	fe->log_on = false;
+	if (!fe->started)
+		return 0;
+	ret = log_switch(fe);
+	if (ret)
+		log_err(&fe->lg, "stopping dirty logging: %s", strerror(-ret));
+	return ret;
+}
+
+VHU_EXPORT size_t vhu_frontend_log_read(struct vhu_frontend *fe, uint64_t *dst, size_t n)
+{
+	if (!dst)
+		return fe->log.words;
+	return fe_log_read(&fe->log, dst, n);
+}
+
+VHU_EXPORT uint64_t vhu_frontend_gpa(const struct vhu_frontend *fe, const void *p, size_t len)
+{
+	return fe_mem_gpa(&fe->mem, p, len);
 }

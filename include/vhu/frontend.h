@@ -94,6 +94,29 @@ struct vhu_drvq *vhu_frontend_queue(struct vhu_frontend *fe, unsigned index);
 bool vhu_frontend_alive(struct vhu_frontend *fe);
 int vhu_frontend_reconnect(struct vhu_frontend *fe, int timeout_ms);
 
+/*
+ * Dirty page logging, as a VMM runs a device during a live migration (vhost-user.rst
+ * "Migration"). vhu_frontend_log_start() allocates the log the first time (a sealed memfd,
+ * one bit per 4 KiB page of guest-physical address from 0 to the end of the shared memory),
+ * then, on a started device, sends SET_LOG_BASE, SET_FEATURES with VHOST_F_LOG_ALL and
+ * SET_VRING_ADDR with VHOST_VRING_F_LOG (log address: the used ring's, as QEMU) on every
+ * ring, while the rings run, as QEMU does when a migration starts. Before start, the start
+ * sequence does the same; a reconnect repeats it. -ENOTSUP when the back-end does not offer
+ * both LOG_SHMFD and VHOST_F_LOG_ALL.
+ * vhu_frontend_log_stop() clears VHOST_F_LOG_ALL and VHOST_VRING_F_LOG again (as at a
+ * cancelled migration); the log and its bits are kept.
+ * vhu_frontend_log_read() copies up to n words of the log into dst, clearing each with one
+ * atomic exchange (a bit the back-end sets meanwhile is never lost): bit b of word w is the
+ * page at guest-physical address (64 * w + b) * 4096. It returns the words copied; with dst
+ * NULL, the log's size in words (0 before the first log_start), clearing nothing.
+ */
+int vhu_frontend_log_start(struct vhu_frontend *fe);
+int vhu_frontend_log_stop(struct vhu_frontend *fe);
+size_t vhu_frontend_log_read(struct vhu_frontend *fe, uint64_t *dst, size_t n);
+/* Guest-physical address of [p, p + len) in the shared memory (what descriptors carry), or 0
+ * when it is not inside it. */
+uint64_t vhu_frontend_gpa(const struct vhu_frontend *fe, const void *p, size_t len);
+
 /* ---- driver-side virtqueue ---- */
 
 /*
@@ -120,6 +143,21 @@ int vhu_drvq_call_fd(const struct vhu_drvq *q);
 unsigned vhu_drvq_num_free(const struct vhu_drvq *q);
 unsigned vhu_drvq_size(const struct vhu_drvq *q);
 bool vhu_drvq_broken(const struct vhu_drvq *q);
+/*
+ * For log checkers: calls fn(opaque, gpa, len, event) for the ring memory the device has been
+ * seen to write since the previous call (or since the queue was set up). Entries (event
+ * false), one range per 4 KiB page: split, the used ring's index and each used entry the
+ * driver read; packed, each descriptor the driver found used. The device marks those before
+ * it publishes them, so their marks are in the log by the time the driver read them.
+ * Notification fields (event true), seen by their value changing: split, the used flags and
+ * avail_event; packed, the device event suppression area. The device may have written one
+ * any time since the previous call and marks it after the write, so a checker looks for its
+ * mark in the log reads around this call. A checker calls this once right after logging is
+ * on (to forget what came before), then after each batch of completions it checks.
+ */
+void vhu_drvq_device_writes(struct vhu_drvq *q,
+			    void (*fn)(void *opaque, uint64_t gpa, uint64_t len, bool event),
+			    void *opaque);
 
 #ifdef __cplusplus
 }

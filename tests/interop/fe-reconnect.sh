@@ -9,11 +9,15 @@
 #   peer=vhu-net  server mode: vhu-fe listens, vhu-net --client --loopback connects; vhu-net is
 #                 killed twice under net-bench --mode loop and started again; it reconnects,
 #                 the traffic resumes, nothing beyond the frames it held is lost, none is bad.
-# usage: fe-reconnect.sh peer=qsd|vhu-blk|vhu-net [packed=0|1]
+# log=1: with --log-check (dirty logging on, given again to each new back-end): every page
+#   written across the restarts must be marked, log_missing 0.
+# usage: fe-reconnect.sh peer=qsd|vhu-blk|vhu-net [packed=0|1] [log=0|1]
 . "$(dirname "$0")/lib.sh"
 need python3
-PEER=qsd PACKED=0
-for a in "$@"; do case $a in peer=*) PEER=${a#*=} ;; packed=*) PACKED=${a#*=} ;; esac; done
+PEER=qsd PACKED=0 LOG=0
+for a in "$@"; do case $a in peer=*) PEER=${a#*=} ;; packed=*) PACKED=${a#*=} ;; log=*) LOG=${a#*=} ;; esac; done
+logargs=()
+[ "$LOG" = 1 ] && logargs+=(--log-check)
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
 S=$T/be.sock
 
@@ -44,7 +48,7 @@ if [ "$PEER" = qsd ] || [ "$PEER" = vhu-blk ]; then
 	bargs=()
 	[ "$PACKED" = 1 ] && bargs+=(--packed)
 	"$VHU_FE" blk-bench --socket-path "$S" --rw randrw --iodepth 16 --queues 2 --duration 9 \
-		--verify --json --quiet "${bargs[@]}" >"$T/bench.json" 2>"$T/bench.err" &
+		--verify --json --quiet "${bargs[@]}" "${logargs[@]}" >"$T/bench.json" 2>"$T/bench.err" &
 	BPID=$!
 	for i in 1 2 3; do
 		sleep 2
@@ -61,6 +65,7 @@ import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert r["reconnects"] == 3, r
 assert r["errors"] == 0 and r["verify_errors"] == 0 and r["reads_verified"] > 0, r
+assert r.get("log_missing", 0) == 0 and r.get("log_written", 1) > 0, r
 PY
 	[ $rc = 0 ] || fail "blk-bench exited with $rc"
 	if [ "$PEER" = vhu-blk ]; then
@@ -72,7 +77,7 @@ PY
 fi
 
 # peer=vhu-net: vhu-fe is the server.
-args=(--socket-path "$S" --server --mode loop --duration 8 --json --quiet)
+args=(--socket-path "$S" --server --mode loop --duration 8 --json --quiet "${logargs[@]}")
 [ "$PACKED" = 1 ] && args+=(--packed)
 "$VHU_FE" net-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err" &
 BPID=$!
@@ -99,6 +104,7 @@ r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert r["reconnects"] == 2, r
 assert r["bad"] == 0 and r["lost"] <= r["lost_allowed"], r
 assert r["rx_since_reconnect"] > 10000, r
+assert r.get("log_missing", 0) == 0 and r.get("log_written", 1) > 0, r
 PY
 [ $rc = 0 ] || fail "net-bench exited with $rc"
 echo "PASS: vhu-fe net-bench (server mode) survives 2 x kill -9 of vhu-net --client (packed=$PACKED)"

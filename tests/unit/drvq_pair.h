@@ -49,8 +49,7 @@ static inline int setup(bool packed, bool event_idx, bool in_order, bool indirec
 	}
 	mapped = true;
 	ASSERT_OK(fe_mem_init(&fm, 4u << 20, NULL));
-	struct vhu_mem_region r = { (uint64_t)(uintptr_t)fm.base, fm.size,
-				    (uint64_t)(uintptr_t)fm.base, 0 };
+	struct vhu_mem_region r = { FE_MEM_GPA_BASE, fm.size, (uint64_t)(uintptr_t)fm.base, 0 };
 	int fd = dup(fm.fd);
 	mem_init(&dm);
 	ASSERT_OK(mem_set_table(&dm, &r, 1, &fd, NULL));

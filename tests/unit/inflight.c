@@ -49,13 +49,13 @@ static int setup_mem(bool packed, bool fragmented)
 		 * a large buffer then needs an iovec per page. */
 		for (uint64_t off = 0; off < fm.size; off += FRAG) {
 			uint64_t a = (uint64_t)(uintptr_t)fm.base + off;
-			struct vhu_mem_region r = { a, FRAG, a, off };
+			struct vhu_mem_region r = { FE_MEM_GPA_BASE + off, FRAG, a, off };
 			int fd = dup(fm.fd);
 			ASSERT_OK(mem_add(&dm, &r, &fd, NULL));
 		}
 	} else {
-		struct vhu_mem_region r = { (uint64_t)(uintptr_t)fm.base, fm.size,
-					    (uint64_t)(uintptr_t)fm.base, 0 };
+		struct vhu_mem_region r = { FE_MEM_GPA_BASE, fm.size, (uint64_t)(uintptr_t)fm.base,
+					    0 };
 		int fd = dup(fm.fd);
 		ASSERT_OK(mem_set_table(&dm, &r, 1, &fd, NULL));
 	}

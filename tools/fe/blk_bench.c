@@ -9,6 +9,9 @@
  * FLUSH, WRITE_ZEROES (then read back as zeros) and DISCARD, each when offered.
  *
  * One thread serves every queue, busy-polling the used rings.
+ *
+ * --log-check: logging on (logcheck.c); every status byte, and the data of every read and
+ * GET_ID that succeeded, counts as written by the back-end.
  */
 #include <errno.h>
 #include <linux/virtio_blk.h>
@@ -36,6 +39,7 @@ struct req {
 	uint64_t block;
 	uint32_t gen; /* write: the generation being written */
 	uint32_t type;
+	uint32_t in_len; /* writable data bytes (IN, GET_ID) */
 	double t0;
 	bool busy;
 };
@@ -61,6 +65,7 @@ struct blk {
 	unsigned reconnects;
 	int reconnect_ms; /* 0: a back-end that goes away ends the run */
 	double next_check;
+	struct fe_logcheck lc;
 	struct fe_hist hist;
 	struct queue qs[MAX_QUEUES];
 };
@@ -118,6 +123,7 @@ static int submit(struct queue *q, struct req *r, uint32_t type, uint64_t sector
 	r->hdr->sector = sector;
 	*r->status = 0xff;
 	r->type = type;
+	r->in_len = in ? data_len : 0;
 	r->t0 = fe_now();
 	iov[n++] = (struct iovec){ r->hdr, sizeof(*r->hdr) };
 	if (data_len && !in)
@@ -134,6 +140,14 @@ static int submit(struct queue *q, struct req *r, uint32_t type, uint64_t sector
 	return ret;
 }
 
+/* --log-check: what the back-end wrote for a completed request. */
+static void log_wrote(struct blk *b, const struct req *r)
+{
+	fe_logcheck_wrote(&b->lc, r->status, 1);
+	if (*r->status == VIRTIO_BLK_S_OK && r->in_len)
+		fe_logcheck_wrote(&b->lc, r->data, r->in_len);
+}
+
 /* Waits for one specific request (set-up checks, not the timed run). */
 static int wait_one(struct blk *b, struct queue *q, struct req *r)
 {
@@ -144,6 +158,8 @@ static int wait_one(struct blk *b, struct queue *q, struct req *r)
 	while (r->busy && fe_now() < until) {
 		struct req *done = vhu_drvq_get(q->q, &len);
 		if (done) {
+			if (b->lc.on)
+				log_wrote(b, done);
 			done->busy = false;
 			q->inflight--;
 		}
@@ -154,7 +170,6 @@ static int wait_one(struct blk *b, struct queue *q, struct req *r)
 		fprintf(stderr, "vhu-fe blk-bench: request type %u timed out\n", r->type);
 		return -ETIMEDOUT;
 	}
-	(void)b;
 	return *r->status;
 }
 
@@ -210,6 +225,8 @@ static void issue(struct blk *b, struct queue *q, struct req *r)
 
 static void complete(struct blk *b, struct req *r)
 {
+	if (b->lc.on)
+		log_wrote(b, r);
 	b->busy[r->block] = 0;
 	b->ios++;
 	b->bytes += b->bs;
@@ -246,6 +263,20 @@ static int keep_alive(struct blk *b)
 		return -ECONNRESET;
 	}
 	fprintf(stderr, "vhu-fe blk-bench: the back-end went away; waiting for it to come back\n");
+	if (b->lc.on) {
+		/* What the dead back-end published is checked against the log now: the next
+		 * one gets the log again and must mark its own writes. */
+		for (unsigned k = 0; k < b->nq; k++) {
+			struct req *r;
+			uint32_t len;
+			while ((r = vhu_drvq_get(b->qs[k].q, &len))) {
+				r->busy = false;
+				b->qs[k].inflight--;
+				complete(b, r);
+			}
+		}
+		fe_logcheck_check(&b->lc, b->nq, "vhu-fe blk-bench");
+	}
 	int ret = vhu_frontend_reconnect(b->fe, b->reconnect_ms);
 	if (ret) {
 		fprintf(stderr, "vhu-fe blk-bench: reconnect failed: %s\n", strerror(-ret));
@@ -351,11 +382,12 @@ static int check_ops(struct blk *b, uint64_t f)
 /* --verify with a read-only workload: write every block once first (not timed). */
 static int prefill(struct blk *b)
 {
-	uint64_t next = 0, done = 0;
+	/* Completions counted by complete() (keep_alive() takes some too, with --log-check). */
+	uint64_t next = 0, base = b->ios;
 	uint32_t len;
 	double until = fe_now() + 600;
 
-	while (done < b->nblocks && !stop_flag && fe_now() < until) {
+	while (b->ios - base < b->nblocks && !stop_flag && fe_now() < until) {
 		if (keep_alive(b))
 			return -EIO;
 		for (unsigned k = 0; k < b->nq; k++) {
@@ -365,7 +397,6 @@ static int prefill(struct blk *b)
 				r->busy = false;
 				q->inflight--;
 				complete(b, r);
-				done++;
 			}
 			for (unsigned i = 0; i < b->depth && next < b->nblocks; i++) {
 				r = &q->r[i];
@@ -383,6 +414,7 @@ static int prefill(struct blk *b)
 				return -EIO;
 		}
 	}
+	uint64_t done = b->ios - base;
 	b->ios = b->bytes = 0;
 	memset(&b->hist, 0, sizeof(b->hist));
 	return b->errors || done < b->nblocks ? -EIO : 0;
@@ -391,7 +423,7 @@ static int prefill(struct blk *b)
 /* --verify after a workload that wrote: read back every block written (not timed). */
 static int verify_pass(struct blk *b)
 {
-	uint64_t next = 0, issued = 0, done = 0;
+	uint64_t next = 0, issued = 0, base = b->ios; /* done: b->ios - base, as in prefill() */
 	uint32_t len;
 	double until = fe_now() + 600;
 
@@ -399,7 +431,7 @@ static int verify_pass(struct blk *b)
 		while (next < b->nblocks && !b->gen[next])
 			next++;
 		bool more = next < b->nblocks;
-		if (!more && done == issued)
+		if (!more && b->ios - base == issued)
 			break;
 		if (stop_flag || fe_now() > until)
 			return -ETIMEDOUT;
@@ -412,7 +444,6 @@ static int verify_pass(struct blk *b)
 				r->busy = false;
 				q->inflight--;
 				complete(b, r);
-				done++;
 			}
 			for (unsigned i = 0; i < b->depth; i++) {
 				while (next < b->nblocks && !b->gen[next])
@@ -445,7 +476,7 @@ static struct {
 	struct vhu_frontend_opts o;
 	double duration, reconnect_s;
 	uint64_t size;
-	bool json, quiet, packed, verbose;
+	bool json, quiet, packed, verbose, log, log_check;
 	const char *dump;
 } a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
 
@@ -495,6 +526,13 @@ static const struct opt opts[] = {
 	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
 	  "when the back-end goes away, wait up to S seconds for it to\n"
 	  "come back and resume (default 30; 0: fail at once)" },
+	{ "log", 0, NULL, opt_flag, &a.log,
+	  "run with dirty page logging on, as during a live migration\n"
+	  "(measures what logging costs the back-end)" },
+	{ "log-check", 0, NULL, opt_flag, &a.log_check,
+	  "run with dirty page logging on and check that every page the\n"
+	  "back-end wrote is marked in the log (JSON: log_pages,\n"
+	  "log_missing; exit status 1 when a page is missing)" },
 	{ "json", 'j', NULL, opt_flag, &a.json,
 	  "one JSON object at the end: ios, iops, mbps, lat_p50_us,\n"
 	  "lat_p99_us, lat_p999_us, verify_errors" },
@@ -575,6 +613,12 @@ static int start_queues(unsigned qsz, uint64_t *features)
 		fprintf(stderr, "vhu-fe blk-bench: the back-end does not offer RING_PACKED\n");
 		return -ENOTSUP;
 	}
+	if (a.log_check && fe_logcheck_start(&b.lc, b.fe, "vhu-fe blk-bench"))
+		return 1;
+	if (a.log && !a.log_check && (ret = vhu_frontend_log_start(b.fe))) {
+		fprintf(stderr, "vhu-fe blk-bench: --log: %s\n", strerror(-ret));
+		return 1;
+	}
 	for (unsigned k = 0; k < b.nq; k++) {
 		struct queue *q = &b.qs[k];
 		q->q = vhu_frontend_queue(b.fe, k);
@@ -640,12 +684,31 @@ static unsigned round_queues(bool *draining)
 	return inflight;
 }
 
+/* --log-check, every LOG_ROUND_S: no new requests until every one in flight completed, then
+ * what the back-end wrote since the last round is checked against the log. A back-end that
+ * stops logging part-way fails, which one check at the end would miss (the same buffers are
+ * written again and again). When it does not settle within two seconds, the round is left to
+ * the next one. */
+#define LOG_ROUND_S 0.1
+static void log_round(void)
+{
+	double until = fe_now() + 2;
+	bool draining = true;
+	unsigned inflight;
+
+	while ((inflight = round_queues(&draining)) && !stop_flag && fe_now() < until)
+		;
+	if (inflight == 0)
+		fe_logcheck_check(&b.lc, b.nq, "vhu-fe blk-bench");
+}
+
 /* The timed run, then the drain. Returns the seconds it took. */
 static double bench_loop(void)
 {
 	double t0 = fe_now(), tick = t0 + 1, end = t0 + a.duration, now;
 	uint64_t last = 0, spins = 0;
 	bool draining = false;
+	double next_round = t0 + LOG_ROUND_S;
 
 	for (;;) {
 		unsigned inflight = round_queues(&draining);
@@ -662,6 +725,10 @@ static double bench_loop(void)
 		if ((now >= end || stop_flag) && !draining) {
 			draining = true;
 			end = now;
+		}
+		if (b.lc.on && !draining && now >= next_round) {
+			log_round();
+			next_round = fe_now() + LOG_ROUND_S;
 		}
 		if (now >= tick && !a.quiet && !draining) {
 			fprintf(stderr, "  %5.1fs  %9.0f IOPS\n", now - t0,
@@ -708,25 +775,37 @@ static int report(double elapsed)
 	bool broken = false;
 	for (unsigned k = 0; k < b.nq; k++)
 		broken |= vhu_drvq_broken(b.qs[k].q) || b.qs[k].inflight;
-	if (a.json)
+	if (fe_logcheck_finish(&b.lc, b.nq, "vhu-fe blk-bench"))
+		b.errors++;
+	if (a.json) {
 		printf("{\"rw\": \"%s\", \"bs\": %u, \"iodepth\": %u, \"queues\": %u, \"seconds\": "
 		       "%.3f, "
 		       "\"ios\": %llu, \"iops\": %.1f, \"mbps\": %.2f, \"lat_p50_us\": %.2f, "
 		       "\"lat_p99_us\": %.2f, \"lat_p999_us\": %.2f, \"errors\": %llu, "
-		       "\"verify_errors\": %llu, \"reads_verified\": %llu, \"reconnects\": %u}\n",
+		       "\"verify_errors\": %llu, \"reads_verified\": %llu, \"reconnects\": %u",
 		       rw_names[b.rw], b.bs, b.depth, b.nq, elapsed, (unsigned long long)b.ios,
 		       iops, mbps, p50, p99, p999, (unsigned long long)b.errors,
 		       (unsigned long long)b.verify_errors, (unsigned long long)b.reads_checked,
 		       b.reconnects);
-	else
+		fe_logcheck_json(&b.lc, stdout);
+		printf("}\n");
+	} else {
 		printf("%llu I/Os in %.2fs: %.0f IOPS, %.1f MB/s, latency p50 %.1f us p99 %.1f us "
 		       "p99.9 %.1f us; errors %llu, verify errors %llu (%llu reads verified)\n",
 		       (unsigned long long)b.ios, elapsed, iops, mbps, p50, p99, p999,
 		       (unsigned long long)b.errors, (unsigned long long)b.verify_errors,
 		       (unsigned long long)b.reads_checked);
+		if (b.lc.on)
+			printf("log: %llu pages marked, %llu written by the back-end, %llu of them "
+			       "not marked\n",
+			       (unsigned long long)b.lc.pages, (unsigned long long)b.lc.written,
+			       (unsigned long long)b.lc.missing);
+	}
 	if (a.dump)
 		dump_state();
-	return (b.errors || b.verify_errors || broken || b.ios == 0) ? 1 : 0;
+	return (b.errors || b.verify_errors || broken || b.ios == 0 || fe_logcheck_failed(&b.lc))
+		       ? 1
+		       : 0;
 }
 
 /* Start to stop on an open front-end. Returns the exit status. */
@@ -786,6 +865,7 @@ static int run(int argc, char **argv)
 	vhu_frontend_close(b.fe);
 	free(b.gen);
 	free(b.busy);
+	fe_logcheck_free(&b.lc);
 	return ret;
 }
 

@@ -46,4 +46,40 @@ void fe_hist_add(struct fe_hist *h, uint64_t ns);
 /* The value below which fraction q of the samples fall (ns). */
 uint64_t fe_hist_quantile(const struct fe_hist *h, double q);
 
+/* --log-check (logcheck.c): logging on, and at the end every page the back-end wrote is
+ * looked up in the log. */
+struct fe_logcheck {
+	bool on;
+	struct vhu_frontend *fe;
+	size_t words;	      /* log words */
+	uint64_t *want, *got; /* pages the back-end wrote; pages the log marks */
+	uint64_t *ev;	      /* pages of notification fields seen changed */
+	uint64_t *pend;	      /* ... not marked yet: looked up in the next read */
+	uint64_t *prev;	      /* the previous read of the log */
+	uint8_t *kind;	      /* per page: what was written there (data or ring) */
+	/* Summed over the checks (rounds, reconnects, the end). */
+	uint64_t pages, written, missing, missing_ring, extra, outside;
+	unsigned long drop;  /* VHU_FE_LOG_CHECK_DROP: marked pages still to forget */
+	unsigned stop_after; /* VHU_FE_LOG_CHECK_STOP: logging off after this check */
+	unsigned shown;	     /* missing pages named so far */
+	unsigned checks;     /* checks done */
+};
+/* Turns logging on (after vhu_frontend_start). 0 or -errno, said on stderr. */
+int fe_logcheck_start(struct fe_logcheck *c, struct vhu_frontend *fe, const char *prog);
+/* The back-end wrote [p, p + len) of a buffer the front-end owns. */
+void fe_logcheck_wrote(struct fe_logcheck *c, const void *p, size_t len);
+/* Adds the ring memory of queues 0..nvqs-1 written since the last check, reads and clears
+ * the log, counts, and names the first pages missing on stderr. Called at quiet points,
+ * with every completion the back-end published taken: in rounds during the run, before a
+ * reconnect (the next back-end must log on its own), and at the end by
+ * fe_logcheck_finish(). */
+void fe_logcheck_check(struct fe_logcheck *c, unsigned nvqs, const char *prog);
+/* The last check, then logging off on the running rings. 0 or -errno. */
+int fe_logcheck_finish(struct fe_logcheck *c, unsigned nvqs, const char *prog);
+/* Appends the JSON fields (log_pages, log_written, log_missing, log_missing_ring,
+ * log_extra: marked, not seen written; log_checks). */
+void fe_logcheck_json(const struct fe_logcheck *c, FILE *f);
+bool fe_logcheck_failed(const struct fe_logcheck *c);
+void fe_logcheck_free(struct fe_logcheck *c);
+
 #endif

@@ -9,6 +9,9 @@
  * receive buffers posted, so a back-end that reflects everything never has to drop.
  *
  * One thread serves every queue pair, busy-polling (no interrupts).
+ *
+ * --log-check: logging on (logcheck.c); every receive buffer's used length counts as
+ * written by the back-end.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,6 +54,7 @@ struct bench {
 	uint64_t rx_at_reconnect; /* rx count when the last reconnect finished */
 	uint64_t at_risk;	  /* loop mode: frames in flight when a back-end went away */
 	int reconnect_ms;
+	struct fe_logcheck lc;
 	struct pair p[MAX_PAIRS];
 };
 
@@ -163,6 +167,8 @@ static unsigned poll_rx(struct bench *b, struct pair *p)
 		unsigned i = (unsigned)(uintptr_t)tok - 1;
 		uint8_t *buf = p->rxbuf[i];
 		n++;
+		if (b->lc.on)
+			fe_logcheck_wrote(&b->lc, buf, len);
 		if (p->merge_left) {
 			/* A continuation buffer of a mergeable frame: no header. */
 			if (p->merge_len + len <= sizeof(p->frame))
@@ -235,6 +241,15 @@ static int keep_alive(struct bench *b)
 	}
 	double t = fe_now();
 	fprintf(stderr, "vhu-fe net-bench: the back-end went away; waiting for it to come back\n");
+	if (b->lc.on) {
+		/* What the dead back-end published is checked against the log now: the next
+		 * one gets the log again and must mark its own writes. */
+		for (unsigned k = 0; k < b->pairs; k++) {
+			poll_rx(b, &b->p[k]);
+			reclaim_tx(&b->p[k]);
+		}
+		fe_logcheck_check(&b->lc, 2 * b->pairs, "vhu-fe net-bench");
+	}
 	/* Frames it held (in its queues, not yet returned) may be gone with it. */
 	uint64_t back = b->rx - b->foreign + b->at_risk;
 	b->at_risk += b->tx > back ? b->tx - back : 0;
@@ -291,7 +306,7 @@ static struct bench b = { .pairs = 1, .qsz = 256, .size = 64, .mode = MODE_TX };
 static struct {
 	struct vhu_frontend_opts o;
 	double duration, reconnect_s;
-	bool packed, json, quiet, no_mrg, no_in_order, verbose;
+	bool packed, json, quiet, no_mrg, no_in_order, verbose, log, log_check;
 } a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
 
 static const char *mode_name(enum mode m)
@@ -331,6 +346,13 @@ static const struct opt opts[] = {
 	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
 	  "when the back-end goes away, wait up to S seconds for it to\n"
 	  "come back and resume (default 30; 0: fail at once)" },
+	{ "log", 0, NULL, opt_flag, &a.log,
+	  "run with dirty page logging on, as during a live migration\n"
+	  "(measures what logging costs the back-end)" },
+	{ "log-check", 0, NULL, opt_flag, &a.log_check,
+	  "run with dirty page logging on and check that every page the\n"
+	  "back-end wrote is marked in the log (JSON: log_pages,\n"
+	  "log_missing; exit status 1 when a page is missing)" },
 	{ "json", 'j', NULL, opt_flag, &a.json,
 	  "one JSON object at the end: tx_packets, rx_packets, mpps, gbps,\nbad, lost" },
 	{ "quiet", 0, NULL, opt_flag, &a.quiet, "no per-second rates" },
@@ -387,6 +409,12 @@ static int open_start(void)
 		fprintf(stderr, "vhu-fe net-bench: the back-end does not offer RING_PACKED\n");
 		goto fail;
 	}
+	if (a.log_check && fe_logcheck_start(&b.lc, b.fe, "vhu-fe net-bench"))
+		goto fail;
+	if (a.log && !a.log_check && (ret = vhu_frontend_log_start(b.fe))) {
+		fprintf(stderr, "vhu-fe net-bench: --log: %s\n", strerror(-ret));
+		goto fail;
+	}
 	for (unsigned k = 0; k < b.pairs; k++) {
 		if (setup_pair(&b, k)) {
 			fprintf(stderr, "vhu-fe net-bench: out of shared memory\n");
@@ -428,6 +456,33 @@ static void send_receive(uint64_t window)
 	}
 }
 
+/* --log-check in tx and loop modes, every LOG_ROUND_S: the traffic pauses until the
+ * back-end has handed everything back, and what it wrote since the last round is checked
+ * against the log. A back-end that stops logging part-way fails, which one check at the end
+ * would miss (every buffer page is written again and again). When it does not settle within
+ * a second, the round is left to the next one. */
+#define LOG_ROUND_S 0.1
+static void log_round(void)
+{
+	double until = fe_now() + 1;
+	bool settled = false;
+
+	while (!settled && !stop_flag && fe_now() < until) {
+		settled = true;
+		for (unsigned k = 0; k < b.pairs; k++) {
+			struct pair *p = &b.p[k];
+			reclaim_tx(p);
+			if (b.mode == MODE_LOOP)
+				poll_rx(&b, p);
+			settled &= p->ntxfree == b.qsz;
+		}
+		if (b.mode == MODE_LOOP)
+			settled &= b.rx - b.foreign + b.at_risk >= b.tx;
+	}
+	if (settled)
+		fe_logcheck_check(&b.lc, 2 * b.pairs, "vhu-fe net-bench");
+}
+
 /* The timed run. Returns the seconds it took; *alive_err when the back-end went away for
  * good. */
 static double bench_loop(bool *alive_err)
@@ -436,6 +491,7 @@ static double bench_loop(bool *alive_err)
 	uint64_t window = (uint64_t)b.pairs * (b.qsz / 2);
 	double t0 = fe_now(), tick = t0 + 1, end = t0 + a.duration, now = t0;
 	uint64_t last_tx = 0, last_rx = 0, spins = 0;
+	double next_round = t0 + LOG_ROUND_S;
 
 	while (!stop_flag) {
 		send_receive(window);
@@ -444,6 +500,10 @@ static double bench_loop(bool *alive_err)
 		now = fe_now();
 		if (now >= end)
 			break;
+		if (b.lc.on && b.mode != MODE_RX && now >= next_round) {
+			log_round();
+			next_round = fe_now() + LOG_ROUND_S;
+		}
 		if (spins % 16384 == 0 && keep_alive(&b)) {
 			stop_flag = 1;
 			*alive_err = true;
@@ -476,32 +536,45 @@ static int report(double elapsed, bool alive_err)
 	uint64_t pkts = b.mode == MODE_RX ? b.rx : b.tx;
 	double mpps = (double)pkts / elapsed / 1e6;
 	double gbps = (double)pkts * b.size * 8 / elapsed / 1e9;
-	bool broken = false;
+	bool broken = false, log_err = false;
 
 	for (unsigned k = 0; k < b.pairs; k++)
 		broken |= vhu_drvq_broken(b.p[k].rxq) || vhu_drvq_broken(b.p[k].txq);
-	if (a.json)
+	if (fe_logcheck_finish(&b.lc, 2 * b.pairs, "vhu-fe net-bench"))
+		log_err = true;
+	if (a.json) {
 		printf("{\"mode\": \"%s\", \"packed\": %s, \"queues\": %u, \"size\": %u, "
 		       "\"seconds\": %.3f, "
 		       "\"tx_packets\": %llu, \"rx_packets\": %llu, \"mpps\": %.4f, \"gbps\": "
 		       "%.4f, "
 		       "\"bad\": %llu, \"lost\": %llu, \"foreign\": %llu, \"reconnects\": %u, "
-		       "\"lost_allowed\": %llu, \"rx_since_reconnect\": %llu}\n",
+		       "\"lost_allowed\": %llu, \"rx_since_reconnect\": %llu",
 		       mode_name(b.mode), a.packed ? "true" : "false", b.pairs, b.size, elapsed,
 		       (unsigned long long)b.tx, (unsigned long long)b.rx, mpps, gbps,
 		       (unsigned long long)b.bad, (unsigned long long)lost,
 		       (unsigned long long)b.foreign, b.reconnects, (unsigned long long)b.at_risk,
 		       (unsigned long long)(b.rx - b.rx_at_reconnect));
-	else
+		fe_logcheck_json(&b.lc, stdout);
+		printf("}\n");
+	} else {
 		printf("tx %llu rx %llu packets in %.2fs: %.3f Mpps, %.3f Gbit/s; bad %llu lost "
 		       "%llu "
 		       "foreign %llu\n",
 		       (unsigned long long)b.tx, (unsigned long long)b.rx, elapsed, mpps, gbps,
 		       (unsigned long long)b.bad, (unsigned long long)lost,
 		       (unsigned long long)b.foreign);
+		if (b.lc.on)
+			printf("log: %llu pages marked, %llu written by the back-end, %llu of them "
+			       "not marked\n",
+			       (unsigned long long)b.lc.pages, (unsigned long long)b.lc.written,
+			       (unsigned long long)b.lc.missing);
+	}
 	/* After a reconnect, frames the old back-end held may be gone: that is not a fault of
 	 * the back-end that came back, but anything beyond them is. */
-	return (b.bad || lost > b.at_risk || broken || alive_err || pkts == 0) ? 1 : 0;
+	return (b.bad || lost > b.at_risk || broken || alive_err || pkts == 0 || log_err ||
+		fe_logcheck_failed(&b.lc))
+		       ? 1
+		       : 0;
 }
 
 static int run(int argc, char **argv)
@@ -528,6 +601,7 @@ static int run(int argc, char **argv)
 		ret = 1;
 	vhu_frontend_close(b.fe);
 	free_pairs(&b);
+	fe_logcheck_free(&b.lc);
 	return ret;
 }
 
