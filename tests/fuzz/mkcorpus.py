@@ -200,8 +200,8 @@ put("blkreq", "split-header", blk(3, 1, [4, 4, 8, 1], outhdr(0, 1)))
 put("blkreq", "unsupported", blk(1, 1, [16, 1], outhdr(99)))
 
 # ---- net (tests/fuzz/net.c layout) ----
-def net_hdr(flags, qlog=4, frames=(60, 0, 0, 0)):
-    return struct.pack("<BBBB4H", flags, qlog, 0, 0, *frames)
+def net_hdr(flags, qlog=4, frames=(60, 0, 0, 0), proto=0):
+    return struct.pack("<BBBB4H", flags, qlog, 0, proto, *frames)
 
 
 def frame(dst=b"\x02\x76\x68\x75\x00\x00", n=60):
@@ -265,6 +265,9 @@ for packed in (0, 1):
     put("net", p + "-ctrl", net_hdr(packed | 4 | 2, frames=(60, 60, 0, 0)) + frame() +
         frame(dst=b"\x01\x00\x5e\x00\x00\x01") + net_rings(packed, cmds))
     put("net", p + "-mq-ctrl", net_hdr(packed | 4 | 32 | 128) + frame() + net_rings(packed, cmds, q_ctrl=4))
+    # Live migration: dirty logging on every ring, then SEND_RARP of the frame's first 6 bytes.
+    put("net", p + "-log-rarp", net_hdr(packed | 2 | 128, frames=(1514, 60, 0, 0), proto=3) +
+        frame(n=1514) + frame() + net_rings(packed, mrg=True))
 
 # ---- frontend (tests/fuzz/frontend.c layout) ----
 def fe_hdr(features, nvqs=1, qlog=4, flags=0):

@@ -39,11 +39,14 @@ struct fuzz_hdr {
 	uint8_t flags;
 	uint8_t qlog; /* ring size 1 << (qlog % 9) */
 	uint8_t poll_ns;
-	uint8_t pad;
+	/* bit 0: protocol features RARP and LOG_SHMFD, a dirty log, LOG_ALL and VHOST_VRING_F_LOG
+	 * on every ring (rings then enabled with SET_VRING_ENABLE); bit 1 (with bit 0): SEND_RARP
+	 * of the first 6 bytes of the frames after the kicks */
+	uint8_t proto;
 	uint16_t frame_len[NFRAMES];
 };
 
-static int memfd = -1;
+static int memfd = -1, logfd = -1;
 static uint8_t *shadow;
 
 static int send_msg(int fd, uint32_t req, const void *p, uint32_t size, int sfd)
@@ -79,6 +82,13 @@ static unsigned handshake(int fd, const struct fuzz_hdr *h, unsigned nvqs, int *
 	if (h->flags & 64)
 		f |= 1ULL << VIRTIO_F_IN_ORDER;
 	n += send_msg(fd, VHU_REQ_SET_OWNER, NULL, 0, -1) == 0;
+	if (h->proto & 1) {
+		uint64_t pf = (1ULL << VHU_PROTO_F_RARP) | (1ULL << VHU_PROTO_F_LOG_SHMFD);
+		struct vhu_log_desc ld = { 4096, 0 };
+		f |= (1ULL << VHU_F_PROTOCOL_FEATURES) | (1ULL << VHU_F_LOG_ALL);
+		n += send_msg(fd, VHU_REQ_SET_PROTOCOL_FEATURES, &pf, 8, -1) == 0;
+		n += send_msg(fd, VHU_REQ_SET_LOG_BASE, &ld, sizeof(ld), logfd) == 0;
+	}
 	n += send_msg(fd, VHU_REQ_SET_FEATURES, &f, 8, -1) == 0;
 	struct vhu_mem_table t = { .nregions = 1, .regions = { { 0, MEM_SIZE, UVA, 0 } } };
 	n += send_msg(fd, VHU_REQ_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), memfd) == 0;
@@ -89,6 +99,10 @@ static unsigned handshake(int fd, const struct fuzz_hdr *h, unsigned nvqs, int *
 		struct vhu_vring_addr a = {
 			.index = q, .desc = base, .avail = base + 0x1000, .used = base + 0x2000
 		};
+		if (h->proto & 1) {
+			a.flags = 1u << VHU_VRING_F_LOG;
+			a.log = q * 0x3000ull + 0x2000;
+		}
 		uint64_t u = q;
 		int call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		kick[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -97,6 +111,10 @@ static unsigned handshake(int fd, const struct fuzz_hdr *h, unsigned nvqs, int *
 		n += send_msg(fd, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), -1) == 0;
 		n += send_msg(fd, VHU_REQ_SET_VRING_CALL, &u, 8, call) == 0;
 		n += send_msg(fd, VHU_REQ_SET_VRING_KICK, &u, 8, kick[q]) == 0;
+		if (h->proto & 1) {
+			struct vhu_vring_state en = { q, 1 };
+			n += send_msg(fd, VHU_REQ_SET_VRING_ENABLE, &en, sizeof(en), -1) == 0;
+		}
 		close(call);
 	}
 	return n;
@@ -115,7 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (memfd < 0) {
 		memfd = memfd_create("fuzz-net", MFD_CLOEXEC);
-		if (memfd < 0 || ftruncate(memfd, MEM_SIZE))
+		logfd = memfd_create("fuzz-net-log", MFD_CLOEXEC);
+		if (memfd < 0 || ftruncate(memfd, MEM_SIZE) || logfd < 0 || ftruncate(logfd, 4096))
 			abort();
 		shadow = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 		/* The loop's epoll set only: no signalfd (libFuzzer keeps its signals). */
@@ -157,6 +176,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned q = 0; q < nvqs && port_connected(p); q++) {
 		eventfd_write(kick[q], 1);
 		p->q[q].kick.fn(&p->q[q].kick); /* what the loop calls for a kick */
+		net_reap(n);
+	}
+	/* SEND_RARP (after a migration) of a MAC from the input: good, multicast or zero. */
+	if ((h.proto & 3) == 3 && port_connected(p)) {
+		uint64_t mac = 0;
+		memcpy(&mac, frames, flen < 6 ? flen : 6);
+		if (send_msg(sp[0], VHU_REQ_SEND_RARP, &mac, 8, -1) == 0)
+			dconn_dispatch(&p->conn);
+		net_flush_dirty(n);
 		net_reap(n);
 	}
 	/* Frames from the outside into the receive rings. */
