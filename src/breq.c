@@ -194,10 +194,16 @@ int breq_poll(struct breq *c)
 		ret = sock_recv_some(c->fd, &c->rx, &c->rx_got, true);
 		if (ret == 0)
 			break;
+		if (ret == -ECONNRESET && !c->npending) {
+			/* Nothing owed: a front-end going away closes it first (QEMU). */
+			log_info(c->lg, "the front-end closed the back-end channel");
+			close_locked(c);
+			goto out;
+		}
 		if (ret < 0) {
 			char why[96];
 			snprintf(why, sizeof(why), "%s",
-				 ret == -ECONNRESET ? "the front-end closed it"
+				 ret == -ECONNRESET ? "the front-end closed it with acks owed"
 						    : "malformed message from the front-end");
 			drop_locked(c, why);
 			ret = ret == -ECONNRESET ? ret : -EPROTO;

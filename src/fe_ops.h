@@ -52,6 +52,8 @@ struct fe_ops {
 			       struct vhu_inflight *out, int *fd);
 	int (*set_inflight_fd)(struct fe_conn *c, const struct vhu_inflight *in, int fd);
 	int (*set_status)(struct fe_conn *c, uint8_t status);
+	/* BACKEND_REQ: hands the back-end its end of the back-end channel (fd not taken). */
+	int (*set_backend_req_fd)(struct fe_conn *c, int fd);
 	int (*get_status)(struct fe_conn *c, uint8_t *status);
 };
 
