@@ -25,6 +25,7 @@ void breq_init(struct breq *c, const struct logger *lg)
 	pthread_mutex_init(&c->lock, NULL);
 	c->fd = -1;
 	c->lg = lg;
+	c->ack_timeout_ms = BREQ_ACK_TIMEOUT_MS;
 	msg_init(&c->rx, 0, 0, 0);
 }
 
@@ -142,8 +143,7 @@ int breq_send(struct breq *c, uint32_t request, const void *p, uint32_t size, ui
 			c->sent++;
 			if (ack) {
 				c->pending[c->npending].request = request;
-				c->pending[c->npending].deadline_ms =
-					now_ms() + BREQ_ACK_TIMEOUT_MS;
+				c->pending[c->npending].deadline_ms = now_ms() + c->ack_timeout_ms;
 				c->npending++;
 			}
 			log_debug(c->lg, "-> %s%s", r->name, ack ? " (ack wanted)" : "");
@@ -216,8 +216,8 @@ int breq_poll(struct breq *c)
 	}
 	if (c->npending && now_ms() >= c->pending[0].deadline_ms) {
 		char why[128];
-		snprintf(why, sizeof(why), "no ack to %s within %d ms",
-			 vhu_backend_request_name(c->pending[0].request), BREQ_ACK_TIMEOUT_MS);
+		snprintf(why, sizeof(why), "no ack to %s within %u ms",
+			 vhu_backend_request_name(c->pending[0].request), c->ack_timeout_ms);
 		drop_locked(c, why);
 		ret = -ETIMEDOUT;
 		goto out;

@@ -39,6 +39,7 @@ struct breq {
 		uint32_t request;
 		uint64_t deadline_ms;
 	} pending[BREQ_MAX_PENDING];  /* oldest first: acks come in order */
+	unsigned ack_timeout_ms;      /* BREQ_ACK_TIMEOUT_MS (tests shorten it) */
 	uint64_t sent, acked, failed; /* counters, for tests and logs */
 };
 
