@@ -1275,7 +1275,7 @@ static int backend_channel(void)
 	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
 	uint64_t v;
 	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v)); /* SET_PROTOCOL_FEATURES handled */
-	ASSERT_EQ(config_changed_now(), -ENOTCONN); /* negotiated, but no channel yet */
+	ASSERT_EQ(config_changed_now(), -ENOTCONN);	      /* negotiated, but no channel yet */
 	/* A pipe is not a channel: refused, the connection stays. */
 	ASSERT_OK(pipe2(p, O_CLOEXEC));
 	ASSERT_TRUE(drv_call_ack(&d, VHU_REQ_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1) > 0);
