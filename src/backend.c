@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "breq.h"
 #include "dirty.h"
 #include "inflight.h"
 #include "log.h"
@@ -36,12 +37,14 @@
 	 bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) | bit64(VHU_PROTO_F_STATUS))
 
 /* Protocol features a device may add because the library can carry them. */
-#define DEVICE_PROTOCOL_FEATURES (bit64(VHU_PROTO_F_CONFIG) | bit64(VHU_PROTO_F_INFLIGHT_SHMFD))
+#define DEVICE_PROTOCOL_FEATURES                                                                   \
+	(bit64(VHU_PROTO_F_CONFIG) | bit64(VHU_PROTO_F_INFLIGHT_SHMFD) |                           \
+	 bit64(VHU_PROTO_F_BACKEND_REQ))
 
 /* Protocol features whose requests only a device's process_msg hook can serve: the library
  * does not implement them, and they change nothing it does. */
 #define HOOK_PROTOCOL_FEATURES                                                                     \
-	(bit64(VHU_PROTO_F_RARP) | bit64(VHU_PROTO_F_NET_MTU) | bit64(VHU_PROTO_F_BACKEND_REQ) |   \
+	(bit64(VHU_PROTO_F_RARP) | bit64(VHU_PROTO_F_NET_MTU) |                                    \
 	 bit64(VHU_PROTO_F_BACKEND_SEND_FD) | bit64(VHU_PROTO_F_CRYPTO_SESSION))
 
 /* ops->size of the first release: every field up to log_level. */
@@ -74,6 +77,8 @@ struct vhu_backend {
 	struct dirty_log dlog;
 	int log_fd;
 	int reply_fd; /* an fd to send with the reply being built (GET_INFLIGHT_FD) */
+	/* BACKEND_REQ: our requests to the front-end and the acks it owes (breq.h) */
+	struct breq chan;
 	/* The message being assembled: the socket is non-blocking and a message may arrive in
 	 * pieces over many dispatch calls. rx owns the fds received so far. */
 	struct msg rx;
@@ -832,6 +837,17 @@ static int h_set_log_fd(struct vhu_backend *be, struct msg *m)
 
 /* ---- handlers: config and status ---- */
 
+/* "VHOST_USER_SET_BACKEND_REQ_FD": the channel for back-end requests. A socket that is not an
+ * AF_UNIX stream is refused (non-zero ack) and the connection stays. Kept across RESET_DEVICE:
+ * QEMU 7.2 sends it once, at connection time, and never again on that connection. */
+static int h_set_backend_req_fd(struct vhu_backend *be, struct msg *m)
+{
+	if (breq_set_fd(&be->chan, m->fds[0]))
+		return H_FAIL;
+	m->fds[0] = -1;
+	return H_OK;
+}
+
 static int h_get_config(struct vhu_backend *be, struct msg *m)
 {
 	struct vhu_config *c = &m->p.config;
@@ -912,6 +928,7 @@ static const handler_fn handlers[VHU_REQ_MAX] = {
 	[VHU_REQ_SET_PROTOCOL_FEATURES] = h_set_protocol_features,
 	[VHU_REQ_GET_QUEUE_NUM] = h_get_queue_num,
 	[VHU_REQ_SET_VRING_ENABLE] = h_set_vring_enable,
+	[VHU_REQ_SET_BACKEND_REQ_FD] = h_set_backend_req_fd,
 	[VHU_REQ_IOTLB_MSG] = h_unsupported,
 	[VHU_REQ_GET_CONFIG] = h_get_config,
 	[VHU_REQ_SET_CONFIG] = h_set_config,
@@ -1102,6 +1119,9 @@ VHU_EXPORT int vhu_backend_dispatch(struct vhu_backend *be)
 		return -ENOTCONN;
 	if (poisoned(be))
 		return -EIO;
+	/* Acks owed on the back-end channel: read, never waited for (errors are the channel's,
+	 * logged there; the connection goes on without it). */
+	breq_poll(&be->chan);
 	/* Non-blocking: whatever part of a message the socket holds is added to be->rx; a
 	 * front-end that sends slowly or stops mid-message holds no thread, only this buffer. */
 	ret = sock_recv_some(be->fd, m, &be->rx_got, false);
@@ -1160,6 +1180,7 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 	be->lg = (struct logger){ .fn = ops->log,
 				  .opaque = ops->log_opaque,
 				  .level = ops->log_level };
+	breq_init(&be->chan, &be->lg);
 	mem_init(&be->mem);
 	for (unsigned i = 0; i < nvqs; i++)
 		virtq_init(&be->vqs[i], i, &be->mem, &be->lg);
@@ -1192,6 +1213,7 @@ VHU_EXPORT void vhu_backend_detach(struct vhu_backend *be)
 	inflight_unmap(be);
 	dirty_unmap(&be->dlog);
 	close_fd(&be->log_fd);
+	breq_close(&be->chan);
 	mem_clear(&be->mem);
 	/* A message cut off mid-way may hold fds. */
 	msg_close_fds(&be->rx);
@@ -1210,6 +1232,7 @@ VHU_EXPORT void vhu_backend_free(struct vhu_backend *be)
 	if (!be)
 		return;
 	vhu_backend_detach(be);
+	breq_destroy(&be->chan);
 	free(be->vqs);
 	free(be);
 }
@@ -1247,4 +1270,29 @@ VHU_EXPORT uint8_t vhu_backend_status(const struct vhu_backend *be)
 VHU_EXPORT void *vhu_backend_gpa_to_va(struct vhu_backend *be, uint64_t gpa, uint64_t *len)
 {
 	return mem_gpa_to_hva(&be->mem, gpa, len);
+}
+
+/* ---- the back-end channel (BACKEND_REQ) ---- */
+
+VHU_EXPORT int vhu_backend_config_changed(struct vhu_backend *be)
+{
+	/* "VHOST_USER_BACKEND_CONFIG_CHANGE_MSG": "When VHOST_USER_PROTOCOL_F_CONFIG is
+	 * negotiated, vhost-user back-end sends such messages to notify that the virtio device's
+	 * configuration space has changed". */
+	if (!has_bit(be->protocol_features, VHU_PROTO_F_BACKEND_REQ) ||
+	    !has_bit(be->protocol_features, VHU_PROTO_F_CONFIG))
+		return -ENOPROTOOPT;
+	breq_poll(&be->chan); /* the acks that came: room for this one's */
+	return breq_send(&be->chan, VHU_BREQ_CONFIG_CHANGE_MSG, NULL, 0, be->features,
+			 be->protocol_features);
+}
+
+VHU_EXPORT int vhu_backend_channel_fd(struct vhu_backend *be)
+{
+	return breq_fd(&be->chan);
+}
+
+VHU_EXPORT int vhu_backend_channel_dispatch(struct vhu_backend *be)
+{
+	return breq_poll(&be->chan);
 }

@@ -54,6 +54,8 @@ struct fe_ops {
 	/* LOG_SHMFD: the dirty log, size bytes of fd from offset (fd stays the caller's). */
 	int (*set_log_base)(struct fe_conn *c, int fd, uint64_t size, uint64_t offset);
 	int (*set_status)(struct fe_conn *c, uint8_t status);
+	/* BACKEND_REQ: hands the back-end its end of the back-end channel (fd not taken). */
+	int (*set_backend_req_fd)(struct fe_conn *c, int fd);
 	int (*get_status)(struct fe_conn *c, uint8_t *status);
 };
 

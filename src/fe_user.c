@@ -450,6 +450,11 @@ static int user_get_status(struct fe_conn *c, uint8_t *status)
 	return ret;
 }
 
+static int user_set_backend_req_fd(struct fe_conn *c, int fd)
+{
+	return send_req(c, VHU_REQ_SET_BACKEND_REQ_FD, NULL, 0, &fd, 1);
+}
+
 const struct fe_ops fe_user_ops = {
 	.name = "vhost-user",
 	.open = user_open,
@@ -478,4 +483,5 @@ const struct fe_ops fe_user_ops = {
 	.set_log_base = user_set_log_base,
 	.set_status = user_set_status,
 	.get_status = user_get_status,
+	.set_backend_req_fd = user_set_backend_req_fd,
 };

@@ -8,12 +8,17 @@
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "drvq.h"
 #include "fe_log.h"
 #include "fe_mem.h"
 #include "fe_ops.h"
+#include "msg.h"
+#include "sock.h"
 #include "util.h"
 
 #define FE_MAX_VQS 64
@@ -38,6 +43,13 @@ struct vhu_frontend {
 	 * device runs with it. */
 	struct fe_log log;
 	bool log_on;
+	/* BACKEND_REQ: our end of the back-end channel (non-blocking) or -1, the request being
+	 * assembled, and the application's config change callback. */
+	int chan_fd;
+	struct msg chan_rx;
+	size_t chan_got;
+	vhu_frontend_config_cb config_cb;
+	void *config_cb_opaque;
 	struct vhu_drvq vqs[FE_MAX_VQS];
 };
 
@@ -45,7 +57,37 @@ struct vhu_frontend {
 #define FE_PROTOCOL_FEATURES                                                                       \
 	(bit64(VHU_PROTO_F_MQ) | bit64(VHU_PROTO_F_REPLY_ACK) | bit64(VHU_PROTO_F_CONFIG) |        \
 	 bit64(VHU_PROTO_F_STATUS) | bit64(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |                      \
-	 bit64(VHU_PROTO_F_INFLIGHT_SHMFD) | bit64(VHU_PROTO_F_LOG_SHMFD))
+	 bit64(VHU_PROTO_F_INFLIGHT_SHMFD) | bit64(VHU_PROTO_F_LOG_SHMFD) |                        \
+	 bit64(VHU_PROTO_F_BACKEND_REQ))
+
+static void chan_close(struct vhu_frontend *fe)
+{
+	close_fd(&fe->chan_fd);
+	msg_close_fds(&fe->chan_rx);
+	fe->chan_got = 0;
+}
+
+/* vhost_setup_backend_channel: a socket pair, the back-end's end sent with
+ * SET_BACKEND_REQ_FD, ours kept non-blocking (the back-end is not trusted to write whole
+ * messages). */
+static int chan_open(struct vhu_frontend *fe)
+{
+	int sv[2], ret;
+
+	chan_close(fe);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	ret = fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
+	if (!ret)
+		ret = fe->ops->set_backend_req_fd(fe->conn, sv[1]);
+	close(sv[1]);
+	if (ret) {
+		close(sv[0]);
+		return ret;
+	}
+	fe->chan_fd = sv[0];
+	return 0;
+}
 
 /* vhost_dev_init / virtio_user_dev_init: owner, then what the back-end offers. */
 static int negotiate(struct vhu_frontend *fe)
@@ -71,6 +113,9 @@ static int negotiate(struct vhu_frontend *fe)
 	if (has_bit(fe->protocol_features, VHU_PROTO_F_CONFIGURE_MEM_SLOTS) &&
 	    (ret = fe->ops->get_max_mem_slots(fe->conn, &fe->max_mem_slots)))
 		return ret;
+	chan_close(fe);
+	if (has_bit(fe->protocol_features, VHU_PROTO_F_BACKEND_REQ) && (ret = chan_open(fe)))
+		return ret;
 	return 0;
 }
 
@@ -88,6 +133,8 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 	fe->ops = &fe_user_ops;
 	fe->inflight_fd = -1;
 	fe->log.fd = -1;
+	fe->chan_fd = -1;
+	msg_init(&fe->chan_rx, 0, 0, 0);
 	fe->lg = (struct logger){ .fn = o->log, .opaque = o->log_opaque, .level = o->log_level };
 	ret = fe_mem_init(&fe->mem, o->mem_size ? o->mem_size : 64u << 20, o->hugepage_dir);
 	if (ret) {
@@ -104,6 +151,7 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 	*out = fe;
 	return 0;
 err_conn:
+	chan_close(fe);
 	fe->ops->close(fe->conn);
 err_mem:
 	fe_mem_free(&fe->mem);
@@ -128,6 +176,7 @@ VHU_EXPORT void vhu_frontend_close(struct vhu_frontend *fe)
 		return;
 	if (fe->started)
 		vhu_frontend_stop(fe);
+	chan_close(fe);
 	fe->ops->close(fe->conn);
 	free_queues(fe);
 	close_fd(&fe->inflight_fd);
@@ -432,4 +481,105 @@ VHU_EXPORT size_t vhu_frontend_log_read(struct vhu_frontend *fe, uint64_t *dst, 
 VHU_EXPORT uint64_t vhu_frontend_gpa(const struct vhu_frontend *fe, const void *p, size_t len)
 {
 	return fe_mem_gpa(&fe->mem, p, len);
+}
+
+/* ---- the back-end channel (BACKEND_REQ) ---- */
+
+VHU_EXPORT void vhu_frontend_set_config_cb(struct vhu_frontend *fe, vhu_frontend_config_cb cb,
+					   void *opaque)
+{
+	fe->config_cb = cb;
+	fe->config_cb_opaque = opaque;
+}
+
+VHU_EXPORT int vhu_frontend_channel_fd(const struct vhu_frontend *fe)
+{
+	return fe->chan_fd;
+}
+
+/* One well-formed back-end request in m: served or refused; returns the status its ack (or
+ * status reply) carries, 0 for done. */
+static uint64_t chan_serve(struct vhu_frontend *fe, struct msg *m)
+{
+	switch (m->hdr.request) {
+	case VHU_BREQ_CONFIG_CHANGE_MSG:
+		/* "host driver can send VHOST_USER_GET_CONFIG message to the back-end to get the
+		 * latest content": the application's to do, in its callback. */
+		log_info(&fe->lg, "the back-end's config space changed");
+		if (fe->config_cb)
+			fe->config_cb(fe, fe->config_cb_opaque);
+		return 0;
+	case VHU_BREQ_IOTLB_MSG:
+		log_warn(&fe->lg, "BACKEND_IOTLB_MSG refused: this front-end has no IOTLB");
+		return 1;
+	default:
+		log_warn(&fe->lg, "%s refused: not supported by this front-end",
+			 vhu_backend_request_name(m->hdr.request));
+		return 1;
+	}
+}
+
+/* Handles the complete request in fe->chan_rx. 0, or -errno after dropping the channel. */
+static int chan_handle(struct vhu_frontend *fe)
+{
+	struct msg *m = &fe->chan_rx;
+	uint64_t status = 1;
+	char why[160];
+	int ret = msg_check_backend(m, fe->features, fe->protocol_features, why, sizeof(why));
+
+	if (ret && ret != -ENOPROTOOPT) {
+		log_err(&fe->lg, "back-end channel: rejected message: %s; channel dropped", why);
+		chan_close(fe);
+		return ret == -ENOTSUP ? -EPROTO : ret;
+	}
+	if (ret)
+		log_warn(&fe->lg, "back-end channel: refused: %s", why);
+	else
+		status = chan_serve(fe, m);
+	/* Fds nothing took (none is taken yet: HOST_NOTIFIER and SHMEM_MAP are refused). */
+	msg_close_fds(m);
+	if (!msg_backend_wants_reply(m, fe->protocol_features))
+		return 0;
+	/* REPLY_ACK: "the front-end must respond with zero when operation is successfully
+	 * completed, or non-zero otherwise"; SHARED_OBJECT_LOOKUP's reply without an fd is its
+	 * failure form. */
+	msg_init(m, m->hdr.request, VHU_FLAG_REPLY, sizeof(uint64_t));
+	m->p.u64 = status;
+	ret = sock_send_nowait(fe->chan_fd, m, NULL, 0);
+	if (ret) {
+		log_err(&fe->lg, "back-end channel: ack to %s: %s; channel dropped",
+			vhu_backend_request_name(m->hdr.request),
+			ret == -EAGAIN ? "the back-end does not read its acks" : strerror(-ret));
+		chan_close(fe);
+		return ret == -EAGAIN ? -ENOBUFS : ret;
+	}
+	return 0;
+}
+
+/* Requests served per call at most: a back-end that floods the channel does not hold the
+ * application's thread. */
+#define CHAN_BATCH 32
+
+VHU_EXPORT int vhu_frontend_channel_dispatch(struct vhu_frontend *fe)
+{
+	for (unsigned n = 0; n < CHAN_BATCH && fe->chan_fd >= 0; n++) {
+		int ret = sock_recv_some(fe->chan_fd, &fe->chan_rx, &fe->chan_got, false);
+		if (ret == 0)
+			return 0;
+		if (ret < 0) {
+			if (ret == -ECONNRESET)
+				log_warn(&fe->lg, "back-end channel closed by the back-end");
+			else
+				log_err(&fe->lg,
+					"back-end channel: bad message: %s; channel dropped",
+					strerror(-ret));
+			chan_close(fe);
+			return ret;
+		}
+		fe->chan_got = 0;
+		ret = chan_handle(fe);
+		if (ret)
+			return ret;
+	}
+	return fe->chan_fd >= 0 ? 0 : -ENOTCONN;
 }

@@ -117,17 +117,39 @@ static const struct msg_rule rules[VHU_REQ_MAX] = {
 				       VHU_PROTO_F_SHMEM },
 };
 
-static const char *const backend_names[VHU_BREQ_MAX] = {
-	[VHU_BREQ_IOTLB_MSG] = "BACKEND_IOTLB_MSG",
-	[VHU_BREQ_CONFIG_CHANGE_MSG] = "BACKEND_CONFIG_CHANGE_MSG",
-	[VHU_BREQ_VRING_HOST_NOTIFIER_MSG] = "BACKEND_VRING_HOST_NOTIFIER_MSG",
-	[VHU_BREQ_VRING_CALL] = "BACKEND_VRING_CALL",
-	[VHU_BREQ_VRING_ERR] = "BACKEND_VRING_ERR",
-	[VHU_BREQ_SHARED_OBJECT_ADD] = "BACKEND_SHARED_OBJECT_ADD",
-	[VHU_BREQ_SHARED_OBJECT_REMOVE] = "BACKEND_SHARED_OBJECT_REMOVE",
-	[VHU_BREQ_SHARED_OBJECT_LOOKUP] = "BACKEND_SHARED_OBJECT_LOOKUP",
-	[VHU_BREQ_SHMEM_MAP] = "BACKEND_SHMEM_MAP",
-	[VHU_BREQ_SHMEM_UNMAP] = "BACKEND_SHMEM_UNMAP",
+/*
+ * Back-end requests ("Back-end message types"), sent by the back-end on the BACKEND_REQ
+ * channel; the front-end checks what arrives against these rows, the back-end what it sends.
+ * Every one of them is acked only on NEED_REPLY (with REPLY_ACK negotiated), but
+ * SHARED_OBJECT_LOOKUP, whose reply (a u64 status, and an fd on success) always comes.
+ * BACKEND_IOTLB_MSG has no protocol feature: it needs VIRTIO_F_IOMMU_PLATFORM (msg_check_backend).
+ */
+static const struct msg_rule backend_rules[VHU_BREQ_MAX] = {
+	[VHU_BREQ_IOTLB_MSG] = { "BACKEND_IOTLB_MSG", sizeof(struct vhu_iotlb_msg),
+				 sizeof(struct vhu_iotlb_msg), FDS_NONE, REPLY_ACK_ONLY, NOGATE },
+	[VHU_BREQ_CONFIG_CHANGE_MSG] = { "BACKEND_CONFIG_CHANGE_MSG", EMPTY, FDS_NONE,
+					 REPLY_ACK_ONLY, VHU_PROTO_F_CONFIG },
+	/* The fd may be absent: VHU_VRING_NOFD in the area's u64 de-registers the notifier. */
+	[VHU_BREQ_VRING_HOST_NOTIFIER_MSG] = { "BACKEND_VRING_HOST_NOTIFIER_MSG",
+					       sizeof(struct vhu_vring_area),
+					       sizeof(struct vhu_vring_area), FDS_OPTIONAL,
+					       REPLY_ACK_ONLY, VHU_PROTO_F_HOST_NOTIFIER },
+	[VHU_BREQ_VRING_CALL] = { "BACKEND_VRING_CALL", STATE, STATE, FDS_NONE, REPLY_ACK_ONLY,
+				  VHU_PROTO_F_INBAND_NOTIFICATIONS },
+	[VHU_BREQ_VRING_ERR] = { "BACKEND_VRING_ERR", STATE, STATE, FDS_NONE, REPLY_ACK_ONLY,
+				 VHU_PROTO_F_INBAND_NOTIFICATIONS },
+	[VHU_BREQ_SHARED_OBJECT_ADD] = { "BACKEND_SHARED_OBJECT_ADD", 16, 16, FDS_NONE,
+					 REPLY_ACK_ONLY, VHU_PROTO_F_SHARED_OBJECT },
+	[VHU_BREQ_SHARED_OBJECT_REMOVE] = { "BACKEND_SHARED_OBJECT_REMOVE", 16, 16, FDS_NONE,
+					    REPLY_ACK_ONLY, VHU_PROTO_F_SHARED_OBJECT },
+	[VHU_BREQ_SHARED_OBJECT_LOOKUP] = { "BACKEND_SHARED_OBJECT_LOOKUP", 16, 16, FDS_NONE,
+					    REPLY_STATUS, VHU_PROTO_F_SHARED_OBJECT },
+	[VHU_BREQ_SHMEM_MAP] = { "BACKEND_SHMEM_MAP", sizeof(struct vhu_shmem_map),
+				 sizeof(struct vhu_shmem_map), FDS_ONE, REPLY_ACK_ONLY,
+				 VHU_PROTO_F_SHMEM },
+	[VHU_BREQ_SHMEM_UNMAP] = { "BACKEND_SHMEM_UNMAP", sizeof(struct vhu_shmem_map),
+				   sizeof(struct vhu_shmem_map), FDS_NONE, REPLY_ACK_ONLY,
+				   VHU_PROTO_F_SHMEM },
 };
 
 static const char *const proto_names[VHU_PROTO_F_MAX] = {
@@ -169,11 +191,17 @@ VHU_EXPORT const char *vhu_request_name(uint32_t request)
 	return r ? r->name : "?";
 }
 
+const struct msg_rule *msg_backend_rule(uint32_t request)
+{
+	if (request >= VHU_BREQ_MAX || !backend_rules[request].name)
+		return NULL;
+	return &backend_rules[request];
+}
+
 VHU_EXPORT const char *vhu_backend_request_name(uint32_t request)
 {
-	if (request >= VHU_BREQ_MAX || !backend_names[request])
-		return "?";
-	return backend_names[request];
+	const struct msg_rule *r = msg_backend_rule(request);
+	return r ? r->name : "?";
 }
 
 VHU_EXPORT const char *vhu_protocol_feature_name(unsigned bit)
@@ -237,6 +265,9 @@ static int check_fds(const struct msg *m, const struct msg_rule *r, char *why, u
 	return 0;
 }
 
+static int check_gate(const struct msg_rule *r, uint64_t features, uint64_t protocol_features,
+		      char *why, unsigned len);
+
 int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
 	      unsigned len)
 {
@@ -270,7 +301,13 @@ int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features
 	ret = check_fds(m, r, why, len);
 	if (ret)
 		return ret;
-	/* Well formed: what follows is a refusal, and the stream is still in sync. */
+	return check_gate(r, features, protocol_features, why, len);
+}
+
+/* Well formed: what follows is a refusal, and the stream is still in sync. */
+static int check_gate(const struct msg_rule *r, uint64_t features, uint64_t protocol_features,
+		      char *why, unsigned len)
+{
 	if (r->needs_proto && !has_bit(features, VHU_F_PROTOCOL_FEATURES))
 		return why_fail(why, len, -ENOPROTOOPT,
 				"%s needs VHOST_USER_F_PROTOCOL_FEATURES, not negotiated", r->name);
@@ -279,6 +316,63 @@ int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features
 				"%s needs protocol feature %s, not negotiated", r->name,
 				proto_names[r->gate]);
 	return 0;
+}
+
+/* "VHOST_USER_BACKEND_IOTLB_MSG": "This request should be send only when
+ * VIRTIO_F_IOMMU_PLATFORM feature has been successfully negotiated." */
+#define F_IOMMU_PLATFORM 33
+
+int msg_check_backend(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
+		      unsigned len)
+{
+	const struct msg_rule *r = msg_backend_rule(m->hdr.request);
+	int ret;
+
+	if (!r)
+		return why_fail(why, len, -ENOTSUP, "unknown back-end request %u", m->hdr.request);
+	ret = msg_check_hdr(&m->hdr, false);
+	if (ret)
+		return why_fail(why, len, ret, "%s: bad header (flags 0x%x, size %u)", r->name,
+				m->hdr.flags, m->hdr.size);
+	if (m->hdr.size < r->min_size || m->hdr.size > r->max_size)
+		return why_fail(why, len, -EPROTO, "%s: payload size %u outside [%u, %u]", r->name,
+				m->hdr.size, r->min_size, r->max_size);
+	/* FDS_OPTIONAL reads the u64 only when the payload holds it (HOST_NOTIFIER: it does). */
+	ret = check_fds(m, r, why, len);
+	if (ret)
+		return ret;
+	if (m->hdr.request == VHU_BREQ_IOTLB_MSG && !has_bit(features, F_IOMMU_PLATFORM))
+		return why_fail(why, len, -ENOPROTOOPT,
+				"%s needs VIRTIO_F_IOMMU_PLATFORM, not negotiated", r->name);
+	return check_gate(r, features, protocol_features, why, len);
+}
+
+int msg_check_ack(const struct msg *m, uint32_t request, char *why, unsigned len)
+{
+	int ret = msg_check_hdr(&m->hdr, true);
+
+	if (ret)
+		return why_fail(why, len, ret, "reply with bad header (flags 0x%x, size %u)",
+				m->hdr.flags, m->hdr.size);
+	if (m->hdr.request != request)
+		return why_fail(why, len, -EPROTO, "reply to request %u, expected one to %u",
+				m->hdr.request, request);
+	if (m->hdr.size != sizeof(uint64_t) || m->nfds)
+		return why_fail(why, len, -EPROTO, "reply of %u bytes and %u fds, expected a u64",
+				m->hdr.size, m->nfds);
+	return 0;
+}
+
+bool msg_backend_wants_reply(const struct msg *m, uint64_t protocol_features)
+{
+	const struct msg_rule *r = msg_backend_rule(m->hdr.request);
+
+	if (!r)
+		return false;
+	if (r->reply == REPLY_STATUS)
+		return true;
+	return has_bit(protocol_features, VHU_PROTO_F_REPLY_ACK) &&
+	       (m->hdr.flags & VHU_FLAG_NEED_REPLY);
 }
 
 bool msg_wants_reply(const struct msg *m, uint64_t protocol_features)

@@ -29,6 +29,8 @@ struct msg {
 		struct vhu_iotlb_msg iotlb;
 		struct vhu_inflight inflight;
 		struct vhu_device_state dev_state;
+		struct vhu_vring_area area;
+		struct vhu_shmem_map shmem;
 		uint8_t raw[MSG_MAX_PAYLOAD];
 	} p;
 	int fds[MSG_MAX_FDS]; /* owned by the message until a handler takes one (sets -1) */
@@ -63,6 +65,9 @@ struct msg_rule {
 /* Rule for a front-end request, or NULL when the request number is unknown. */
 const struct msg_rule *msg_rule(uint32_t request);
 
+/* Rule for a back-end request (BACKEND_REQ channel), or NULL when the number is unknown. */
+const struct msg_rule *msg_backend_rule(uint32_t request);
+
 /* Header checks that need nothing but the header: version, reply bit, size bound. */
 int msg_check_hdr(const struct vhu_hdr *h, bool expect_reply);
 
@@ -75,6 +80,18 @@ int msg_check_hdr(const struct vhu_hdr *h, bool expect_reply);
  * Size and fds are checked first, so -ENOPROTOOPT means the rest of the message is sound. */
 int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
 	      unsigned whylen);
+
+/* The same check for a back-end request received on the BACKEND_REQ channel (the front-end's
+ * side), with the same results: -EPROTO / -ENOTSUP for a malformed message or an unknown
+ * request (the channel cannot be trusted any more), -ENOPROTOOPT for a well-formed request
+ * whose feature (protocol feature, or VIRTIO_F_IOMMU_PLATFORM for IOTLB_MSG) is not
+ * negotiated. */
+int msg_check_backend(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
+		      unsigned whylen);
+/* Checks m as the u64 ack (REPLY_ACK) to `request`: reply bit, request, size 8, no fds. */
+int msg_check_ack(const struct msg *m, uint32_t request, char *why, unsigned whylen);
+/* Does this back-end request want a reply (an ack on NEED_REPLY, or its status reply)? */
+bool msg_backend_wants_reply(const struct msg *m, uint64_t protocol_features);
 
 /* Does this request want a reply, given the negotiated protocol features? */
 bool msg_wants_reply(const struct msg *m, uint64_t protocol_features);

@@ -81,7 +81,9 @@ struct vhu_device_ops {
 	 * VHU_F_PROTOCOL_FEATURES is added by the library. */
 	uint64_t features;
 	/* Protocol features the device wants beyond the ones the library always offers
-	 * (MQ, REPLY_ACK, RESET_DEVICE, CONFIGURE_MEM_SLOTS, STATUS). CONFIG needs get_config. */
+	 * (MQ, REPLY_ACK, RESET_DEVICE, CONFIGURE_MEM_SLOTS, STATUS): CONFIG (needs get_config),
+	 * INFLIGHT_SHMFD, BACKEND_REQ (the library serves the channel, see
+	 * vhu_backend_config_changed). */
 	uint64_t protocol_features;
 	/* Answer to GET_QUEUE_NUM. For net, queue pairs (as DPDK and QEMU count); else queues. */
 	uint32_t queue_num;
@@ -125,8 +127,8 @@ struct vhu_device_ops {
 	 * process_msg, DPDK's extern_ops pre_msg_handle): returns an enum vhu_msg_result, or
 	 * -errno for a request that failed in a way that leaves the connection unusable
 	 * (vhu_backend_dispatch() returns it). Meant for requests the library does not handle
-	 * (a device may then offer their protocol features: RARP, NET_MTU, BACKEND_REQ,
-	 * BACKEND_SEND_FD, CRYPTO_SESSION) and for watching the others (NOT_HANDLED). Handling
+	 * (a device may then offer their protocol features: RARP, NET_MTU, BACKEND_SEND_FD,
+	 * CRYPTO_SESSION) and for watching the others (NOT_HANDLED). Handling
 	 * a request the library implements takes it away: the library's state does not change.
 	 * A request that always has a reply (GET_*) needs VHU_MSG_REPLY. A hook that takes an
 	 * fd must handle the request (HANDLED, REPLY or REFUSED).
@@ -189,6 +191,36 @@ uint64_t vhu_backend_protocol_features(const struct vhu_backend *be);
 struct vhu_virtq *vhu_backend_virtq(struct vhu_backend *be, unsigned index);
 unsigned vhu_backend_nvqs(const struct vhu_backend *be);
 uint8_t vhu_backend_status(const struct vhu_backend *be);
+/*
+ * The back-end channel (protocol feature BACKEND_REQ, offered when the device puts it in
+ * ops->protocol_features): the front-end gives a socket with SET_BACKEND_REQ_FD (an AF_UNIX
+ * stream socket, or it is refused) and the library sends the device's requests on it.
+ *
+ * vhu_backend_config_changed() tells the front-end that the config space changed
+ * (BACKEND_CONFIG_CHANGE_MSG): it re-reads it with GET_CONFIG and interrupts the driver.
+ * Call it on the dispatch thread. Returns 0 when sent; -ENOPROTOOPT when CONFIG or
+ * BACKEND_REQ was not negotiated (the front-end reads the new config at its next GET_CONFIG
+ * only), -ENOTCONN with no channel, -EBUSY with 16 acks owed already, -ENOBUFS when the
+ * front-end stopped reading the channel (the channel is dropped, the connection stays).
+ *
+ * Nothing waits for the front-end. With REPLY_ACK negotiated the request carries NEED_REPLY
+ * and its ack is owed: QEMU sends GET_CONFIG on the main socket before it acks, so the
+ * dispatch thread must go on serving. Acks are read whenever vhu_backend_dispatch() runs and
+ * by vhu_backend_channel_dispatch(); an ack not there 3 s after its request, a message other
+ * than the ack expected, or a channel the front-end closed, drops the channel with a logged
+ * error (the connection stays; a non-zero ack is logged as a warning).
+ *
+ * vhu_backend_channel_fd(): the channel, or -1: readable when acks came.
+ * vhu_backend_channel_dispatch(): reads the acks that came and checks the oldest one's
+ * deadline, without waiting. Returns the number of acks still owed (0 without a channel), or
+ * -errno when the channel was dropped (-ETIMEDOUT, -EPROTO, -ECONNRESET). While it returns
+ * more than 0, call it again when the channel fd is readable, or within a second. Both may be
+ * called from the dispatch thread only.
+ */
+int vhu_backend_config_changed(struct vhu_backend *be);
+int vhu_backend_channel_fd(struct vhu_backend *be);
+int vhu_backend_channel_dispatch(struct vhu_backend *be);
+
 /* Guest-physical to host-virtual for the device's own use (one contiguous piece): returns
  * the pointer and shortens *len to what is contiguous, or NULL when unmapped. */
 void *vhu_backend_gpa_to_va(struct vhu_backend *be, uint64_t gpa, uint64_t *len);

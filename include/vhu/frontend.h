@@ -117,6 +117,24 @@ size_t vhu_frontend_log_read(struct vhu_frontend *fe, uint64_t *dst, size_t n);
  * when it is not inside it. */
 uint64_t vhu_frontend_gpa(const struct vhu_frontend *fe, const void *p, size_t len);
 
+/*
+ * The back-end channel: when the back-end offers protocol feature BACKEND_REQ, open (and
+ * every reconnect) gives it a channel (a socket pair, its end sent with SET_BACKEND_REQ_FD)
+ * for requests of its own. The application serves it: poll vhu_frontend_channel_fd() (-1
+ * without a channel) for input and call vhu_frontend_channel_dispatch(), from the thread that
+ * makes the other vhu_frontend_*() calls. It never blocks: it serves the requests that
+ * arrived (up to 32 a call) and acks each one when the back-end set NEED_REPLY (with
+ * REPLY_ACK). BACKEND_CONFIG_CHANGE_MSG calls the config callback (which may read the new
+ * config with vhu_frontend_get_config()) and is acked 0; every other request is refused (a
+ * non-zero ack; an IOTLB miss included: this front-end has no IOTLB yet). A malformed or
+ * unknown request drops the channel with a logged error; the connection goes on. Returns 0,
+ * or -errno when the channel was dropped or the back-end closed it (-ECONNRESET).
+ */
+typedef void (*vhu_frontend_config_cb)(struct vhu_frontend *fe, void *opaque);
+void vhu_frontend_set_config_cb(struct vhu_frontend *fe, vhu_frontend_config_cb cb, void *opaque);
+int vhu_frontend_channel_fd(const struct vhu_frontend *fe);
+int vhu_frontend_channel_dispatch(struct vhu_frontend *fe);
+
 /* ---- driver-side virtqueue ---- */
 
 /*

@@ -188,6 +188,24 @@ struct vhu_iotlb_msg {
 	uint8_t pad[6];
 };
 
+/* "Vring area description" (BACKEND_VRING_HOST_NOTIFIER_MSG): u64 is the vring index and
+ * VHU_VRING_NOFD, as for SET_VRING_KICK. */
+struct vhu_vring_area {
+	uint64_t u64;
+	uint64_t size;
+	uint64_t offset;
+};
+
+/* "MMAP request" (BACKEND_SHMEM_MAP / UNMAP). */
+struct vhu_shmem_map {
+	uint8_t shmid;
+	uint8_t padding[7];
+	uint64_t fd_offset;
+	uint64_t shm_offset;
+	uint64_t len;
+	uint64_t flags; /* 0 read-only, 1 read-write */
+};
+
 struct vhu_inflight {
 	uint64_t mmap_size;
 	uint64_t mmap_offset;

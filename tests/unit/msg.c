@@ -278,6 +278,149 @@ static int too_many_fds(void)
 	return 0;
 }
 
+/* ---- back-end requests (BACKEND_REQ channel) ---- */
+
+#define ALL_PF	 (~0ull)
+#define IOMMU_PF (1ull << 33)
+
+/* Every back-end request built by its row goes through the socket intact and passes
+ * msg_check_backend with everything negotiated; its name is known. */
+static int backend_roundtrip_all(void)
+{
+	for (uint32_t r = 1; r < VHU_BREQ_MAX; r++) {
+		const struct msg_rule *rule = msg_backend_rule(r);
+		struct msg m, got;
+		int fd = -1;
+		char why[160];
+
+		ASSERT_TRUE(rule != NULL);
+		ASSERT_TRUE(strcmp(vhu_backend_request_name(r), "?") != 0);
+		msg_init(&m, r, 0, rule->min_size);
+		for (unsigned i = 0; i < rule->min_size; i++)
+			m.p.raw[i] = (uint8_t)(r * 7 + i);
+		if (rule->fds == FDS_OPTIONAL)
+			m.p.u64 = 1; /* vring 1, with an fd */
+		if (rule->fds == FDS_ONE || rule->fds == FDS_OPTIONAL)
+			fd = eventfd(0, EFD_CLOEXEC);
+		ASSERT_OK(sock_send(sp[0], &m, &fd, fd >= 0 ? 1 : 0));
+		ASSERT_OK(sock_recv(sp[1], &got, false));
+		ASSERT_EQ(got.nfds, fd >= 0 ? 1 : 0);
+		if (msg_check_backend(&got, IOMMU_PF, ALL_PF, why, sizeof(why))) {
+			T_FAILF("%s: %s", rule->name, why);
+			return -1;
+		}
+		msg_close_fds(&got);
+		if (fd >= 0)
+			close(fd);
+	}
+	ASSERT_TRUE(msg_backend_rule(0) == NULL);
+	ASSERT_TRUE(msg_backend_rule(VHU_BREQ_MAX) == NULL);
+	ASSERT_TRUE(strcmp(vhu_backend_request_name(VHU_BREQ_MAX), "?") == 0);
+	return 0;
+}
+
+static int check_b(struct msg *m, uint64_t f, uint64_t pf)
+{
+	char why[160];
+	return msg_check_backend(m, f, pf, why, sizeof(why));
+}
+
+/* The rows' sizes, fds, gates, and the header rules, as vhost-user.rst "Back-end message
+ * types" gives them. */
+static int backend_rules_reject(void)
+{
+	struct msg m;
+
+	/* CONFIG_CHANGE_MSG: no payload (up to 8 bytes tolerated, as for the front-end's),
+	 * needs CONFIG. */
+	msg_init(&m, VHU_BREQ_CONFIG_CHANGE_MSG, VHU_FLAG_NEED_REPLY, 0);
+	ASSERT_OK(check_b(&m, 0, 1ull << VHU_PROTO_F_CONFIG));
+	ASSERT_EQ(check_b(&m, 0, ALL_PF & ~(1ull << VHU_PROTO_F_CONFIG)), -ENOPROTOOPT);
+	m.hdr.size = 16;
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -EPROTO);
+	m.hdr.size = 0;
+	m.nfds = 1; /* an fd where none belongs */
+	m.fds[0] = eventfd(0, EFD_CLOEXEC);
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -EPROTO);
+	msg_close_fds(&m);
+	/* A reply bit or another version is not a request. */
+	msg_init(&m, VHU_BREQ_CONFIG_CHANGE_MSG, VHU_FLAG_REPLY, 0);
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -EPROTO);
+	m.hdr.flags = 2;
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -EPROTO);
+	/* Unknown numbers. */
+	msg_init(&m, 0, 0, 0);
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -ENOTSUP);
+	msg_init(&m, VHU_BREQ_MAX, 0, 0);
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -ENOTSUP);
+	/* IOTLB_MSG: a struct vhost_iotlb_msg, and VIRTIO_F_IOMMU_PLATFORM negotiated. */
+	msg_init(&m, VHU_BREQ_IOTLB_MSG, 0, sizeof(struct vhu_iotlb_msg));
+	ASSERT_OK(check_b(&m, IOMMU_PF, 0));
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -ENOPROTOOPT);
+	m.hdr.size = sizeof(struct vhu_iotlb_msg) - 1;
+	ASSERT_EQ(check_b(&m, IOMMU_PF, ALL_PF), -EPROTO);
+	/* VRING_CALL / ERR: a vring state, INBAND_NOTIFICATIONS. */
+	msg_init(&m, VHU_BREQ_VRING_CALL, 0, sizeof(struct vhu_vring_state));
+	ASSERT_OK(check_b(&m, 0, 1ull << VHU_PROTO_F_INBAND_NOTIFICATIONS));
+	ASSERT_EQ(check_b(&m, 0, 1ull << VHU_PROTO_F_CONFIG), -ENOPROTOOPT);
+	m.hdr.size = 4;
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -EPROTO);
+	/* HOST_NOTIFIER: an fd unless the area's u64 says VRING_NOFD. */
+	msg_init(&m, VHU_BREQ_VRING_HOST_NOTIFIER_MSG, 0, sizeof(struct vhu_vring_area));
+	m.p.area.u64 = VHU_VRING_NOFD;
+	ASSERT_OK(check_b(&m, 0, ALL_PF));
+	m.p.area.u64 = 0;
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -EPROTO);
+	/* SHMEM_MAP carries one fd, SHMEM_UNMAP none: 40-byte MMAP request. */
+	ASSERT_EQ(sizeof(struct vhu_shmem_map), 40);
+	msg_init(&m, VHU_BREQ_SHMEM_MAP, 0, sizeof(struct vhu_shmem_map));
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -EPROTO);
+	msg_init(&m, VHU_BREQ_SHMEM_UNMAP, 0, sizeof(struct vhu_shmem_map));
+	ASSERT_OK(check_b(&m, 0, 1ull << VHU_PROTO_F_SHMEM));
+	/* SHARED_OBJECT_*: a 16-byte UUID. */
+	msg_init(&m, VHU_BREQ_SHARED_OBJECT_ADD, 0, 16);
+	ASSERT_OK(check_b(&m, 0, 1ull << VHU_PROTO_F_SHARED_OBJECT));
+	m.hdr.size = 8;
+	ASSERT_EQ(check_b(&m, 0, ALL_PF), -EPROTO);
+	return 0;
+}
+
+/* Which back-end requests want an answer; an ack's own check. */
+static int backend_replies(void)
+{
+	const uint64_t ack = 1ull << VHU_PROTO_F_REPLY_ACK;
+	struct msg m;
+	char why[160];
+
+	msg_init(&m, VHU_BREQ_CONFIG_CHANGE_MSG, VHU_FLAG_NEED_REPLY, 0);
+	ASSERT_TRUE(msg_backend_wants_reply(&m, ack));
+	ASSERT_TRUE(!msg_backend_wants_reply(&m, 0));
+	m.hdr.flags = VHU_VERSION;
+	ASSERT_TRUE(!msg_backend_wants_reply(&m, ack));
+	/* "Frontend will reply passing the fd and a zero when the operation is successful, or
+	 * non-zero otherwise": LOOKUP is always answered. */
+	msg_init(&m, VHU_BREQ_SHARED_OBJECT_LOOKUP, 0, 16);
+	ASSERT_TRUE(msg_backend_wants_reply(&m, 0));
+	msg_init(&m, 99, VHU_FLAG_NEED_REPLY, 0);
+	ASSERT_TRUE(!msg_backend_wants_reply(&m, ack));
+
+	msg_init(&m, VHU_BREQ_CONFIG_CHANGE_MSG, VHU_FLAG_REPLY, 8);
+	m.p.u64 = 0;
+	ASSERT_OK(msg_check_ack(&m, VHU_BREQ_CONFIG_CHANGE_MSG, why, sizeof(why)));
+	ASSERT_EQ(msg_check_ack(&m, VHU_BREQ_IOTLB_MSG, why, sizeof(why)), -EPROTO);
+	m.hdr.size = 4;
+	ASSERT_EQ(msg_check_ack(&m, VHU_BREQ_CONFIG_CHANGE_MSG, why, sizeof(why)), -EPROTO);
+	m.hdr.size = 8;
+	m.hdr.flags = VHU_VERSION;
+	ASSERT_EQ(msg_check_ack(&m, VHU_BREQ_CONFIG_CHANGE_MSG, why, sizeof(why)), -EPROTO);
+	m.hdr.flags = VHU_VERSION | VHU_FLAG_REPLY;
+	m.nfds = 1;
+	m.fds[0] = eventfd(0, EFD_CLOEXEC);
+	ASSERT_EQ(msg_check_ack(&m, VHU_BREQ_CONFIG_CHANGE_MSG, why, sizeof(why)), -EPROTO);
+	msg_close_fds(&m);
+	return 0;
+}
+
 int main(void)
 {
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
@@ -290,5 +433,8 @@ int main(void)
 	RUN(oversize_header);
 	RUN(short_header_then_close);
 	RUN(too_many_fds);
+	RUN(backend_roundtrip_all);
+	RUN(backend_rules_reject);
+	RUN(backend_replies);
 	T_MAIN_END();
 }

@@ -32,6 +32,9 @@ struct blkdev {
 	bool wce_initial;  /* writeback's initial value (--writethrough: 0) */
 	int64_t wce_feats; /* CONFIG_WCE and FLUSH as last negotiated; -1: none since reset */
 	uint64_t size;
+	/* Sectors: the config space's capacity and the parser's limit. SIGHUP changes it while
+	 * queue threads run (atomic loads and stores); lim.capacity is not used. */
+	uint64_t capacity;
 	unsigned nqueues;
 	unsigned poll_us; /* adaptive polling window of the queue threads */
 	char serial[VIRTIO_BLK_ID_BYTES + 1];

@@ -89,7 +89,8 @@ static const struct opt_cmd cmd = {
 	.summary = "A vhost-user virtio-blk back-end: I/O through io_uring, one thread per queue.",
 	OPT_CMD_OPTS(opts),
 	.epilog = "Signals: SIGUSR1 prints per-queue counters; SIGTERM/SIGINT exit cleanly; SIGHUP "
-		  "is\nignored.\n",
+		  "re-reads\nthe image's size and tells the front-end when it changed (online "
+		  "resize).\n",
 };
 
 /* ---- device callbacks ---- */
@@ -100,7 +101,7 @@ static int cb_get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 	struct virtio_blk_config c;
 
 	memset(&c, 0, sizeof(c));
-	c.capacity = d->size / BLK_SECTOR;
+	c.capacity = __atomic_load_n(&d->capacity, __ATOMIC_RELAXED);
 	c.size_max = BLK_SIZE_MAX;
 	c.seg_max = BLK_SEG_MAX;
 	c.blk_size = BLK_SECTOR;
@@ -222,25 +223,34 @@ static void cb_queue_enable(void *dev, struct vhu_virtq *vq, bool enabled)
 
 /* ---- image ---- */
 
+/* The image's size in bytes, whole sectors: a regular file's length, a block device's size. */
+static int image_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, size) < 0)
+			return -errno;
+	} else {
+		*size = (uint64_t)st.st_size;
+	}
+	*size -= *size % BLK_SECTOR;
+	return 0;
+}
+
 static int open_image(struct blkdev *d, const char *path)
 {
 	int flags = d->ro ? O_RDONLY : O_RDWR;
-	struct stat st;
+	int ret;
 
 	d->fd_buffered = open(path, flags | O_CLOEXEC);
 	if (d->fd_buffered < 0)
 		return -errno;
-	if (fstat(d->fd_buffered, &st) < 0)
-		return -errno;
-	if (S_ISBLK(st.st_mode)) {
-		uint64_t sz;
-		if (ioctl(d->fd_buffered, BLKGETSIZE64, &sz) < 0)
-			return -errno;
-		d->size = sz;
-	} else {
-		d->size = (uint64_t)st.st_size;
-	}
-	d->size -= d->size % BLK_SECTOR;
+	ret = image_size(d->fd_buffered, &d->size);
+	if (ret)
+		return ret;
 	/* O_DIRECT where the file system has it; requests it cannot take go buffered. */
 	d->fd = open(path, flags | O_CLOEXEC | O_DIRECT);
 	d->dio_align = 4096;
@@ -295,15 +305,67 @@ static void on_closed(struct dconn *c)
 
 static void stats(void *dev)
 {
-	bqueue_print_stats(dev);
+	struct blkloop *b = dev;
+
+	bqueue_print_stats(b->d);
 }
 
-/* Before each wait: --client connects (again once a second while it cannot). */
+/*
+ * SIGHUP: online resize. The image's size is read again (a file grown or shrunk with
+ * truncate, a block device resized); when the capacity changed, the config space has the new
+ * one and the front-end is told (BACKEND_CONFIG_CHANGE_MSG), which makes QEMU re-read it with
+ * GET_CONFIG and interrupt the guest. A front-end without CONFIG and BACKEND_REQ sees it at its
+ * next GET_CONFIG. Until the SIGHUP the old size is in force: a write past the end of a file
+ * that shrank would grow it again.
+ */
+static void hup(void *dev)
+{
+	struct blkloop *b = dev;
+	struct blkdev *d = b->d;
+	uint64_t old = __atomic_load_n(&d->capacity, __ATOMIC_RELAXED), size;
+	char msg[200];
+	int ret;
+
+	if (d->null) {
+		blk_log(d, VHU_LOG_INFO, "SIGHUP: a --null device keeps its size");
+		return;
+	}
+	ret = image_size(d->fd_buffered, &size);
+	if (ret) {
+		snprintf(msg, sizeof(msg), "SIGHUP: %s: %s", a.image, strerror(-ret));
+		blk_log(d, VHU_LOG_ERR, msg);
+		return;
+	}
+	if (size / BLK_SECTOR == old) {
+		snprintf(msg, sizeof(msg), "SIGHUP: size unchanged (%llu sectors)",
+			 (unsigned long long)old);
+		blk_log(d, VHU_LOG_INFO, msg);
+		return;
+	}
+	d->size = size;
+	__atomic_store_n(&d->capacity, size / BLK_SECTOR, __ATOMIC_RELAXED);
+	ret = b->conn.fd >= 0 ? vhu_backend_config_changed(d->be) : -ENOTCONN;
+	snprintf(msg, sizeof(msg), "SIGHUP: capacity %llu -> %llu sectors; %s",
+		 (unsigned long long)old, (unsigned long long)(size / BLK_SECTOR),
+		 ret == 0	       ? "front-end told (BACKEND_CONFIG_CHANGE_MSG)"
+		 : ret == -ENOTCONN    ? "no front-end channel: it reads the size at GET_CONFIG"
+		 : ret == -ENOPROTOOPT ? "CONFIG or BACKEND_REQ not negotiated: the front-end "
+					 "reads it at its next GET_CONFIG"
+				       : "telling the front-end failed");
+	blk_log(d, ret && ret != -ENOTCONN && ret != -ENOPROTOOPT ? VHU_LOG_ERR : VHU_LOG_INFO,
+		msg);
+}
+
+/* Before each wait: --client connects (again once a second while it cannot); acks owed on
+ * the back-end channel are read (they are never waited for) at least every 100 ms. */
 static int idle(void *dev)
 {
 	struct blkloop *b = dev;
+	int t = dconn_try_connect(&b->conn, daemon_now_ms()) ? 1000 : -1;
 
-	return dconn_try_connect(&b->conn, daemon_now_ms()) ? 1000 : -1;
+	if (vhu_backend_channel_dispatch(b->d->be) > 0 && (t < 0 || t > 100))
+		t = 100;
+	return t;
 }
 
 /* Opens the port's socket (or takes --fd). 0, or 1 after saying why. */
@@ -339,6 +401,7 @@ static int serve(struct blkdev *d)
 	b.loop.dev = &b;
 	b.loop.stats = stats;
 	b.loop.idle = idle;
+	b.loop.hup = hup;
 	b.conn = (struct dconn){
 		.loop = &b.loop, .log = blk_log, .log_opaque = d, .closed = on_closed
 	};
@@ -385,8 +448,9 @@ static int device_new(struct blkdev *d)
 	d->ops = (struct vhu_device_ops){
 		.size = sizeof(d->ops),
 		.features = f,
-		.protocol_features =
-			(1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_INFLIGHT_SHMFD),
+		.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) |
+				     (1ULL << VHU_PROTO_F_INFLIGHT_SHMFD) |
+				     (1ULL << VHU_PROTO_F_BACKEND_REQ),
 		.queue_num = d->nqueues,
 		.get_config = cb_get_config,
 		.set_config = cb_set_config,
@@ -431,6 +495,7 @@ static int device_from_args(struct blkdev *d)
 		d->null = true;
 		d->fd = d->fd_buffered = -1;
 		d->size = a.null_size - a.null_size % BLK_SECTOR;
+		d->capacity = d->size / BLK_SECTOR;
 		return 0;
 	}
 	ret = open_image(d, a.image);
@@ -438,6 +503,7 @@ static int device_from_args(struct blkdev *d)
 		fprintf(stderr, "vhu-blk: %s: %s\n", a.image, strerror(-ret));
 		return 1;
 	}
+	d->capacity = d->size / BLK_SECTOR;
 	return 0;
 }
 
@@ -458,6 +524,8 @@ int main(int argc, char **argv)
 	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* A SIGHUP at any time, also before the loop runs, waits for it: it never kills. */
+	daemon_signals_block();
 	if (daemon_wants_capabilities(argc, argv)) {
 		/* vhost-user-blk's one feature: --read-only (and --blk-file, an option). */
 		printf("{\n  \"type\": \"block\",\n  \"features\": [\n    \"read-only\"\n  ]\n}\n");

@@ -96,7 +96,13 @@ static void start_req(struct bqueue *q, unsigned i)
 	struct bslot *s = &q->slots[i];
 	struct vhu_blk_req *r = &s->r;
 	struct io_uring_sqe *sqe;
-	int st = vhu_blk_parse(&s->e, &d->lim, r);
+	struct vhu_blk_limits lim = d->lim;
+	int st;
+
+	/* The size as of now: after a SIGHUP that found the image shrunk, requests past its new
+	 * end fail (IOERR) without touching it. */
+	lim.capacity = __atomic_load_n(&d->capacity, __ATOMIC_RELAXED);
+	st = vhu_blk_parse(&s->e, &lim, r);
 
 	if (st) {
 		complete(q, i, (uint8_t)st);

@@ -38,8 +38,20 @@ unsigned daemon_signals_read(int sfd)
 			r |= DAEMON_SIG_STATS;
 		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			r |= DAEMON_SIG_QUIT;
+		else if (si.ssi_signo == SIGHUP)
+			r |= DAEMON_SIG_HUP;
 	}
 	return r;
+}
+
+void daemon_signals_block(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 }
 
 void daemon_guards_install(const char *prog)
@@ -65,6 +77,8 @@ static void on_signal(struct dhandler *h)
 
 	if ((sig & DAEMON_SIG_STATS) && l->stats)
 		l->stats(l->dev);
+	if ((sig & DAEMON_SIG_HUP) && l->hup)
+		l->hup(l->dev);
 	if (sig & DAEMON_SIG_QUIT)
 		l->quit = true;
 }

@@ -42,9 +42,11 @@ struct dloop {
 	void (*stats)(void *dev);
 	int (*idle)(void *dev);
 	void (*after)(void *dev);
+	void (*hup)(void *dev); /* SIGHUP (optional; without it SIGHUP does nothing) */
 };
 
-/* Creates the epoll set and the signalfd (blocking the signals). 0 or -errno. */
+/* Creates the epoll set and the signalfd (blocking the signals). 0 or -errno. A signal that
+ * came since daemon_signals_block() waits in the signalfd. */
 int dloop_init(struct dloop *l);
 /* Watches fd for input with h. 0 or -errno (logged by the caller). */
 int dloop_add(struct dloop *l, int fd, struct dhandler *h);
@@ -55,14 +57,18 @@ void dloop_fini(struct dloop *l);
 
 /* Blocks SIGTERM, SIGINT, SIGUSR1 and SIGHUP, ignores SIGPIPE, and returns a non-blocking
  * signalfd for them, or -errno. */
+/* Blocks SIGHUP and SIGUSR1 alone, at start-up before any thread: until the loop reads them,
+ * they wait instead of killing the process (their default action). */
+void daemon_signals_block(void);
 int daemon_signals_open(void);
 
 enum daemon_sig {
 	DAEMON_SIG_QUIT = 1,  /* SIGTERM or SIGINT: exit cleanly */
 	DAEMON_SIG_STATS = 2, /* SIGUSR1: print the counters */
+	DAEMON_SIG_HUP = 4,   /* SIGHUP: the device's hup hook (vhu-blk: re-read the size) */
 };
-/* Reads every pending signal; returns the DAEMON_SIG_* bits they ask for. SIGHUP asks for
- * nothing: a daemon started from a terminal outlives it. */
+/* Reads every pending signal; returns the DAEMON_SIG_* bits they ask for. SIGHUP never ends
+ * the daemon: one started from a terminal outlives it. */
 unsigned daemon_signals_read(int sfd);
 
 /* Installs the SIGBUS guard (a front-end that shrinks its memory file loses its own

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vhu-fe probe: what a back-end offers, by name. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_net.h>
@@ -33,6 +34,7 @@ static void print_bits(FILE *f, bool json, const char *key, uint64_t v, enum fe_
 static struct {
 	struct vhu_frontend_opts o;
 	bool json, verbose;
+	unsigned watch;
 	enum fe_dev dev;
 } a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG, .mem_size = 1 << 20 } };
 
@@ -55,6 +57,10 @@ static const struct opt opts[] = {
 	  "max_mem_slots, config" },
 	{ "timeout", 0, "MS", opt_int, &a.o.timeout_ms, "connect and reply timeout (default 5000)",
 	  0, 1 << 30 },
+	{ "watch", 'w', "SECONDS", opt_uint, &a.watch,
+	  "then serve the back-end channel for SECONDS and print the\n"
+	  "config again each time the back-end says it changed",
+	  0, 86400 },
 	{ "verbose", 'v', NULL, opt_flag, &a.verbose, "log every message" },
 };
 
@@ -119,6 +125,48 @@ static int print_config(struct vhu_frontend *fe, enum fe_dev dev, uint64_t pf, b
 	return ret;
 }
 
+struct watch {
+	enum fe_dev dev;
+	uint64_t pf;
+	unsigned changes;
+};
+
+/* BACKEND_CONFIG_CHANGE_MSG: the new config, read with GET_CONFIG. */
+static void config_changed(struct vhu_frontend *fe, void *opaque)
+{
+	struct watch *w = opaque;
+
+	w->changes++;
+	printf("config changed (%u)\n", w->changes);
+	print_config(fe, w->dev, w->pf, false, stdout);
+	fflush(stdout);
+}
+
+/* --watch: serves the back-end channel for `seconds`. 0, or 1 when it failed. */
+static int watch(struct vhu_frontend *fe, enum fe_dev dev, uint64_t pf, unsigned seconds)
+{
+	struct watch w = { dev, pf, 0 };
+	double end = fe_now() + seconds;
+
+	if (vhu_frontend_channel_fd(fe) < 0) {
+		fprintf(stderr, "vhu-fe probe: --watch: the back-end offers no channel "
+				"(BACKEND_REQ)\n");
+		return 1;
+	}
+	vhu_frontend_set_config_cb(fe, config_changed, &w);
+	for (double now = fe_now(); now < end; now = fe_now()) {
+		struct pollfd p = { vhu_frontend_channel_fd(fe), POLLIN, 0 };
+		if (poll(&p, 1, (int)((end - now) * 1000) + 1) <= 0)
+			continue;
+		int ret = vhu_frontend_channel_dispatch(fe);
+		if (ret) {
+			fprintf(stderr, "vhu-fe probe: back-end channel: %s\n", strerror(-ret));
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int run(int argc, char **argv)
 {
 	struct vhu_frontend_opts o;
@@ -170,6 +218,9 @@ static int run(int argc, char **argv)
 	ret = print_config(fe, dev, pf, json, out);
 	if (json)
 		fprintf(out, "}\n");
+	fflush(out);
+	if (!ret && a.watch)
+		ret = watch(fe, dev, vhu_frontend_protocol_features(fe), a.watch);
 	vhu_frontend_close(fe);
 	return ret;
 }
