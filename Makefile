@@ -27,6 +27,7 @@ bench: setup all
 	./bench/run.sh
 	./bench/fe.sh
 	./bench/blk.sh
+	./bench/log.sh
 	./bench/migrate.sh
 
 fuzz:

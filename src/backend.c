@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dirty.h"
 #include "inflight.h"
 #include "log.h"
 #include "mem.h"
@@ -68,6 +69,10 @@ struct vhu_backend {
 		unsigned nqueues, queue_size;
 		int guard; /* SIGBUS guard slot, or -1 */
 	} inflight;
+	/* LOG_SHMFD: the dirty log (SET_LOG_BASE), and SET_LOG_FD's eventfd or -1. Both are
+	 * replaced only while every ring is stopped: the rings' threads use them. */
+	struct dirty_log dlog;
+	int log_fd;
 	int reply_fd; /* an fd to send with the reply being built (GET_INFLIGHT_FD) */
 	/* The message being assembled: the socket is non-blocking and a message may arrive in
 	 * pieces over many dispatch calls. rx owns the fds received so far. */
@@ -84,11 +89,40 @@ enum {
 
 /* ---- rings: start and stop ---- */
 
+/* The device may opt out of dirty logging (VHU_DEVICE_F_NO_DIRTY_LOG): a device that writes
+ * front-end memory where the library cannot see it. */
+static bool logs(const struct vhu_backend *be)
+{
+	return !(be->ops->flags & VHU_DEVICE_F_NO_DIRTY_LOG);
+}
+
+static uint64_t offered_features(const struct vhu_backend *be)
+{
+	return be->ops->features | bit64(VHU_F_PROTOCOL_FEATURES) |
+	       (logs(be) ? bit64(VHU_F_LOG_ALL) : 0);
+}
+
+/* Sets what a ring logs from the negotiated state, also while it runs: its thread reads the
+ * bits once per write. Its log pointers were set when it started (the log and log fd are
+ * replaced only while rings are paused). */
+static void vq_log_update(struct vhu_backend *be, struct vhu_virtq *vq)
+{
+	unsigned bits = 0;
+
+	if (has_bit(be->features, VHU_F_LOG_ALL) && be->dlog.map) {
+		bits = RING_LOG_DATA;
+		if (vq->addr.flags & (1u << VHU_VRING_F_LOG))
+			bits |= RING_LOG_RING;
+	}
+	__atomic_store_n(&vq->logging, (uint8_t)bits, __ATOMIC_RELEASE);
+}
+
 static uint64_t offered_protocol_features(const struct vhu_backend *be)
 {
 	uint64_t dev =
 		DEVICE_PROTOCOL_FEATURES | (be->ops->process_msg ? HOOK_PROTOCOL_FEATURES : 0);
-	uint64_t f = BASE_PROTOCOL_FEATURES | (be->ops->protocol_features & dev);
+	uint64_t f = BASE_PROTOCOL_FEATURES | (be->ops->protocol_features & dev) |
+		     (logs(be) ? bit64(VHU_PROTO_F_LOG_SHMFD) : 0);
 
 	if (!be->ops->get_config)
 		f &= ~bit64(VHU_PROTO_F_CONFIG);
@@ -130,6 +164,10 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 	ret = virtq_map(vq, packed, has_bit(be->features, VIRTIO_RING_F_EVENT_IDX));
 	if (ret)
 		return ret;
+	vq->log_warned = false;
+	vq->dlog = &be->dlog;
+	vq->log_fd = be->log_fd;
+	vq_log_update(be, vq);
 	vq->resume = false;
 	vq->started = true;
 	/* A ring starts with kicks on: its notification fields (split used->flags, packed device
@@ -194,15 +232,16 @@ static struct vhu_virtq *vq_get(struct vhu_backend *be, uint32_t index, const ch
 
 static int h_get_features(struct vhu_backend *be, struct msg *m)
 {
-	m->p.u64 = be->ops->features | bit64(VHU_F_PROTOCOL_FEATURES);
+	m->p.u64 = offered_features(be);
 	m->hdr.size = sizeof(uint64_t);
 	return H_REPLY;
 }
 
 static int h_set_features(struct vhu_backend *be, struct msg *m)
 {
-	uint64_t offered = be->ops->features | bit64(VHU_F_PROTOCOL_FEATURES);
-	uint64_t f = m->p.u64;
+	uint64_t offered = offered_features(be);
+	uint64_t f = m->p.u64, old = be->features;
+	bool log_was = has_bit(be->features, VHU_F_LOG_ALL), was_set = be->features_set;
 
 	if (f & ~offered) {
 		log_err(&be->lg, "SET_FEATURES 0x%llx has bits not offered (0x%llx)",
@@ -219,6 +258,20 @@ static int h_set_features(struct vhu_backend *be, struct msg *m)
 	}
 	be->features = f;
 	be->features_set = true;
+	/* "Migration": QEMU turns LOG_ALL on and off on running rings. The rings go on; only what
+	 * they log changes. */
+	if (has_bit(f, VHU_F_LOG_ALL) != log_was) {
+		if (!has_bit(f, VHU_F_LOG_ALL))
+			log_info(&be->lg, "LOG_ALL off: dirty logging stopped");
+		else if (be->dlog.map)
+			log_info(&be->lg, "LOG_ALL on: dirty logging started");
+		else
+			log_warn(&be->lg,
+				 "LOG_ALL on but no log yet (SET_LOG_BASE): writes are not "
+				 "logged until one arrives");
+		for (unsigned i = 0; i < be->nvqs; i++)
+			vq_log_update(be, &be->vqs[i]);
+	}
 	/* "Ring states": without VHOST_USER_F_PROTOCOL_FEATURES, all rings are enabled now. */
 	if (!has_bit(f, VHU_F_PROTOCOL_FEATURES))
 		for (unsigned i = 0; i < be->nvqs; i++) {
@@ -228,7 +281,9 @@ static int h_set_features(struct vhu_backend *be, struct msg *m)
 			if (be->ops->queue_enable)
 				be->ops->queue_enable(be->dev, &be->vqs[i], true);
 		}
-	if (be->ops->features_set)
+	/* LOG_ALL alone is the library's business: the device is not told (it would reset
+	 * whatever its features decide, mid-migration). */
+	if (be->ops->features_set && !(was_set && (old ^ f) == bit64(VHU_F_LOG_ALL)))
 		be->ops->features_set(be->dev, f);
 	return H_OK;
 }
@@ -392,6 +447,20 @@ static int h_set_vring_addr(struct vhu_backend *be, struct msg *m)
 	if (!vq)
 		return -ERANGE;
 	was = vq->started;
+	/* QEMU sends the same addresses again with VHOST_VRING_F_LOG set or cleared when it
+	 * starts or ends a migration: the ring runs on; only its logging changes. */
+	if (was && vq->addr.desc == m->p.addr.desc && vq->addr.avail == m->p.addr.avail &&
+	    vq->addr.used == m->p.addr.used) {
+		vq->addr.flags = m->p.addr.flags;
+		vq->addr.log = m->p.addr.log;
+		if (!vq->packed)
+			__atomic_store_n(&vq->log_used, m->p.addr.log, __ATOMIC_RELAXED);
+		vq_log_update(be, vq);
+		log_debug(&be->lg, "vring %u: used ring logging %s (log address 0x%llx)", vq->index,
+			  vq->addr.flags & (1u << VHU_VRING_F_LOG) ? "on" : "off",
+			  (unsigned long long)vq->addr.log);
+		return H_OK;
+	}
 	vq_stop(be, vq);
 	vq->addr = m->p.addr;
 	vq->addr_set = true;
@@ -692,6 +761,75 @@ static int h_set_inflight_fd(struct vhu_backend *be, struct msg *m)
 	return H_OK;
 }
 
+/* ---- handlers: dirty log ---- */
+
+/* The log must hold a bit for every page of the memory table. A table that outgrew it is said
+ * (QEMU sends a bigger log before a bigger table); writes past it are not logged. */
+static bool log_covers(struct vhu_backend *be, uint64_t size)
+{
+	uint64_t end = 0;
+
+	for (unsigned i = 0; i < be->mem.n; i++) {
+		const struct mem_region *r = &be->mem.regions[i];
+		if (r->gpa + r->size > end)
+			end = r->gpa + r->size;
+	}
+	if (dirty_bytes_for(end) <= size)
+		return true;
+	log_err(&be->lg,
+		"dirty log of %llu bytes covers guest memory up to 0x%llx, the memory table "
+		"reaches 0x%llx",
+		(unsigned long long)size, (unsigned long long)(size * 8 * DIRTY_PAGE),
+		(unsigned long long)end);
+	return false;
+}
+
+/* "VHOST_USER_SET_LOG_BASE": the log fd, {size, offset}, and a u64 reply (0: done). A log
+ * that cannot be used is refused and the connection stays: QEMU then fails the migration
+ * while the guest runs on. A new log may come while the rings run (QEMU grows it with
+ * memory): they pause across the swap, as for a memory table. */
+static int h_set_log_base(struct vhu_backend *be, struct msg *m)
+{
+	struct dirty_log l;
+	bool was[MAX_VQS];
+
+	if (!log_covers(be, m->p.log.size))
+		return H_FAIL;
+	if (dirty_map(&l, m->fds[0], m->p.log.size, m->p.log.offset, &be->mem.poison, &be->lg))
+		return H_FAIL;
+	stop_all(be, was);
+	dirty_unmap(&be->dlog);
+	be->dlog = l;
+	log_debug(&be->lg, "dirty log: %llu bytes (guest memory up to 0x%llx)",
+		  (unsigned long long)l.size, (unsigned long long)(l.size * 8 * DIRTY_PAGE));
+	restart_all(be, was);
+	/* Stopped rings learn it when they start; every ring's bits follow the new log. */
+	for (unsigned i = 0; i < be->nvqs; i++)
+		vq_log_update(be, &be->vqs[i]);
+	m->p.u64 = 0;
+	m->hdr.size = sizeof(uint64_t);
+	return H_REPLY;
+}
+
+/* "VHOST_USER_SET_LOG_FD": an eventfd the back-end signals when it wrote the log (as the
+ * kernel's VHOST_SET_LOG_FD). Only an eventfd, made non-blocking like a call fd. */
+static int h_set_log_fd(struct vhu_backend *be, struct msg *m)
+{
+	int ret = peer_eventfd(be, m, "SET_LOG_FD", false);
+	bool was[MAX_VQS];
+
+	if (ret < 0)
+		return ret;
+	stop_all(be, was);
+	close_fd(&be->log_fd);
+	be->log_fd = m->fds[0];
+	m->fds[0] = -1;
+	restart_all(be, was);
+	for (unsigned i = 0; i < be->nvqs; i++)
+		vq_log_update(be, &be->vqs[i]);
+	return H_OK;
+}
+
 /* ---- handlers: config and status ---- */
 
 static int h_get_config(struct vhu_backend *be, struct msg *m)
@@ -761,8 +899,8 @@ static const handler_fn handlers[VHU_REQ_MAX] = {
 	[VHU_REQ_SET_OWNER] = h_set_owner,
 	[VHU_REQ_RESET_OWNER] = h_reset_owner,
 	[VHU_REQ_SET_MEM_TABLE] = h_set_mem_table,
-	[VHU_REQ_SET_LOG_BASE] = h_unsupported,
-	[VHU_REQ_SET_LOG_FD] = h_unsupported,
+	[VHU_REQ_SET_LOG_BASE] = h_set_log_base,
+	[VHU_REQ_SET_LOG_FD] = h_set_log_fd,
 	[VHU_REQ_SET_VRING_NUM] = h_set_vring_num,
 	[VHU_REQ_SET_VRING_ADDR] = h_set_vring_addr,
 	[VHU_REQ_SET_VRING_BASE] = h_set_vring_base,
@@ -1015,6 +1153,8 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 	be->fd = -1;
 	be->reply_fd = -1;
 	be->inflight.guard = -1;
+	be->dlog.guard = -1;
+	be->log_fd = -1;
 	msg_init(&be->rx, 0, 0, 0);
 	be->nvqs = nvqs;
 	be->lg = (struct logger){ .fn = ops->log,
@@ -1050,6 +1190,8 @@ VHU_EXPORT void vhu_backend_detach(struct vhu_backend *be)
 		return;
 	reset_rings(be);
 	inflight_unmap(be);
+	dirty_unmap(&be->dlog);
+	close_fd(&be->log_fd);
 	mem_clear(&be->mem);
 	/* A message cut off mid-way may hold fds. */
 	msg_close_fds(&be->rx);

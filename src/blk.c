@@ -184,6 +184,12 @@ VHU_EXPORT void vhu_blk_complete(struct vhu_virtq *vq, const struct vhu_elem *e,
 		if (status == VIRTIO_BLK_S_OK &&
 		    (r->op == VHU_BLK_OP_READ || r->op == VHU_BLK_OP_GET_ID))
 			written += (uint32_t)r->len;
+		/* Dirty log: the status byte ends the buffer, past what `written` covers from the
+		 * start; and a read that failed may still have written part of its data. */
+		vhu_virtq_log_write(vq, r->status, 1);
+		if (status != VIRTIO_BLK_S_OK && r->op == VHU_BLK_OP_READ)
+			for (unsigned i = 0; i < r->niov && i < VHU_ELEM_MAX_IOV; i++)
+				vhu_virtq_log_write(vq, r->iov[i].iov_base, r->iov[i].iov_len);
 	}
 	vhu_virtq_push(vq, e, written);
 }

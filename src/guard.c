@@ -100,6 +100,8 @@ void guard_describe(const struct guard_poison *p, char *buf, size_t size)
 		snprintf(buf, size, "SIGBUS in its memory");
 	else if (gpa == GUARD_INFLIGHT)
 		snprintf(buf, size, "SIGBUS at %p in the inflight buffer", (void *)addr);
+	else if (gpa == GUARD_LOG)
+		snprintf(buf, size, "SIGBUS at %p in the dirty log", (void *)addr);
 	else
 		snprintf(buf, size, "SIGBUS at %p in region gpa 0x%llx", (void *)addr,
 			 (unsigned long long)gpa);

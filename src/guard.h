@@ -30,12 +30,14 @@
 #define GUARD_SLOTS  (GUARD_CHUNK * GUARD_CHUNKS)
 /* guard_poison.gpa of the inflight buffer, which has no guest address. */
 #define GUARD_INFLIGHT UINT64_MAX
+/* guard_poison.gpa of the dirty log. */
+#define GUARD_LOG (UINT64_MAX - 1)
 
 /* Owned by the device's memory object; written by the signal handler. */
 struct guard_poison {
 	int state;	/* 0 clean, 1 being recorded, 2 recorded (atomic) */
 	uintptr_t addr; /* the first faulting address */
-	uint64_t gpa;	/* guest address of its region, or GUARD_INFLIGHT */
+	uint64_t gpa;	/* guest address of its region, GUARD_INFLIGHT or GUARD_LOG */
 };
 
 /* Registers [addr, addr + len) (page: the mapping's page size, a power of two) for owner.

@@ -241,6 +241,16 @@ void *mem_uva_to_hva(const struct mem *mm, uint64_t uva, uint64_t len)
 	return NULL;
 }
 
+uint64_t mem_uva_to_gpa(const struct mem *mm, uint64_t uva)
+{
+	for (unsigned i = 0; i < mm->n; i++) {
+		const struct mem_region *r = &mm->regions[i];
+		if (uva >= r->uva && uva - r->uva < r->size)
+			return r->gpa + (uva - r->uva);
+	}
+	return UINT64_MAX;
+}
+
 void *mem_gpa_to_hva_whole(const struct mem *mm, uint64_t gpa, uint64_t len)
 {
 	uint64_t l = len;

@@ -78,6 +78,9 @@ static inline void *mem_gpa_to_hva(const struct mem *mm, uint64_t gpa, uint64_t 
 
 /* Front-end virtual -> pointer for len bytes that must be contiguous in one region. */
 void *mem_uva_to_hva(const struct mem *mm, uint64_t uva, uint64_t len);
+/* Front-end virtual -> guest-physical, UINT64_MAX when unmapped (the ring's own guest address,
+ * for the dirty log). */
+uint64_t mem_uva_to_gpa(const struct mem *mm, uint64_t uva);
 /* gpa -> pointer for len bytes that must lie inside one region. */
 void *mem_gpa_to_hva_whole(const struct mem *mm, uint64_t gpa, uint64_t len);
 

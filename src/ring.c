@@ -97,3 +97,33 @@ const void *ring_indirect_table(struct vhu_virtq *vq, uint64_t addr, uint32_t le
 	}
 	return vq->ind_copy;
 }
+
+/* A write the log cannot hold (a guest address past its end: the front-end sent a log too
+ * small for its memory) is said once per ring start; the rest of the range is marked. */
+static void log_outside(struct vhu_virtq *vq, const char *what)
+{
+	if (vq->log_warned)
+		return;
+	vq->log_warned = true;
+	log_err(vq->lg,
+		"vring %u: a write into %s could not be logged (outside the memory table or past "
+		"the end of the dirty log): a migration would miss it",
+		vq->index, what);
+}
+
+void ring_log_hva(struct vhu_virtq *vq, const void *hva, uint64_t len)
+{
+	vq->log_pending = true;
+	if (unlikely(!dirty_mark_hva(vq->dlog, vq->mem, hva, len)))
+		log_outside(vq, "a buffer");
+}
+
+void ring_log_gpa(struct vhu_virtq *vq, const uint64_t *base, uint64_t off, uint64_t len)
+{
+	/* base may be rewritten by the control plane (SET_VRING_ADDR of a running ring). */
+	uint64_t b = __atomic_load_n(base, __ATOMIC_RELAXED);
+
+	vq->log_pending = true;
+	if (unlikely(!dirty_mark(vq->dlog, b + off, len)))
+		log_outside(vq, "the ring");
+}

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "barrier.h"
+#include "dirty.h"
 #include "log.h"
 #include "inflight.h"
 #include "mem.h"
@@ -37,6 +38,10 @@ struct vhu_virtq {
 	bool signalled_used_valid;
 	bool avail_wrap; /* packed: driver wrap counter we expect */
 	bool used_wrap;	 /* packed: device wrap counter we write */
+	/* RING_LOG_* bits, atomic: the control plane turns logging on and off while the ring
+	 * runs (SET_FEATURES with LOG_ALL, SET_VRING_ADDR with VHOST_VRING_F_LOG). */
+	uint8_t logging;
+	bool log_pending; /* something was marked since the last flush (SET_LOG_FD) */
 	VRING_PARTS;
 	const struct mem *mem;
 	const struct logger *lg;
@@ -49,6 +54,14 @@ struct vhu_virtq {
 	 * and the private tracking state that is read instead; both NULL when not in use. */
 	void *inf;
 	struct inflight *infs;
+	/* The back-end's dirty log: replaced only while the ring is stopped. log_used: split:
+	 * the used ring's log address (SET_VRING_ADDR), packed: the descriptor ring's guest
+	 * address; log_device: packed, the device event area's. log_fd: SET_LOG_FD, or -1. */
+	const struct dirty_log *dlog;
+	uint64_t log_used;
+	uint64_t log_device;
+	int log_fd;
+	bool log_warned;
 	/* An indirect table that crosses a memory region boundary, copied out (private). */
 	void *ind_copy;
 	size_t ind_copy_size;
@@ -68,6 +81,28 @@ struct vhu_virtq {
 	struct vhu_vring_addr addr;
 	void *priv;
 };
+
+/* logging bits: device writes into buffers (LOG_ALL and a log), and ring writes too
+ * (VHOST_VRING_F_LOG on the ring as well). */
+#define RING_LOG_DATA 1u
+#define RING_LOG_RING 2u
+
+static inline unsigned ring_logging(const struct vhu_virtq *vq)
+{
+	return __atomic_load_n(&vq->logging, __ATOMIC_RELAXED);
+}
+
+/* Marks [hva, hva + len) of guest memory the device wrote (RING_LOG_DATA is set). */
+void ring_log_hva(struct vhu_virtq *vq, const void *hva, uint64_t len);
+/* Marks the ring's own memory it wrote: [base + off, base + off + len) with base log_used or
+ * log_device, when RING_LOG_RING is set. */
+void ring_log_gpa(struct vhu_virtq *vq, const uint64_t *base, uint64_t off, uint64_t len);
+static inline void ring_log_ring(struct vhu_virtq *vq, const uint64_t *base, uint64_t off,
+				 uint64_t len)
+{
+	if (__builtin_expect(ring_logging(vq) & RING_LOG_RING, 0))
+		ring_log_gpa(vq, base, off, len);
+}
 
 /* Marks the ring broken: logs once, signals the err eventfd, never touches the ring again. */
 int ring_broken(struct vhu_virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

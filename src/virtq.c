@@ -25,6 +25,7 @@ void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm, cons
 		.kick_fd = -1,
 		.call_fd = -1,
 		.err_fd = -1,
+		.log_fd = -1,
 	};
 }
 
@@ -105,6 +106,19 @@ VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	return poisoned(vq) ? -EIO : ret;
 }
 
+static void log_written(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
+{
+	uint32_t end = e->out_num + e->in_num;
+
+	if (end > VHU_ELEM_MAX_IOV)
+		end = VHU_ELEM_MAX_IOV;
+	for (uint32_t i = e->out_num; i < end && written; i++) {
+		uint32_t n = MIN((uint64_t)written, e->iov[i].iov_len);
+		ring_log_hva(vq, e->iov[i].iov_base, n);
+		written -= n;
+	}
+}
+
 VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
 {
 	if (unlikely(vq->broken) || poisoned(vq))
@@ -117,11 +131,21 @@ VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, u
 		ring_broken(vq, "pushed element %u claims %u descriptors", e->id, e->ndescs);
 		return;
 	}
+	/* "Migration": the pages of what the device wrote are marked before the driver can see
+	 * the buffer used. `written` bytes from the start of the device-writable part. */
+	if (unlikely(ring_logging(vq) & RING_LOG_DATA))
+		log_written(vq, e, written);
 	if (vq->packed)
 		packed_push(vq, e, written);
 	else
 		split_push(vq, e, written);
 	poisoned(vq);
+}
+
+VHU_EXPORT void vhu_virtq_log_write(struct vhu_virtq *vq, const void *addr, size_t len)
+{
+	if (unlikely(ring_logging(vq) & RING_LOG_DATA) && !vq->broken)
+		ring_log_hva(vq, addr, len);
 }
 
 VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
@@ -133,6 +157,12 @@ VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
 	notify = vq->packed ? packed_flush(vq) : split_flush(vq);
 	if (poisoned(vq))
 		return;
+	/* SET_LOG_FD: "the log was written", like the kernel's log eventfd; never waits. */
+	if (unlikely(vq->log_pending) && vq->log_fd >= 0) {
+		vq->log_pending = false;
+		if (peer_eventfd_write(vq->log_fd) == -EINTR)
+			vq->st.stalls++;
+	}
 	if (notify && vq->call_fd >= 0) {
 		/* Non-blocking (SET_VRING_CALL): a counter at its maximum fails with EAGAIN, and
 		 * the front-end has a notification pending anyway. */

@@ -26,6 +26,10 @@ int packed_map(struct vhu_virtq *vq)
 		return -EINVAL;
 	if (vq->base_avail >= vq->num || vq->base_used >= vq->num)
 		return -EINVAL;
+	/* What the device writes, by guest address for the dirty log: the descriptor ring (used
+	 * descriptors) and the device event area. QEMU's log_guest_addr names only the latter. */
+	vq->log_used = mem_uva_to_gpa(vq->mem, vq->addr.desc);
+	vq->log_device = mem_uva_to_gpa(vq->mem, vq->addr.used);
 	vq->last_avail_idx = vq->base_avail;
 	vq->avail_wrap = vq->base_avail_wrap;
 	vq->used_idx = vq->base_used;
@@ -175,6 +179,7 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 		inflight_packed_push_begin(vq, e->id, next, next_wrap);
 	/* Pairs with the driver's acquire load of flags: id and len are visible first. */
 	store_release16(&d->flags, htole16(flags));
+	ring_log_ring(vq, &vq->log_used, (uint64_t)(d - vq->pk.desc) * sizeof(*d), sizeof(*d));
 	if (vq->infs)
 		inflight_packed_push_end(vq, e->id, next, next_wrap);
 	vq->used_idx = next;
@@ -219,6 +224,7 @@ bool packed_enable_notify(struct vhu_virtq *vq)
 	} else {
 		store_relaxed16(&vq->pk.device->flags, htole16(VRING_PACKED_EVENT_FLAG_ENABLE));
 	}
+	ring_log_ring(vq, &vq->log_device, 0, VRING_PACKED_EVENT_SIZE);
 	/* Pairs with the driver's fence between making a descriptor available and reading our
 	 * event suppression structure. */
 	full_fence();
@@ -229,4 +235,5 @@ bool packed_enable_notify(struct vhu_virtq *vq)
 void packed_disable_notify(struct vhu_virtq *vq)
 {
 	store_relaxed16(&vq->pk.device->flags, htole16(VRING_PACKED_EVENT_FLAG_DISABLE));
+	ring_log_ring(vq, &vq->log_device, 0, VRING_PACKED_EVENT_SIZE);
 }

@@ -4,6 +4,7 @@
  * Descriptor table, available ring (driver -> device), used ring (device -> driver).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "inflight.h"
@@ -35,6 +36,8 @@ int split_map(struct vhu_virtq *vq)
 	    !vring_split_aligned((uintptr_t)vq->split.desc, (uintptr_t)vq->split.avail,
 				 (uintptr_t)vq->split.used))
 		return -EINVAL;
+	/* "VHOST_VRING_F_LOG": the used ring is logged at the address the front-end gave. */
+	vq->log_used = vq->addr.log;
 	vq->last_avail_idx = vq->base_avail;
 	vq->shadow_avail_idx = vq->base_avail;
 	/* A ring that was only paused resumes where it was; a new one takes the used index from
@@ -142,6 +145,8 @@ void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 
 	u->id = htole32(e->id);
 	u->len = htole32(len);
+	ring_log_ring(vq, &vq->log_used, (uint64_t)((uint8_t *)u - (uint8_t *)vq->split.used),
+		      sizeof(*u));
 	vq->used_idx++;
 	if (vq->infs)
 		inflight_split_push(vq, e->id);
@@ -157,6 +162,7 @@ bool split_flush(struct vhu_virtq *vq)
 		return false;
 	/* Pairs with the driver's acquire load of used->idx: used entries are visible first. */
 	store_release16(&vq->split.used->idx, htole16(new));
+	ring_log_ring(vq, &vq->log_used, offsetof(struct vring_used, idx), sizeof(uint16_t));
 	if (vq->infs)
 		inflight_split_flushed(vq);
 	vq->signalled_used = new;
@@ -172,10 +178,15 @@ bool split_flush(struct vhu_virtq *vq)
 
 bool split_enable_notify(struct vhu_virtq *vq)
 {
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		store_relaxed16(avail_event(vq), htole16(vq->last_avail_idx));
-	else
+		ring_log_ring(vq, &vq->log_used,
+			      (uint64_t)((uint8_t *)avail_event(vq) - (uint8_t *)vq->split.used),
+			      sizeof(uint16_t));
+	} else {
 		store_relaxed16(&vq->split.used->flags, 0);
+		ring_log_ring(vq, &vq->log_used, 0, sizeof(uint16_t));
+	}
 	/* Pairs with the driver's fence between publishing avail->idx and reading our flag or
 	 * avail_event: either we see its new buffers now, or it sees that it must kick. */
 	full_fence();
@@ -193,6 +204,8 @@ void split_disable_notify(struct vhu_virtq *vq)
 {
 	/* With EVENT_IDX, leaving avail_event behind is enough: the driver kicks only when it
 	 * crosses it. */
-	if (!vq->event_idx)
+	if (!vq->event_idx) {
 		store_relaxed16(&vq->split.used->flags, htole16(VRING_USED_F_NO_NOTIFY));
+		ring_log_ring(vq, &vq->log_used, 0, sizeof(uint16_t));
+	}
 }

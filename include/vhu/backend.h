@@ -102,7 +102,9 @@ struct vhu_device_ops {
 	void (*queue_stop)(void *dev, struct vhu_virtq *vq);
 	/* SET_VRING_ENABLE changed the queue's enabled state. Optional. */
 	void (*queue_enable)(void *dev, struct vhu_virtq *vq, bool enabled);
-	/* Features were set (SET_FEATURES). Optional. */
+	/* Features were set (SET_FEATURES). Optional. Not called when the only change is
+	 * VHOST_F_LOG_ALL (a migration starting or ending: the library logs, the device goes on).
+	 */
 	void (*features_set)(void *dev, uint64_t features);
 	/* The front-end wrote the device status. Optional. A status of 0 is passed on but is not
 	 * a reset: QEMU writes 0 whenever it stops the device (7.2 before GET_VRING_BASE), also
@@ -134,7 +136,18 @@ struct vhu_device_ops {
 	 * that failed half way): pointers from vhu_backend_gpa_to_va() are stale, resolve them
 	 * again. Called while every queue is stopped, before they are started again. */
 	void (*mem_changed)(void *dev);
+	/* VHU_DEVICE_F_* bits. */
+	uint32_t flags;
 };
+
+/*
+ * The library offers live migration's dirty logging (protocol feature LOG_SHMFD, feature bit
+ * VHOST_F_LOG_ALL) for every device: it marks what vhu_virtq_push() reports written and the
+ * rings' own writes (include/vhu/virtq.h, vhu_virtq_log_write). A device that writes
+ * front-end memory in ways the library cannot see, and does not mark them, sets this flag so
+ * that neither is offered: the front-end then refuses to migrate rather than lose data.
+ */
+#define VHU_DEVICE_F_NO_DIRTY_LOG (1u << 0)
 
 /* nvqs: the most virtqueues this device has (indices 0 .. nvqs-1). ops is copied. -EINVAL
  * for a NULL argument, nvqs 0 or above 256, or an ops->size below the first release's

@@ -108,6 +108,8 @@ enum vhu_protocol_feature {
 
 /* Virtio feature bit 30: unlocks GET/SET_PROTOCOL_FEATURES. */
 #define VHU_F_PROTOCOL_FEATURES 30
+/* Feature bit 26 (VHOST_F_LOG_ALL): the device logs every write into front-end memory. */
+#define VHU_F_LOG_ALL 26
 
 /* Header flags. */
 #define VHU_FLAG_VERSION_MASK 0x3u

@@ -50,6 +50,16 @@ int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e);
  * Not visible to the driver until vhu_virtq_flush(). */
 void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written);
 
+/*
+ * Live migration: while the front-end has dirty logging on (VHOST_F_LOG_ALL), vhu_virtq_push()
+ * marks the pages of the first `written` bytes of the element's device-writable iovecs, and
+ * the ring marks its own writes. A device that writes front-end memory anywhere else (a status
+ * byte at the end of a buffer pushed with a shorter length, memory it reached through
+ * vhu_backend_gpa_to_va()) marks it with this call, after the write and before the push that
+ * hands it to the driver. No-op when logging is off. Queue thread, like the other calls.
+ */
+void vhu_virtq_log_write(struct vhu_virtq *vq, const void *addr, size_t len);
+
 /* Publishes pushed elements and signals the call eventfd unless the driver suppressed it. */
 void vhu_virtq_flush(struct vhu_virtq *vq);
 

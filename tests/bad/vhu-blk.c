@@ -36,8 +36,9 @@ static int base_fds, base_maps;
 /* Mappings of front-end files: memory (drv-mem) and inflight buffer (drv-inflight). */
 static int count_front_end_maps(pid_t pid)
 {
-	int mem = count_maps(pid, "drv-mem"), inflight = count_maps(pid, "drv-inflight");
-	return mem < 0 || inflight < 0 ? -1 : mem + inflight;
+	int mem = count_maps(pid, "drv-mem"), inflight = count_maps(pid, "drv-inflight"),
+	    log = count_maps(pid, "drv-log");
+	return mem < 0 || inflight < 0 || log < 0 ? -1 : mem + inflight + log;
 }
 
 static int check_clean(const char *what)
@@ -235,6 +236,79 @@ static int memory_half_io(void)
 	return check_clean("memory truncated to half");
 }
 
+/* ---- live migration: the dirty log ---- */
+
+/* SET_LOG_BASE of fd with {size, offset}: the u64 reply, or -1 when none came. */
+static int64_t log_base(struct drv *d, int fd, uint64_t size, uint64_t offset)
+{
+	struct vhu_log_desc ld = { size, offset };
+	struct vhu_hdr h;
+	uint64_t v;
+
+	if (drv_send(d, VHU_REQ_SET_LOG_BASE, VHU_VERSION, &ld, sizeof(ld), &fd, 1) ||
+	    drv_recv(d, &h, &v, 8, 3000) != 8 || h.request != VHU_REQ_SET_LOG_BASE)
+		return -1;
+	return (int64_t)v;
+}
+
+static bool page_marked(const uint8_t *log, uint64_t gpa)
+{
+	return log[gpa / 4096 / 8] >> (gpa / 4096 % 8) & 1;
+}
+
+/*
+ * Hostile logs are refused and the connection goes on: one too small for the memory, one
+ * larger than its file, an offset past it or wrapping, a pipe, and SET_LOG_BASE before
+ * LOG_SHMFD. A good one then logs a read: its data page and status byte's page. Last, the
+ * front-end truncates the log under the running device: the SIGBUS guard drops this
+ * connection alone and the daemon serves on, with nothing left mapped.
+ */
+static int dirty_log(void)
+{
+	const uint64_t need = (DRV_GPA_BASE + DRV_MEM_SIZE) / 32768;
+	struct drv d;
+	uint32_t id, len;
+	int lfd, p[2];
+	uint8_t *log;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	ASSERT_OK(blk_start(&d, false));
+	lfd = memfd_create("drv-log", MFD_CLOEXEC);
+	ASSERT_TRUE(lfd >= 0 && ftruncate(lfd, 4096) == 0);
+	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	ASSERT_TRUE(log != MAP_FAILED);
+	struct vhu_log_desc ld = { need, 0 };
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_LOG_BASE, &ld, sizeof(ld), &lfd, 1), ENOPROTOOPT);
+	uint64_t pf = d.protocol_features | 1ULL << VHU_PROTO_F_LOG_SHMFD;
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	d.protocol_features = pf;
+	ASSERT_TRUE(log_base(&d, lfd, need - 1, 0) > 0);
+	ASSERT_TRUE(log_base(&d, lfd, 8192, 0) > 0);
+	ASSERT_TRUE(log_base(&d, lfd, need, 4096) > 0);
+	ASSERT_TRUE(log_base(&d, lfd, need, UINT64_MAX - 4) > 0);
+	ASSERT_OK(pipe(p));
+	ASSERT_TRUE(log_base(&d, p[1], need, 0) > 0);
+	close(p[0]);
+	close(p[1]);
+	ASSERT_EQ(log_base(&d, lfd, need, 0), 0);
+	uint64_t f = d.features | 1ULL << VHU_F_LOG_ALL;
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_FEATURES, &f, 8, NULL, 0), 0);
+	blk_req(&d, 0, VIRTIO_BLK_T_IN, 0, data_low(3), 4096);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(blk_status(&d, 0), VIRTIO_BLK_S_OK);
+	ASSERT_TRUE(page_marked(log, data_low(3)));
+	ASSERT_TRUE(page_marked(log, drv_buf_gpa(&d, 0, 1)));
+	ASSERT_TRUE(!page_marked(log, data_low(5)));
+	/* The log shrinks under the device. */
+	ASSERT_OK(ftruncate(lfd, 0));
+	blk_req(&d, 1, VIRTIO_BLK_T_IN, 0, data_low(4), 4096);
+	ASSERT_TRUE(closed_by_peer(d.fd, 3000));
+	munmap(log, 4096);
+	close(lfd);
+	drv_close(&d);
+	return check_clean("dirty log");
+}
+
 /* Write a sector, read it back. */
 static int good_session(void)
 {
@@ -416,6 +490,7 @@ int main(int argc, char **argv)
 	RUN(memory_half_io);
 	RUN(write_cache_modes);
 	RUN(set_config_paths);
+	RUN(dirty_log);
 	RUN(good_session);
 
 	int status = stop_daemon(daemon_pid);
@@ -425,7 +500,8 @@ int main(int argc, char **argv)
 		/* The guard caught the truncations, and said which mapping. */
 		if (!grep_log(log_path, "shrank under the device: SIGBUS at .* in region gpa") ||
 		    !grep_log(log_path,
-			      "shrank under the device: SIGBUS at .* in the inflight buffer"))
+			      "shrank under the device: SIGBUS at .* in the inflight buffer") ||
+		    !grep_log(log_path, "shrank under the device: SIGBUS at .* in the dirty log"))
 			T_FAILF("no SIGBUS guard messages in the daemon log");
 	}
 	if (t_failed)

@@ -182,7 +182,8 @@ int drv_start(struct drv *d, bool packed, uint64_t want)
 	d->packed = packed;
 	if ((ret = drv_get_u64(d, VHU_REQ_GET_FEATURES, &f)))
 		return ret;
-	d->features = (f & want & ~(1ULL << 34)) | (1ULL << VHU_F_PROTOCOL_FEATURES);
+	d->features = (f & want & ~(1ULL << 34) & ~(1ULL << VHU_F_LOG_ALL)) |
+		      (1ULL << VHU_F_PROTOCOL_FEATURES);
 	if (packed)
 		d->features |= f & (1ULL << 34);
 	if ((ret = drv_send(d, VHU_REQ_SET_OWNER, VHU_VERSION, NULL, 0, NULL, 0)))

@@ -4,7 +4,7 @@
  * 12-byte header whose size field is clamped to the bytes that follow, with its payload. They
  * are written to a socketpair one at a time and vhu_backend_dispatch() handles each; messages
  * that need fds get memfd/eventfd fds, so SET_MEM_TABLE, KICK and friends reach their
- * handlers (SET_INFLIGHT_FD and REM_MEM_REG included: the device offers INFLIGHT_SHMFD, and
+ * handlers (SET_INFLIGHT_FD, SET_LOG_BASE with a 64 KiB log, and REM_MEM_REG included: the device offers INFLIGHT_SHMFD, and
  * the inflight buffer starts zeroed, so a session that stops and restarts a ring restores
  * what it recorded). After the first error the backend is detached and re-attached, as a daemon
  * does. The device pops whatever the rings hold after every message, so hostile rings are walked.
@@ -57,7 +57,7 @@ static const struct vhu_device_ops ops = {
 	.queue_stop = q_stop,
 };
 
-static int memfd = -1, inflight_fd = -1;
+static int memfd = -1, inflight_fd = -1, log_fd = -1;
 
 static void drain_rings(void)
 {
@@ -85,7 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (memfd < 0) {
 		memfd = memfd_create("fuzz-mem", MFD_CLOEXEC);
 		inflight_fd = memfd_create("fuzz-inflight", MFD_CLOEXEC);
-		if (ftruncate(memfd, 1 << 20))
+		log_fd = memfd_create("fuzz-log", MFD_CLOEXEC);
+		if (ftruncate(memfd, 1 << 20) || ftruncate(log_fd, 1 << 16))
 			return 0;
 	}
 	/* A fresh (zeroed) inflight buffer for every input. */
@@ -117,6 +118,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case VHU_REQ_SET_INFLIGHT_FD:
 			fds[nfds++] = inflight_fd;
 			break;
+		case VHU_REQ_SET_LOG_BASE:
+			fds[nfds++] = log_fd;
+			break;
+		case VHU_REQ_SET_LOG_FD:
 		case VHU_REQ_SET_VRING_KICK:
 		case VHU_REQ_SET_VRING_CALL:
 		case VHU_REQ_SET_VRING_ERR:
@@ -137,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 		}
 		ssize_t sent = sendmsg(sp[0], &mh, MSG_NOSIGNAL);
-		if (nfds && fds[0] != memfd && fds[0] != inflight_fd)
+		if (nfds && fds[0] != memfd && fds[0] != inflight_fd && fds[0] != log_fd)
 			close(fds[0]);
 		if (sent < 0)
 			break;

@@ -45,11 +45,13 @@ def inflight(size, nq, qs):
     return struct.pack("<QQHHI", size, 0, nq, qs, 0)
 
 
-def session(packed, inflight_fd=True):
+def session(packed, inflight_fd=True, log=False):
     feats = (1 << 32) | (1 << 30) | (1 << 28) | (1 << 29) | ((1 << 34) if packed else 0)
     pf = (1 << 0) | (1 << 3) | (1 << 9) | (1 << 13) | (1 << 15) | (1 << 16)
     if inflight_fd:
         pf |= 1 << 12
+    if log:
+        pf |= 1 << 1
     uva = 0x10000000
     m = msg(1) + msg(15) + msg(16, u64(pf)) + msg(2, u64(feats), flags=1 | NEED)
     if inflight_fd:
@@ -66,6 +68,13 @@ def session(packed, inflight_fd=True):
 
     for q in (0, 1):
         m += ring(q)
+    if log:
+        # Migration: a log (SET_LOG_BASE, SET_LOG_FD), LOG_ALL on, F_LOG on ring 1, then off.
+        m += msg(6, struct.pack("<QQ", 32, 0)) + msg(7)
+        m += msg(2, u64(feats | 1 << 26), flags=1 | NEED)
+        b = 0x400
+        m += msg(9, struct.pack("<IIQQQQ", 1, 1, uva + b, uva + b + 0x2000, uva + b + 0x1000, b + 0x1000))
+        m += msg(12, u64(1)) + msg(2, u64(feats), flags=1 | NEED)
     m += msg(24, struct.pack("<III", 0, 8, 0) + b"\0" * 8)
     m += msg(25, struct.pack("<III", 0, 4, 0) + b"\1\2\3\4", flags=1 | NEED)
     m += msg(39, u64(15)) + msg(40) + msg(36) + msg(17)
@@ -81,6 +90,8 @@ put("dispatch", "split", session(False, False))
 put("dispatch", "packed", session(True, False))
 put("dispatch", "split-inflight", session(False))
 put("dispatch", "packed-inflight", session(True))
+put("dispatch", "split-log", session(False, False, True))
+put("dispatch", "packed-log", session(True, True, True))
 put("dispatch", "short", msg(1) + msg(2, u64(1 << 32)))
 
 # ---- rings (tests/fuzz/ring.c layout) ----

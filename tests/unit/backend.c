@@ -43,7 +43,7 @@ struct tdev {
 	struct vhu_backend *be;
 	pthread_mutex_t lock;
 	bool started[DRV_NQ];
-	unsigned starts, stops, enables, disables, resets;
+	unsigned starts, stops, enables, disables, resets, feature_sets;
 	uint8_t status;
 	volatile bool quit;
 	int last_err;
@@ -84,6 +84,12 @@ static void t_reset(void *dev)
 	((struct tdev *)dev)->resets++;
 }
 
+static void features_set(void *dev, uint64_t f)
+{
+	(void)f;
+	((struct tdev *)dev)->feature_sets++;
+}
+
 static void status_set(void *dev, uint8_t s)
 {
 	((struct tdev *)dev)->status = s;
@@ -108,6 +114,7 @@ static const struct vhu_device_ops ops = {
 	.queue_start = q_start,
 	.queue_stop = q_stop,
 	.queue_enable = q_enable,
+	.features_set = features_set,
 	.status_set = status_set,
 	.reset = t_reset,
 	.log = tlog,
@@ -204,7 +211,9 @@ static int handshake_and_queries(void)
 	ASSERT_EQ(v, 509);
 	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_PROTOCOL_FEATURES, &v));
 	ASSERT_TRUE(v & (1ull << VHU_PROTO_F_CONFIG));
-	ASSERT_TRUE(!(v & (1ull << VHU_PROTO_F_LOG_SHMFD))); /* not offered: not implemented */
+	ASSERT_TRUE(v & (1ull << VHU_PROTO_F_LOG_SHMFD));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v));
+	ASSERT_TRUE(v & (1ull << VHU_F_LOG_ALL));
 	ASSERT_OK(roundtrip(0));
 	ASSERT_OK(roundtrip(1));
 	stop_pair();
@@ -1065,6 +1074,140 @@ static int extension_hooks(void)
 	return 0;
 }
 
+/* ---- live migration: the dirty log ---- */
+
+static unsigned count_bits(const uint8_t *b, size_t n)
+{
+	unsigned c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += (unsigned)__builtin_popcount(b[i]);
+	return c;
+}
+
+static bool page_marked(const uint8_t *log, uint64_t gpa)
+{
+	uint64_t p = gpa / 4096;
+	return log[p / 8] >> (p % 8) & 1;
+}
+
+/* SET_LOG_BASE with LOG_SHMFD: the u64 reply (0 done), or -1 when none came. */
+static int64_t log_base(int fd, uint64_t size, uint64_t offset)
+{
+	struct vhu_log_desc ld = { size, offset };
+	struct vhu_hdr h;
+	uint64_t v;
+
+	if (drv_send(&d, VHU_REQ_SET_LOG_BASE, VHU_VERSION, &ld, sizeof(ld), &fd, 1) ||
+	    drv_recv(&d, &h, &v, 8, 2000) != 8 || h.request != VHU_REQ_SET_LOG_BASE)
+		return -1;
+	return (int64_t)v;
+}
+
+static int set_features(uint64_t f)
+{
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_FEATURES, &f, 8, NULL, 0), 0);
+	return 0;
+}
+
+/*
+ * "Migration": LOG_ALL and VHOST_VRING_F_LOG turned on and off while the ring runs (as QEMU
+ * does), without restarting it: with LOG_ALL the buffer's page is marked, with F_LOG the ring's
+ * page too (split: the used ring at the log address; packed: the descriptor ring), nothing
+ * else; logging off marks nothing. Bad logs are refused and the connection stays.
+ */
+static int dirty_logging(bool packed)
+{
+	const uint64_t log_all = 1ull << VHU_F_LOG_ALL,
+		       need = (DRV_GPA_BASE + DRV_MEM_SIZE) / 32768;
+	struct drv_ring *r;
+	uint64_t pf;
+	unsigned starts;
+	uint8_t *log;
+	int lfd, small, p[2];
+
+	ASSERT_OK(start_pair(packed));
+	r = &d.r[1];
+	/* Without LOG_SHMFD negotiated, SET_LOG_BASE is refused. */
+	lfd = memfd_create("log", MFD_CLOEXEC);
+	ASSERT_TRUE(lfd >= 0);
+	ASSERT_OK(ftruncate(lfd, 4096));
+	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	ASSERT_TRUE(log != MAP_FAILED);
+	struct vhu_log_desc ld = { need, 0 };
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_LOG_BASE, &ld, sizeof(ld), &lfd, 1), ENOPROTOOPT);
+	pf = d.protocol_features | 1ull << VHU_PROTO_F_LOG_SHMFD;
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	d.protocol_features = pf;
+	/* Bad logs: too small for the memory table, larger than its file, offset + size past the
+	 * file or wrapping, not a memory file. Each gets a non-zero reply. */
+	ASSERT_TRUE(log_base(lfd, need - 1, 0) > 0);
+	ASSERT_TRUE(log_base(lfd, 8192, 0) > 0);
+	ASSERT_TRUE(log_base(lfd, need, 4096 - need + 1) > 0);
+	ASSERT_TRUE(log_base(lfd, need, UINT64_MAX - 8) > 0);
+	ASSERT_OK(pipe(p));
+	ASSERT_TRUE(log_base(p[0], need, 0) > 0);
+	close(p[0]);
+	close(p[1]);
+	small = memfd_create("small", MFD_CLOEXEC);
+	ASSERT_OK(ftruncate(small, (off_t)need - 1));
+	ASSERT_TRUE(log_base(small, need, 0) > 0);
+	close(small);
+	ASSERT_OK(roundtrip(0));
+
+	/* A new log pauses running rings across the swap (their threads may be marking the old
+	 * one); turning logging on and off afterwards restarts nothing. */
+	ASSERT_EQ(log_base(lfd, need, 0), 0);
+	starts = dev.starts;
+	unsigned fsets = dev.feature_sets;
+	ASSERT_OK(roundtrip(1));
+	ASSERT_EQ(count_bits(log, 4096), 0); /* LOG_ALL not negotiated: nothing */
+
+	ASSERT_OK(set_features(d.features | log_all));
+	ASSERT_OK(roundtrip(2));
+	ASSERT_TRUE(page_marked(log, drv_buf_gpa(&d, 1, 2)));
+	ASSERT_EQ(count_bits(log, 4096), 1); /* F_LOG not set: the ring is not logged */
+
+	struct vhu_vring_addr a = {
+		.index = 1,
+		.flags = 1u << VHU_VRING_F_LOG,
+		.desc = (uint64_t)(uintptr_t)(d.mem + r->desc_off),
+		.avail = (uint64_t)(uintptr_t)(d.mem + r->avail_off),
+		.used = (uint64_t)(uintptr_t)(d.mem + r->used_off),
+		.log = drv_gpa(r->used_off),
+	};
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+	memset(log, 0, 4096);
+	ASSERT_OK(roundtrip(4));
+	ASSERT_TRUE(page_marked(log, drv_buf_gpa(&d, 1, 4)));
+	ASSERT_TRUE(page_marked(log, drv_gpa(packed ? r->desc_off : r->used_off)));
+	ASSERT_EQ(count_bits(log, 4096), 2);
+
+	ASSERT_OK(set_features(d.features));
+	memset(log, 0, 4096);
+	ASSERT_OK(roundtrip(6));
+	ASSERT_EQ(count_bits(log, 4096), 0);
+	ASSERT_EQ(dev.starts, starts);	    /* no ring was restarted by any of it */
+	ASSERT_EQ(dev.feature_sets, fsets); /* and the device was not told: LOG_ALL alone */
+	ASSERT_OK(set_features(d.features & ~(1ull << VIRTIO_RING_F_EVENT_IDX)));
+	ASSERT_EQ(dev.feature_sets, fsets + 1); /* any other change is its business */
+	ASSERT_TRUE(dev.started[1]);
+	stop_pair();
+	ASSERT_OK(dev.last_err);
+	munmap(log, 4096);
+	close(lfd);
+	return 0;
+}
+
+static int dirty_logging_split(void)
+{
+	return dirty_logging(false);
+}
+
+static int dirty_logging_packed(void)
+{
+	return dirty_logging(true);
+}
+
 int main(void)
 {
 	RUN(handshake_and_queries);
@@ -1093,5 +1236,7 @@ int main(void)
 	RUN(ops_size);
 	RUN(extension_hooks);
 	RUN(inflight_fd_size);
+	RUN(dirty_logging_split);
+	RUN(dirty_logging_packed);
 	T_MAIN_END();
 }
