@@ -9,7 +9,11 @@ T=$(mktemp -d /tmp/vhu-test.XXXXXX)
 PIDS=()
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# A QEMU runs under timeout(1): its child goes first, or it outlives the test.
+	for p in "${PIDS[@]}"; do
+		pkill -9 -P "$p" 2>/dev/null
+		kill -9 "$p" 2>/dev/null
+	done
 	wait 2>/dev/null
 	[ -n "${VHU_KEEP:-}" ] && cp -r "$T" "$VHU_KEEP"
 	rm -rf "$T" /var/run/dpdk/vhu-* 2>/dev/null
