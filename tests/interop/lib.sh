@@ -88,7 +88,8 @@ guest_initrd() {
 }
 
 # qemu_cmd NAME MEM_MB SMP DEVICE-ARGS...: prints nothing; runs QEMU (TCG) in the background,
-# console in $T/NAME.log. Guest RAM is a shared memfd, as vhost-user needs.
+# console in $T/NAME.log. Guest RAM is a shared memfd, as vhost-user needs. GUEST_APPEND: more
+# kernel parameters.
 qemu_start() {
 	local name=$1 mem=$2 smp=$3
 	shift 3
@@ -96,7 +97,7 @@ qemu_start() {
 		-no-reboot -m "$mem" -smp "$smp" -cpu max \
 		-object memory-backend-memfd,id=mem0,size="${mem}M",share=on -numa node,memdev=mem0 \
 		-kernel "$GUEST/vmlinuz" -initrd "$T/$name.cpio.gz" \
-		-append "console=ttyS0 panic=-1 quiet loglevel=3" \
+		-append "console=ttyS0 panic=-1 quiet loglevel=3${GUEST_APPEND:+ $GUEST_APPEND}" \
 		-serial mon:stdio -display none "$@"
 }
 
