@@ -187,13 +187,22 @@ migrate() {
 	qmp "$dst" query-status | grep -q '"running"' || fail "$dst is not running after the migration"
 	[ "$PEER" = vhu-blk ] && ! grep -q "LOG_ALL on" "$T/be${src:0:1}.log" && fail "the source's vhu-blk did not log"
 	if [ "$kill" = 1 ]; then
-		# Once the guest's I/O runs on the destination, so that requests are likely in flight.
-		wait_rounds "$dst" 1
+		# Twice, each time once the guest's I/O runs on the destination (QEMU 7.2 restarts the
+		# rings from the used index; what was in flight is popped again or resubmitted).
 		side=${dst:0:1}
-		kill -9 "$(eval echo "\$BE_$side")"
-		wait "$(eval echo "\$BE_$side")" 2>/dev/null
-		backend $side
-		echo "$dst's back-end killed with SIGKILL right after the migration, and restarted"
+		for k in 1 2; do
+			wait_rounds "$dst" 1
+			sleep "0.$((RANDOM % 10))"
+			kill -9 "$(eval echo "\$BE_$side")"
+			wait "$(eval echo "\$BE_$side")" 2>/dev/null
+			n=$(grep -c "front-end connected" "$T/be$side.log")
+			backend $side
+			for _ in $(seq 150); do
+				[ "$(grep -c "front-end connected" "$T/be$side.log")" -gt "$n" ] && break
+				sleep 0.1
+			done
+		done
+		echo "$dst's back-end killed with SIGKILL right after the migration and restarted, twice"
 	fi
 	qmp "$src" quit >/dev/null
 	say "$dst" "verify $region"
