@@ -157,9 +157,9 @@ rounds() { tr -d '\r' <"$T/$1.log" | grep -c "^round .* ok"; }
 
 # wait_rounds VM N: until the guest's console on VM shows N more verified rounds.
 wait_rounds() {
-	local n0 i
+	local n0
 	n0=$(rounds "$1")
-	for i in $(seq 600); do
+	for _ in $(seq 600); do
 		[ "$(rounds "$1")" -ge $((n0 + $2)) ] && return 0
 		grep -q "MISMATCH\|^write .* failed" "$T/$1.log" && break
 		sleep 0.1
@@ -173,7 +173,7 @@ wait_rounds() {
 # bandwidth is lifted; on DST the guest checksums its cached copy. Prints total and downtime.
 # KILL=1: DST's back-end is killed with SIGKILL as soon as the migration completes, and restarted.
 migrate() {
-	local src=$1 dst=$2 region=$3 kill=${4:-0} r st sum reads want side
+	local src=$1 dst=$2 region=$3 kill=${4:-0} r st sum reads want side n
 	qmp "$src" migrate-set-parameters '{"max-bandwidth": 16777216}' >/dev/null
 	qmp "$src" migrate "{\"uri\": \"unix:$T/$dst.mig\"}" >/dev/null
 	$QMPC "$T/$src.qmp" wait-migrate 120 0.33 >/dev/null || { dump; fail "migration $src -> $dst"; }
@@ -190,7 +190,7 @@ migrate() {
 		# Twice, each time once the guest's I/O runs on the destination (QEMU 7.2 restarts the
 		# rings from the used index; what was in flight is popped again or resubmitted).
 		side=${dst:0:1}
-		for k in 1 2; do
+		for _ in 1 2; do
 			wait_rounds "$dst" 1
 			sleep "0.$((RANDOM % 10))"
 			kill -9 "$(eval echo "\$BE_$side")"
