@@ -57,7 +57,7 @@ def wait_migrate(q, secs, fraction):
         st = r.get("status", "none")
         if st in ("completed", "failed", "cancelled"):
             print(json.dumps(r))
-            return st == "completed" or (fraction is not None and st == "completed")
+            return st == "completed"
         ram = r.get("ram")
         if fraction is not None and st == "active" and ram and ram.get("total"):
             if ram.get("dirty-sync-count", 1) > 1 or ram["remaining"] <= fraction * ram["total"]:
