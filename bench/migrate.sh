@@ -97,7 +97,7 @@ migrate() {
 		fi
 		wait "$(eval echo "\$PID_$k$g1")"
 		rc=$?
-		echo "$k$g1 (exit status $rc, console: $(tr -d '\r' <"$T/$k$g1.log" | grep -c .) lines)" >>"$T/lost.$k"
+		echo "$k$g1 (exit status $rc: $(tr -d '\r' <"$T/$k$g1.log" | grep -m1 -E "BUG|Oops|panic|fault" | cut -c1-100))" >>"$T/lost.$k"
 		g1=$((g1 + 1))
 		eval "GEN_$k=$g1"
 		vm "$k" $g1 $((g1 % 2))
