@@ -156,6 +156,13 @@ qmp() {
 
 rounds() { tr -d '\r' <"$T/$1.log" | grep -c "^round .* ok"; }
 
+# crashed VM: the guest's kernel oopsed there (after a migration: its memory arrived corrupted).
+crashed() {
+	local l
+	l=$(tr -d '\r' <"$T/$1.log" | grep -m1 -E "BUG:|Oops|general protection|Kernel panic|kernel BUG")
+	[ -n "$l" ] && echo "the guest's kernel crashed on $1: $l"
+}
+
 # wait_rounds VM N: until the guest's console on VM shows N more verified rounds.
 wait_rounds() {
 	local n0
@@ -166,6 +173,7 @@ wait_rounds() {
 		sleep 0.1
 	done
 	dump
+	crashed "$1"
 	fail "the guest's I/O on $1 did not go on"
 }
 
@@ -186,7 +194,8 @@ migrate() {
 	qmp "$src" migrate-set-parameters '{"max-bandwidth": 4294967296}' >/dev/null
 	r=$($QMPC "$T/$src.qmp" wait-migrate 120) || { echo "$r"; dump; fail "migration $src -> $dst did not complete"; }
 	python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("'"[${SECONDS}s] $src -> $dst "'migrated: total %d ms, downtime %d ms, %d MiB" % (r["total-time"], r["downtime"], r["ram"]["transferred"] >> 20))' "$r"
-	qmp "$dst" query-status | grep -q '"running"' || fail "$dst is not running after the migration"
+	$QMPC "$T/$dst.qmp" query-status 2>/dev/null | grep -q '"running"' ||
+		{ dump; crashed "$dst"; fail "$dst is not running after the migration"; }
 	[ "$PEER" = vhu-blk ] && ! grep -q "LOG_ALL on" "$T/be${src:0:1}.log" && fail "the source's vhu-blk did not log"
 	if [ "$kill" = 1 ]; then
 		# Twice, each time once the guest's I/O runs on the destination (QEMU 7.2 restarts the
@@ -208,7 +217,7 @@ migrate() {
 	fi
 	qmp "$src" quit >/dev/null
 	say "$dst" "verify $region"
-	wait_log "$T/$dst.log" "VHU-VERIFY $region" 60 || { dump; fail "guest on $dst did not verify"; }
+	wait_log "$T/$dst.log" "VHU-VERIFY $region" 60 || { dump; crashed "$dst"; fail "guest on $dst did not verify"; }
 	read -r sum reads <<<"$(tr -d '\r' <"$T/$dst.log" | grep "^VHU-VERIFY $region" | awk '{print $3, $4}')"
 	want=$(eval echo "\$PAT$region")
 	echo "region $region on $dst: cached copy $sum (expected $want), $reads sectors read from the disk"
