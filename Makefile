@@ -2,7 +2,7 @@
 #   make          build (build/)
 #   make check    set up peers, then unit, pair, bad-input, interop, sanitizer and fuzz suites
 #   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 600) each, with exec counts
-#   make bench    side-by-side benchmarks against DPDK (make bench BENCH_SECS=5)
+#   make bench    side-by-side benchmarks against DPDK and qemu-storage-daemon (make bench BENCH_SECS=5)
 #   make demo     vhu-net + a QEMU guest pinging through it
 #   make install  PREFIX=/usr/local DESTDIR=
 PREFIX ?= /usr/local
@@ -28,6 +28,7 @@ bench: setup all
 	./bench/fe.sh
 	./bench/blk.sh
 	./bench/log.sh
+	./bench/migrate.sh
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) ./scripts/fuzz.sh

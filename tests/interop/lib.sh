@@ -9,7 +9,11 @@ T=$(mktemp -d /tmp/vhu-test.XXXXXX)
 PIDS=()
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# A QEMU runs under timeout(1): its child goes first, or it outlives the test.
+	for p in "${PIDS[@]}"; do
+		pkill -9 -P "$p" 2>/dev/null
+		kill -9 "$p" 2>/dev/null
+	done
 	wait 2>/dev/null
 	[ -n "${VHU_KEEP:-}" ] && cp -r "$T" "$VHU_KEEP"
 	rm -rf "$T" /var/run/dpdk/vhu-* 2>/dev/null
@@ -85,7 +89,8 @@ guest_initrd() {
 }
 
 # qemu_cmd NAME MEM_MB SMP DEVICE-ARGS...: prints nothing; runs QEMU (TCG) in the background,
-# console in $T/NAME.log. Guest RAM is a shared memfd, as vhost-user needs.
+# console in $T/NAME.log. Guest RAM is a shared memfd, as vhost-user needs. GUEST_APPEND: more
+# kernel parameters.
 qemu_start() {
 	local name=$1 mem=$2 smp=$3
 	shift 3
@@ -93,7 +98,7 @@ qemu_start() {
 		-no-reboot -m "$mem" -smp "$smp" -cpu max \
 		-object memory-backend-memfd,id=mem0,size="${mem}M",share=on -numa node,memdev=mem0 \
 		-kernel "$GUEST/vmlinuz" -initrd "$T/$name.cpio.gz" \
-		-append "console=ttyS0 panic=-1 quiet loglevel=3" \
+		-append "console=ttyS0 panic=-1 quiet loglevel=3${GUEST_APPEND:+ $GUEST_APPEND}" \
 		-serial mon:stdio -display none "$@"
 }
 
