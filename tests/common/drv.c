@@ -182,7 +182,9 @@ int drv_start(struct drv *d, bool packed, uint64_t want)
 	d->packed = packed;
 	if ((ret = drv_get_u64(d, VHU_REQ_GET_FEATURES, &f)))
 		return ret;
-	d->features = (f & want & ~(1ULL << 34) & ~(1ULL << VHU_F_LOG_ALL)) |
+	/* ACCESS_PLATFORM (33) only with d->iommu: addresses are then IOVAs. */
+	d->features = (f & want & ~(1ULL << 34) & ~(1ULL << VHU_F_LOG_ALL) &
+		       ~(d->iommu ? 0 : 1ULL << 33)) |
 		      (1ULL << VHU_F_PROTOCOL_FEATURES);
 	if (packed)
 		d->features |= f & (1ULL << 34);

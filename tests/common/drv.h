@@ -41,6 +41,7 @@ struct drv {
 	uint8_t *mem;
 	bool packed;
 	unsigned nq; /* rings drv_start() sets up: 2 unless the test asks for the third */
+	bool iommu;  /* drv_start() acks ACCESS_PLATFORM (and BACKEND_REQ) when offered */
 	uint64_t features, protocol_features;
 	struct drv_ring r[DRV_NQ];
 };

@@ -466,8 +466,10 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 			    (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR) |
 			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 			    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED) |
-			    (1ULL << VIRTIO_F_IN_ORDER),
-		.protocol_features = 1ULL << VHU_PROTO_F_CONFIG,
+			    (1ULL << VIRTIO_F_IN_ORDER) | (1ULL << VIRTIO_F_ACCESS_PLATFORM),
+		/* BACKEND_REQ: the channel IOTLB misses go on (ACCESS_PLATFORM needs it). */
+		.protocol_features =
+			(1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_BACKEND_REQ),
 		.queue_num = pairs,
 		.get_config = cb_get_config,
 		.queue_start = cb_queue_start,
