@@ -86,5 +86,5 @@ uint64_t fe_mem_gpa(const struct fe_mem *m, const void *p, size_t len)
 
 	if (!m->base || a < b || a - b > m->size || len > m->size - (a - b))
 		return 0;
-	return (uint64_t)a;
+	return (uint64_t)a + m->iova_off;
 }

@@ -16,6 +16,9 @@ struct fe_mem {
 	uint8_t *base;
 	size_t size;
 	size_t brk; /* bytes handed out */
+	/* ACCESS_PLATFORM (vhu_frontend_set_iommu): device addresses are IOVAs, the VA plus
+	 * this offset (distinct from every VA); 0 without an IOMMU. */
+	uint64_t iova_off;
 };
 
 /* Creates and maps size bytes: a memfd, or a file under hugepage_dir (unlinked at once) when

@@ -3,9 +3,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "iotlb.h"
 #include "util.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 void iotlb_init(struct iotlb *t, const struct logger *lg, iotlb_miss_fn miss, void *opaque)
 {
@@ -234,7 +243,15 @@ int iotlb_translate(struct iotlb *t, struct iotlb_cache *c, const struct mem *mm
 		ret = lookup_locked(t, iova, perm, &e);
 		pthread_rwlock_unlock(&t->lock);
 		if (ret == -ENOENT) {
+			uint64_t now = now_ms(), page = (iova & ~0xfffull) | 1; /* never 0 */
 			*miss_gen = g;
+			for (k = 0; k < IOTLB_MISS_SLOTS; k++)
+				if (c->sent[k].page == page &&
+				    now - c->sent[k].ms < IOTLB_MISS_RESEND_MS)
+					return -EAGAIN;
+			k = c->sent_next++ % IOTLB_MISS_SLOTS;
+			c->sent[k].page = page;
+			c->sent[k].ms = now;
 			__atomic_add_fetch(&t->misses, 1, __ATOMIC_RELAXED);
 			if (t->miss)
 				t->miss(t->miss_opaque, iova, perm);

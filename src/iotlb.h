@@ -29,8 +29,10 @@
 #include "mem.h"
 #include "vhu/proto.h"
 
-#define IOTLB_MAX_ENTRIES 4096
-#define IOTLB_CACHE_SIZE  8
+#define IOTLB_MAX_ENTRIES    4096
+#define IOTLB_CACHE_SIZE     8
+#define IOTLB_MISS_RESEND_MS 200
+#define IOTLB_MISS_SLOTS     4
 
 /* struct vhost_iotlb_msg type and perm (linux/vhost_types.h) */
 #define IOTLB_MISS	  1
@@ -67,6 +69,13 @@ struct iotlb {
 struct iotlb_cache {
 	uint64_t gen;
 	unsigned n, next;
+	/* The last misses sent: the same page again within IOTLB_MISS_RESEND_MS is not resent
+	 * (the ring retries at every IOTLB change, which may be for other pages). Kept across
+	 * iotlb_cache_reset(); zeroed state is "none". */
+	struct {
+		uint64_t page, ms;
+	} sent[IOTLB_MISS_SLOTS];
+	unsigned sent_next;
 	struct {
 		uint64_t iova, last;
 		uint8_t *hva;
