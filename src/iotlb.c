@@ -20,6 +20,7 @@ void iotlb_init(struct iotlb *t, const struct logger *lg, iotlb_miss_fn miss, vo
 {
 	memset(t, 0, sizeof(*t));
 	pthread_rwlock_init(&t->lock, NULL);
+	pthread_mutex_init(&t->miss_lock, NULL);
 	t->lg = lg;
 	t->miss = miss;
 	t->miss_opaque = opaque;
@@ -31,6 +32,7 @@ void iotlb_destroy(struct iotlb *t)
 	t->e = NULL;
 	t->n = 0;
 	pthread_rwlock_destroy(&t->lock);
+	pthread_mutex_destroy(&t->miss_lock);
 }
 
 static void bump_locked(struct iotlb *t)
@@ -44,6 +46,40 @@ void iotlb_clear(struct iotlb *t)
 	t->n = 0;
 	bump_locked(t);
 	pthread_rwlock_unlock(&t->lock);
+	pthread_mutex_lock(&t->miss_lock);
+	memset(t->pend, 0, sizeof(t->pend));
+	pthread_mutex_unlock(&t->miss_lock);
+}
+
+/* An update of [iova, last] answers the misses inside it. */
+static void answered(struct iotlb *t, uint64_t iova, uint64_t last)
+{
+	pthread_mutex_lock(&t->miss_lock);
+	for (unsigned k = 0; k < IOTLB_MISS_SLOTS; k++) {
+		uint64_t page = t->pend[k].page & ~1ull;
+		if (t->pend[k].page && page >= (iova & ~0xfffull) && page <= last)
+			t->pend[k].page = 0;
+	}
+	pthread_mutex_unlock(&t->miss_lock);
+}
+
+/* Whether a miss at iova is to be sent: not while one for its page is pending (sent less than
+ * IOTLB_MISS_RESEND_MS ago, no update since). Records it when it is. */
+static bool miss_sent_new(struct iotlb *t, uint64_t iova)
+{
+	uint64_t now = now_ms(), page = (iova & ~0xfffull) | 1;
+	bool pending = false;
+
+	pthread_mutex_lock(&t->miss_lock);
+	for (unsigned k = 0; k < IOTLB_MISS_SLOTS && !pending; k++)
+		pending = t->pend[k].page == page && now - t->pend[k].ms < IOTLB_MISS_RESEND_MS;
+	if (!pending) {
+		unsigned k = t->pend_next++ % IOTLB_MISS_SLOTS;
+		t->pend[k].page = page;
+		t->pend[k].ms = now;
+	}
+	pthread_mutex_unlock(&t->miss_lock);
+	return !pending;
 }
 
 /* First entry whose last >= iova (entries are disjoint and sorted, so their lasts are too). */
@@ -125,6 +161,7 @@ static int update(struct iotlb *t, const struct mem *mm, const struct vhu_iotlb_
 	t->updates++;
 	bump_locked(t);
 	pthread_rwlock_unlock(&t->lock);
+	answered(t, m->iova, last);
 	return 0;
 }
 
@@ -243,15 +280,9 @@ int iotlb_translate(struct iotlb *t, struct iotlb_cache *c, const struct mem *mm
 		ret = lookup_locked(t, iova, perm, &e);
 		pthread_rwlock_unlock(&t->lock);
 		if (ret == -ENOENT) {
-			uint64_t now = now_ms(), page = (iova & ~0xfffull) | 1; /* never 0 */
 			*miss_gen = g;
-			for (k = 0; k < IOTLB_MISS_SLOTS; k++)
-				if (c->sent[k].page == page &&
-				    now - c->sent[k].ms < IOTLB_MISS_RESEND_MS)
-					return -EAGAIN;
-			k = c->sent_next++ % IOTLB_MISS_SLOTS;
-			c->sent[k].page = page;
-			c->sent[k].ms = now;
+			if (!miss_sent_new(t, iova))
+				return -EAGAIN;
 			__atomic_add_fetch(&t->misses, 1, __ATOMIC_RELAXED);
 			if (t->miss)
 				t->miss(t->miss_opaque, iova, perm);

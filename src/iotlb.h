@@ -32,7 +32,7 @@
 #define IOTLB_MAX_ENTRIES    4096
 #define IOTLB_CACHE_SIZE     8
 #define IOTLB_MISS_RESEND_MS 200
-#define IOTLB_MISS_SLOTS     4
+#define IOTLB_MISS_SLOTS     16
 
 /* struct vhost_iotlb_msg type and perm (linux/vhost_types.h) */
 #define IOTLB_MISS	  1
@@ -63,19 +63,20 @@ struct iotlb {
 	iotlb_miss_fn miss;
 	void *miss_opaque;
 	uint64_t updates, invalidations, evictions, refused, misses; /* counters */
+	/* Misses sent and not answered yet (no update covered the page): the same page is
+	 * not sent again for IOTLB_MISS_RESEND_MS (a waiting ring retries at every IOTLB change,
+	 * which may be for other pages). page 0: a free slot (pages are stored | 1). */
+	pthread_mutex_t miss_lock;
+	struct {
+		uint64_t page, ms;
+	} pend[IOTLB_MISS_SLOTS];
+	unsigned pend_next;
 };
 
 /* One ring's cache: pieces that are both one IOTLB entry and one memory region. */
 struct iotlb_cache {
 	uint64_t gen;
 	unsigned n, next;
-	/* The last misses sent: the same page again within IOTLB_MISS_RESEND_MS is not resent
-	 * (the ring retries at every IOTLB change, which may be for other pages). Kept across
-	 * iotlb_cache_reset(); zeroed state is "none". */
-	struct {
-		uint64_t page, ms;
-	} sent[IOTLB_MISS_SLOTS];
-	unsigned sent_next;
 	struct {
 		uint64_t iova, last;
 		uint8_t *hva;

@@ -197,6 +197,10 @@ static int translate(void)
 	ASSERT_EQ(missed_iova, 0x5000);
 	ASSERT_EQ(missed_perm, IOTLB_PERM_RO);
 	ASSERT_EQ(g, iotlb_gen(&t));
+	/* Missed again before the update came: not sent twice (a waiting ring retries at every
+	 * IOTLB change, which may be another page's). */
+	ASSERT_EQ(iotlb_translate(&t, &c, &mm, 0x5800, &len, IOTLB_PERM_RO, &p, &g), -EAGAIN);
+	ASSERT_EQ(nmissed, 1);
 	/* The entry reaches past the end of the region: the piece stops there. */
 	ASSERT_OK(upd(&t, 0x5000, 0x1000, UVA + MSIZE - 0x1000, IOTLB_PERM_WO));
 	len = 0x2000;
@@ -212,8 +216,12 @@ static int translate(void)
 	/* Invalidated: the cache is flushed, the next access misses. */
 	ASSERT_OK(inval(&t, 0x5000, 0x1000));
 	ASSERT_EQ(iotlb_translate(&t, &c, &mm, 0x5000, &len, IOTLB_PERM_WO, &p, &g), -EAGAIN);
-	ASSERT_EQ(nmissed, 2);
 	ASSERT_EQ(c.n, 0);
+	/* The update answered the first miss: this one is sent. */
+	ASSERT_EQ(nmissed, 2);
+	ASSERT_EQ(iotlb_translate(&t, &c, &mm, 0x6000, &len, IOTLB_PERM_WO, &p, &g), -EAGAIN);
+	ASSERT_EQ(nmissed, 3);
+	ASSERT_EQ(missed_iova, 0x6000);
 	/* An entry whose memory went away (a new memory table): a fault, not a pointer. */
 	ASSERT_OK(upd(&t, 0x5000, 0x1000, UVA, IOTLB_PERM_RW));
 	struct mem saved = mm;
