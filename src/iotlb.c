@@ -103,24 +103,39 @@ static void remove_at(struct iotlb *t, unsigned i)
 	t->n--;
 }
 
-/* Removes every entry that overlaps [iova, last]; a partly covered one goes whole (a later
- * access to the rest misses and asks again). Returns how many went. */
-static unsigned remove_range_locked(struct iotlb *t, uint64_t iova, uint64_t last)
+static void insert_at(struct iotlb *t, unsigned i, const struct iotlb_entry *x)
 {
-	unsigned i = find_locked(t, iova), k = 0;
+	memmove(&t->e[i + 1], &t->e[i], (t->n - i) * sizeof(t->e[0]));
+	t->e[i] = *x;
+	t->n++;
+}
+
+/* Removes [iova, last] from the table: entries inside it go, an entry that sticks out keeps
+ * the part outside (a vIOMMU invalidating one page of a larger mapping). When the table is
+ * full, the part past the range goes too (a later access misses and asks again). */
+static void remove_range_locked(struct iotlb *t, uint64_t iova, uint64_t last)
+{
+	unsigned i = find_locked(t, iova);
 
 	while (i < t->n && t->e[i].iova <= last) {
+		struct iotlb_entry x = t->e[i];
 		remove_at(t, i);
-		k++;
+		if (x.iova < iova) {
+			struct iotlb_entry l = { x.iova, iova - 1, x.uaddr, x.perm };
+			insert_at(t, i++, &l);
+		}
+		if (x.last > last && t->n < IOTLB_MAX_ENTRIES) {
+			struct iotlb_entry r = { last + 1, x.last, x.uaddr + (last + 1 - x.iova),
+						 x.perm };
+			insert_at(t, i++, &r);
+		}
 	}
-	return k;
 }
 
 static int update(struct iotlb *t, const struct mem *mm, const struct vhu_iotlb_msg *m,
 		  uint64_t last)
 {
 	uint64_t ulast;
-	unsigned i;
 
 	if (m->perm < IOTLB_PERM_RO || m->perm > IOTLB_PERM_RW) {
 		log_err(t->lg, "IOTLB update iova 0x%llx: permission %u is not RO, WO or RW",
@@ -154,10 +169,8 @@ static int update(struct iotlb *t, const struct mem *mm, const struct vhu_iotlb_
 		remove_at(t, t->evict++ % t->n);
 		t->evictions++;
 	}
-	i = find_locked(t, m->iova);
-	memmove(&t->e[i + 1], &t->e[i], (t->n - i) * sizeof(t->e[0]));
-	t->e[i] = (struct iotlb_entry){ m->iova, last, m->uaddr, m->perm };
-	t->n++;
+	struct iotlb_entry x = { m->iova, last, m->uaddr, m->perm };
+	insert_at(t, find_locked(t, m->iova), &x);
 	t->updates++;
 	bump_locked(t);
 	pthread_rwlock_unlock(&t->lock);

@@ -75,13 +75,24 @@ static int lookups(void)
 	ASSERT_EQ(iotlb_lookup(&t, 0x11000, &len, IOTLB_PERM_RO, &ua), -ENOENT);
 	ASSERT_EQ(iotlb_lookup(&t, 0xffff, &len, IOTLB_PERM_RO, &ua), -ENOENT);
 	ASSERT_EQ(iotlb_lookup(&t, 0x22000, &len, IOTLB_PERM_RO, &ua), -ENOENT);
-	/* A new mapping over an old one replaces it. */
+	/* A new mapping inside an old one replaces that part of it; the rest stays. */
 	ASSERT_OK(upd(&t, 0x20800, 0x100, UVA + 0x100, IOTLB_PERM_WO));
-	ASSERT_EQ(iotlb_lookup(&t, 0x20000, &len, IOTLB_PERM_RO, &ua), -ENOENT);
+	len = 0x1000;
+	ASSERT_OK(iotlb_lookup(&t, 0x20000, &len, IOTLB_PERM_RW, &ua));
+	ASSERT_EQ(ua, UVA + 0x8000);
+	ASSERT_EQ(len, 0x800);
 	len = 0x1000;
 	ASSERT_OK(iotlb_lookup(&t, 0x20810, &len, IOTLB_PERM_WO, &ua));
 	ASSERT_EQ(ua, UVA + 0x110);
 	ASSERT_EQ(len, 0xf0);
+	ASSERT_EQ(iotlb_lookup(&t, 0x20810, &len, IOTLB_PERM_RO, &ua), -EACCES);
+	len = 0x10000;
+	ASSERT_OK(iotlb_lookup(&t, 0x20900, &len, IOTLB_PERM_RW, &ua));
+	ASSERT_EQ(ua, UVA + 0x8900);
+	ASSERT_EQ(len, 0x1700);
+	ASSERT_EQ(t.n, 4);
+	/* One over several: they go. */
+	ASSERT_OK(upd(&t, 0x20000, 0x2000, UVA, IOTLB_PERM_RO));
 	ASSERT_EQ(t.n, 2);
 	iotlb_destroy(&t);
 	return 0;
@@ -131,20 +142,29 @@ static int invalidations(void)
 	/* Nothing there: fine, nothing changes. */
 	ASSERT_OK(inval(&t, 0x1000000, 0x1000));
 	ASSERT_EQ(t.n, 8);
-	/* A part of an entry takes the whole entry. */
+	/* A byte inside an entry: the entry keeps both sides. */
 	g = iotlb_gen(&t);
 	ASSERT_OK(inval(&t, 0x20800, 1));
 	ASSERT_TRUE(iotlb_gen(&t) != g);
-	ASSERT_EQ(t.n, 7);
-	ASSERT_EQ(iotlb_lookup(&t, 0x20000, &len, IOTLB_PERM_RO, &ua), -ENOENT);
-	ASSERT_OK(iotlb_lookup(&t, 0x30000, &len, IOTLB_PERM_RO, &ua));
-	/* Across several entries. */
+	ASSERT_EQ(t.n, 9);
+	ASSERT_EQ(iotlb_lookup(&t, 0x20800, &len, IOTLB_PERM_RO, &ua), -ENOENT);
+	ASSERT_OK(iotlb_lookup(&t, 0x207ff, &len, IOTLB_PERM_RO, &ua));
+	ASSERT_EQ(ua, UVA + 0x1000 + 0x7ff);
+	ASSERT_OK(iotlb_lookup(&t, 0x20801, &len, IOTLB_PERM_RO, &ua));
+	ASSERT_EQ(ua, UVA + 0x1000 + 0x801);
+	/* Across several entries: the first keeps its head, the middle ones go, the last is
+	 * wholly inside. */
 	ASSERT_OK(inval(&t, 0x30fff, 0x20002));
-	ASSERT_EQ(t.n, 4);
+	ASSERT_EQ(t.n, 7);
+	len = 0x1000;
+	ASSERT_OK(iotlb_lookup(&t, 0x30000, &len, IOTLB_PERM_RO, &ua));
+	ASSERT_EQ(len, 0xfff);
+	ASSERT_EQ(iotlb_lookup(&t, 0x40000, &len, IOTLB_PERM_RO, &ua), -ENOENT);
+	ASSERT_EQ(iotlb_lookup(&t, 0x50000, &len, IOTLB_PERM_RO, &ua), -ENOENT);
 	ASSERT_OK(iotlb_lookup(&t, 0x60000, &len, IOTLB_PERM_RO, &ua));
 	/* Zero size or wrapping: refused, and everything from iova on forgotten (safe). */
 	ASSERT_EQ(inval(&t, 0x70000, 0), -EINVAL);
-	ASSERT_EQ(t.n, 2);
+	ASSERT_EQ(t.n, 5);
 	ASSERT_EQ(inval(&t, 0x10000, UINT64_MAX), -EINVAL);
 	ASSERT_EQ(t.n, 0);
 	iotlb_destroy(&t);
