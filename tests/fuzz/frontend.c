@@ -16,6 +16,13 @@
  *                for GET_INFLIGHT_FD);
  *   bit 2:       hang up instead of answering (the next connection takes the next chunks);
  *   bits 4-7:    size in pages of the memfd sent with an inflight reply.
+ *
+ * The back-end channel: when the input's protocol features offer BACKEND_REQ, the fake
+ * back-end keeps the channel the front-end gives it, and after open (and again after start)
+ * the harness takes a byte n from the input and writes n % 4 pieces on the channel, each a
+ * control byte (bit 0: an eventfd rides along), a length byte and that many raw bytes,
+ * calling vhu_frontend_channel_dispatch() after each (its config callback reads the config,
+ * which the fake back-end answers from the input as any reply). Acks are read and dropped.
  */
 #include <errno.h>
 #include <linux/virtio_config.h>
@@ -25,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -44,6 +52,7 @@ struct fuzz_hdr {
 
 static char path[64];
 static int lfd = -1;
+static int chan = -1; /* the back-end's end of the back-end channel, or -1 */
 static struct {
 	const uint8_t *data;
 	size_t size;
@@ -144,6 +153,12 @@ static void *fake_backend(void *arg)
 		sock_set_timeout(fd, 1000);
 		static struct msg m;
 		while (r > 0 && sock_recv(fd, &m, false) == 0) {
+			if (m.hdr.request == VHU_REQ_SET_BACKEND_REQ_FD && m.nfds == 1) {
+				int old = __atomic_exchange_n(&chan, m.fds[0], __ATOMIC_ACQ_REL);
+				m.fds[0] = -1;
+				if (old >= 0)
+					close(old);
+			}
 			msg_close_fds(&m);
 			if (wants_reply(&m))
 				r = answer(fd, &m);
@@ -153,6 +168,52 @@ static void *fake_backend(void *arg)
 			in.size = 0;
 	}
 	return NULL;
+}
+
+static void on_config(struct vhu_frontend *fe, void *opaque)
+{
+	uint8_t cfg[16];
+
+	(void)opaque;
+	vhu_frontend_get_config(fe, 0, cfg, sizeof(cfg));
+}
+
+/* Writes what the input says on the back-end channel, serving it after each piece. */
+static void feed_channel(struct vhu_frontend *fe)
+{
+	int c = __atomic_load_n(&chan, __ATOMIC_ACQUIRE);
+	uint8_t n, ctl, len, buf[256];
+
+	if (c < 0 || vhu_frontend_channel_fd(fe) < 0 || take(&n, 1))
+		return;
+	vhu_frontend_set_config_cb(fe, on_config, NULL);
+	for (unsigned i = 0; i < n % 4u; i++) {
+		if (take(&ctl, 1) || take(&len, 1))
+			return;
+		size_t got = len < in.size ? len : in.size;
+		take(buf, got);
+		int efd = (ctl & 1) ? eventfd(0, EFD_CLOEXEC) : -1;
+		struct iovec iov = { buf, got };
+		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (efd >= 0) {
+			mh.msg_control = cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &efd, sizeof(int));
+		}
+		if (got)
+			sendmsg(c, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (efd >= 0)
+			close(efd);
+		if (vhu_frontend_channel_dispatch(fe))
+			return;
+		while (recv(c, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+	}
 }
 
 static void remove_socket(void)
@@ -186,6 +247,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vhu_frontend *fe;
 	struct vhu_frontend_opts o = { .path = path, .timeout_ms = 300, .mem_size = 1 << 20 };
 	if (vhu_frontend_open(&fe, &o) == 0) {
+		feed_channel(fe);
 		struct vhu_frontend_start_opts so = { .features = h.features,
 						      .nvqs = h.nvqs % 4 + 1,
 						      .queue_size = 1u << (h.qlog % 9),
@@ -193,6 +255,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int ret = vhu_frontend_start(fe, &so);
 		if (ret && !vhu_frontend_alive(fe) && in.size)
 			ret = vhu_frontend_reconnect(fe, 300);
+		if (ret == 0)
+			feed_channel(fe);
 		uint8_t cfg[16];
 		vhu_frontend_get_config(fe, 0, cfg, sizeof(cfg));
 		if (ret == 0)
@@ -205,5 +269,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_join(t, NULL);
 	if (wake >= 0)
 		close(wake);
+	int c = __atomic_exchange_n(&chan, -1, __ATOMIC_ACQ_REL);
+	if (c >= 0)
+		close(c);
 	return 0;
 }

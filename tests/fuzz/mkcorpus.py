@@ -343,5 +343,13 @@ put("frontend", "split", fe_session(False, (1 << 0) | (1 << 3)))
 put("frontend", "packed-all", fe_session(True, ALLPF))
 put("frontend", "split-all", fe_session(False, ALLPF, 1))
 put("frontend", "no-ack", fe_session(False, (1 << 9)))
+# The back-end channel (BACKEND_REQ): after open, CONFIG_CHANGE_MSG with NEED_REPLY (the
+# callback's GET_CONFIG answered), then an IOTLB miss (refused). struct fuzz_hdr is 16 bytes in
+# C (its u64 aligns it), fe_hdr() packs 12: 4 bytes of padding here.
+BREQ_PF = (1 << 3) | (1 << 5) | (1 << 9)
+put("frontend", "backend-req", fe_hdr(V1) + bytes(4) + ok(u64(V1 | PF)) + ok(u64(BREQ_PF)) + ok(u64(0)) +
+    bytes([2]) + bytes([0, 12]) + msg(2, b"", 1 | NEED) +
+    ok(struct.pack("<III", 0, 16, 0) + bytes(range(16))) +
+    bytes([0, 44]) + msg(1, bytes(32), 1 | NEED) + b"\x01")  # (the 1 keeps the zeros)
 put("frontend", "hangup", fe_hdr(V1) + ok(u64(V1 | PF)) + ok(u64(1 << 3)) + bytes([4]) +
     ok(u64(V1 | PF)) + ok(u64(0)))

@@ -1208,6 +1208,116 @@ static int dirty_logging_packed(void)
 	return dirty_logging(true);
 }
 
+/* ---- the back-end channel (BACKEND_REQ) ---- */
+
+static struct {
+	struct vhu_backend *be;
+	int want_change, change_ret, owed, quit;
+} ch;
+
+/* The dispatch thread: messages, acks, and config changes asked for by the test. */
+static void *chan_thread(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&ch.quit, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = { .fd = vhu_backend_fd(ch.be), .events = POLLIN };
+		if (poll(&p, 1, 2) > 0 && vhu_backend_dispatch(ch.be))
+			break;
+		if (__atomic_load_n(&ch.want_change, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&ch.change_ret, vhu_backend_config_changed(ch.be),
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&ch.want_change, 0, __ATOMIC_RELEASE);
+		}
+		__atomic_store_n(&ch.owed, vhu_backend_channel_dispatch(ch.be), __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static int config_changed_now(void)
+{
+	__atomic_store_n(&ch.want_change, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&ch.want_change, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	return __atomic_load_n(&ch.change_ret, __ATOMIC_RELAXED);
+}
+
+/* BACKEND_REQ is offered only to a device that asks; SET_BACKEND_REQ_FD takes an AF_UNIX
+ * stream socket; vhu_backend_config_changed() needs CONFIG and BACKEND_REQ and a channel,
+ * sends with NEED_REPLY under REPLY_ACK and counts the ack owed until it comes; RESET_DEVICE
+ * keeps the channel, detach closes it. */
+static int backend_channel(void)
+{
+	struct vhu_device_ops o = ops;
+	uint64_t pf;
+	int sp[2], sv[2], p[2];
+	pthread_t t;
+	struct vhu_hdr h;
+
+	/* The default test device does not ask: not offered. */
+	ASSERT_OK(start_pair(-1));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_PROTOCOL_FEATURES, &pf));
+	ASSERT_TRUE(!(pf & (1ull << VHU_PROTO_F_BACKEND_REQ)));
+	stop_pair();
+
+	o.protocol_features |= 1ull << VHU_PROTO_F_BACKEND_REQ;
+	memset(&ch, 0, sizeof(ch));
+	ASSERT_OK(vhu_backend_new(&ch.be, &o, &dev, DRV_NQ));
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_OK(vhu_backend_attach(ch.be, sp[1]));
+	ASSERT_OK(drv_open_fd(&d, sp[0]));
+	ASSERT_EQ(vhu_backend_config_changed(ch.be), -ENOPROTOOPT);
+	ASSERT_EQ(vhu_backend_channel_fd(ch.be), -1);
+	ASSERT_OK(pthread_create(&t, NULL, chan_thread, NULL));
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_PROTOCOL_FEATURES, &pf));
+	ASSERT_TRUE(pf & (1ull << VHU_PROTO_F_BACKEND_REQ));
+	pf &= (1ull << VHU_PROTO_F_REPLY_ACK) | (1ull << VHU_PROTO_F_CONFIG) |
+	      (1ull << VHU_PROTO_F_BACKEND_REQ) | (1ull << VHU_PROTO_F_RESET_DEVICE);
+	ASSERT_OK(drv_send(&d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &pf, 8, NULL, 0));
+	uint64_t v;
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v)); /* SET_PROTOCOL_FEATURES handled */
+	ASSERT_EQ(config_changed_now(), -ENOTCONN);	      /* negotiated, but no channel yet */
+	/* A pipe is not a channel: refused, the connection stays. */
+	ASSERT_OK(pipe2(p, O_CLOEXEC));
+	ASSERT_TRUE(drv_call_ack(&d, VHU_REQ_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1) > 0);
+	close(p[0]);
+	close(p[1]);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1), 0);
+	close(sv[1]);
+	ASSERT_OK(config_changed_now());
+	ASSERT_EQ(recv(sv[0], &h, sizeof(h), 0), sizeof(h));
+	ASSERT_EQ(h.request, VHU_BREQ_CONFIG_CHANGE_MSG);
+	ASSERT_EQ(h.flags, VHU_VERSION | VHU_FLAG_NEED_REPLY);
+	for (int i = 0; i < 100 && __atomic_load_n(&ch.owed, __ATOMIC_ACQUIRE) != 1; i++)
+		usleep(1000);
+	ASSERT_EQ(__atomic_load_n(&ch.owed, __ATOMIC_ACQUIRE), 1);
+	/* The main socket is served while the ack is owed. */
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v));
+	struct {
+		struct vhu_hdr h;
+		uint64_t v;
+	} __attribute__((packed))
+	ack = { { VHU_BREQ_CONFIG_CHANGE_MSG, VHU_VERSION | VHU_FLAG_REPLY, 8 }, 0 };
+	ASSERT_EQ(send(sv[0], &ack, sizeof(ack), 0), sizeof(ack));
+	for (int i = 0; i < 1000 && __atomic_load_n(&ch.owed, __ATOMIC_ACQUIRE) != 0; i++)
+		usleep(1000);
+	ASSERT_EQ(__atomic_load_n(&ch.owed, __ATOMIC_ACQUIRE), 0);
+	/* RESET_DEVICE keeps the channel (QEMU sends SET_BACKEND_REQ_FD once). */
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	ASSERT_OK(config_changed_now());
+	ASSERT_EQ(recv(sv[0], &h, sizeof(h), 0), sizeof(h));
+	__atomic_store_n(&ch.quit, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	/* Detach closes it. */
+	vhu_backend_detach(ch.be);
+	ASSERT_EQ(vhu_backend_channel_fd(ch.be), -1);
+	ASSERT_EQ(recv(sv[0], &h, sizeof(h), 0), 0);
+	close(sv[0]);
+	drv_close(&d);
+	vhu_backend_free(ch.be);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(handshake_and_queries);
@@ -1238,5 +1348,6 @@ int main(void)
 	RUN(inflight_fd_size);
 	RUN(dirty_logging_split);
 	RUN(dirty_logging_packed);
+	RUN(backend_channel);
 	T_MAIN_END();
 }
