@@ -210,11 +210,21 @@ static int call(struct fe_conn *c, uint32_t req, const void *p, uint32_t size, s
 }
 
 /* "VHOST_USER_IOTLB_MSG": "The back-end has to acknowledge the request with sending zero as
- * u64 payload for success, non-zero otherwise." */
+ * u64 payload for success, non-zero otherwise." Sent with NEED_REPLY, as QEMU does: DPDK 22.11's
+ * vhost library answers only then. */
 static int user_iotlb_msg(struct fe_conn *c, const struct vhu_iotlb_msg *im)
 {
 	struct msg m;
-	int ret = call(c, VHU_REQ_IOTLB_MSG, im, sizeof(*im), &m, 8, 8);
+	int ret;
+
+	msg_init(&m, VHU_REQ_IOTLB_MSG, VHU_FLAG_NEED_REPLY, sizeof(*im));
+	memcpy(m.p.raw, im, sizeof(*im));
+	ret = sock_send(c->fd, &m, NULL, 0);
+	if (ret) {
+		log_err(c->lg, "sending IOTLB_MSG: %s", strerror(-ret));
+		return ret;
+	}
+	ret = recv_reply(c, VHU_REQ_IOTLB_MSG, &m, 8, 8);
 
 	if (!ret && m.p.u64) {
 		log_err(c->lg, "IOTLB_MSG (type %u, iova 0x%llx) failed: %llu", im->type,
