@@ -119,8 +119,9 @@ int vhu_frontend_reconnect(struct vhu_frontend *fe, int timeout_ms);
  * makes the other vhu_frontend_*() calls. It never blocks: it serves the requests that
  * arrived (up to 32 a call) and acks each one when the back-end set NEED_REPLY (with
  * REPLY_ACK). BACKEND_CONFIG_CHANGE_MSG calls the config callback (which may read the new
- * config with vhu_frontend_get_config()) and is acked 0; every other request is refused (a
- * non-zero ack; an IOTLB miss included: this front-end has no IOTLB yet). A malformed or
+ * config with vhu_frontend_get_config()) and is acked 0; an IOTLB miss is answered with an
+ * update of its page after vhu_frontend_set_iommu() (refused without); every other request is
+ * refused (a non-zero ack). A malformed or
  * unknown request drops the channel with a logged error; the connection goes on. Returns 0,
  * or -errno when the channel was dropped or the back-end closed it (-ECONNRESET).
  */

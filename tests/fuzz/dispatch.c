@@ -4,13 +4,13 @@
  * 12-byte header whose size field is clamped to the bytes that follow, with its payload. They
  * are written to a socketpair one at a time and vhu_backend_dispatch() handles each; messages
  * that need fds get memfd/eventfd fds, so SET_MEM_TABLE, KICK and friends reach their
- * handlers (SET_INFLIGHT_FD, SET_LOG_BASE with a 64 KiB log, and REM_MEM_REG included: the device offers INFLIGHT_SHMFD, and
- * the inflight buffer starts zeroed, so a session that stops and restarts a ring restores
- * what it recorded). After the first error the backend is detached and re-attached, as a daemon
- * does. The device pops whatever the rings hold after every message, so hostile rings are walked.
- * The device offers ACCESS_PLATFORM and BACKEND_REQ: SET_BACKEND_REQ_FD gets a socket (whose
- * other end is drained, so IOTLB misses go somewhere), and IOTLB_MSG updates and invalidations
- * reach the IOTLB while the rings translate through it.
+ * handlers (SET_INFLIGHT_FD, SET_LOG_BASE with a 64 KiB log, and REM_MEM_REG included: the device
+ * offers INFLIGHT_SHMFD, and the inflight buffer starts zeroed, so a session that stops and
+ * restarts a ring restores what it recorded). After the first error the backend is detached and
+ * re-attached, as a daemon does. The device pops whatever the rings hold after every message, so
+ * hostile rings are walked. The device offers ACCESS_PLATFORM and BACKEND_REQ: SET_BACKEND_REQ_FD
+ * gets a socket (whose other end is drained, so IOTLB misses go somewhere), and IOTLB_MSG updates
+ * and invalidations reach the IOTLB while the rings translate through it.
  */
 #include <errno.h>
 #include <linux/virtio_config.h>
