@@ -96,6 +96,13 @@ static int map_iov_iova(struct vhu_virtq *vq, uint64_t iova, uint32_t len, struc
 		void *p = ring_piece(vq, iova, &l, perm, &err);
 		if (!p)
 			return err;
+		/* Pages of the vIOMMU that follow each other in our memory too: one iovec. */
+		if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len == p) {
+			iov[n - 1].iov_len += l;
+			iova += l;
+			left -= l;
+			continue;
+		}
 		if (n == max)
 			return -ENOBUFS;
 		iov[n].iov_base = p;

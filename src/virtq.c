@@ -249,6 +249,11 @@ VHU_EXPORT uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq)
 	return v;
 }
 
+VHU_EXPORT bool vhu_virtq_iotlb_waiting(struct vhu_virtq *vq)
+{
+	return vq->iotlb && ring_tlb_waiting(vq);
+}
+
 VHU_EXPORT unsigned vhu_virtq_index(const struct vhu_virtq *vq)
 {
 	return vq->index;

@@ -32,6 +32,10 @@ struct nqueue {
 	uint64_t idle_since;  /* ns; 0 while there is work */
 	struct dhandler kick; /* the kick fd is readable */
 	uint64_t packets, bytes, drops;
+	/* rx, ACCESS_PLATFORM: a frame whose receive buffer missed in the IOTLB, held until the
+	 * update kicks the ring (one per queue; malloc'd at the first) */
+	uint8_t *held;
+	uint32_t held_len;
 };
 
 enum port_kind { PORT_VHOST, PORT_TAP };

@@ -87,6 +87,32 @@ void net_flush_dirty(struct net *n)
 	n->ndirty = 0;
 }
 
+#define HELD_MAX 65536
+
+/* The frame held for q (its buffer had missed in the IOTLB), again: delivered, still waiting
+ * (kept), or dropped. */
+static void held_flush(struct net *n, struct nqueue *q)
+{
+	struct port *p = q->port;
+	struct iovec iov = { q->held, q->held_len };
+	int r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems,
+			   RX_MAX_BUFS);
+
+	if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq))
+		return;
+	if (r == -EIO)
+		p->teardown = true;
+	if (r == 0) {
+		q->packets++;
+		q->bytes += q->held_len;
+	} else {
+		q->drops++;
+	}
+	if (r == 0 || r == -EMSGSIZE)
+		mark_dirty(n, q);
+	q->held_len = 0;
+}
+
 static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint32_t len)
 {
 	struct nqueue *q = pick_rxq(p, qp);
@@ -98,9 +124,26 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 		p->filtered++;
 		return 0;
 	}
+	/* Frames keep their order: one held for an IOTLB update goes first. */
+	if (q->held_len) {
+		held_flush(n, q);
+		if (q->held_len) {
+			q->drops++;
+			return -ENOBUFS;
+		}
+	}
 	/* One frame into one or more rx buffers, num_buffers filled (MRG_RXBUF). */
 	struct iovec iov = { (void *)f, len };
 	r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems, RX_MAX_BUFS);
+	/* ACCESS_PLATFORM: the buffer's mapping missed; the update kicks the ring. A guest maps
+	 * receive buffers as it posts them, and vhost hears of it only by missing: dropping here
+	 * would lose a frame per new buffer. */
+	if (r == -ENOBUFS && len <= HELD_MAX && vhu_virtq_iotlb_waiting(q->vq) &&
+	    (q->held || (q->held = malloc(HELD_MAX)))) {
+		memcpy(q->held, f, len);
+		q->held_len = len;
+		return 0;
+	}
 	if (r == -EIO)
 		p->teardown = true;
 	if (r == -EMSGSIZE)
@@ -227,8 +270,14 @@ static void queue_on_kick(struct net *n, struct nqueue *q)
 		ctrl_process(n, q);
 		return;
 	}
-	if (q->index % 2 == 0)
-		return; /* rx: new buffers; frames are only sent when they arrive */
+	if (q->index % 2 == 0) {
+		/* rx: new buffers (or an IOTLB update for a held frame's) */
+		if (q->held_len) {
+			held_flush(n, q);
+			net_flush_dirty(n);
+		}
+		return; /* frames are only sent when they arrive */
+	}
 	/* At most TX_TURN batches now: a guest that keeps its ring full must not hold the loop
 	 * (every other port waits meanwhile). The rest is polled by the main loop, one batch
 	 * per ring and round (net_poll_adaptive), as after any kick; with poll_ns 0 that ends
@@ -384,6 +433,9 @@ static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 	q->in_ep = false;
 	q->polling = false;
 	q->started = false;
+	free(q->held); /* a held frame dies with the ring's buffers */
+	q->held = NULL;
+	q->held_len = 0;
 }
 
 static void cb_features_set(void *dev, uint64_t f)
