@@ -943,6 +943,9 @@ static void iotlb_miss(void *opaque, uint64_t iova, unsigned perm)
 	if (ret)
 		log_warn(&be->lg, "IOTLB miss at iova 0x%llx not sent: %s",
 			 (unsigned long long)iova, strerror(-ret));
+	else
+		log_debug(&be->lg, "IOTLB miss at iova 0x%llx (perm %u)", (unsigned long long)iova,
+			  perm);
 }
 
 /* "VHOST_USER_IOTLB_MSG": "The back-end has to acknowledge the request with sending zero as
@@ -955,6 +958,10 @@ static int h_iotlb_msg(struct vhu_backend *be, struct msg *m)
 
 	if (!(offered_features(be) & bit64(F_ACCESS_PLATFORM)))
 		return h_unsupported(be, m);
+	log_debug(&be->lg, "IOTLB_MSG type %u iova 0x%llx size 0x%llx uaddr 0x%llx perm %u",
+		  m->p.iotlb.type, (unsigned long long)m->p.iotlb.iova,
+		  (unsigned long long)m->p.iotlb.size, (unsigned long long)m->p.iotlb.uaddr,
+		  m->p.iotlb.perm);
 	ret = iotlb_msg(&be->iotlb, &be->mem, &m->p.iotlb);
 	if (ret)
 		return H_FAIL;

@@ -87,30 +87,46 @@ void net_flush_dirty(struct net *n)
 	n->ndirty = 0;
 }
 
-#define HELD_MAX 65536
-
-/* The frame held for q (its buffer had missed in the IOTLB), again: delivered, still waiting
- * (kept), or dropped. */
+/* The frames held for q (a buffer had missed in the IOTLB), again, in order: each delivered
+ * or dropped, until the ring waits for the IOTLB again. */
 static void held_flush(struct net *n, struct nqueue *q)
 {
 	struct port *p = q->port;
-	struct iovec iov = { q->held, q->held_len };
-	int r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems,
-			   RX_MAX_BUFS);
 
-	if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq))
-		return;
-	if (r == -EIO)
-		p->teardown = true;
-	if (r == 0) {
-		q->packets++;
-		q->bytes += q->held_len;
-	} else {
-		q->drops++;
+	while (q->held_n) {
+		unsigned k = q->held_first;
+		struct iovec iov = { q->held[k], q->held_len[k] };
+		int r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems,
+				   RX_MAX_BUFS);
+		if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq))
+			return;
+		if (r == -EIO)
+			p->teardown = true;
+		if (r == 0) {
+			q->packets++;
+			q->bytes += iov.iov_len;
+		} else {
+			q->drops++;
+		}
+		if (r == 0 || r == -EMSGSIZE)
+			mark_dirty(n, q);
+		q->held_first = (k + 1) % NET_HELD;
+		q->held_n--;
+		if (r == -EIO)
+			return;
 	}
-	if (r == 0 || r == -EMSGSIZE)
-		mark_dirty(n, q);
-	q->held_len = 0;
+}
+
+/* Holds a copy of f for q: 0, or -ENOBUFS when it does not fit. */
+static int held_add(struct nqueue *q, const uint8_t *f, uint32_t len)
+{
+	if (len > NET_HELD_SIZE || q->held_n == NET_HELD ||
+	    (!q->held && !(q->held = malloc(NET_HELD * sizeof(*q->held)))))
+		return -ENOBUFS;
+	unsigned k = (q->held_first + q->held_n++) % NET_HELD;
+	memcpy(q->held[k], f, len);
+	q->held_len[k] = len;
+	return 0;
 }
 
 static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint32_t len)
@@ -124,10 +140,13 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 		p->filtered++;
 		return 0;
 	}
-	/* Frames keep their order: one held for an IOTLB update goes first. */
-	if (q->held_len) {
+	/* Frames keep their order: those held for an IOTLB update go first, and while the ring
+	 * still waits this one joins them. */
+	if (q->held_n) {
 		held_flush(n, q);
-		if (q->held_len) {
+		if (q->held_n) {
+			if (held_add(q, f, len) == 0)
+				return 0;
 			q->drops++;
 			return -ENOBUFS;
 		}
@@ -138,12 +157,8 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 	/* ACCESS_PLATFORM: the buffer's mapping missed; the update kicks the ring. A guest maps
 	 * receive buffers as it posts them, and vhost hears of it only by missing: dropping here
 	 * would lose a frame per new buffer. */
-	if (r == -ENOBUFS && len <= HELD_MAX && vhu_virtq_iotlb_waiting(q->vq) &&
-	    (q->held || (q->held = malloc(HELD_MAX)))) {
-		memcpy(q->held, f, len);
-		q->held_len = len;
+	if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq) && held_add(q, f, len) == 0)
 		return 0;
-	}
 	if (r == -EIO)
 		p->teardown = true;
 	if (r == -EMSGSIZE)
@@ -272,7 +287,7 @@ static void queue_on_kick(struct net *n, struct nqueue *q)
 	}
 	if (q->index % 2 == 0) {
 		/* rx: new buffers (or an IOTLB update for a held frame's) */
-		if (q->held_len) {
+		if (q->held_n) {
 			held_flush(n, q);
 			net_flush_dirty(n);
 		}
@@ -433,9 +448,9 @@ static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 	q->in_ep = false;
 	q->polling = false;
 	q->started = false;
-	free(q->held); /* a held frame dies with the ring's buffers */
+	free(q->held); /* held frames die with the ring's buffers */
 	q->held = NULL;
-	q->held_len = 0;
+	q->held_n = q->held_first = 0;
 }
 
 static void cb_features_set(void *dev, uint64_t f)
