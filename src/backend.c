@@ -387,6 +387,26 @@ static int h_get_queue_num(struct vhu_backend *be, struct msg *m)
 
 /* ---- handlers: memory ---- */
 
+/*
+ * The device stopped (no ring started any more): the IOTLB is forgotten. QEMU 7.2 forwards the
+ * vIOMMU's invalidations only while the device runs (vhost_dev_stop unregisters its IOMMU
+ * listener, vhost_dev_start registers it again), so what the table holds from before a stop
+ * may be stale at the next start: the firmware's run (SeaBIOS drives virtio-blk with the vIOMMU
+ * still off, every IOVA its guest-physical address) leaves mappings that the guest's own IOVAs
+ * can later reuse. Forgetting costs one miss per page at the next start. As DPDK's
+ * vhost_user_iotlb_flush_all() on SET_MEM_TABLE (below), for the same reason.
+ */
+static void iotlb_forget_if_stopped(struct vhu_backend *be)
+{
+	if (!has_bit(be->features, F_ACCESS_PLATFORM))
+		return;
+	for (unsigned i = 0; i < be->nvqs; i++)
+		if (be->vqs[i].started)
+			return;
+	iotlb_clear(&be->iotlb);
+	log_debug(&be->lg, "device stopped: IOTLB forgotten");
+}
+
 /* The device's own guest pointers are stale: it resolves them while every ring is stopped. */
 static void mem_changed(struct vhu_backend *be)
 {
@@ -403,6 +423,8 @@ static int h_set_mem_table(struct vhu_backend *be, struct msg *m)
 	 * virtio-user sends a new table while running. */
 	stop_all(be, was);
 	ret = mem_set_table(&be->mem, m->p.mem.regions, m->p.mem.nregions, m->fds, &be->lg);
+	/* The front-end's addresses may mean other memory now (DPDK flushes its IOTLB here). */
+	iotlb_clear(&be->iotlb);
 	mem_changed(be);
 	restart_all(be, was);
 	return ret;
@@ -540,6 +562,7 @@ static int h_get_vring_base(struct vhu_backend *be, struct msg *m)
 	close_fd(&vq->kick_fd);
 	vq->kick_set = false;
 	vq->broken = false;
+	iotlb_forget_if_stopped(be);
 	return H_REPLY;
 }
 
