@@ -20,11 +20,13 @@
 #include "breq.h"
 #include "dirty.h"
 #include "inflight.h"
+#include "iotlb.h"
 #include "log.h"
 #include "mem.h"
 #include "msg.h"
 #include "virtq_ctl.h"
 #include "sock.h"
+#include "stall.h"
 #include "util.h"
 #include "vhu/backend.h"
 
@@ -79,6 +81,8 @@ struct vhu_backend {
 	int reply_fd; /* an fd to send with the reply being built (GET_INFLIGHT_FD) */
 	/* BACKEND_REQ: our requests to the front-end and the acks it owes (breq.h) */
 	struct breq chan;
+	/* ACCESS_PLATFORM: the IOTLB (iotlb.h), and the miss requests it sends on chan */
+	struct iotlb iotlb;
 	/* The message being assembled: the socket is non-blocking and a message may arrive in
 	 * pieces over many dispatch calls. rx owns the fds received so far. */
 	struct msg rx;
@@ -101,10 +105,18 @@ static bool logs(const struct vhu_backend *be)
 	return !(be->ops->flags & VHU_DEVICE_F_NO_DIRTY_LOG);
 }
 
+/* "VIRTIO_F_ACCESS_PLATFORM" (IOMMU_PLATFORM): PROTOCOL-NOTES "IOMMU_PLATFORM requires
+ * BACKEND_REQ + REPLY_ACK" (QEMU refuses the device otherwise): offered only when the device
+ * also wants the channel (REPLY_ACK the library always offers). */
+#define F_ACCESS_PLATFORM 33
+
 static uint64_t offered_features(const struct vhu_backend *be)
 {
-	return be->ops->features | bit64(VHU_F_PROTOCOL_FEATURES) |
-	       (logs(be) ? bit64(VHU_F_LOG_ALL) : 0);
+	uint64_t f = be->ops->features;
+
+	if (!(be->ops->protocol_features & bit64(VHU_PROTO_F_BACKEND_REQ)))
+		f &= ~bit64(F_ACCESS_PLATFORM);
+	return f | bit64(VHU_F_PROTOCOL_FEATURES) | (logs(be) ? bit64(VHU_F_LOG_ALL) : 0);
 }
 
 /* Sets what a ring logs from the negotiated state, also while it runs: its thread reads the
@@ -142,6 +154,7 @@ static void vq_stop(struct vhu_backend *be, struct vhu_virtq *vq)
 		be->ops->queue_stop(be->dev, vq);
 	virtq_save(vq);
 	vq->started = false;
+	vq->tlb_miss = false; /* a stopped ring waits for nothing */
 }
 
 /* Starts the ring once it has everything it needs: size, addresses, kick, memory. */
@@ -166,7 +179,13 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 		else
 			vq->inf = (void *)(be->inflight.addr + vq->index * be->inflight.region);
 	}
+	vq->iotlb = has_bit(be->features, F_ACCESS_PLATFORM) ? &be->iotlb : NULL;
 	ret = virtq_map(vq, packed, has_bit(be->features, VIRTIO_RING_F_EVENT_IDX));
+	if (ret == -EAGAIN) {
+		/* An IOTLB miss on a ring address (sent): started when the update comes. */
+		log_debug(&be->lg, "vring %u: waits for the IOTLB to map its addresses", vq->index);
+		return 0;
+	}
 	if (ret)
 		return ret;
 	vq->log_warned = false;
@@ -353,6 +372,7 @@ static int h_reset_device(struct vhu_backend *be, struct msg *m)
 	be->features = 0;
 	be->features_set = false;
 	be->status = 0;
+	iotlb_clear(&be->iotlb);
 	if (be->ops->reset)
 		be->ops->reset(be->dev);
 	return H_OK;
@@ -366,6 +386,26 @@ static int h_get_queue_num(struct vhu_backend *be, struct msg *m)
 }
 
 /* ---- handlers: memory ---- */
+
+/*
+ * The device stopped (no ring started any more): the IOTLB is forgotten. QEMU 7.2 forwards the
+ * vIOMMU's invalidations only while the device runs (vhost_dev_stop unregisters its IOMMU
+ * listener, vhost_dev_start registers it again), so what the table holds from before a stop
+ * may be stale at the next start: the firmware's run (SeaBIOS drives virtio-blk with the vIOMMU
+ * still off, every IOVA its guest-physical address) leaves mappings that the guest's own IOVAs
+ * can later reuse. Forgetting costs one miss per page at the next start. As DPDK's
+ * vhost_user_iotlb_flush_all() on SET_MEM_TABLE (below), for the same reason.
+ */
+static void iotlb_forget_if_stopped(struct vhu_backend *be)
+{
+	if (!has_bit(be->features, F_ACCESS_PLATFORM))
+		return;
+	for (unsigned i = 0; i < be->nvqs; i++)
+		if (be->vqs[i].started)
+			return;
+	iotlb_clear(&be->iotlb);
+	log_debug(&be->lg, "device stopped: IOTLB forgotten");
+}
 
 /* The device's own guest pointers are stale: it resolves them while every ring is stopped. */
 static void mem_changed(struct vhu_backend *be)
@@ -383,6 +423,8 @@ static int h_set_mem_table(struct vhu_backend *be, struct msg *m)
 	 * virtio-user sends a new table while running. */
 	stop_all(be, was);
 	ret = mem_set_table(&be->mem, m->p.mem.regions, m->p.mem.nregions, m->fds, &be->lg);
+	/* The front-end's addresses may mean other memory now (DPDK flushes its IOTLB here). */
+	iotlb_clear(&be->iotlb);
 	mem_changed(be);
 	restart_all(be, was);
 	return ret;
@@ -458,7 +500,7 @@ static int h_set_vring_addr(struct vhu_backend *be, struct msg *m)
 	    vq->addr.used == m->p.addr.used) {
 		vq->addr.flags = m->p.addr.flags;
 		vq->addr.log = m->p.addr.log;
-		if (!vq->packed)
+		if (!vq->packed && !vq->iotlb) /* with an IOTLB: the used ring's gpa, kept */
 			__atomic_store_n(&vq->log_used, m->p.addr.log, __ATOMIC_RELAXED);
 		vq_log_update(be, vq);
 		log_debug(&be->lg, "vring %u: used ring logging %s (log address 0x%llx)", vq->index,
@@ -520,6 +562,7 @@ static int h_get_vring_base(struct vhu_backend *be, struct msg *m)
 	close_fd(&vq->kick_fd);
 	vq->kick_set = false;
 	vq->broken = false;
+	iotlb_forget_if_stopped(be);
 	return H_REPLY;
 }
 
@@ -907,6 +950,57 @@ static int h_unsupported(struct vhu_backend *be, struct msg *m)
 	return H_FAIL;
 }
 
+/* ---- handlers: the IOTLB (ACCESS_PLATFORM) ---- */
+
+/* A ring's translation missed (any thread): "VHOST_USER_BACKEND_IOTLB_MSG ... the back-end
+ * sends such requests to the front-end for IOTLB misses and access failures". Never waits
+ * (breq_send); sent without NEED_REPLY, as QEMU and DPDK do, so that misses owe no acks: the
+ * answer is the front-end's IOTLB_MSG update. */
+static void iotlb_miss(void *opaque, uint64_t iova, unsigned perm)
+{
+	struct vhu_backend *be = opaque;
+	struct vhu_iotlb_msg m = { .iova = iova, .perm = (uint8_t)perm, .type = IOTLB_MISS };
+	int ret = breq_send(&be->chan, VHU_BREQ_IOTLB_MSG, &m, sizeof(m), be->features,
+			    be->protocol_features & ~bit64(VHU_PROTO_F_REPLY_ACK));
+
+	if (ret)
+		log_warn(&be->lg, "IOTLB miss at iova 0x%llx not sent: %s",
+			 (unsigned long long)iova, strerror(-ret));
+	else
+		log_debug(&be->lg, "IOTLB miss at iova 0x%llx (perm %u)", (unsigned long long)iova,
+			  perm);
+}
+
+/* "VHOST_USER_IOTLB_MSG": "The back-end has to acknowledge the request with sending zero as
+ * u64 payload for success, non-zero otherwise" (REPLY_STATUS). After an update, the rings
+ * that wait for one go on: a started ring is kicked (its thread pops again), a ring whose
+ * addresses missed is started. */
+static int h_iotlb_msg(struct vhu_backend *be, struct msg *m)
+{
+	int ret;
+
+	if (!(offered_features(be) & bit64(F_ACCESS_PLATFORM)))
+		return h_unsupported(be, m);
+	log_debug(&be->lg, "IOTLB_MSG type %u iova 0x%llx size 0x%llx uaddr 0x%llx perm %u",
+		  m->p.iotlb.type, (unsigned long long)m->p.iotlb.iova,
+		  (unsigned long long)m->p.iotlb.size, (unsigned long long)m->p.iotlb.uaddr,
+		  m->p.iotlb.perm);
+	ret = iotlb_msg(&be->iotlb, &be->mem, &m->p.iotlb);
+	if (ret)
+		return H_FAIL;
+	for (unsigned i = 0; i < be->nvqs; i++) {
+		struct vhu_virtq *vq = &be->vqs[i];
+		/* Pairs with ring_piece(): the generation was bumped before this read. */
+		if (!__atomic_load_n(&vq->tlb_miss, __ATOMIC_SEQ_CST))
+			continue;
+		if (!vq->started)
+			vq_try_start(be, vq);
+		else if (vq->kick_fd >= 0)
+			peer_eventfd_write(vq->kick_fd);
+	}
+	return H_OK;
+}
+
 typedef int (*handler_fn)(struct vhu_backend *be, struct msg *m);
 
 static const handler_fn handlers[VHU_REQ_MAX] = {
@@ -929,7 +1023,7 @@ static const handler_fn handlers[VHU_REQ_MAX] = {
 	[VHU_REQ_GET_QUEUE_NUM] = h_get_queue_num,
 	[VHU_REQ_SET_VRING_ENABLE] = h_set_vring_enable,
 	[VHU_REQ_SET_BACKEND_REQ_FD] = h_set_backend_req_fd,
-	[VHU_REQ_IOTLB_MSG] = h_unsupported,
+	[VHU_REQ_IOTLB_MSG] = h_iotlb_msg,
 	[VHU_REQ_GET_CONFIG] = h_get_config,
 	[VHU_REQ_SET_CONFIG] = h_set_config,
 	[VHU_REQ_GPU_SET_SOCKET] = h_unsupported,
@@ -1181,6 +1275,7 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 				  .opaque = ops->log_opaque,
 				  .level = ops->log_level };
 	breq_init(&be->chan, &be->lg);
+	iotlb_init(&be->iotlb, &be->lg, iotlb_miss, be);
 	mem_init(&be->mem);
 	for (unsigned i = 0; i < nvqs; i++)
 		virtq_init(&be->vqs[i], i, &be->mem, &be->lg);
@@ -1214,6 +1309,7 @@ VHU_EXPORT void vhu_backend_detach(struct vhu_backend *be)
 	dirty_unmap(&be->dlog);
 	close_fd(&be->log_fd);
 	breq_close(&be->chan);
+	iotlb_clear(&be->iotlb);
 	mem_clear(&be->mem);
 	/* A message cut off mid-way may hold fds. */
 	msg_close_fds(&be->rx);
@@ -1233,6 +1329,7 @@ VHU_EXPORT void vhu_backend_free(struct vhu_backend *be)
 		return;
 	vhu_backend_detach(be);
 	breq_destroy(&be->chan);
+	iotlb_destroy(&be->iotlb);
 	free(be->vqs);
 	free(be);
 }

@@ -47,7 +47,7 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 	if (q->num_free < need)
 		return -ENOSPC;
 	for (unsigned i = 0; i < n; i++) {
-		if (!fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len) ||
+		if (!fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len) ||
 		    iov[i].iov_len > UINT32_MAX)
 			return -EFAULT;
 		if (i >= out_num)
@@ -57,13 +57,13 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 		struct vring_packed_desc *t =
 			(struct vring_packed_desc *)(q->ind + (size_t)id * DRVQ_IND_MAX * 16);
 		for (unsigned i = 0; i < n; i++) {
-			t[i].addr = htole64(fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len));
+			t[i].addr = htole64(fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len));
 			t[i].len = htole32((uint32_t)iov[i].iov_len);
 			t[i].id = 0;
 			t[i].flags = htole16(i >= out_num ? VRING_DESC_F_WRITE : 0);
 		}
 		struct vring_packed_desc *d = &q->pk.desc[s];
-		d->addr = htole64(fe_mem_gpa(q->mem, t, 16u * n));
+		d->addr = htole64(fe_mem_dma(q->mem, t, 16u * n));
 		d->len = htole32(16u * n);
 		d->id = htole16(id);
 		first_flags = (uint16_t)(VRING_DESC_F_INDIRECT | vring_packed_avail_bits(wrap));
@@ -74,7 +74,7 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 			uint16_t f = (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
 						(i + 1 < n ? VRING_DESC_F_NEXT : 0) |
 						vring_packed_avail_bits(wrap));
-			d->addr = htole64(fe_mem_gpa(q->mem, iov[i].iov_base, iov[i].iov_len));
+			d->addr = htole64(fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len));
 			d->len = htole32((uint32_t)iov[i].iov_len);
 			d->id = htole16(id);
 			if (i == 0)

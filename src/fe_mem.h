@@ -22,6 +22,9 @@ struct fe_mem {
 	uint8_t *base;
 	size_t size;
 	size_t brk; /* bytes handed out */
+	/* ACCESS_PLATFORM (vhu_frontend_set_iommu): device addresses are IOVAs, the VA plus
+	 * this offset (distinct from every VA); 0 without an IOMMU. */
+	uint64_t iova_off;
 };
 
 /* Creates and maps size bytes: a memfd, or a file under hugepage_dir (unlinked at once) when
@@ -30,7 +33,11 @@ int fe_mem_init(struct fe_mem *m, size_t size, const char *hugepage_dir);
 void fe_mem_free(struct fe_mem *m);
 /* Zeroed memory, aligned to align (a power of two); NULL when the area is exhausted. */
 void *fe_mem_alloc(struct fe_mem *m, size_t size, size_t align);
-/* Guest-physical address of [p, p + len), or 0 when it is not inside the area. */
+/* Guest-physical address of [p, p + len), or 0 when it is not inside the area (the memory
+ * table's and the dirty log's address space). */
 uint64_t fe_mem_gpa(const struct fe_mem *m, const void *p, size_t len);
+/* The address a descriptor carries for [p, p + len): its IOVA with ACCESS_PLATFORM (the VA plus
+ * iova_off), else its guest-physical address; 0 when it is not inside the area. */
+uint64_t fe_mem_dma(const struct fe_mem *m, const void *p, size_t len);
 
 #endif

@@ -57,6 +57,8 @@ struct fe_ops {
 	/* BACKEND_REQ: hands the back-end its end of the back-end channel (fd not taken). */
 	int (*set_backend_req_fd)(struct fe_conn *c, int fd);
 	int (*get_status)(struct fe_conn *c, uint8_t *status);
+	/* IOTLB_MSG (update or invalidate); the back-end's status reply checked. */
+	int (*iotlb_msg)(struct fe_conn *c, const struct vhu_iotlb_msg *m);
 };
 
 extern const struct fe_ops fe_user_ops;

@@ -209,6 +209,31 @@ static int call(struct fe_conn *c, uint32_t req, const void *p, uint32_t size, s
 	return recv_reply(c, req, m, min_size, max_size);
 }
 
+/* "VHOST_USER_IOTLB_MSG": "The back-end has to acknowledge the request with sending zero as
+ * u64 payload for success, non-zero otherwise." Sent with NEED_REPLY, as QEMU does: DPDK 22.11's
+ * vhost library answers only then. */
+static int user_iotlb_msg(struct fe_conn *c, const struct vhu_iotlb_msg *im)
+{
+	struct msg m;
+	int ret;
+
+	msg_init(&m, VHU_REQ_IOTLB_MSG, VHU_FLAG_NEED_REPLY, sizeof(*im));
+	memcpy(m.p.raw, im, sizeof(*im));
+	ret = sock_send(c->fd, &m, NULL, 0);
+	if (ret) {
+		log_err(c->lg, "sending IOTLB_MSG: %s", strerror(-ret));
+		return ret;
+	}
+	ret = recv_reply(c, VHU_REQ_IOTLB_MSG, &m, 8, 8);
+
+	if (!ret && m.p.u64) {
+		log_err(c->lg, "IOTLB_MSG (type %u, iova 0x%llx) failed: %llu", im->type,
+			(unsigned long long)im->iova, (unsigned long long)m.p.u64);
+		ret = -EIO;
+	}
+	return ret;
+}
+
 static int get_u64(struct fe_conn *c, uint32_t req, uint64_t *v)
 {
 	struct msg m;
@@ -484,4 +509,5 @@ const struct fe_ops fe_user_ops = {
 	.set_status = user_set_status,
 	.get_status = user_get_status,
 	.set_backend_req_fd = user_set_backend_req_fd,
+	.iotlb_msg = user_iotlb_msg,
 };

@@ -17,11 +17,13 @@
 #include "fe_log.h"
 #include "fe_mem.h"
 #include "fe_ops.h"
+#include "iotlb.h"
 #include "msg.h"
 #include "sock.h"
 #include "util.h"
 
-#define FE_MAX_VQS 64
+#define FE_MAX_VQS	     64
+#define FE_F_ACCESS_PLATFORM 33
 
 struct vhu_frontend {
 	const struct fe_ops *ops;
@@ -50,6 +52,7 @@ struct vhu_frontend {
 	size_t chan_got;
 	vhu_frontend_config_cb config_cb;
 	void *config_cb_opaque;
+	unsigned iommu; /* VHU_FRONTEND_IOMMU* or 0 */
 	struct vhu_drvq vqs[FE_MAX_VQS];
 };
 
@@ -239,9 +242,9 @@ static int set_addr(struct vhu_frontend *fe, struct vhu_drvq *q)
 	struct vhu_vring_addr a = {
 		.index = q->index,
 		.flags = fe->log_on ? 1u << VHU_VRING_F_LOG : 0,
-		.desc = (uint64_t)(uintptr_t)q->desc_area,
-		.used = (uint64_t)(uintptr_t)q->device_area,
-		.avail = (uint64_t)(uintptr_t)q->driver_area,
+		.desc = (uint64_t)(uintptr_t)q->desc_area + fe->mem.iova_off,
+		.used = (uint64_t)(uintptr_t)q->device_area + fe->mem.iova_off,
+		.avail = (uint64_t)(uintptr_t)q->driver_area + fe->mem.iova_off,
 		.log = fe->log_on ? fe_mem_gpa(&fe->mem, q->device_area, 1) : 0,
 	};
 
@@ -304,6 +307,16 @@ static int setup_device(struct vhu_frontend *fe, bool resume)
 	ret = fe->ops->set_mem_table(fe->conn, &fe->mem);
 	if (ret)
 		return ret;
+	/* The vIOMMU maps the whole area ahead: the back-end misses only after invalidations. */
+	if (fe->iommu == VHU_FRONTEND_IOMMU) {
+		struct vhu_iotlb_msg m = { .iova = (uintptr_t)fe->mem.base + fe->mem.iova_off,
+					   .size = fe->mem.size,
+					   .uaddr = (uintptr_t)fe->mem.base,
+					   .perm = IOTLB_PERM_RW,
+					   .type = IOTLB_UPDATE };
+		if ((ret = fe->ops->iotlb_msg(fe->conn, &m)))
+			return ret;
+	}
 	for (unsigned i = 0; i < fe->nvqs; i++) {
 		struct vhu_drvq *q = &fe->vqs[i];
 		if ((ret = start_ring(fe, q, resume ? drvq_resume_base(q) : drvq_base(q))))
@@ -329,6 +342,17 @@ VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_fron
 		return -EINVAL;
 	fe->features = (o->features & fe->dev_features) |
 		       (fe->dev_features & bit64(VHU_F_PROTOCOL_FEATURES));
+	if (fe->iommu) {
+		/* PROTOCOL-NOTES: "IOMMU_PLATFORM requires BACKEND_REQ + REPLY_ACK". */
+		if (!has_bit(fe->dev_features, FE_F_ACCESS_PLATFORM) ||
+		    !has_bit(fe->protocol_features, VHU_PROTO_F_BACKEND_REQ) ||
+		    !has_bit(fe->protocol_features, VHU_PROTO_F_REPLY_ACK)) {
+			log_err(&fe->lg, "--iommu: the back-end does not offer ACCESS_PLATFORM "
+					 "with BACKEND_REQ and REPLY_ACK");
+			return -ENOTSUP;
+		}
+		fe->features |= bit64(FE_F_ACCESS_PLATFORM);
+	}
 	if (!has_bit(fe->features, VIRTIO_F_VERSION_1)) {
 		log_err(&fe->lg, "the back-end does not offer VERSION_1");
 		return -ENOTSUP;
@@ -497,6 +521,67 @@ VHU_EXPORT int vhu_frontend_channel_fd(const struct vhu_frontend *fe)
 	return fe->chan_fd;
 }
 
+/* A miss: answered with an update of the page (4 KiB) around it, when our memory holds it. */
+static uint64_t iotlb_miss(struct vhu_frontend *fe, const struct vhu_iotlb_msg *miss)
+{
+	uint64_t lo = (uintptr_t)fe->mem.base + fe->mem.iova_off, page = miss->iova & ~0xfffull;
+	struct vhu_iotlb_msg m = { .perm = IOTLB_PERM_RW, .type = IOTLB_UPDATE };
+
+	if (!fe->iommu || miss->type != IOTLB_MISS || miss->iova < lo ||
+	    miss->iova - lo >= fe->mem.size) {
+		log_warn(&fe->lg, "BACKEND_IOTLB_MSG (type %u, iova 0x%llx) refused", miss->type,
+			 (unsigned long long)miss->iova);
+		return 1;
+	}
+	if (page < lo)
+		page = lo;
+	m.iova = page;
+	m.size = MIN(0x1000 - (page & 0xfff), fe->mem.size - (page - lo));
+	m.uaddr = page - fe->mem.iova_off;
+	log_debug(&fe->lg, "IOTLB miss at 0x%llx: mapped 0x%llx+0x%llx",
+		  (unsigned long long)miss->iova, (unsigned long long)m.iova,
+		  (unsigned long long)m.size);
+	return fe->ops->iotlb_msg(fe->conn, &m) ? 1 : 0;
+}
+
+VHU_EXPORT int vhu_frontend_set_iommu(struct vhu_frontend *fe, unsigned mode)
+{
+	if (fe->started || mode > VHU_FRONTEND_IOMMU_STRICT)
+		return -EINVAL;
+	fe->iommu = mode;
+	/* IOVAs distinct from every address of ours: 2^48 above them (user VAs are below). */
+	fe->mem.iova_off = mode ? 1ull << 48 : 0;
+	return 0;
+}
+
+/* An update (RW) or invalidation of the 4 KiB pages of [p, p + len), inside our memory. */
+static int iotlb_pages(struct vhu_frontend *fe, const void *p, size_t len, uint8_t type)
+{
+	uint64_t iova = fe_mem_dma(&fe->mem, p, len), lo, first, last;
+
+	if (!fe->iommu || !iova || !len)
+		return -EINVAL;
+	lo = (uintptr_t)fe->mem.base + fe->mem.iova_off;
+	first = MAX(iova & ~0xfffull, lo);
+	last = MIN((iova + len - 1) | 0xfff, lo + fe->mem.size - 1);
+	struct vhu_iotlb_msg m = { .iova = first,
+				   .size = last - first + 1,
+				   .uaddr = type == IOTLB_UPDATE ? first - fe->mem.iova_off : 0,
+				   .perm = type == IOTLB_UPDATE ? IOTLB_PERM_RW : 0,
+				   .type = type };
+	return fe->ops->iotlb_msg(fe->conn, &m);
+}
+
+VHU_EXPORT int vhu_frontend_iotlb_invalidate(struct vhu_frontend *fe, const void *p, size_t len)
+{
+	return iotlb_pages(fe, p, len, IOTLB_INVALIDATE);
+}
+
+VHU_EXPORT int vhu_frontend_iotlb_map(struct vhu_frontend *fe, const void *p, size_t len)
+{
+	return iotlb_pages(fe, p, len, IOTLB_UPDATE);
+}
+
 /* One well-formed back-end request in m: served or refused; returns the status its ack (or
  * status reply) carries, 0 for done. */
 static uint64_t chan_serve(struct vhu_frontend *fe, struct msg *m)
@@ -510,8 +595,7 @@ static uint64_t chan_serve(struct vhu_frontend *fe, struct msg *m)
 			fe->config_cb(fe, fe->config_cb_opaque);
 		return 0;
 	case VHU_BREQ_IOTLB_MSG:
-		log_warn(&fe->lg, "BACKEND_IOTLB_MSG refused: this front-end has no IOTLB");
-		return 1;
+		return iotlb_miss(fe, &m->p.iotlb);
 	default:
 		log_warn(&fe->lg, "%s refused: not supported by this front-end",
 			 vhu_backend_request_name(m->hdr.request));

@@ -42,6 +42,78 @@ int ring_broken(struct vhu_virtq *vq, const char *fmt, ...)
 	return -EIO;
 }
 
+void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned perm, int *err)
+{
+	void *p = NULL;
+	int r;
+
+	*err = -EFAULT;
+	if (!vq->iotlb)
+		return mem_gpa_to_hva(vq->mem, addr, len);
+	r = iotlb_translate(vq->iotlb, &vq->tlbc, vq->mem, addr, len, perm, &p, &vq->miss_gen);
+	if (r == -EAGAIN)
+		/* Pairs with the dispatch thread's generation bump then read of tlb_miss: either
+		 * it sees us waiting and kicks, or we see the new generation (ring_tlb_waiting). */
+		__atomic_store_n(&vq->tlb_miss, true, __ATOMIC_SEQ_CST);
+	*err = r;
+	return r ? NULL : p;
+}
+
+void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm)
+{
+	uint8_t *first = NULL;
+	uint64_t off = 0, end;
+	int err;
+
+	if (!vq->iotlb)
+		return mem_uva_to_hva(vq->mem, addr, len);
+	if (!add_ok(addr, len, &end))
+		return NULL;
+	/* Pieces of IOTLB entries (pages of the vIOMMU, usually) that must follow each other in
+	 * our memory too: a ring is one contiguous area. */
+	while (off < len) {
+		uint64_t l = len - off;
+		uint8_t *p = ring_piece(vq, addr + off, &l, perm, &err);
+		if (!p || (first && p != first + off))
+			return NULL;
+		if (!first)
+			first = p;
+		off += l;
+	}
+	return first;
+}
+
+/* ACCESS_PLATFORM: [iova, iova + len) into iovecs, split at mapping and region ends. */
+static int map_iov_iova(struct vhu_virtq *vq, uint64_t iova, uint32_t len, struct iovec *iov,
+			unsigned max, unsigned perm)
+{
+	unsigned n = 0;
+	uint64_t left = len;
+	int err;
+
+	while (left) {
+		uint64_t l = left;
+		void *p = ring_piece(vq, iova, &l, perm, &err);
+		if (!p)
+			return err;
+		/* Pages of the vIOMMU that follow each other in our memory too: one iovec. */
+		if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len == p) {
+			iov[n - 1].iov_len += l;
+			iova += l;
+			left -= l;
+			continue;
+		}
+		if (n == max)
+			return -ENOBUFS;
+		iov[n].iov_base = p;
+		iov[n].iov_len = l;
+		n++;
+		iova += l;
+		left -= l;
+	}
+	return (int)n;
+}
+
 int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
 		  bool writable)
 {
@@ -54,7 +126,16 @@ int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint3
 		return ring_broken(vq, "buffer longer than 4 GiB");
 	if (len == 0)
 		return 0;
-	n = mem_map_iov(vq->mem, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used);
+	n = vq->iotlb ? map_iov_iova(vq, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used,
+				     writable ? IOTLB_PERM_WO : IOTLB_PERM_RO)
+		      : mem_map_iov(vq->mem, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used);
+	if (n == -EAGAIN)
+		return n;
+	/* "the device never writes through a read-only mapping" (nor reads a write-only one). */
+	if (n == -EACCES)
+		return ring_broken(vq, "descriptor 0x%llx+%u: its IOTLB mapping does not allow %s",
+				   (unsigned long long)addr, len,
+				   writable ? "device writes" : "device reads");
 	if (n == -EFAULT)
 		return ring_broken(vq, "descriptor 0x%llx+%u outside guest memory",
 				   (unsigned long long)addr, len);
@@ -72,13 +153,17 @@ int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint3
 
 const void *ring_indirect_table(struct vhu_virtq *vq, uint64_t addr, uint32_t len)
 {
-	const void *t = mem_gpa_to_hva_whole(vq->mem, addr, len);
-	uint64_t off = 0;
+	uint64_t off = 0, l = len;
+	int err;
+	const void *t = ring_piece(vq, addr, &l, IOTLB_PERM_RO, &err);
 
-	if (t)
+	if (t && l == len)
 		return t;
+	if (!t)
+		return NULL;
 	/* "Indirect Descriptors": the table is len bytes of guest-physical memory; where they
-	 * sit in two mappings, the walker reads a copy. Rare (memory hot-plug), so the buffer
+	 * sit in two mappings (or IOTLB entries), the walker reads a copy. Rare (memory
+	 * hot-plug; vIOMMU pages not contiguous in our memory), so the buffer
 	 * is grown on demand and kept for the ring's life. */
 	if (vq->ind_copy_size < len) {
 		void *p = realloc(vq->ind_copy, len);
@@ -88,12 +173,12 @@ const void *ring_indirect_table(struct vhu_virtq *vq, uint64_t addr, uint32_t le
 		vq->ind_copy_size = len;
 	}
 	while (off < len) {
-		uint64_t l = len - off;
-		const void *src = mem_gpa_to_hva(vq->mem, addr + off, &l);
+		uint64_t n = len - off;
+		const void *src = ring_piece(vq, addr + off, &n, IOTLB_PERM_RO, &err);
 		if (!src)
 			return NULL;
-		memcpy((uint8_t *)vq->ind_copy + off, src, l);
-		off += l;
+		memcpy((uint8_t *)vq->ind_copy + off, src, n);
+		off += n;
 	}
 	return vq->ind_copy;
 }

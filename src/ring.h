@@ -18,6 +18,7 @@
 #include "dirty.h"
 #include "log.h"
 #include "inflight.h"
+#include "iotlb.h"
 #include "mem.h"
 #include "vhu/virtq.h"
 #include "vring.h"
@@ -62,6 +63,14 @@ struct vhu_virtq {
 	uint64_t log_device;
 	int log_fd;
 	bool log_warned;
+	/* ACCESS_PLATFORM: ring and descriptor addresses are IOVAs, translated through iotlb
+	 * (NULL: they are front-end VAs and guest-physical addresses) with this ring's cache.
+	 * tlb_miss (atomic): a translation missed and the ring waits for an update, which
+	 * changes the IOTLB's generation from miss_gen (iotlb.h). */
+	struct iotlb *iotlb;
+	struct iotlb_cache tlbc;
+	uint64_t miss_gen;
+	bool tlb_miss;
 	/* An indirect table that crosses a memory region boundary, copied out (private). */
 	void *ind_copy;
 	size_t ind_copy_size;
@@ -111,6 +120,26 @@ int ring_broken(struct vhu_virtq *vq, const char *fmt, ...) __attribute__((forma
  * into guest memory when the table lies in one region, else a private copy of it (a table
  * may span regions that are contiguous in guest-physical space). NULL when unmapped. */
 const void *ring_indirect_table(struct vhu_virtq *vq, uint64_t addr, uint32_t len);
+
+/* Is the ring waiting for an IOTLB update (a miss whose update has not come)? Clears the
+ * wait once the IOTLB changed. */
+static inline bool ring_tlb_waiting(struct vhu_virtq *vq)
+{
+	if (!__atomic_load_n(&vq->tlb_miss, __ATOMIC_SEQ_CST))
+		return false;
+	if (iotlb_gen(vq->iotlb) == vq->miss_gen)
+		return true;
+	__atomic_store_n(&vq->tlb_miss, false, __ATOMIC_SEQ_CST);
+	return false;
+}
+
+/* A pointer to up to *len bytes at addr (guest-physical, or an IOVA with ACCESS_PLATFORM
+ * needing permission perm), *len shortened at a mapping's end. NULL when unmapped; with
+ * vq->tlb_miss set when it was an IOTLB miss (sent; the caller undoes and returns -EAGAIN),
+ * *err -EACCES for a mapping without the permission. */
+void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned perm, int *err);
+/* A ring area of len contiguous bytes at a ring address (front-end VA, or an IOVA). */
+void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm);
 
 /* Adds [addr, addr + len) of a descriptor to e (readable or writable side). */
 int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,

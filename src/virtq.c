@@ -53,13 +53,15 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 	vq->packed = packed;
 	vq->event_idx = event_idx;
 	vq->signalled_used_valid = false;
+	vq->tlb_miss = false;
+	iotlb_cache_reset(&vq->tlbc);
 	/* Tracking state is rebuilt from the region at every start: nothing of an earlier
 	 * start (another size, another region) survives it. */
 	inflight_reset(vq);
 	ret = packed ? packed_map(vq) : split_map(vq);
 	if (ret == 0 && vq->inf)
 		return packed ? inflight_packed_start(vq) : inflight_split_start(vq);
-	if (ret)
+	if (ret && ret != -EAGAIN) /* -EAGAIN: an IOTLB miss, the ring waits for the update */
 		log_err(vq->lg,
 			"vring %u: addresses desc 0x%llx avail 0x%llx used 0x%llx (size %u) %s",
 			vq->index, (unsigned long long)vq->addr.desc,
@@ -102,7 +104,12 @@ VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 
 	if (unlikely(vq->broken) || poisoned(vq))
 		return -EIO;
+	/* ACCESS_PLATFORM: after a miss, nothing until the update came (it kicks the ring). */
+	if (unlikely(vq->iotlb) && ring_tlb_waiting(vq))
+		return 0;
 	ret = vq->packed ? packed_pop(vq, e) : split_pop(vq, e);
+	if (ret == -EAGAIN)
+		ret = 0;
 	return poisoned(vq) ? -EIO : ret;
 }
 
@@ -195,9 +202,16 @@ VHU_EXPORT void vhu_virtq_rewind(struct vhu_virtq *vq, uint32_t cursor)
 
 VHU_EXPORT bool vhu_virtq_enable_notify(struct vhu_virtq *vq)
 {
+	bool more;
+
 	if (unlikely(vq->broken))
 		return false;
-	return vq->packed ? packed_enable_notify(vq) : split_enable_notify(vq);
+	more = vq->packed ? packed_enable_notify(vq) : split_enable_notify(vq);
+	/* Waiting for an IOTLB update: more only once it came (else the caller would spin on a
+	 * buffer it cannot map). */
+	if (unlikely(vq->iotlb) && __atomic_load_n(&vq->tlb_miss, __ATOMIC_SEQ_CST))
+		return !ring_tlb_waiting(vq);
+	return more;
 }
 
 VHU_EXPORT void vhu_virtq_disable_notify(struct vhu_virtq *vq)
@@ -233,6 +247,11 @@ VHU_EXPORT uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq)
 		return 0;
 	vq->st.kicks++;
 	return v;
+}
+
+VHU_EXPORT bool vhu_virtq_iotlb_waiting(struct vhu_virtq *vq)
+{
+	return vq->iotlb && ring_tlb_waiting(vq);
 }
 
 VHU_EXPORT unsigned vhu_virtq_index(const struct vhu_virtq *vq)

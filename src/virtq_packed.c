@@ -14,11 +14,11 @@
 
 int packed_map(struct vhu_virtq *vq)
 {
-	vq->pk.desc = mem_uva_to_hva(vq->mem, vq->addr.desc, vring_packed_desc_size(vq->num));
-	vq->pk.driver = mem_uva_to_hva(vq->mem, vq->addr.avail, VRING_PACKED_EVENT_SIZE);
-	vq->pk.device = mem_uva_to_hva(vq->mem, vq->addr.used, VRING_PACKED_EVENT_SIZE);
+	vq->pk.desc = ring_area(vq, vq->addr.desc, vring_packed_desc_size(vq->num), IOTLB_PERM_RW);
+	vq->pk.driver = ring_area(vq, vq->addr.avail, VRING_PACKED_EVENT_SIZE, IOTLB_PERM_RO);
+	vq->pk.device = ring_area(vq, vq->addr.used, VRING_PACKED_EVENT_SIZE, IOTLB_PERM_WO);
 	if (!vq->pk.desc || !vq->pk.driver || !vq->pk.device)
-		return -EFAULT;
+		return vq->tlb_miss ? -EAGAIN : -EFAULT;
 	/* The spec's alignment of the addresses, and of our pointers (see virtq_split.c). */
 	if (!vring_packed_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used) ||
 	    !vring_packed_aligned((uintptr_t)vq->pk.desc, (uintptr_t)vq->pk.driver,
@@ -30,6 +30,10 @@ int packed_map(struct vhu_virtq *vq)
 	 * descriptors) and the device event area. QEMU's log_guest_addr names only the latter. */
 	vq->log_used = mem_uva_to_gpa(vq->mem, vq->addr.desc);
 	vq->log_device = mem_uva_to_gpa(vq->mem, vq->addr.used);
+	if (vq->iotlb) { /* IOVAs: the guest addresses of where they are */
+		vq->log_used = iotlb_hva_to_gpa(vq->mem, vq->pk.desc);
+		vq->log_device = iotlb_hva_to_gpa(vq->mem, vq->pk.device);
+	}
 	vq->last_avail_idx = vq->base_avail;
 	vq->avail_wrap = vq->base_avail_wrap;
 	vq->used_idx = vq->base_used;
@@ -47,6 +51,8 @@ static int packed_indirect(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t ad
 		return ring_broken(vq, "indirect table length %u in buffer at %u", len,
 				   vq->last_avail_idx);
 	t = ring_indirect_table(vq, addr, len);
+	if (!t && vq->tlb_miss)
+		return -EAGAIN;
 	if (!t)
 		return ring_broken(vq, "indirect table 0x%llx+%u outside memory",
 				   (unsigned long long)addr, len);
@@ -61,7 +67,7 @@ static int packed_indirect(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t ad
 			return ring_broken(vq, "nested indirect table at %u", vq->last_avail_idx);
 		int r = elem_add_desc(vq, e, le64toh(d.addr), le32toh(d.len),
 				      f & VRING_DESC_F_WRITE);
-		if (r == -EIO)
+		if (r == -EIO || r == -EAGAIN)
 			return r;
 		if (r && !ret)
 			ret = r;
@@ -88,6 +94,10 @@ static int packed_resubmit(struct vhu_virtq *vq, struct vhu_elem *e)
 			x = packed_indirect(vq, e, d->addr, d->len);
 		else
 			x = elem_add_desc(vq, e, d->addr, d->len, d->flags & VRING_DESC_F_WRITE);
+		if (x == -EAGAIN) {
+			vq->infs->pos--; /* an IOTLB miss: taken again after the update */
+			return x;
+		}
 		if (x == -EIO)
 			return x;
 		if (x && !ret)
@@ -140,7 +150,8 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 		} else {
 			r = elem_add_desc(vq, e, addr, len, flags & VRING_DESC_F_WRITE);
 		}
-		if (r == -EIO)
+		/* -EAGAIN, an IOTLB miss: nothing committed yet, popped again after the update. */
+		if (r == -EIO || r == -EAGAIN)
 			return r;
 		if (r && !ret)
 			ret = r;

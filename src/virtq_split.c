@@ -24,11 +24,14 @@ static inline uint16_t *used_event(struct vhu_virtq *vq)
 
 int split_map(struct vhu_virtq *vq)
 {
-	vq->split.desc = mem_uva_to_hva(vq->mem, vq->addr.desc, vring_split_desc_size(vq->num));
-	vq->split.avail = mem_uva_to_hva(vq->mem, vq->addr.avail, vring_split_avail_size(vq->num));
-	vq->split.used = mem_uva_to_hva(vq->mem, vq->addr.used, vring_split_used_size(vq->num));
+	vq->split.desc =
+		ring_area(vq, vq->addr.desc, vring_split_desc_size(vq->num), IOTLB_PERM_RO);
+	vq->split.avail =
+		ring_area(vq, vq->addr.avail, vring_split_avail_size(vq->num), IOTLB_PERM_RO);
+	vq->split.used =
+		ring_area(vq, vq->addr.used, vring_split_used_size(vq->num), IOTLB_PERM_WO);
 	if (!vq->split.desc || !vq->split.avail || !vq->split.used)
-		return -EFAULT;
+		return vq->tlb_miss ? -EAGAIN : -EFAULT;
 	/* The spec's alignment of the front-end's addresses, and of our pointers too: a region
 	 * whose user address and file offset disagree modulo 4 would misalign them, and the
 	 * index and flag fields are accessed atomically. */
@@ -38,6 +41,10 @@ int split_map(struct vhu_virtq *vq)
 		return -EINVAL;
 	/* "VHOST_VRING_F_LOG": the used ring is logged at the address the front-end gave. */
 	vq->log_used = vq->addr.log;
+	/* ACCESS_PLATFORM: the log address is an IOVA too (QEMU gives the used ring's); the log
+	 * is by guest-physical address, which is where the used ring is. */
+	if (vq->iotlb)
+		vq->log_used = iotlb_hva_to_gpa(vq->mem, vq->split.used);
 	vq->last_avail_idx = vq->base_avail;
 	vq->shadow_avail_idx = vq->base_avail;
 	/* A ring that was only paused resumes where it was; a new one takes the used index from
@@ -80,6 +87,8 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 				return ring_broken(vq, "indirect table length %u in chain %u", len,
 						   head);
 			table = ring_indirect_table(vq, addr, len);
+			if (!table && vq->tlb_miss)
+				return -EAGAIN;
 			if (!table)
 				return ring_broken(vq, "indirect table 0x%llx+%u outside memory",
 						   (unsigned long long)addr, len);
@@ -91,7 +100,7 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 		}
 		if (ret == 0)
 			ret = elem_add_desc(vq, e, addr, len, flags & VRING_DESC_F_WRITE);
-		if (ret == -EIO)
+		if (ret == -EIO || ret == -EAGAIN)
 			return ret;
 		if (!(flags & VRING_DESC_F_NEXT))
 			break;
@@ -111,8 +120,12 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	/* After a restart, the requests the previous back-end had in flight come first. */
 	if (unlikely(vq->infs && vq->infs->pos < vq->infs->nresub)) {
 		head = vq->infs->resub[vq->infs->pos++].head;
-		vq->st.pops++;
 		int ret = split_map_chain(vq, head, e);
+		if (ret == -EAGAIN) {
+			vq->infs->pos--; /* an IOTLB miss: taken again after the update */
+			return ret;
+		}
+		vq->st.pops++;
 		return ret == 0 ? 1 : ret;
 	}
 	if (vq->last_avail_idx == vq->shadow_avail_idx) {
@@ -129,6 +142,12 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	vq->last_avail_idx++;
 	vq->st.pops++;
 	int ret = split_map_chain(vq, head, e);
+	if (ret == -EAGAIN) {
+		/* An IOTLB miss: the buffer stays in the ring, popped again after the update. */
+		vq->last_avail_idx--;
+		vq->st.pops--;
+		return ret;
+	}
 	/* Every element the device consumed is tracked, also one it cannot use (-ENOBUFS): it
 	 * is pushed like any other, and a restart must find it. */
 	if (vq->infs && ret != -EIO) {

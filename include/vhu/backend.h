@@ -78,7 +78,9 @@ enum vhu_msg_result {
 struct vhu_device_ops {
 	uint32_t size;
 	/* Virtio feature bits offered (bit numbers as in virtio_config.h, set with 1ULL << n).
-	 * VHU_F_PROTOCOL_FEATURES is added by the library. */
+	 * VHU_F_PROTOCOL_FEATURES is added by the library. VIRTIO_F_ACCESS_PLATFORM is passed on
+	 * only with BACKEND_REQ in protocol_features: the library then translates IOVAs through
+	 * its IOTLB in vhu_virtq_pop() (a miss: 0, the ring waits and is kicked by the update). */
 	uint64_t features;
 	/* Protocol features the device wants beyond the ones the library always offers
 	 * (MQ, REPLY_ACK, RESET_DEVICE, CONFIGURE_MEM_SLOTS, STATUS): CONFIG (needs get_config),

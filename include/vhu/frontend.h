@@ -77,6 +77,23 @@ struct vhu_frontend_start_opts {
 	bool poll;	     /* no interrupts: the driver busy-polls used rings (no call eventfd) */
 };
 
+/*
+ * A vIOMMU for the front-end's own memory (VIRTIO_F_ACCESS_PLATFORM), set before start:
+ * device addresses become IOVAs distinct from the front-end's addresses. VHU_FRONTEND_IOMMU
+ * maps the whole memory with one IOTLB update ahead; VHU_FRONTEND_IOMMU_STRICT maps nothing
+ * ahead: every page the back-end touches is a miss on the back-end channel, answered with an
+ * update by vhu_frontend_channel_dispatch() (serve the channel!). 0, or -EINVAL once started.
+ * Start then fails with -ENOTSUP unless the back-end offers ACCESS_PLATFORM and BACKEND_REQ.
+ */
+#define VHU_FRONTEND_IOMMU	  1
+#define VHU_FRONTEND_IOMMU_STRICT 2
+int vhu_frontend_set_iommu(struct vhu_frontend *fe, unsigned mode);
+/* IOTLB invalidation of the pages of [p, p + len) (a buffer that completed). 0 or -errno. */
+int vhu_frontend_iotlb_invalidate(struct vhu_frontend *fe, const void *p, size_t len);
+/* IOTLB update (read-write) of the pages of [p, p + len), sent ahead of a miss (a buffer about
+ * to be posted, as a driver's DMA map). 0 or -errno. */
+int vhu_frontend_iotlb_map(struct vhu_frontend *fe, const void *p, size_t len);
+
 /* Negotiates and starts the device. 0 or -errno. */
 int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_frontend_start_opts *o);
 /* GET_VRING_BASE on every ring; the queues must no longer be used. 0 or -errno. */
@@ -125,8 +142,9 @@ uint64_t vhu_frontend_gpa(const struct vhu_frontend *fe, const void *p, size_t l
  * makes the other vhu_frontend_*() calls. It never blocks: it serves the requests that
  * arrived (up to 32 a call) and acks each one when the back-end set NEED_REPLY (with
  * REPLY_ACK). BACKEND_CONFIG_CHANGE_MSG calls the config callback (which may read the new
- * config with vhu_frontend_get_config()) and is acked 0; every other request is refused (a
- * non-zero ack; an IOTLB miss included: this front-end has no IOTLB yet). A malformed or
+ * config with vhu_frontend_get_config()) and is acked 0; an IOTLB miss is answered with an
+ * update of its page after vhu_frontend_set_iommu() (refused without); every other request is
+ * refused (a non-zero ack). A malformed or
  * unknown request drops the channel with a logged error; the connection goes on. Returns 0,
  * or -errno when the channel was dropped or the back-end closed it (-ECONNRESET).
  */

@@ -82,6 +82,11 @@ unsigned vhu_virtq_size(const struct vhu_virtq *vq);
 int vhu_virtq_kick_fd(const struct vhu_virtq *vq);
 /* Reads the kick eventfd's counter (non-blocking); returns the count, 0 if none. */
 uint64_t vhu_virtq_kick_drain(struct vhu_virtq *vq);
+/* VIRTIO_F_ACCESS_PLATFORM: the ring's last translation missed in the IOTLB and it waits for
+ * the front-end's update; vhu_virtq_pop() returns 0 until then, and the library writes the
+ * ring's kick eventfd when it comes. A device with data for the ring (a received frame) may
+ * hold it until the kick rather than drop it. False without ACCESS_PLATFORM. */
+bool vhu_virtq_iotlb_waiting(struct vhu_virtq *vq);
 bool vhu_virtq_enabled(const struct vhu_virtq *vq);
 bool vhu_virtq_broken(const struct vhu_virtq *vq);
 bool vhu_virtq_packed(const struct vhu_virtq *vq);

@@ -72,6 +72,8 @@ void drv_close(struct drv *d)
 		close(d->r[q].kick);
 		close(d->r[q].call);
 	}
+	if (d->iommu && d->chan > 0)
+		close(d->chan);
 	if (d->mem && d->mem != MAP_FAILED)
 		munmap(d->mem, DRV_MEM_SIZE);
 	if (d->memfd >= 0)
@@ -139,6 +141,27 @@ int64_t drv_call_ack(struct drv *d, uint32_t req, const void *payload, uint32_t 
 	return (int64_t)v;
 }
 
+int64_t drv_iotlb(struct drv *d, uint8_t type, uint64_t iova, uint64_t size, uint64_t uaddr_off,
+		  uint8_t perm)
+{
+	struct vhu_iotlb_msg m = { .iova = iova,
+				   .size = size,
+				   .uaddr = (uint64_t)(uintptr_t)d->mem + uaddr_off,
+				   .perm = perm,
+				   .type = type };
+	uint64_t v;
+	struct vhu_hdr h;
+	int ret = drv_send(d, VHU_REQ_IOTLB_MSG, VHU_VERSION | VHU_FLAG_NEED_REPLY, &m, sizeof(m),
+			   NULL, 0);
+
+	if (ret)
+		return ret;
+	ret = drv_recv(d, &h, &v, sizeof(v), 3000);
+	if (ret < 0)
+		return ret;
+	return (h.request == VHU_REQ_IOTLB_MSG && ret == 8) ? (int64_t)v : -EPROTO;
+}
+
 int drv_get_u64(struct drv *d, uint32_t req, uint64_t *v)
 {
 	struct vhu_hdr h;
@@ -182,7 +205,9 @@ int drv_start(struct drv *d, bool packed, uint64_t want)
 	d->packed = packed;
 	if ((ret = drv_get_u64(d, VHU_REQ_GET_FEATURES, &f)))
 		return ret;
-	d->features = (f & want & ~(1ULL << 34) & ~(1ULL << VHU_F_LOG_ALL)) |
+	/* ACCESS_PLATFORM (33) only with d->iommu: addresses are then IOVAs. */
+	d->features = (f & want & ~(1ULL << 34) & ~(1ULL << VHU_F_LOG_ALL) &
+		       ~(d->iommu ? 0 : 1ULL << 33)) |
 		      (1ULL << VHU_F_PROTOCOL_FEATURES);
 	if (packed)
 		d->features |= f & (1ULL << 34);
@@ -193,12 +218,28 @@ int drv_start(struct drv *d, bool packed, uint64_t want)
 	d->protocol_features = pf & ((1ULL << VHU_PROTO_F_REPLY_ACK) | (1ULL << VHU_PROTO_F_MQ) |
 				     (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_STATUS) |
 				     (1ULL << VHU_PROTO_F_RESET_DEVICE) |
-				     (1ULL << VHU_PROTO_F_CONFIGURE_MEM_SLOTS));
+				     (1ULL << VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |
+				     (d->iommu ? 1ULL << VHU_PROTO_F_BACKEND_REQ : 0));
 	if (!(pf & (1ULL << VHU_PROTO_F_REPLY_ACK)))
 		return -ENOTSUP;
 	if ((ret = drv_send(d, VHU_REQ_SET_PROTOCOL_FEATURES, VHU_VERSION, &d->protocol_features, 8,
 			    NULL, 0)))
 		return ret;
+	/* iommu: the back-end channel (IOTLB misses come on d->chan) before anything can miss. */
+	if (d->iommu) {
+		int sv[2];
+		if (!(f & (1ULL << 33)) || !(pf & (1ULL << VHU_PROTO_F_BACKEND_REQ)))
+			return -ENOTSUP;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return -errno;
+		ret = (int)drv_call_ack(d, VHU_REQ_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
+		close(sv[1]);
+		if (ret) {
+			close(sv[0]);
+			return -EIO;
+		}
+		d->chan = sv[0];
+	}
 	if (drv_call_ack(d, VHU_REQ_SET_FEATURES, &d->features, 8, NULL, 0) != 0)
 		return -EIO;
 	if ((ret = drv_set_mem(d)))
@@ -211,6 +252,11 @@ int drv_start(struct drv *d, bool packed, uint64_t want)
 			.avail = (uint64_t)(uintptr_t)(d->mem + r->avail_off),
 			.used = (uint64_t)(uintptr_t)(d->mem + r->used_off),
 		};
+		if (d->iommu) /* IOVAs: the guest-physical addresses (drv_iotlb_map_all) */
+			a = (struct vhu_vring_addr){ .index = q,
+						     .desc = drv_gpa(r->desc_off),
+						     .avail = drv_gpa(r->avail_off),
+						     .used = drv_gpa(r->used_off) };
 		r->avail_wrap = r->used_wrap = true;
 		if ((ret = send_state(d, VHU_REQ_SET_VRING_NUM, q, DRV_QSIZE)))
 			return ret;

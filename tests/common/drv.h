@@ -41,6 +41,12 @@ struct drv {
 	uint8_t *mem;
 	bool packed;
 	unsigned nq; /* rings drv_start() sets up: 2 unless the test asks for the third */
+	/* Set after drv_open: drv_start() negotiates ACCESS_PLATFORM and BACKEND_REQ (-ENOTSUP
+	 * when not offered), gives the back-end a channel (chan: our end) and ring addresses as
+	 * IOVAs equal to the guest-physical addresses; nothing is mapped until the test sends
+	 * IOTLB updates (drv_iotlb). */
+	bool iommu;
+	int chan;
 	uint64_t features, protocol_features;
 	struct drv_ring r[DRV_NQ];
 };
@@ -66,6 +72,11 @@ int drv_get_u64(struct drv *d, uint32_t req, uint64_t *v);
 int drv_start(struct drv *d, bool packed, uint64_t want_features);
 /* Sends the memory table (one region covering the memfd). */
 int drv_set_mem(struct drv *d);
+
+/* IOTLB_MSG of type (2 update, 3 invalidate) for [iova, iova + size) at memory offset
+ * uaddr_off (the uaddr is d->mem + it) with perm; returns the back-end's u64 status or -errno. */
+int64_t drv_iotlb(struct drv *d, uint8_t type, uint64_t iova, uint64_t size, uint64_t uaddr_off,
+		  uint8_t perm);
 
 /* Guest-physical address of a memory offset. */
 static inline uint64_t drv_gpa(uint64_t off)

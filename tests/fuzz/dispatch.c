@@ -8,7 +8,9 @@
  * offers INFLIGHT_SHMFD, and the inflight buffer starts zeroed, so a session that stops and
  * restarts a ring restores what it recorded). After the first error the backend is detached and
  * re-attached, as a daemon does. The device pops whatever the rings hold after every message, so
- * hostile rings are walked.
+ * hostile rings are walked. The device offers ACCESS_PLATFORM and BACKEND_REQ: SET_BACKEND_REQ_FD
+ * gets a socket (whose other end is drained, so IOTLB misses go somewhere), and IOTLB_MSG updates
+ * and invalidations reach the IOTLB while the rings translate through it.
  */
 #include <errno.h>
 #include <linux/virtio_config.h>
@@ -51,8 +53,10 @@ static int get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 static const struct vhu_device_ops ops = {
 	.size = sizeof(struct vhu_device_ops),
 	.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_RING_PACKED) |
-		    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
-	.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_INFLIGHT_SHMFD),
+		    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+		    (1ULL << VIRTIO_F_ACCESS_PLATFORM),
+	.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_INFLIGHT_SHMFD) |
+			     (1ULL << VHU_PROTO_F_BACKEND_REQ),
 	.get_config = get_config,
 	.queue_start = q_start,
 	.queue_stop = q_stop,
@@ -104,6 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	vhu_backend_attach(be, sp[1]);
+	int chan = -1; /* our end of the back-end channel */
 	while (size >= 12) {
 		struct vhu_hdr h;
 		memcpy(&h, data, 12);
@@ -128,6 +133,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case VHU_REQ_SET_VRING_ERR:
 			fds[nfds++] = eventfd(0, EFD_CLOEXEC);
 			break;
+		case VHU_REQ_SET_BACKEND_REQ_FD: {
+			int cp[2];
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp))
+				break;
+			if (chan >= 0)
+				close(chan);
+			chan = cp[0];
+			fds[nfds++] = cp[1];
+			break;
+		}
 		}
 		char cbuf[CMSG_SPACE(sizeof(fds))];
 		struct iovec iov[2] = { { (void *)data, 12 }, { (void *)(data + 12), body } };
@@ -155,6 +170,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char junk[4096];
 		while (recv(sp[0], junk, sizeof(junk), MSG_DONTWAIT) > 0)
 			;
+		while (chan >= 0 && recv(chan, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
 		if (r) {
 			vhu_backend_detach(be);
 			memset(live, 0, sizeof(live));
@@ -167,5 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vhu_backend_free(be);
 	memset(live, 0, sizeof(live));
 	close(sp[0]);
+	if (chan >= 0)
+		close(chan);
 	return 0;
 }

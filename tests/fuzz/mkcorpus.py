@@ -94,6 +94,42 @@ put("dispatch", "split-log", session(False, False, True))
 put("dispatch", "packed-log", session(True, True, True))
 put("dispatch", "short", msg(1) + msg(2, u64(1 << 32)))
 
+
+def iotlb(iova, size, uaddr, perm, typ):
+    return msg(22, struct.pack("<QQQBB6x", iova, size, uaddr, perm, typ), flags=1 | NEED)
+
+
+def iommu_session(packed):
+    """ACCESS_PLATFORM: a channel, ring 0 mapped ahead, ring 1 on its miss; buffers at IOVAs;
+    invalidations in the middle of a mapping and hostile IOTLB messages."""
+    feats = (1 << 32) | (1 << 33) | (1 << 28) | (1 << 29) | ((1 << 34) if packed else 0)
+    pf = (1 << 0) | (1 << 3) | (1 << 5) | (1 << 9) | (1 << 15) | (1 << 16)
+    uva, iova = 0x10000000, 0x7000000000
+    m = msg(1) + msg(15) + msg(16, u64(pf)) + msg(2, u64(feats), flags=1 | NEED) + msg(21)
+    m += msg(5, struct.pack("<II", 1, 0) + struct.pack("<QQQQ", 0, 1 << 20, uva, 0), flags=1 | NEED)
+    m += iotlb(iova, 0x400, uva, 1, 2) + iotlb(iova + 0x1000, 0x400, uva + 0x1000, 3, 2)
+    m += iotlb(iova + 0x2000, 0x400, uva + 0x2000, 1, 2)
+    base = (1 << 15 | 1 << 31) if packed else 0
+    for q in (0, 1):
+        b = q * 0x400
+        m += msg(8, state(q, 16)) + msg(10, state(q, base))
+        m += msg(9, struct.pack("<IIQQQQ", q, 0, iova + b, iova + b + 0x2000, iova + b + 0x1000, 0))
+        m += msg(13, u64(q)) + msg(14, u64(q)) + msg(12, u64(q)) + msg(18, state(q, 1))
+    # Everything else in one read-write mapping (ring 1 starts), then a page taken out of it.
+    m += iotlb(iova + 0x3000, (1 << 20) - 0x3000, uva + 0x3000, 3, 2)
+    m += iotlb(iova + 0x400, 0xc00, uva + 0x400, 3, 2) + iotlb(iova + 0x2400, 0xc00, uva + 0x2400, 3, 2)
+    m += iotlb(iova + 0x8000, 0x1000, 0, 0, 3) + iotlb(iova + 0x9000, 0x1000, uva + 0x9000, 1, 2)
+    m += iotlb(0, 0, 0, 3, 2) + iotlb(2**64 - 16, 64, uva, 3, 2) + iotlb(iova, 4096, 1 << 40, 3, 2)
+    m += iotlb(iova, 4096, uva, 9, 2) + iotlb(iova, 4096, uva, 3, 7) + iotlb(iova, 0, 0, 0, 3)
+    m += msg(12, u64(0)) + msg(12, u64(1))
+    m += iotlb(0, 2**64 - 1, 0, 0, 3) + msg(12, u64(0))
+    m += msg(18, state(0, 0)) + msg(34)
+    return m
+
+
+put("dispatch", "split-iommu", iommu_session(False))
+put("dispatch", "packed-iommu", iommu_session(True))
+
 # ---- rings (tests/fuzz/ring.c layout) ----
 AVAIL, USED = 1 << 7, 1 << 15
 NEXT, WRITE, INDIRECT = 1, 2, 4

@@ -2,11 +2,13 @@
 # vhu-fe blk-bench --verify against vhu-blk on an image (both ends ours, two processes):
 # GET_ID, FLUSH, WRITE_ZEROES, DISCARD once, then random reads and writes with every read of a
 # written block compared; 0 errors, 0 verify errors; the image holds what was written.
-# usage: fe-vhu-blk.sh [queues=N] [packed=0|1] [null=0|1]
+# iommu=1: vhu-fe --iommu (ACCESS_PLATFORM, IOVAs, mapped ahead); iommu=strict: --iommu-strict
+# (every page mapped on an IOTLB miss, every completed request invalidated).
+# usage: fe-vhu-blk.sh [queues=N] [packed=0|1] [null=0|1] [iommu=0|1|strict]
 . "$(dirname "$0")/lib.sh"
 need python3
-QUEUES=1 PACKED=0 NULL=0
-for a in "$@"; do case $a in queues=*) QUEUES=${a#*=} ;; packed=*) PACKED=${a#*=} ;; null=*) NULL=${a#*=} ;; esac; done
+QUEUES=1 PACKED=0 NULL=0 IOMMU=0 MIN_IOS=1000
+for a in "$@"; do case $a in queues=*) QUEUES=${a#*=} ;; packed=*) PACKED=${a#*=} ;; null=*) NULL=${a#*=} ;; iommu=*) IOMMU=${a#*=} ;; esac; done
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
 VHU_BLK=${VHU_BLK:-$BUILD/tools/vhu-blk}
 S=$T/blk.sock
@@ -20,14 +22,16 @@ fi
 wait_file "$S" 5 || { cat "$T/blk.log"; fail "vhu-blk did not listen"; }
 args=(--socket-path "$S" --rw randrw --iodepth 16 --queues "$QUEUES" --duration "${FE_SECS:-2}" --json --quiet)
 [ "$PACKED" = 1 ] && args+=(--packed)
+[ "$IOMMU" = 1 ] && args+=(--iommu)
+[ "$IOMMU" = strict ] && { args+=(--iommu-strict); MIN_IOS=100; }
 [ "$NULL" = 1 ] || args+=(--verify --dump-state "$T/state.txt")
 "$VHU_FE" blk-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
 rc=$?
 cat "$T/bench.json" "$T/bench.err"
-python3 - "$T/bench.json" "$NULL" <<'PY' || fail "blk-bench against vhu-blk"
+python3 - "$T/bench.json" "$NULL" "$MIN_IOS" <<'PY' || fail "blk-bench against vhu-blk"
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-assert r["ios"] > 1000 and r["errors"] == 0 and r["verify_errors"] == 0, r
+assert r["ios"] > int(sys.argv[3]) and r["errors"] == 0 and r["verify_errors"] == 0, r
 assert sys.argv[2] == "1" or r["reads_verified"] > 0, r
 PY
 [ $rc = 0 ] || fail "blk-bench exited with $rc"

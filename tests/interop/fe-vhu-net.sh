@@ -3,11 +3,13 @@
 # net-bench --mode loop: every frame comes back intact, on every queue pair.
 # huge=1: vhu-fe's shared memory on hugetlbfs (reserves 2 MiB pages and mounts a hugetlbfs in
 # the test's directory; needs root).
-# usage: fe-vhu-net.sh [packed=0|1] [queues=N] [size=BYTES] [poll=0|1] [huge=0|1]
+# iommu=1: vhu-fe --iommu (ACCESS_PLATFORM, IOVAs, mapped ahead); iommu=strict: --iommu-strict
+# (transmit pages mapped on IOTLB misses, every completed buffer invalidated).
+# usage: fe-vhu-net.sh [packed=0|1] [queues=N] [size=BYTES] [poll=0|1] [huge=0|1] [iommu=0|1|strict]
 . "$(dirname "$0")/lib.sh"
 need python3
-PACKED=0 QUEUES=1 SIZE=64 POLL=0 HUGE=0
-for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; huge=*) HUGE=${a#*=} ;; esac; done
+PACKED=0 QUEUES=1 SIZE=64 POLL=0 HUGE=0 IOMMU=0 MIN_TX=10000
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; huge=*) HUGE=${a#*=} ;; iommu=*) IOMMU=${a#*=} ;; esac; done
 fe_extra=()
 if [ "$HUGE" = 1 ]; then
 	[ "$(id -u)" = 0 ] || skip "hugepages need root"
@@ -42,13 +44,15 @@ assert p["config"]["max_virtqueue_pairs"] == int(sys.argv[2])
 PY
 args=(--socket-path "$S" --mode loop --duration "${FE_SECS:-2}" --queues "$QUEUES" --size "$SIZE" --json --quiet "${fe_extra[@]}")
 [ "$PACKED" = 1 ] && args+=(--packed)
+[ "$IOMMU" = 1 ] && args+=(--iommu)
+[ "$IOMMU" = strict ] && { args+=(--iommu-strict); MIN_TX=100; }
 "$VHU_FE" net-bench "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
 rc=$?
 cat "$T/bench.json" "$T/bench.err"
-python3 - "$T/bench.json" <<'PY' || fail "net-bench through vhu-net"
+python3 - "$T/bench.json" "$MIN_TX" <<'PY' || fail "net-bench through vhu-net"
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-assert r["tx_packets"] > 10000 and r["bad"] == 0 and r["lost"] == 0, r
+assert r["tx_packets"] > int(sys.argv[2]) and r["bad"] == 0 and r["lost"] == 0, r
 assert r["rx_packets"] == r["tx_packets"], r
 PY
 [ $rc = 0 ] || fail "net-bench exited with $rc"
@@ -59,4 +63,4 @@ for q in $(seq 1 2 $((2 * QUEUES - 1))); do
 	[ "${n:-0}" -gt 0 ] || { cat "$T/net.log"; fail "no traffic on tx queue $q"; }
 done
 grep -q "error" "$T/net.log" && { cat "$T/net.log"; fail "vhu-net logged an error"; }
-echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL huge=$HUGE"
+echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL huge=$HUGE iommu=$IOMMU"

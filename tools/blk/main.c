@@ -427,7 +427,7 @@ static uint64_t device_features(const struct blkdev *d)
 		     (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
 		     (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_TOPOLOGY) |
 		     (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_CONFIG_WCE) |
-		     (1ULL << VIRTIO_BLK_F_MQ);
+		     (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_F_ACCESS_PLATFORM);
 
 	if (d->ro)
 		f |= 1ULL << VIRTIO_BLK_F_RO;

@@ -71,6 +71,29 @@ struct blk {
 };
 
 static volatile sig_atomic_t stop_flag;
+/* --iommu: the front-end whose channel answers IOTLB misses; strict: also invalidates every
+ * completed request's pages. NULL without. */
+static struct vhu_frontend *iommu_fe;
+static bool iommu_strict;
+
+/* --iommu: answers the back-end's IOTLB misses (every call when strict, else every 64th). */
+static void serve_chan(void)
+{
+	static unsigned calls;
+
+	if (iommu_fe && (iommu_strict || ++calls % 64 == 0))
+		vhu_frontend_channel_dispatch(iommu_fe);
+}
+
+/* --iommu-strict: the vIOMMU takes a completed request's buffers back. */
+static void unmap_req(const struct req *r)
+{
+	if (!iommu_strict)
+		return;
+	vhu_frontend_iotlb_invalidate(iommu_fe, r->hdr, sizeof(*r->hdr));
+	vhu_frontend_iotlb_invalidate(iommu_fe, r->data, 1);
+	vhu_frontend_iotlb_invalidate(iommu_fe, r->status, 1);
+}
 
 static void on_sig(int s)
 {
@@ -156,12 +179,14 @@ static int wait_one(struct blk *b, struct queue *q, struct req *r)
 
 	vhu_drvq_kick(q->q);
 	while (r->busy && fe_now() < until) {
+		serve_chan();
 		struct req *done = vhu_drvq_get(q->q, &len);
 		if (done) {
 			if (b->lc.on)
 				log_wrote(b, done);
 			done->busy = false;
 			q->inflight--;
+			unmap_req(done);
 		}
 		if (vhu_drvq_broken(q->q))
 			return -EIO;
@@ -227,6 +252,7 @@ static void complete(struct blk *b, struct req *r)
 {
 	if (b->lc.on)
 		log_wrote(b, r);
+	unmap_req(r);
 	b->busy[r->block] = 0;
 	b->ios++;
 	b->bytes += b->bs;
@@ -390,6 +416,7 @@ static int prefill(struct blk *b)
 	while (b->ios - base < b->nblocks && !stop_flag && fe_now() < until) {
 		if (keep_alive(b))
 			return -EIO;
+		serve_chan();
 		for (unsigned k = 0; k < b->nq; k++) {
 			struct queue *q = &b->qs[k];
 			struct req *r;
@@ -437,6 +464,7 @@ static int verify_pass(struct blk *b)
 			return -ETIMEDOUT;
 		if (keep_alive(b))
 			return -EIO;
+		serve_chan();
 		for (unsigned k = 0; k < b->nq; k++) {
 			struct queue *q = &b->qs[k];
 			struct req *r;
@@ -476,7 +504,7 @@ static struct {
 	struct vhu_frontend_opts o;
 	double duration, reconnect_s;
 	uint64_t size;
-	bool json, quiet, packed, verbose, log, log_check;
+	bool json, quiet, packed, verbose, log, log_check, iommu, iommu_strict;
 	const char *dump;
 } a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
 
@@ -523,6 +551,11 @@ static const struct opt opts[] = {
 	{ "dump-state", 0, "FILE", opt_str, &a.dump,
 	  "write \"block generation\" for every block written" },
 	{ "packed", 0, NULL, opt_flag, &a.packed, "packed rings (default split)" },
+	{ "iommu", 0, NULL, opt_flag, &a.iommu,
+	  "ACCESS_PLATFORM: IOVAs, the memory mapped ahead (IOTLB_MSG)" },
+	{ "iommu-strict", 0, NULL, opt_flag, &a.iommu_strict,
+	  "ACCESS_PLATFORM: pages mapped on IOTLB misses, each request\ninvalidated when it "
+	  "completed" },
 	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
 	  "when the back-end goes away, wait up to S seconds for it to\n"
 	  "come back and resume (default 30; 0: fail at once)" },
@@ -664,6 +697,7 @@ static unsigned round_queues(bool *draining)
 	unsigned inflight = 0;
 	uint32_t len;
 
+	serve_chan();
 	for (unsigned k = 0; k < b.nq; k++) {
 		struct queue *q = &b.qs[k];
 		struct req *r;
@@ -860,6 +894,12 @@ static int run(int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "vhu-fe blk-bench: %s: %s\n", o.path, strerror(-ret));
 		return 1;
+	}
+	if (a.iommu || a.iommu_strict) {
+		vhu_frontend_set_iommu(b.fe, a.iommu_strict ? VHU_FRONTEND_IOMMU_STRICT
+							    : VHU_FRONTEND_IOMMU);
+		iommu_fe = b.fe;
+		iommu_strict = a.iommu_strict;
 	}
 	ret = bench(qsz);
 	vhu_frontend_close(b.fe);

@@ -59,6 +59,8 @@ struct bench {
 };
 
 static volatile sig_atomic_t stop_flag;
+/* --iommu-strict: completed buffers are invalidated on this front-end (NULL: not strict). */
+static struct vhu_frontend *strict_fe;
 
 static void on_sigint(int sig)
 {
@@ -153,6 +155,11 @@ static void check_frame(struct bench *b, const uint8_t *f, uint32_t len)
 static int post_rx(struct pair *p, unsigned i)
 {
 	struct iovec iov = { p->rxbuf[i], BUF_SIZE };
+	/* --iommu-strict: a receive buffer is mapped as it is posted (as a guest driver's DMA
+	 * map): a miss on it would cost the back-end the frame. Transmit buffers are not: their
+	 * misses are answered on the channel. */
+	if (strict_fe)
+		vhu_frontend_iotlb_map(strict_fe, p->rxbuf[i], BUF_SIZE);
 	return vhu_drvq_add(p->rxq, &iov, 0, 1, (void *)(uintptr_t)(i + 1));
 }
 
@@ -188,6 +195,9 @@ static unsigned poll_rx(struct bench *b, struct pair *p)
 				check_frame(b, buf + HDR_LEN, len - HDR_LEN);
 			}
 		}
+		/* --iommu-strict: the vIOMMU takes the buffer back before reposting it. */
+		if (strict_fe)
+			vhu_frontend_iotlb_invalidate(strict_fe, buf, BUF_SIZE);
 		post_rx(p, i);
 	}
 	if (n)
@@ -203,6 +213,9 @@ static unsigned reclaim_tx(struct pair *p)
 
 	while ((tok = vhu_drvq_get(p->txq, &len))) {
 		p->txfree[p->ntxfree++] = (uint16_t)((uintptr_t)tok - 1);
+		if (strict_fe)
+			vhu_frontend_iotlb_invalidate(strict_fe, p->txbuf[(uintptr_t)tok - 1],
+						      BUF_SIZE);
 		n++;
 	}
 	return n;
@@ -276,8 +289,11 @@ static int setup_pair(struct bench *b, unsigned k)
 	if (!p->rxq || !p->txq || !p->rxbuf || !p->txbuf || !p->txfree)
 		return -ENOMEM;
 	for (unsigned i = 0; i < b->qsz; i++) {
-		p->rxbuf[i] = vhu_frontend_alloc(b->fe, BUF_SIZE, 64);
-		p->txbuf[i] = vhu_frontend_alloc(b->fe, BUF_SIZE, 64);
+		/* --iommu-strict maps and invalidates whole pages: a buffer to a page, so that
+		 * taking one back never unmaps a neighbour still posted. */
+		size_t al = strict_fe ? 4096 : 64, sz = strict_fe ? 4096 : BUF_SIZE;
+		p->rxbuf[i] = vhu_frontend_alloc(b->fe, sz, al);
+		p->txbuf[i] = vhu_frontend_alloc(b->fe, sz, al);
 		if (!p->rxbuf[i] || !p->txbuf[i])
 			return -ENOMEM;
 		build_frame(b, p->txbuf[i] + HDR_LEN, k);
@@ -306,7 +322,7 @@ static struct bench b = { .pairs = 1, .qsz = 256, .size = 64, .mode = MODE_TX };
 static struct {
 	struct vhu_frontend_opts o;
 	double duration, reconnect_s;
-	bool packed, json, quiet, no_mrg, no_in_order, verbose, log, log_check;
+	bool packed, json, quiet, no_mrg, no_in_order, verbose, log, log_check, iommu, iommu_strict;
 } a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
 
 static const char *mode_name(enum mode m)
@@ -341,6 +357,11 @@ static const struct opt opts[] = {
 	  "send, receive, or send and check every frame comes back" },
 	{ "no-mrg-rxbuf", 0, NULL, opt_flag, &a.no_mrg, "do not negotiate MRG_RXBUF" },
 	{ "no-in-order", 0, NULL, opt_flag, &a.no_in_order, "do not negotiate IN_ORDER" },
+	{ "iommu", 0, NULL, opt_flag, &a.iommu,
+	  "ACCESS_PLATFORM: IOVAs, the memory mapped ahead (IOTLB_MSG)" },
+	{ "iommu-strict", 0, NULL, opt_flag, &a.iommu_strict,
+	  "ACCESS_PLATFORM: pages mapped on IOTLB misses, each buffer\ninvalidated when it "
+	  "completed" },
 	{ "hugepages", 0, "DIR", opt_str, &a.o.hugepage_dir,
 	  "shared memory on hugetlbfs mounted at DIR" },
 	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
@@ -373,13 +394,17 @@ static int open_start(void)
 	struct vhu_frontend_opts o = a.o;
 	int ret;
 
-	o.mem_size = (size_t)b.pairs * b.qsz * 2 * BUF_SIZE + (size_t)b.pairs * b.qsz * 1024 +
-		     (8u << 20);
+	o.mem_size = (size_t)b.pairs * b.qsz * 2 * (a.iommu_strict ? 4096 : BUF_SIZE) +
+		     (size_t)b.pairs * b.qsz * 1024 + (8u << 20);
 	ret = vhu_frontend_open(&b.fe, &o);
 	if (ret) {
 		fprintf(stderr, "vhu-fe net-bench: %s: %s\n", o.path, strerror(-ret));
 		return 1;
 	}
+	if (a.iommu || a.iommu_strict)
+		vhu_frontend_set_iommu(b.fe, a.iommu_strict ? VHU_FRONTEND_IOMMU_STRICT
+							    : VHU_FRONTEND_IOMMU);
+	strict_fe = a.iommu_strict ? b.fe : NULL;
 	if (b.pairs > 1 && vhu_frontend_queue_num(b.fe) < b.pairs) {
 		fprintf(stderr, "vhu-fe net-bench: the back-end has %u queue pairs, %u asked\n",
 			vhu_frontend_queue_num(b.fe), b.pairs);
@@ -436,6 +461,11 @@ fail:
 
 static void send_receive(uint64_t window)
 {
+	static unsigned rounds;
+
+	/* --iommu: the back-end's IOTLB misses are answered here (every round when strict). */
+	if (a.iommu_strict || (a.iommu && ++rounds % 64 == 0))
+		vhu_frontend_channel_dispatch(b.fe);
 	for (unsigned k = 0; k < b.pairs; k++) {
 		struct pair *p = &b.p[k];
 		if (b.mode != MODE_RX) {
@@ -521,9 +551,12 @@ static double bench_loop(bool *alive_err)
 	/* Loop mode: give the frames still in flight up to a second to come back. */
 	if (b.mode == MODE_LOOP) {
 		double until = fe_now() + 1;
-		while (b.rx - b.foreign + b.at_risk < b.tx && fe_now() < until)
+		while (b.rx - b.foreign + b.at_risk < b.tx && fe_now() < until) {
+			if (a.iommu || a.iommu_strict)
+				vhu_frontend_channel_dispatch(b.fe);
 			for (unsigned k = 0; k < b.pairs; k++)
 				poll_rx(&b, &b.p[k]);
+		}
 	}
 	return elapsed;
 }

@@ -22,6 +22,9 @@
 
 struct port;
 
+#define NET_HELD      32
+#define NET_HELD_SIZE 2048
+
 struct nqueue {
 	struct port *port;
 	struct vhu_virtq *vq;
@@ -33,6 +36,12 @@ struct nqueue {
 	uint64_t idle_since;  /* ns; 0 while there is work */
 	struct dhandler kick; /* the kick fd is readable */
 	uint64_t packets, bytes, drops;
+	/* rx, ACCESS_PLATFORM: frames that came while a receive buffer's mapping missed in the
+	 * IOTLB, held in order until the update kicks the ring (NET_HELD frames of up to
+	 * NET_HELD_SIZE bytes; malloc'd at the first) */
+	uint8_t (*held)[NET_HELD_SIZE];
+	uint32_t held_len[NET_HELD];
+	unsigned held_first, held_n;
 };
 
 enum port_kind { PORT_VHOST, PORT_TAP };

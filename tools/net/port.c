@@ -87,6 +87,48 @@ void net_flush_dirty(struct net *n)
 	n->ndirty = 0;
 }
 
+/* The frames held for q (a buffer had missed in the IOTLB), again, in order: each delivered
+ * or dropped, until the ring waits for the IOTLB again. */
+static void held_flush(struct net *n, struct nqueue *q)
+{
+	struct port *p = q->port;
+
+	while (q->held_n) {
+		unsigned k = q->held_first;
+		struct iovec iov = { q->held[k], q->held_len[k] };
+		int r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems,
+				   RX_MAX_BUFS);
+		if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq))
+			return;
+		if (r == -EIO)
+			p->teardown = true;
+		if (r == 0) {
+			q->packets++;
+			q->bytes += iov.iov_len;
+		} else {
+			q->drops++;
+		}
+		if (r == 0 || r == -EMSGSIZE)
+			mark_dirty(n, q);
+		q->held_first = (k + 1) % NET_HELD;
+		q->held_n--;
+		if (r == -EIO)
+			return;
+	}
+}
+
+/* Holds a copy of f for q: 0, or -ENOBUFS when it does not fit. */
+static int held_add(struct nqueue *q, const uint8_t *f, uint32_t len)
+{
+	if (len > NET_HELD_SIZE || q->held_n == NET_HELD ||
+	    (!q->held && !(q->held = malloc(NET_HELD * sizeof(*q->held)))))
+		return -ENOBUFS;
+	unsigned k = (q->held_first + q->held_n++) % NET_HELD;
+	memcpy(q->held[k], f, len);
+	q->held_len[k] = len;
+	return 0;
+}
+
 static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint32_t len)
 {
 	struct nqueue *q = pick_rxq(p, qp);
@@ -98,9 +140,25 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 		p->filtered++;
 		return 0;
 	}
+	/* Frames keep their order: those held for an IOTLB update go first, and while the ring
+	 * still waits this one joins them. */
+	if (q->held_n) {
+		held_flush(n, q);
+		if (q->held_n) {
+			if (held_add(q, f, len) == 0)
+				return 0;
+			q->drops++;
+			return -ENOBUFS;
+		}
+	}
 	/* One frame into one or more rx buffers, num_buffers filled (MRG_RXBUF). */
 	struct iovec iov = { (void *)f, len };
 	r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems, RX_MAX_BUFS);
+	/* ACCESS_PLATFORM: the buffer's mapping missed; the update kicks the ring. A guest maps
+	 * receive buffers as it posts them, and vhost hears of it only by missing: dropping here
+	 * would lose a frame per new buffer. */
+	if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq) && held_add(q, f, len) == 0)
+		return 0;
 	if (r == -EIO)
 		p->teardown = true;
 	if (r == -EMSGSIZE)
@@ -227,8 +285,14 @@ static void queue_on_kick(struct net *n, struct nqueue *q)
 		ctrl_process(n, q);
 		return;
 	}
-	if (q->index % 2 == 0)
-		return; /* rx: new buffers; frames are only sent when they arrive */
+	if (q->index % 2 == 0) {
+		/* rx: new buffers (or an IOTLB update for a held frame's) */
+		if (q->held_n) {
+			held_flush(n, q);
+			net_flush_dirty(n);
+		}
+		return; /* frames are only sent when they arrive */
+	}
 	/* At most TX_TURN batches now: a guest that keeps its ring full must not hold the loop
 	 * (every other port waits meanwhile). The rest is polled by the main loop, one batch
 	 * per ring and round (net_poll_adaptive), as after any kick; with poll_ns 0 that ends
@@ -384,6 +448,9 @@ static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 	q->in_ep = false;
 	q->polling = false;
 	q->started = false;
+	free(q->held); /* held frames die with the ring's buffers */
+	q->held = NULL;
+	q->held_n = q->held_first = 0;
 }
 
 static void cb_features_set(void *dev, uint64_t f)
@@ -533,8 +600,10 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 			    (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE) |
 			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 			    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED) |
-			    (1ULL << VIRTIO_F_IN_ORDER),
-		.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_RARP),
+			    (1ULL << VIRTIO_F_IN_ORDER) | (1ULL << VIRTIO_F_ACCESS_PLATFORM),
+		/* BACKEND_REQ: the channel IOTLB misses go on (ACCESS_PLATFORM needs it). */
+		.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_RARP) |
+				     (1ULL << VHU_PROTO_F_BACKEND_REQ),
 		.queue_num = pairs,
 		.get_config = cb_get_config,
 		.queue_start = cb_queue_start,

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * IOTLB (VIRTIO_F_ACCESS_PLATFORM) against a running vhu-blk or vhu-net, black box. A front-end
+ * (tests/common/drv with iommu: ring and descriptor addresses are IOVAs, a back-end channel)
+ * drives it:
+ *  - hostile IOTLB_MSGs (zero size, ranges that wrap, unknown types and permissions, uaddrs
+ *    outside the memory table, thousands of updates) get a non-zero status, an invalidation
+ *    of nothing a zero one, and the daemon serves on;
+ *  - vhu-blk: rings whose addresses are not mapped wait (a miss per area on the channel) and
+ *    start with the update; a request whose data page was invalidated waits, without
+ *    spinning a CPU, for the update its miss asks for (the miss names the page and the
+ *    write permission), then completes with the right data; a read into a read-only mapping
+ *    breaks the ring (said in the log), the daemon lives on;
+ *  - vhu-blk: a device stop (GET_VRING_BASE) forgets the IOTLB: the restarted ring misses
+ *    again instead of running on mappings the front-end no longer vouches for.
+ * usage: iotlb PATH-TO-DAEMON blk|net
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/bad.h"
+#include "../common/drv.h"
+#include "../t.h"
+
+T_DEFINE;
+
+#define UPDATE	   2
+#define INVALIDATE 3
+#define RO	   1
+#define WO	   2
+#define RW	   3
+
+static pid_t daemon_pid;
+static char sock_path[128], log_path[128], image_path[128];
+static bool blk;
+
+static int start(struct drv *d)
+{
+	ASSERT_OK(drv_open(d, sock_path));
+	d->iommu = true;
+	d->nq = blk ? 1 : 2;
+	ASSERT_OK(drv_start(d, false, ~0ull));
+	ASSERT_TRUE(d->features & (1ULL << 33));
+	return 0;
+}
+
+/* The next back-end request on the channel within timeout_ms, into *m. 0 or -1. */
+static int chan_recv(int fd, struct vhu_hdr *h, struct vhu_iotlb_msg *m, int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	uint8_t buf[sizeof(*h) + sizeof(*m)];
+
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -1;
+	if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) != (ssize_t)sizeof(buf))
+		return -1;
+	memcpy(h, buf, sizeof(*h));
+	memcpy(m, buf + sizeof(*h), sizeof(*m));
+	return 0;
+}
+
+/* Throws away what the channel holds. */
+static void chan_drain(int fd)
+{
+	uint8_t buf[4096];
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+static int hostile(void)
+{
+	struct drv d;
+	uint64_t v, far = 1ULL << 40;
+
+	ASSERT_OK(start(&d));
+	ASSERT_TRUE(drv_iotlb(&d, UPDATE, far, 0, 0, RW) > 0);		       /* zero size */
+	ASSERT_TRUE(drv_iotlb(&d, UPDATE, UINT64_MAX - 100, 4096, 0, RW) > 0); /* wraps */
+	ASSERT_TRUE(drv_iotlb(&d, UPDATE, far, 4096, UINT64_MAX - 2048 - (uintptr_t)d.mem, RW) >
+		    0);						 /* uaddr wraps */
+	ASSERT_TRUE(drv_iotlb(&d, UPDATE, far, 4096, 0, 0) > 0); /* no permission */
+	ASSERT_TRUE(drv_iotlb(&d, UPDATE, far, 4096, 0, 7) > 0); /* unknown permission */
+	ASSERT_TRUE(drv_iotlb(&d, 1, far, 4096, 0, RW) > 0);	 /* MISS: ours to send */
+	ASSERT_TRUE(drv_iotlb(&d, 4, far, 4096, 0, RW) > 0);	 /* ACCESS_FAIL */
+	ASSERT_TRUE(drv_iotlb(&d, 77, far, 4096, 0, RW) > 0);	 /* unknown type */
+	ASSERT_TRUE(drv_iotlb(&d, UPDATE, far, 4096, DRV_MEM_SIZE, RW) > 0); /* past memory */
+	ASSERT_TRUE(drv_iotlb(&d, UPDATE, far, 8192, DRV_MEM_SIZE - 4096, RW) > 0);
+	ASSERT_TRUE(drv_iotlb(&d, UPDATE, far, 4096, -(int64_t)(uintptr_t)d.mem + 4096, RW) > 0);
+	ASSERT_EQ(drv_iotlb(&d, INVALIDATE, far, 4096, 0, 0), 0); /* nothing there: fine */
+	ASSERT_TRUE(drv_iotlb(&d, INVALIDATE, far, 0, 0, 0) > 0);
+	ASSERT_TRUE(drv_iotlb(&d, INVALIDATE, UINT64_MAX - 10, 4096, 0, 0) > 0);
+	/* Far more updates than the table holds: each one taken (older ones evicted). */
+	for (unsigned i = 0; i < 6000; i++)
+		if (drv_iotlb(&d, UPDATE, far + 4096ull * i, 4096, (i % 1024) * 4096ull, RO) != 0) {
+			T_FAILF("update %u refused", i);
+			return -1;
+		}
+	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v));
+	ASSERT_TRUE(alive(daemon_pid));
+	ASSERT_TRUE(grep_log(log_path, "IOTLB update.*size 0"));
+	ASSERT_TRUE(grep_log(log_path, "not inside one region of the memory table"));
+	ASSERT_TRUE(grep_log(log_path, "permission 7 is not RO, WO or RW"));
+	drv_close(&d);
+	return 0;
+}
+
+static uint64_t data(unsigned i)
+{
+	return drv_gpa(0x180000 + (uint64_t)i * 4096);
+}
+
+static uint8_t *data_ptr(struct drv *d, unsigned i)
+{
+	return d->mem + (data(i) - DRV_GPA_BASE);
+}
+
+/* Queues one 4 KiB request at sector with data at data(slot); does not wait. */
+static void blk_submit(struct drv *d, unsigned slot, uint32_t type, uint64_t sector)
+{
+	uint8_t *hb = drv_buf(d, 0, 2 * slot), *st = drv_buf(d, 0, 2 * slot + 1);
+	struct virtio_blk_outhdr *h = (void *)hb;
+	uint64_t a[3] = { drv_buf_gpa(d, 0, 2 * slot), data(slot),
+			  drv_buf_gpa(d, 0, 2 * slot + 1) };
+	uint32_t l[3] = { sizeof(*h), 4096, 1 };
+	uint16_t f[3] = { 0, type == VIRTIO_BLK_T_IN ? VRING_DESC_F_WRITE : 0, VRING_DESC_F_WRITE };
+
+	h->type = type;
+	h->ioprio = 0;
+	h->sector = sector;
+	*st = 0xff;
+	drv_add_raw(d, 0, a, l, f, 3);
+}
+
+static int blk_io(struct drv *d, unsigned slot, uint32_t type, uint64_t sector)
+{
+	uint32_t id, len;
+
+	blk_submit(d, slot, type, sector);
+	if (drv_get_used(d, 0, &id, &len, 3000) != 1)
+		return 0xff;
+	return *drv_buf(d, 0, 2 * slot + 1);
+}
+
+/* utime + stime of the daemon, in clock ticks. */
+static long cpu_ticks(void)
+{
+	char path[64], buf[1024];
+	long ut = 0, st = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
+		return -1;
+	return ut + st;
+}
+
+static int misses(void)
+{
+	struct drv d;
+	struct vhu_hdr h;
+	struct vhu_iotlb_msg m;
+	uint32_t id, len;
+	unsigned nmiss = 0;
+
+	ASSERT_OK(start(&d));
+	/* Nothing mapped: the ring's areas miss, on the channel, without NEED_REPLY. */
+	while (chan_recv(d.chan, &h, &m, nmiss ? 200 : 3000) == 0) {
+		ASSERT_EQ(h.request, VHU_BREQ_IOTLB_MSG);
+		ASSERT_EQ(h.flags, VHU_VERSION);
+		ASSERT_EQ(m.type, 1);
+		ASSERT_TRUE(m.iova >= DRV_GPA_BASE && m.iova < DRV_GPA_BASE + DRV_MEM_SIZE);
+		nmiss++;
+	}
+	ASSERT_TRUE(nmiss >= 1 && nmiss <= 3);
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, DRV_GPA_BASE, DRV_MEM_SIZE, 0, RW), 0);
+	memset(data_ptr(&d, 0), 0x5a, 4096);
+	ASSERT_EQ(blk_io(&d, 0, VIRTIO_BLK_T_OUT, 8), VIRTIO_BLK_S_OK);
+	/* The data page of slot 1 taken back: a read into it waits for its miss's answer. */
+	ASSERT_EQ(drv_iotlb(&d, INVALIDATE, data(1), 4096, 0, 0), 0);
+	memset(data_ptr(&d, 1), 0, 4096);
+	long t0 = cpu_ticks();
+	blk_submit(&d, 1, VIRTIO_BLK_T_IN, 8);
+	ASSERT_OK(chan_recv(d.chan, &h, &m, 3000));
+	ASSERT_EQ(m.type, 1);
+	ASSERT_EQ(m.iova, data(1));
+	ASSERT_EQ(m.perm, WO); /* the device writes there */
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 500), 0);
+	long spent = cpu_ticks() - t0;
+	if (t0 >= 0 && spent > 15) {
+		T_FAILF("the daemon used %ld ticks while the ring waited for the IOTLB", spent);
+		return -1;
+	}
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, data(1), 4096, data(1) - DRV_GPA_BASE, WO), 0);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(*drv_buf(&d, 0, 3), VIRTIO_BLK_S_OK);
+	ASSERT_OK(memcmp(data_ptr(&d, 0), data_ptr(&d, 1), 4096));
+	/* Read-only mapping, device write: refused, the ring is broken, the daemon lives. */
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, data(2), 4096, data(2) - DRV_GPA_BASE, RO), 0);
+	blk_submit(&d, 2, VIRTIO_BLK_T_IN, 8);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 500), 0);
+	ASSERT_TRUE(grep_log(log_path, "IOTLB mapping does not allow device writes"));
+	ASSERT_TRUE(alive(daemon_pid));
+	chan_drain(d.chan);
+	drv_close(&d);
+	return 0;
+}
+
+static int state(struct drv *d, uint32_t req, uint32_t num)
+{
+	struct vhu_vring_state s = { 0, num };
+	return drv_call_ack(d, req, &s, sizeof(s), NULL, 0) == 0 ? 0 : -1;
+}
+
+/*
+ * A device stop (GET_VRING_BASE of its last started ring) forgets the IOTLB: QEMU 7.2 sends no
+ * invalidation while the device is stopped (nor for the firmware's identity mappings), so
+ * the ring restarted at the same addresses, with no SET_MEM_TABLE in between, must miss
+ * again rather than run on what was mapped before.
+ */
+static int stop_forgets(void)
+{
+	struct drv d;
+	struct vhu_hdr h;
+	struct vhu_iotlb_msg m;
+	struct vhu_vring_state st = { 0, 0 };
+	struct drv_ring *r;
+	unsigned nmiss = 0;
+
+	ASSERT_OK(start(&d));
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, DRV_GPA_BASE, DRV_MEM_SIZE, 0, RW), 0);
+	memset(data_ptr(&d, 0), 0x33, 4096);
+	ASSERT_EQ(blk_io(&d, 0, VIRTIO_BLK_T_OUT, 16), VIRTIO_BLK_S_OK);
+	chan_drain(d.chan);
+	ASSERT_OK(drv_send(&d, VHU_REQ_GET_VRING_BASE, VHU_VERSION, &st, sizeof(st), NULL, 0));
+	ASSERT_EQ(drv_recv(&d, &h, &st, sizeof(st), 3000), (int)sizeof(st));
+	r = &d.r[0];
+	struct vhu_vring_addr a = { .index = 0,
+				    .desc = drv_gpa(r->desc_off),
+				    .avail = drv_gpa(r->avail_off),
+				    .used = drv_gpa(r->used_off) };
+	uint64_t u = 0;
+	ASSERT_OK(state(&d, VHU_REQ_SET_VRING_NUM, DRV_QSIZE));
+	ASSERT_OK(state(&d, VHU_REQ_SET_VRING_BASE, st.num));
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_KICK, &u, 8, &r->kick, 1), 0);
+	ASSERT_OK(state(&d, VHU_REQ_SET_VRING_ENABLE, 1));
+	while (chan_recv(d.chan, &h, &m, nmiss ? 200 : 2000) == 0) {
+		ASSERT_EQ(m.type, 1);
+		nmiss++;
+	}
+	if (nmiss == 0) {
+		T_FAILF("the restarted ring missed nothing: the IOTLB outlived the device stop");
+		return -1;
+	}
+	/* Answered, the ring runs again. */
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, DRV_GPA_BASE, DRV_MEM_SIZE, 0, RW), 0);
+	ASSERT_EQ(blk_io(&d, 1, VIRTIO_BLK_T_IN, 16), VIRTIO_BLK_S_OK);
+	ASSERT_OK(memcmp(data_ptr(&d, 0), data_ptr(&d, 1), 4096));
+	chan_drain(d.chan);
+	drv_close(&d);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s DAEMON blk|net\n", argv[0]);
+		return T_FAIL;
+	}
+	blk = !strcmp(argv[2], "blk");
+	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-iotlb-%d.sock", getpid());
+	snprintf(log_path, sizeof(log_path), "/tmp/vhu-iotlb-%d.log", getpid());
+	snprintf(image_path, sizeof(image_path), "/tmp/vhu-iotlb-%d.img", getpid());
+	if (blk) {
+		int img = open(image_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (img < 0 || ftruncate(img, 16 << 20) < 0) {
+			perror(image_path);
+			return T_FAIL;
+		}
+		close(img);
+		daemon_pid = spawn_daemon(
+			argv[1],
+			(const char *[]){ "--socket-path", sock_path, "--image", image_path, NULL },
+			log_path, NULL, want_valgrind());
+	} else {
+		daemon_pid = spawn_daemon(
+			argv[1], (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
+			log_path, NULL, want_valgrind());
+	}
+	wait_socket(sock_path);
+	msleep(50);
+
+	RUN(hostile);
+	if (blk) {
+		RUN(misses);
+		RUN(stop_forgets);
+	}
+
+	int status = stop_daemon(daemon_pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		T_FAILF("daemon exit status 0x%x", status);
+	if (t_failed)
+		tail_log(log_path, 40);
+	if (!getenv("VHU_KEEP"))
+		unlink(log_path);
+	unlink(sock_path);
+	unlink(image_path);
+	T_MAIN_END();
+}
