@@ -217,7 +217,8 @@ static uint8_t cmd(struct port *p, uint64_t f, uint8_t class, uint8_t c, const v
 
 	buf[0] = class;
 	buf[1] = c;
-	memcpy(buf + 2, d, len);
+	if (len)
+		memcpy(buf + 2, d, len);
 	return ctrl_command(p, f, buf, len + 2);
 }
 
