@@ -28,6 +28,7 @@ bench: setup all
 	./bench/fe.sh
 	./bench/blk.sh
 	./bench/log.sh
+	./bench/iommu.sh
 	./bench/migrate.sh
 
 fuzz:
