@@ -128,9 +128,12 @@ at=$(awk '{print $1}' "$T/ra" | med)
 ad=$(awk '{print $2}' "$T/ra" | med)
 bt=$(awk '{print $1}' "$T/rb" | med)
 bd=$(awk '{print $2}' "$T/rb" | med)
-awk -v at="$at" -v ad="$ad" -v bt="$bt" -v bd="$bd" \
-	'BEGIN {printf "%-6s %14d %12d %14d %12d %8.2f %8.2f  <- medians, ratios A/B\n", "median", at, ad, bt, bd, at/bt, (bd > 0 ? ad/bd : 0)}'
 paste "$T/ra" "$T/rb" | awk '{print $1/$3, ($4 > 0 ? $2/$4 : 0)}' >"$T/ratios"
+# The ratio columns are the medians of the per-pair ratios, never a ratio of the medians.
+rt=$(awk '{print $1}' "$T/ratios" | med)
+rd=$(awk '{print $2}' "$T/ratios" | med)
+awk -v at="$at" -v ad="$ad" -v bt="$bt" -v bd="$bd" -v rt="$rt" -v rd="$rd" \
+	'BEGIN {printf "%-6s %14d %12d %14d %12d %8.2f %8.2f  <- medians; ratios: median of the pair ratios\n", "median", at, ad, bt, bd, rt, rd}'
 for k in a b; do
 	[ -s "$T/lost.$k" ] && echo "destinations gone after a migration ($k, migrated again): $(tr '\n' ' ' <"$T/lost.$k")"
 done
