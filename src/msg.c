@@ -268,14 +268,15 @@ static int check_fds(const struct msg *m, const struct msg_rule *r, char *why, u
 static int check_gate(const struct msg_rule *r, uint64_t features, uint64_t protocol_features,
 		      char *why, unsigned len);
 
-int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
-	      unsigned len)
+/* What both directions check first: a rule for the request (what says "unknown ... %u"), the
+ * header, the payload size within the rule's bounds. */
+static int check_frame(const struct msg *m, const struct msg_rule *r, const char *unknown,
+		       char *why, unsigned len)
 {
-	const struct msg_rule *r = msg_rule(m->hdr.request);
 	int ret;
 
 	if (!r)
-		return why_fail(why, len, -ENOTSUP, "unknown request %u", m->hdr.request);
+		return why_fail(why, len, -ENOTSUP, "%s %u", unknown, m->hdr.request);
 	ret = msg_check_hdr(&m->hdr, false);
 	if (ret)
 		return why_fail(why, len, ret, "%s: bad header (flags 0x%x, size %u)", r->name,
@@ -283,6 +284,17 @@ int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features
 	if (m->hdr.size < r->min_size || m->hdr.size > r->max_size)
 		return why_fail(why, len, -EPROTO, "%s: payload size %u outside [%u, %u]", r->name,
 				m->hdr.size, r->min_size, r->max_size);
+	return 0;
+}
+
+int msg_check(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
+	      unsigned len)
+{
+	const struct msg_rule *r = msg_rule(m->hdr.request);
+	int ret = check_frame(m, r, "unknown request", why, len);
+
+	if (ret)
+		return ret;
 	if (m->hdr.request == VHU_REQ_SET_MEM_TABLE) {
 		uint32_t n = m->p.mem.nregions;
 		if (n > VHU_MEM_BASELINE_NREGIONS ||
@@ -326,17 +338,10 @@ int msg_check_backend(const struct msg *m, uint64_t features, uint64_t protocol_
 		      unsigned len)
 {
 	const struct msg_rule *r = msg_backend_rule(m->hdr.request);
-	int ret;
+	int ret = check_frame(m, r, "unknown back-end request", why, len);
 
-	if (!r)
-		return why_fail(why, len, -ENOTSUP, "unknown back-end request %u", m->hdr.request);
-	ret = msg_check_hdr(&m->hdr, false);
 	if (ret)
-		return why_fail(why, len, ret, "%s: bad header (flags 0x%x, size %u)", r->name,
-				m->hdr.flags, m->hdr.size);
-	if (m->hdr.size < r->min_size || m->hdr.size > r->max_size)
-		return why_fail(why, len, -EPROTO, "%s: payload size %u outside [%u, %u]", r->name,
-				m->hdr.size, r->min_size, r->max_size);
+		return ret;
 	/* FDS_OPTIONAL reads the u64 only when the payload holds it (HOST_NOTIFIER: it does). */
 	ret = check_fds(m, r, why, len);
 	if (ret)
