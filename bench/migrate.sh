@@ -56,7 +56,7 @@ vm() {
 	local kind=$1 name=$1$2 side=$3
 	shift 3
 	cp "$T/g.cpio.gz" "$T/$name.cpio.gz"
-	QEMU_TIMEOUT=3000 qemu_start "$name" 256 2 -qmp unix:"$T/$name.qmp",server=on,wait=off \
+	QEMU_TIMEOUT=3000 qemu_start "$name" "$MIG_RAM" 2 -qmp unix:"$T/$name.qmp",server=on,wait=off \
 		-chardev socket,id=c1,path="$T/$kind$side.sock",reconnect=1 \
 		-device vhost-user-blk-pci,chardev=c1,num-queues=2 "$@"
 	wait_file "$T/$name.qmp" 20 || die "QEMU $name did not start"

@@ -47,7 +47,7 @@ exec 7<>"$T/src.in" 8<>"$T/dst2.in"
 qemu() {
 	local name=$1 sock=$2
 	shift 2
-	STDIN=${STDIN:-} qemu_start "$name" 256 1 -chardev socket,id=c0,path="$sock" \
+	STDIN=${STDIN:-} qemu_start "$name" "$MIG_RAM" 1 -chardev socket,id=c0,path="$sock" \
 		-netdev vhost-user,id=n0,chardev=c0 \
 		-device virtio-net-pci,netdev=n0,vectors=0,mac=$MAC,packed="$PACKED" \
 		-qmp unix:"$T/$name.qmp",server=on,wait=off "$@"

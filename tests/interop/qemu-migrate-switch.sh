@@ -52,7 +52,7 @@ exec 7<>"$T/b.in" 8<>"$T/a2.in"
 qemu() {
 	local name=$1 sock=$2 mac=$3
 	shift 3
-	STDIN=${STDIN:-} qemu_start "$name" 256 1 -chardev socket,id=c0,path="$sock" \
+	STDIN=${STDIN:-} qemu_start "$name" "$MIG_RAM" 1 -chardev socket,id=c0,path="$sock" \
 		-netdev vhost-user,id=n0,chardev=c0 \
 		-device virtio-net-pci,netdev=n0,vectors=0,mac="$mac",guest_announce=off \
 		-qmp unix:"$T/$name.qmp",server=on,wait=off "$@"
