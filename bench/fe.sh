@@ -5,7 +5,9 @@
 #   A: vhu-fe net-bench --mode tx      -> vhu-net --sink --poll
 #   B: vhu-fe net-bench --mode tx      -> dpdk-testpmd net_vhost rxonly
 #   C: dpdk-testpmd virtio-user txonly -> dpdk-testpmd net_vhost rxonly (DPDK to DPDK)
-# Prints each rate, the median of each, and the ratios A/C and B/C.
+# Odd rounds run A B C, even rounds C B A. Prints each round's rates and ratios A/C, B/C, then
+# (bench/pairs.py) the median of the per-round ratios over all rounds and per host placement (fast /
+# slow, told apart by C's rate), never a ratio of medians.
 # Environment: BENCH_SECS (default 4), BENCH_ROUNDS (default 4), BENCH_SIZES, BENCH_PACKED=1.
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,19 +75,19 @@ run_c() {
 		awk '{a[NR]=$1} END {if (NR) printf "%.4f\n", a[int((NR+1)/2)]/1e6; else print 0}'
 }
 
-med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 echo "vhu bench: front-ends, ${ROUNDS} interleaved rounds of ${SECS}s per size, packed=$PACKED; Mpps"
-printf "%-6s %-7s %14s %14s %14s %8s %8s\n" size round "fe->vhu-net" "fe->dpdk" "dpdk->dpdk" "A/C" "B/C"
+echo "  (odd rounds run A B C, even rounds C B A; ratios per round, then the median of the ratios per placement)"
+printf "%-6s %-7s %14s %14s %14s %8s %8s\n" size round "A fe->vhu-net" "B fe->dpdk" "C dpdk->dpdk" "A/C" "B/C"
+: >"$T/rows"
 for size in $SIZES; do
-	: >"$T/ra"; : >"$T/rb"; : >"$T/rc"
 	for r in $(seq "$ROUNDS"); do
-		a=$(run_a "$size"); b=$(run_b "$size"); c=$(run_c "$size")
-		echo "$a" >>"$T/ra"; echo "$b" >>"$T/rb"; echo "$c" >>"$T/rc"
+		if [ $((r % 2)) = 1 ]; then
+			a=$(run_a "$size"); b=$(run_b "$size"); c=$(run_c "$size")
+		else
+			c=$(run_c "$size"); b=$(run_b "$size"); a=$(run_a "$size")
+		fi
+		echo "$size $r $a $b $c" >>"$T/rows"
 		awk -v s="$size" -v r="$r" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%-6s %-7s %14.3f %14.3f %14.3f %8.2f %8.2f\n", s, r, a, b, c, (c > 0 ? a/c : 0), (c > 0 ? b/c : 0)}'
 	done
-	a=$(med <"$T/ra"); b=$(med <"$T/rb"); c=$(med <"$T/rc")
-	awk -v s="$size" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%-6s %-7s %14.3f %14.3f %14.3f %8.2f %8.2f  <- medians\n", s, "median", a, b, c, (c > 0 ? a/c : 0), (c > 0 ? b/c : 0)}'
-	a=$(sort -n "$T/ra" | tail -1); b=$(sort -n "$T/rb" | tail -1); c=$(sort -n "$T/rc" | tail -1)
-	awk -v s="$size" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%-6s %-7s %14.3f %14.3f %14.3f %8.2f %8.2f  <- best round of each\n", s, "best", a, b, c, (c > 0 ? a/c : 0), (c > 0 ? b/c : 0)}'
 done
+python3 "$SRC/bench/pairs.py" A B C <"$T/rows"

@@ -6,8 +6,9 @@
 # interleaved A B A B ... for each frame size; the rate is the sender's steady Tx-pps (median
 # of its per-second readings, the first ones dropped), identical tooling for both back-ends.
 # The host flips between a fast and a slow cross-CPU regime from run to run (see PROTOCOL-NOTES),
-# so each size prints the per-round ratios, the medians, and the best round of each side: the
-# best rates are the ones least disturbed by the host.
+# so each size prints the per-round ratios, then (bench/pairs.py) the median of the per-round ratios
+# over all rounds and per placement (fast / slow, told apart by net_vhost's rate, the DPDK to DPDK
+# reference), never a ratio of medians.
 # Environment: BENCH_SECS (per run, default 4), BENCH_ROUNDS (default 6), BENCH_SIZES,
 # BENCH_PACKED=1 for packed rings.
 set -u
@@ -62,23 +63,18 @@ run_dpdk() { # size
 }
 
 echo "vhu bench: testpmd virtio-user txonly into vhu-net vs into testpmd net_vhost"
-echo "  ${ROUNDS} interleaved rounds of ${SECS}s per size, packed_vq=$PACKED; rates in Mpps"
-printf "%-8s %-7s %12s %12s %8s\n" size round vhu-net dpdk-vhost ratio
+echo "  ${ROUNDS} interleaved rounds of ${SECS}s per size (odd rounds A B, even B A), packed_vq=$PACKED; Mpps"
+printf "%-8s %-7s %12s %12s %8s\n" size round "A vhu-net" "B dpdk-vhost" "A/B"
+: >"$T/rows"
 for size in $SIZES; do
-	va=() vb=()
 	for r in $(seq "$ROUNDS"); do
-		a=$(run_vhu "$size")
-		b=$(run_dpdk "$size")
-		va+=("$a")
-		vb+=("$b")
+		if [ $((r % 2)) = 1 ]; then
+			a=$(run_vhu "$size"); b=$(run_dpdk "$size")
+		else
+			b=$(run_dpdk "$size"); a=$(run_vhu "$size")
+		fi
+		echo "$size $r $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.4f %.4f", a/1e6, b/1e6}')" >>"$T/rows"
 		awk -v s="$size" -v r="$r" -v a="$a" -v b="$b" 'BEGIN {printf "%-8s %-7s %12.3f %12.3f %8.2f\n", s, r, a/1e6, b/1e6, (b > 0 ? a/b : 0)}'
 	done
-	printf '%s\n' "${va[@]}" | sort -n >"$T/a"
-	printf '%s\n' "${vb[@]}" | sort -n >"$T/b"
-	ma=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$T/a")
-	mb=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$T/b")
-	awk -v s="$size" -v a="$ma" -v b="$mb" 'BEGIN {printf "%-8s %-7s %12.3f %12.3f %8.2f  <- median; ratio vhu-net / dpdk vhost\n", s, "median", a/1e6, b/1e6, (b > 0 ? a/b : 0)}'
-	xa=$(tail -1 "$T/a")
-	xb=$(tail -1 "$T/b")
-	awk -v s="$size" -v a="$xa" -v b="$xb" 'BEGIN {printf "%-8s %-7s %12.3f %12.3f %8.2f  <- best round of each\n", s, "best", a/1e6, b/1e6, (b > 0 ? a/b : 0)}'
 done
+python3 "$SRC/bench/pairs.py" A B <"$T/rows"
