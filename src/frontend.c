@@ -52,6 +52,9 @@ struct vhu_frontend {
 	/* BACKEND_REQ: our end of the back-end channel (non-blocking) or -1, the request being
 	 * assembled, and the application's config change callback. */
 	int chan_fd;
+	/* vhost-vdpa: the config change interrupt (an eventfd given with SET_CONFIG_CALL), served
+	 * like the back-end channel; -1 without. */
+	int config_fd;
 	struct msg chan_rx;
 	size_t chan_got;
 	vhu_frontend_config_cb config_cb;
@@ -153,6 +156,10 @@ static const struct fe_ops *pick_transport(enum vhu_transport *t, const char *pa
 	switch (*t) {
 	case VHU_TRANSPORT_USER:
 		return &fe_user_ops;
+	case VHU_TRANSPORT_KERNEL:
+		return &fe_kernel_ops;
+	case VHU_TRANSPORT_VDPA:
+		return &fe_vdpa_ops;
 	default:
 		return NULL;
 	}
@@ -175,7 +182,7 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 	fe->transport = t;
 	fe->inflight_fd = -1;
 	fe->log.fd = -1;
-	fe->chan_fd = -1;
+	fe->chan_fd = fe->config_fd = -1;
 	msg_init(&fe->chan_rx, 0, 0, 0);
 	fe->lg = (struct logger){ .fn = o->log, .opaque = o->log_opaque, .level = o->log_level };
 	ret = fe_mem_init(&fe->mem, o->mem_size ? o->mem_size : 64u << 20, o->hugepage_dir);
@@ -197,9 +204,21 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 	ret = negotiate(fe);
 	if (ret)
 		goto err_conn;
+	/* A config interrupt where the transport has one (vhost-vdpa). */
+	fe->config_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fe->config_fd < 0) {
+		ret = -errno;
+		goto err_conn;
+	}
+	ret = FE_OP(ops, fe->conn, set_config_call, fe->config_fd);
+	if (ret == -ENOTSUP)
+		close_fd(&fe->config_fd);
+	else if (ret)
+		goto err_conn;
 	*out = fe;
 	return 0;
 err_conn:
+	close_fd(&fe->config_fd);
 	chan_close(fe);
 	fe->ops->close(fe->conn);
 err_mem:
@@ -229,6 +248,7 @@ VHU_EXPORT void vhu_frontend_close(struct vhu_frontend *fe)
 	fe->ops->close(fe->conn);
 	free_queues(fe);
 	close_fd(&fe->inflight_fd);
+	close_fd(&fe->config_fd);
 	fe_log_free(&fe->log);
 	fe_mem_free(&fe->mem);
 	free(fe);
@@ -416,6 +436,11 @@ VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_fron
 		log_err(&fe->lg, "the back-end does not offer VERSION_1");
 		return -ENOTSUP;
 	}
+	unsigned max_num;
+	if (FE_OP(fe->ops, fe->conn, get_vring_max_num, &max_num) == 0 && qsz > max_num) {
+		log_err(&fe->lg, "queue size %u: the device takes at most %u", qsz, max_num);
+		return -EINVAL;
+	}
 	packed = has_bit(fe->features, VIRTIO_F_RING_PACKED);
 	for (unsigned i = 0; i < o->nvqs; i++) {
 		fe->vqs[i].kick_fd = fe->vqs[i].call_fd = -1;
@@ -448,6 +473,11 @@ VHU_EXPORT int vhu_frontend_stop(struct vhu_frontend *fe)
 	if (!fe->started)
 		return 0;
 	fe->started = false;
+	/* Where the device can, it stops its rings first, so that the bases read are settled
+	 * (vhost-vdpa's SUSPEND; QEMU's vhost_vdpa_dev_start(false)). */
+	r = nosup_zero(FE_OP(fe->ops, fe->conn, suspend));
+	if (r)
+		ret = r;
 	for (unsigned i = 0; i < fe->nvqs; i++) {
 		uint32_t base;
 		r = FE_OP(fe->ops, fe->conn, get_vring_base, i, &base);
@@ -578,7 +608,7 @@ VHU_EXPORT void vhu_frontend_set_config_cb(struct vhu_frontend *fe, vhu_frontend
 
 VHU_EXPORT int vhu_frontend_channel_fd(const struct vhu_frontend *fe)
 {
-	return fe->chan_fd;
+	return fe->chan_fd >= 0 ? fe->chan_fd : fe->config_fd;
 }
 
 /* A miss: answered with an update of the page (4 KiB) around it, when our memory holds it. */
@@ -706,6 +736,16 @@ static int chan_handle(struct vhu_frontend *fe)
 
 VHU_EXPORT int vhu_frontend_channel_dispatch(struct vhu_frontend *fe)
 {
+	eventfd_t cnt;
+
+	if (fe->config_fd >= 0) {
+		if (eventfd_read(fe->config_fd, &cnt) == 0) {
+			log_info(&fe->lg, "the device's config space changed");
+			if (fe->config_cb)
+				fe->config_cb(fe, fe->config_cb_opaque);
+		}
+		return 0;
+	}
 	for (unsigned n = 0; n < CHAN_BATCH && fe->chan_fd >= 0; n++) {
 		int ret = sock_recv_some(fe->chan_fd, &fe->chan_rx, &fe->chan_got, false);
 		if (ret == 0)
