@@ -109,7 +109,8 @@ else
 	VMLINUZ=/boot/vmlinuz-$KVER
 	MODROOT=
 	# Modules in load order (dependencies first).
-	MODS="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net virtio_blk"
+	# vhost-kernel tests: vhost_net with its tap (tun), and a reflecting tap (tc ingress, matchall, mirred).
+	MODS="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net virtio_blk vhost_iotlb vhost tap tun vhost_net sch_ingress cls_matchall act_mirred"
 fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
