@@ -104,9 +104,8 @@ struct fe_ops {
 	/* Resets the device outside a status write (vhost-vdpa: status 0; vhost-kernel:
 	 * VHOST_RESET_OWNER). */
 	int (*reset)(struct fe_conn *c);
-	/* Stops the rings without a reset (VHOST_VDPA_SUSPEND / VHOST_VDPA_RESUME). */
+	/* Stops the rings without a reset, before their bases are read (VHOST_VDPA_SUSPEND). */
 	int (*suspend)(struct fe_conn *c);
-	int (*resume)(struct fe_conn *c);
 	/* BACKEND_REQ: hands the back-end its end of the back-end channel (fd not taken). */
 	int (*set_backend_req_fd)(struct fe_conn *c, int fd);
 	/* IOTLB_MSG (update or invalidate); the back-end's status reply checked. */
