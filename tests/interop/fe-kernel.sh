@@ -23,6 +23,8 @@ IP=/bin/ip TC=/bin/tc
 \$IP link set vt0 up || ok=0
 \$TC qdisc add dev vt0 ingress || ok=0
 \$TC filter add dev vt0 parent ffff: matchall action mirred egress redirect dev vt0 || ok=0
+r=\$(vhu-fe probe --path /dev/vhost-net --json | tr -d '\n') || { echo "probe failed"; ok=0; }
+echo "VHU-PROBE \$r"
 for q in 1 2; do
 	for s in 64 1518; do
 		r=\$(vhu-fe net-bench --path /dev/vhost-net --iface vt0 --mode loop --queues \$q \\
@@ -65,5 +67,11 @@ for r in rows:
     assert r["rx_packets"] - r["foreign"] == r["tx_packets"], what + ": rx %(rx_packets)d tx %(tx_packets)d" % r
     print("ok: %s: %d frames out and back, %.4f Mpps" % (what, r["tx_packets"], r["mpps"]))
 ' || fail "a loop run lost or damaged frames"
+grep -o "VHU-PROBE {.*}" "$T/g.log" | sed 's/^VHU-PROBE //' | python3 -c '
+import json, sys
+p = json.loads(sys.stdin.read())
+assert p["transport"] == "vhost-kernel" and p["type"] == "net" and "MQ" in p["features"], p
+print("ok: probe: vhost-kernel, net, %d queue pairs" % p["queues"])
+' || fail "probe of /dev/vhost-net said the wrong thing"
 grep -o "VHU-CREATED {.*}" "$T/g.log" | grep -q '"tx_packets": [1-9]' || fail "nothing sent on the created tap"
 echo "PASS: vhu-fe over vhost-kernel: loop through a reflecting tap, 1 and 2 pairs, 64 and 1518 B"
