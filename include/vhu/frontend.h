@@ -6,8 +6,9 @@
  * /dev/vhost-vdpa-N vhost-vdpa. The transports sit behind an ops table (src/fe_ops.h).
  *
  * Life of a front-end:
- *   vhu_frontend_open()     connect (or listen and accept), SET_OWNER, read what the back-end
- *                           offers (features, protocol features, queues, memory slots)
+ *   vhu_frontend_open()     connect (or listen and accept; vhost-kernel, vhost-vdpa: open the
+ *                           device), SET_OWNER, read what the back-end offers (features,
+ *                           protocol features, queues, memory slots, device id)
  *   vhu_frontend_alloc()    carve buffers from the shared memory
  *   vhu_frontend_start()    SET_FEATURES, memory table, every ring, enable, DRIVER_OK
  *   vhu_drvq_add/kick/get   the data path, one thread per queue
