@@ -8,8 +8,9 @@
  * It checks the sequence each kind needs: vhost-kernel's fd and tap queue per pair, features
  * without the emulated MQ, vnet header size, backend attach and detach around the stop;
  * vhost-vdpa's status handshake, backend features, one batched IOTLB update with IOVA = VA
- * inside the IOVA range, descriptors carrying VAs, config reads; that a failing ioctl is
- * named with its device and leaves no fd behind; and the transport picked from the path.
+ * inside the IOVA range, descriptors carrying VAs, config reads and the config interrupt; that
+ * a failing ioctl is named with its device and leaves no fd behind; and the transport picked
+ * from the path.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -367,6 +368,12 @@ static int read_msgs(struct vhost_msg_v2 *m, unsigned max)
 	return (int)n;
 }
 
+static void config_cb(struct vhu_frontend *fe, void *opaque)
+{
+	(void)fe;
+	(*(unsigned *)opaque)++;
+}
+
 static int vdpa_start_stop(void)
 {
 	struct vhu_frontend *fe;
@@ -391,6 +398,15 @@ static int vdpa_start_stop(void)
 	ASSERT_EQ(nth(VHOST_VDPA_SET_STATUS, 0)->a, 0);
 	ASSERT_EQ(nth(VHOST_VDPA_SET_STATUS, 1)->a,
 		  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	/* The config interrupt reaches the application's callback through the channel. */
+	unsigned changes = 0;
+	vhu_frontend_set_config_cb(fe, config_cb, &changes);
+	ASSERT_OK(vhu_frontend_channel_dispatch(fe));
+	ASSERT_EQ(changes, 0);
+	uint64_t one = 1;
+	ASSERT_EQ(write((int)nth(VHOST_VDPA_SET_CONFIG_CALL, 0)->a, &one, 8), 8);
+	ASSERT_OK(vhu_frontend_channel_dispatch(fe));
+	ASSERT_EQ(changes, 1);
 	uint8_t cfg[8];
 	ASSERT_OK(vhu_frontend_get_config(fe, 4, cfg, sizeof(cfg)));
 	ASSERT_EQ(cfg[0], 5);
