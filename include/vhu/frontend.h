@@ -163,6 +163,8 @@ uint64_t vhu_frontend_gpa(const struct vhu_frontend *fe, const void *p, size_t l
  * refused (a non-zero ack). A malformed or
  * unknown request drops the channel with a logged error; the connection goes on. Returns 0,
  * or -errno when the channel was dropped or the back-end closed it (-ECONNRESET).
+ * vhost-vdpa has no channel but a config interrupt (VHOST_VDPA_SET_CONFIG_CALL): its eventfd is
+ * what vhu_frontend_channel_fd() returns, and dispatch calls the config callback when it fired.
  */
 typedef void (*vhu_frontend_config_cb)(struct vhu_frontend *fe, void *opaque);
 void vhu_frontend_set_config_cb(struct vhu_frontend *fe, vhu_frontend_config_cb cb, void *opaque);
