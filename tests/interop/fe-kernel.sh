@@ -8,6 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 need_guest
 need ip tc
+# A guest built before the vhost modules were in it is rebuilt (mkguest.sh is a no-op when current).
+OUT=$GUEST "$SRC/scripts/mkguest.sh" >/dev/null || skip "cannot rebuild the guest"
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
 GUEST_BINS="$VHU_FE $(command -v ip) $(command -v tc)"
 DUR=${DUR:-1}
