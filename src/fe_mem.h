@@ -11,6 +11,7 @@
 #ifndef VHU_FE_MEM_H
 #define VHU_FE_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,9 @@ struct fe_mem {
 	/* ACCESS_PLATFORM (vhu_frontend_set_iommu): device addresses are IOVAs, the VA plus
 	 * this offset (distinct from every VA); 0 without an IOMMU. */
 	uint64_t iova_off;
+	/* vhost-vdpa: the device sees the area at the front-end's own addresses (IOVA = VA):
+	 * descriptors carry virtual addresses. */
+	bool dma_va;
 };
 
 /* Creates and maps size bytes: a memfd, or a file under hugepage_dir (unlinked at once) when
@@ -37,7 +41,8 @@ void *fe_mem_alloc(struct fe_mem *m, size_t size, size_t align);
  * table's and the dirty log's address space). */
 uint64_t fe_mem_gpa(const struct fe_mem *m, const void *p, size_t len);
 /* The address a descriptor carries for [p, p + len): its IOVA with ACCESS_PLATFORM (the VA plus
- * iova_off), else its guest-physical address; 0 when it is not inside the area. */
+ * iova_off), its VA with dma_va, else its guest-physical address; 0 when it is not inside the
+ * area. */
 uint64_t fe_mem_dma(const struct fe_mem *m, const void *p, size_t len);
 
 #endif

@@ -22,6 +22,7 @@ struct fe_conn {
 	int lfd; /* server mode: kept listening for the back-end to come back */
 	char path[108];
 	bool server;
+	uint64_t features; /* as last set: VHOST_USER_F_PROTOCOL_FEATURES gates ring enable */
 	uint64_t protocol_features;
 	const struct logger *lg;
 };
@@ -47,19 +48,20 @@ static int user_attach(struct fe_conn *c, int timeout_ms)
 	}
 	sock_set_timeout(fd, timeout_ms);
 	c->fd = fd;
-	c->protocol_features = 0;
+	c->features = c->protocol_features = 0;
 	return 0;
 }
 
-static int user_open(struct fe_conn **out, const char *path, bool server, int timeout_ms,
-		     const struct logger *lg)
+static int user_open(struct fe_conn **out, const struct fe_open_args *a)
 {
 	struct fe_conn *c = calloc(1, sizeof(*c));
+	const char *path = a->path;
+	bool server = a->server;
 	int ret;
 
 	if (!c)
 		return -ENOMEM;
-	*c = (struct fe_conn){ .fd = -1, .lfd = -1, .server = server, .lg = lg };
+	*c = (struct fe_conn){ .fd = -1, .lfd = -1, .server = server, .lg = a->lg };
 	if (strlen(path) >= sizeof(c->path)) {
 		free(c);
 		return -ENAMETOOLONG;
@@ -73,7 +75,7 @@ static int user_open(struct fe_conn **out, const char *path, bool server, int ti
 			return ret;
 		}
 	}
-	ret = user_attach(c, timeout_ms);
+	ret = user_attach(c, a->timeout_ms);
 	if (ret) {
 		if (server) {
 			close(c->lfd);
@@ -256,7 +258,11 @@ static int user_get_features(struct fe_conn *c, uint64_t *f)
 
 static int user_set_features(struct fe_conn *c, uint64_t f)
 {
-	return send_req(c, VHU_REQ_SET_FEATURES, &f, 8, NULL, 0);
+	int ret = send_req(c, VHU_REQ_SET_FEATURES, &f, 8, NULL, 0);
+
+	if (!ret)
+		c->features = f;
+	return ret;
 }
 
 static int user_get_protocol_features(struct fe_conn *c, uint64_t *f)
@@ -278,13 +284,20 @@ static int user_set_protocol_features(struct fe_conn *c, uint64_t f)
 	return ret;
 }
 
+/* GET_QUEUE_NUM and GET_MAX_MEM_SLOTS exist only with MQ and CONFIGURE_MEM_SLOTS: 0 without. */
 static int user_get_queue_num(struct fe_conn *c, uint64_t *n)
 {
+	*n = 0;
+	if (!has_bit(c->protocol_features, VHU_PROTO_F_MQ))
+		return 0;
 	return get_u64(c, VHU_REQ_GET_QUEUE_NUM, n);
 }
 
 static int user_get_max_mem_slots(struct fe_conn *c, uint64_t *n)
 {
+	*n = 0;
+	if (!has_bit(c->protocol_features, VHU_PROTO_F_CONFIGURE_MEM_SLOTS))
+		return 0;
 	return get_u64(c, VHU_REQ_GET_MAX_MEM_SLOTS, n);
 }
 
@@ -323,8 +336,12 @@ static int user_set_vring_base(struct fe_conn *c, unsigned idx, uint32_t base)
 	return state(c, VHU_REQ_SET_VRING_BASE, idx, base);
 }
 
+/* "If VHOST_USER_F_PROTOCOL_FEATURES has not been negotiated, the ring starts directly in
+ * the enabled state"; with it, rings start disabled and SET_VRING_ENABLE enables them. */
 static int user_set_vring_enable(struct fe_conn *c, unsigned idx, bool enable)
 {
+	if (!has_bit(c->features, VHU_F_PROTOCOL_FEATURES))
+		return 0;
 	return state(c, VHU_REQ_SET_VRING_ENABLE, idx, enable);
 }
 

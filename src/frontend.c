@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "drvq.h"
@@ -27,12 +28,15 @@
 
 struct vhu_frontend {
 	const struct fe_ops *ops;
+	enum vhu_transport transport;
 	struct fe_conn *conn;
 	struct logger lg;
 	struct fe_mem mem;
 	uint64_t dev_features, dev_protocol_features;
 	uint64_t features, protocol_features;
 	uint64_t queue_num, max_mem_slots;
+	uint64_t backend_features; /* vhost backend features in use (kernel, vdpa) */
+	uint32_t device_id;
 	unsigned nvqs;
 	bool started;
 	bool poll;
@@ -48,6 +52,9 @@ struct vhu_frontend {
 	/* BACKEND_REQ: our end of the back-end channel (non-blocking) or -1, the request being
 	 * assembled, and the application's config change callback. */
 	int chan_fd;
+	/* vhost-vdpa: the config change interrupt (an eventfd given with SET_CONFIG_CALL), served
+	 * like the back-end channel; -1 without. */
+	int config_fd;
 	struct msg chan_rx;
 	size_t chan_got;
 	vhu_frontend_config_cb config_cb;
@@ -82,7 +89,7 @@ static int chan_open(struct vhu_frontend *fe)
 		return -errno;
 	ret = fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
 	if (!ret)
-		ret = fe->ops->set_backend_req_fd(fe->conn, sv[1]);
+		ret = FE_OP(fe->ops, fe->conn, set_backend_req_fd, sv[1]);
 	close(sv[1]);
 	if (ret) {
 		close(sv[0]);
@@ -92,29 +99,38 @@ static int chan_open(struct vhu_frontend *fe)
 	return 0;
 }
 
+/* A verb the transport does not have counts as "nothing offered". */
+static int nosup_zero(int ret)
+{
+	return ret == -ENOTSUP ? 0 : ret;
+}
+
 /* vhost_dev_init / virtio_user_dev_init: owner, then what the back-end offers. */
 static int negotiate(struct vhu_frontend *fe)
 {
 	int ret;
 
-	if ((ret = fe->ops->set_owner(fe->conn)) ||
-	    (ret = fe->ops->get_features(fe->conn, &fe->dev_features)))
+	fe->device_id = 0;
+	fe->dev_protocol_features = fe->protocol_features = fe->backend_features = 0;
+	fe->queue_num = fe->max_mem_slots = 0;
+	if ((ret = FE_OP(fe->ops, fe->conn, set_owner)) ||
+	    (ret = nosup_zero(FE_OP(fe->ops, fe->conn, get_device_id, &fe->device_id))) ||
+	    (ret = FE_OP(fe->ops, fe->conn, get_features, &fe->dev_features)) ||
+	    (ret = nosup_zero(
+		     FE_OP(fe->ops, fe->conn, negotiate_backend_features, &fe->backend_features))))
 		return ret;
-	fe->dev_protocol_features = fe->protocol_features = 0;
-	if (!has_bit(fe->dev_features, VHU_F_PROTOCOL_FEATURES))
-		return 0;
-	ret = fe->ops->get_protocol_features(fe->conn, &fe->dev_protocol_features);
-	if (ret)
-		return ret;
-	fe->protocol_features = fe->dev_protocol_features & FE_PROTOCOL_FEATURES;
-	ret = fe->ops->set_protocol_features(fe->conn, fe->protocol_features);
-	if (ret)
-		return ret;
-	if (has_bit(fe->protocol_features, VHU_PROTO_F_MQ) &&
-	    (ret = fe->ops->get_queue_num(fe->conn, &fe->queue_num)))
-		return ret;
-	if (has_bit(fe->protocol_features, VHU_PROTO_F_CONFIGURE_MEM_SLOTS) &&
-	    (ret = fe->ops->get_max_mem_slots(fe->conn, &fe->max_mem_slots)))
+	if (has_bit(fe->dev_features, VHU_F_PROTOCOL_FEATURES)) {
+		ret = FE_OP(fe->ops, fe->conn, get_protocol_features, &fe->dev_protocol_features);
+		if (ret)
+			return ret;
+		fe->protocol_features = fe->dev_protocol_features & FE_PROTOCOL_FEATURES;
+		ret = FE_OP(fe->ops, fe->conn, set_protocol_features, fe->protocol_features);
+		if (ret)
+			return ret;
+	}
+	/* vhost-user asks only with MQ and CONFIGURE_MEM_SLOTS negotiated (its own rule). */
+	if ((ret = nosup_zero(FE_OP(fe->ops, fe->conn, get_queue_num, &fe->queue_num))) ||
+	    (ret = nosup_zero(FE_OP(fe->ops, fe->conn, get_max_mem_slots, &fe->max_mem_slots))))
 		return ret;
 	chan_close(fe);
 	if (has_bit(fe->protocol_features, VHU_PROTO_F_BACKEND_REQ) && (ret = chan_open(fe)))
@@ -122,21 +138,51 @@ static int negotiate(struct vhu_frontend *fe)
 	return 0;
 }
 
+/* The transport asked for, or the one the path names (DPDK's virtio_user_dev_init: a
+ * character device is vhost-kernel, or vhost-vdpa when its name says so). */
+static const struct fe_ops *pick_transport(enum vhu_transport *t, const char *path)
+{
+	struct stat st;
+
+	if (*t == VHU_TRANSPORT_AUTO) {
+		const char *base = strrchr(path, '/');
+		base = base ? base + 1 : path;
+		if (stat(path, &st) == 0 && S_ISCHR(st.st_mode))
+			*t = strncmp(base, "vhost-vdpa", 10) == 0 ? VHU_TRANSPORT_VDPA
+								  : VHU_TRANSPORT_KERNEL;
+		else
+			*t = VHU_TRANSPORT_USER;
+	}
+	switch (*t) {
+	case VHU_TRANSPORT_USER:
+		return &fe_user_ops;
+	case VHU_TRANSPORT_KERNEL:
+		return &fe_kernel_ops;
+	case VHU_TRANSPORT_VDPA:
+		return &fe_vdpa_ops;
+	default:
+		return NULL;
+	}
+}
+
 VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_frontend_opts *o)
 {
 	struct vhu_frontend *fe;
 	int timeout = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+	enum vhu_transport t = o->transport;
+	const struct fe_ops *ops;
 	int ret;
 
-	if (!o->path || o->transport != VHU_TRANSPORT_USER)
+	if (!o->path || !(ops = pick_transport(&t, o->path)))
 		return -EINVAL;
 	fe = calloc(1, sizeof(*fe));
 	if (!fe)
 		return -ENOMEM;
-	fe->ops = &fe_user_ops;
+	fe->ops = ops;
+	fe->transport = t;
 	fe->inflight_fd = -1;
 	fe->log.fd = -1;
-	fe->chan_fd = -1;
+	fe->chan_fd = fe->config_fd = -1;
 	msg_init(&fe->chan_rx, 0, 0, 0);
 	fe->lg = (struct logger){ .fn = o->log, .opaque = o->log_opaque, .level = o->log_level };
 	ret = fe_mem_init(&fe->mem, o->mem_size ? o->mem_size : 64u << 20, o->hugepage_dir);
@@ -144,16 +190,35 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 		log_err(&fe->lg, "shared memory: %s", strerror(-ret));
 		goto err_free;
 	}
-	ret = fe->ops->open(&fe->conn, o->path, o->server, timeout, &fe->lg);
+	fe->mem.dma_va = ops->dma_va;
+	struct fe_open_args oa = { .path = o->path,
+				   .server = o->server,
+				   .timeout_ms = timeout,
+				   .iface = o->iface,
+				   .lg = &fe->lg };
+	ret = ops->open(&fe->conn, &oa);
 	if (ret)
 		goto err_mem;
+	log_debug(&fe->lg, "%s: %s", o->path, ops->name);
 	fe->timeout_ms = timeout;
 	ret = negotiate(fe);
 	if (ret)
 		goto err_conn;
+	/* A config interrupt where the transport has one (vhost-vdpa). */
+	fe->config_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fe->config_fd < 0) {
+		ret = -errno;
+		goto err_conn;
+	}
+	ret = FE_OP(ops, fe->conn, set_config_call, fe->config_fd);
+	if (ret == -ENOTSUP)
+		close_fd(&fe->config_fd);
+	else if (ret)
+		goto err_conn;
 	*out = fe;
 	return 0;
 err_conn:
+	close_fd(&fe->config_fd);
 	chan_close(fe);
 	fe->ops->close(fe->conn);
 err_mem:
@@ -183,6 +248,7 @@ VHU_EXPORT void vhu_frontend_close(struct vhu_frontend *fe)
 	fe->ops->close(fe->conn);
 	free_queues(fe);
 	close_fd(&fe->inflight_fd);
+	close_fd(&fe->config_fd);
 	fe_log_free(&fe->log);
 	fe_mem_free(&fe->mem);
 	free(fe);
@@ -191,6 +257,16 @@ VHU_EXPORT void vhu_frontend_close(struct vhu_frontend *fe)
 VHU_EXPORT uint64_t vhu_frontend_device_features(const struct vhu_frontend *fe)
 {
 	return fe->dev_features;
+}
+
+VHU_EXPORT enum vhu_transport vhu_frontend_transport(const struct vhu_frontend *fe)
+{
+	return fe->transport;
+}
+
+VHU_EXPORT uint32_t vhu_frontend_device_id(const struct vhu_frontend *fe)
+{
+	return fe->device_id;
 }
 
 VHU_EXPORT uint64_t vhu_frontend_device_protocol_features(const struct vhu_frontend *fe)
@@ -221,7 +297,7 @@ VHU_EXPORT uint64_t vhu_frontend_protocol_features(const struct vhu_frontend *fe
 VHU_EXPORT int vhu_frontend_get_config(struct vhu_frontend *fe, uint32_t off, void *buf,
 				       uint32_t len)
 {
-	return fe->ops->get_config(fe->conn, off, buf, len);
+	return FE_OP(fe->ops, fe->conn, get_config, off, buf, len);
 }
 
 VHU_EXPORT void *vhu_frontend_alloc(struct vhu_frontend *fe, size_t size, size_t align)
@@ -248,7 +324,7 @@ static int set_addr(struct vhu_frontend *fe, struct vhu_drvq *q)
 		.log = fe->log_on ? fe_mem_gpa(&fe->mem, q->device_area, 1) : 0,
 	};
 
-	return fe->ops->set_vring_addr(fe->conn, &a);
+	return FE_OP(fe->ops, fe->conn, set_vring_addr, &a);
 }
 
 /* The features sent: the negotiated ones, with VHOST_F_LOG_ALL while logging. */
@@ -268,10 +344,11 @@ static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, uint32_t base
 		q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->kick_fd < 0 || (!fe->poll && q->call_fd < 0))
 		return -errno;
-	if ((ret = fe->ops->set_vring_num(fe->conn, q->index, q->num)) ||
-	    (ret = fe->ops->set_vring_base(fe->conn, q->index, base)) || (ret = set_addr(fe, q)) ||
-	    (ret = fe->ops->set_vring_call(fe->conn, q->index, q->call_fd)) ||
-	    (ret = fe->ops->set_vring_kick(fe->conn, q->index, q->kick_fd)))
+	if ((ret = FE_OP(fe->ops, fe->conn, set_vring_num, q->index, q->num)) ||
+	    (ret = FE_OP(fe->ops, fe->conn, set_vring_base, q->index, base)) ||
+	    (ret = set_addr(fe, q)) ||
+	    (ret = FE_OP(fe->ops, fe->conn, set_vring_call, q->index, q->call_fd)) ||
+	    (ret = FE_OP(fe->ops, fe->conn, set_vring_kick, q->index, q->kick_fd)))
 		return ret;
 	if (fe->poll)
 		vhu_drvq_disable_cb(q);
@@ -286,25 +363,26 @@ static int setup_device(struct vhu_frontend *fe, bool resume)
 
 	/* Logging on: the log first, so that no back-end ever sees VHOST_F_LOG_ALL without
 	 * one (QEMU sends it after the rings at start; mid-run it sends it first, as here). */
-	if (fe->log_on && (ret = fe->ops->set_log_base(fe->conn, fe->log.fd, fe->log.words * 8, 0)))
+	if (fe->log_on &&
+	    (ret = FE_OP(fe->ops, fe->conn, set_log_base, fe->log.fd, fe->log.words * 8, 0)))
 		return ret;
-	ret = fe->ops->set_features(fe->conn, wire_features(fe));
+	ret = FE_OP(fe->ops, fe->conn, set_features, wire_features(fe));
 	if (ret)
 		return ret;
 	/* vhost_user_blk_start: features first, then the inflight buffer (asked for once, given
 	 * back after every reconnect), then memory and rings. */
 	if (has_bit(fe->protocol_features, VHU_PROTO_F_INFLIGHT_SHMFD)) {
 		if (fe->inflight_fd < 0) {
-			ret = fe->ops->get_inflight_fd(fe->conn, fe->nvqs, fe->vqs[0].num,
-						       &fe->inflight, &fe->inflight_fd);
+			ret = FE_OP(fe->ops, fe->conn, get_inflight_fd, fe->nvqs, fe->vqs[0].num,
+				    &fe->inflight, &fe->inflight_fd);
 			if (ret)
 				return ret;
 		}
-		ret = fe->ops->set_inflight_fd(fe->conn, &fe->inflight, fe->inflight_fd);
+		ret = FE_OP(fe->ops, fe->conn, set_inflight_fd, &fe->inflight, fe->inflight_fd);
 		if (ret)
 			return ret;
 	}
-	ret = fe->ops->set_mem_table(fe->conn, &fe->mem);
+	ret = FE_OP(fe->ops, fe->conn, set_mem_table, &fe->mem);
 	if (ret)
 		return ret;
 	/* The vIOMMU maps the whole area ahead: the back-end misses only after invalidations. */
@@ -314,7 +392,7 @@ static int setup_device(struct vhu_frontend *fe, bool resume)
 					   .uaddr = (uintptr_t)fe->mem.base,
 					   .perm = IOTLB_PERM_RW,
 					   .type = IOTLB_UPDATE };
-		if ((ret = fe->ops->iotlb_msg(fe->conn, &m)))
+		if ((ret = FE_OP(fe->ops, fe->conn, iotlb_msg, &m)))
 			return ret;
 	}
 	for (unsigned i = 0; i < fe->nvqs; i++) {
@@ -322,14 +400,15 @@ static int setup_device(struct vhu_frontend *fe, bool resume)
 		if ((ret = start_ring(fe, q, resume ? drvq_resume_base(q) : drvq_base(q))))
 			return ret;
 	}
-	/* With VHOST_USER_F_PROTOCOL_FEATURES the rings start disabled ("Ring states"). */
-	if (has_bit(fe->features, VHU_F_PROTOCOL_FEATURES))
-		for (unsigned i = 0; i < fe->nvqs; i++)
-			if ((ret = fe->ops->set_vring_enable(fe->conn, i, true)))
-				return ret;
-	return fe->ops->set_status(fe->conn, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-						     VIRTIO_CONFIG_S_FEATURES_OK |
-						     VIRTIO_CONFIG_S_DRIVER_OK);
+	/* Every ring enabled: vhost-user's rings start disabled with
+	 * VHOST_USER_F_PROTOCOL_FEATURES ("Ring states"), vhost-kernel attaches the taps here,
+	 * vhost-vdpa enables each ring. */
+	for (unsigned i = 0; i < fe->nvqs; i++)
+		if ((ret = FE_OP(fe->ops, fe->conn, set_vring_enable, i, true)))
+			return ret;
+	return nosup_zero(FE_OP(fe->ops, fe->conn, set_status,
+				VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+					VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK));
 }
 
 VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_frontend_start_opts *o)
@@ -356,6 +435,11 @@ VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_fron
 	if (!has_bit(fe->features, VIRTIO_F_VERSION_1)) {
 		log_err(&fe->lg, "the back-end does not offer VERSION_1");
 		return -ENOTSUP;
+	}
+	unsigned max_num;
+	if (FE_OP(fe->ops, fe->conn, get_vring_max_num, &max_num) == 0 && qsz > max_num) {
+		log_err(&fe->lg, "queue size %u: the device takes at most %u", qsz, max_num);
+		return -EINVAL;
 	}
 	packed = has_bit(fe->features, VIRTIO_F_RING_PACKED);
 	for (unsigned i = 0; i < o->nvqs; i++) {
@@ -389,19 +473,24 @@ VHU_EXPORT int vhu_frontend_stop(struct vhu_frontend *fe)
 	if (!fe->started)
 		return 0;
 	fe->started = false;
+	/* Where the device can, it stops its rings first, so that the bases read are settled
+	 * (vhost-vdpa's SUSPEND; QEMU's vhost_vdpa_dev_start(false)). */
+	r = nosup_zero(FE_OP(fe->ops, fe->conn, suspend));
+	if (r)
+		ret = r;
 	for (unsigned i = 0; i < fe->nvqs; i++) {
 		uint32_t base;
-		r = fe->ops->get_vring_base(fe->conn, i, &base);
+		r = FE_OP(fe->ops, fe->conn, get_vring_base, i, &base);
 		if (r && !ret)
 			ret = r;
 	}
-	r = fe->ops->set_status(fe->conn, 0);
+	r = nosup_zero(FE_OP(fe->ops, fe->conn, set_status, 0));
 	return ret ? ret : r;
 }
 
 VHU_EXPORT bool vhu_frontend_alive(struct vhu_frontend *fe)
 {
-	return fe->ops->alive(fe->conn);
+	return fe->ops->alive ? fe->ops->alive(fe->conn) : true;
 }
 
 VHU_EXPORT int vhu_frontend_reconnect(struct vhu_frontend *fe, int timeout_ms)
@@ -411,7 +500,7 @@ VHU_EXPORT int vhu_frontend_reconnect(struct vhu_frontend *fe, int timeout_ms)
 
 	log_warn(&fe->lg, "back-end gone; %s",
 		 fe->started ? "reconnecting" : "reconnecting (device not started)");
-	ret = fe->ops->reconnect(fe->conn, timeout_ms > 0 ? timeout_ms : fe->timeout_ms);
+	ret = FE_OP(fe->ops, fe->conn, reconnect, timeout_ms > 0 ? timeout_ms : fe->timeout_ms);
 	if (ret)
 		return ret;
 	ret = negotiate(fe);
@@ -443,9 +532,10 @@ static int log_switch(struct vhu_frontend *fe)
 {
 	int ret;
 
-	if (fe->log_on && (ret = fe->ops->set_log_base(fe->conn, fe->log.fd, fe->log.words * 8, 0)))
+	if (fe->log_on &&
+	    (ret = FE_OP(fe->ops, fe->conn, set_log_base, fe->log.fd, fe->log.words * 8, 0)))
 		return ret;
-	ret = fe->ops->set_features(fe->conn, wire_features(fe));
+	ret = FE_OP(fe->ops, fe->conn, set_features, wire_features(fe));
 	for (unsigned i = 0; i < fe->nvqs && !ret; i++)
 		ret = set_addr(fe, &fe->vqs[i]);
 	return ret;
@@ -518,7 +608,7 @@ VHU_EXPORT void vhu_frontend_set_config_cb(struct vhu_frontend *fe, vhu_frontend
 
 VHU_EXPORT int vhu_frontend_channel_fd(const struct vhu_frontend *fe)
 {
-	return fe->chan_fd;
+	return fe->chan_fd >= 0 ? fe->chan_fd : fe->config_fd;
 }
 
 /* A miss: answered with an update of the page (4 KiB) around it, when our memory holds it. */
@@ -541,7 +631,7 @@ static uint64_t iotlb_miss(struct vhu_frontend *fe, const struct vhu_iotlb_msg *
 	log_debug(&fe->lg, "IOTLB miss at 0x%llx: mapped 0x%llx+0x%llx",
 		  (unsigned long long)miss->iova, (unsigned long long)m.iova,
 		  (unsigned long long)m.size);
-	return fe->ops->iotlb_msg(fe->conn, &m) ? 1 : 0;
+	return FE_OP(fe->ops, fe->conn, iotlb_msg, &m) ? 1 : 0;
 }
 
 VHU_EXPORT int vhu_frontend_set_iommu(struct vhu_frontend *fe, unsigned mode)
@@ -569,7 +659,7 @@ static int iotlb_pages(struct vhu_frontend *fe, const void *p, size_t len, uint8
 				   .uaddr = type == IOTLB_UPDATE ? first - fe->mem.iova_off : 0,
 				   .perm = type == IOTLB_UPDATE ? IOTLB_PERM_RW : 0,
 				   .type = type };
-	return fe->ops->iotlb_msg(fe->conn, &m);
+	return FE_OP(fe->ops, fe->conn, iotlb_msg, &m);
 }
 
 VHU_EXPORT int vhu_frontend_iotlb_invalidate(struct vhu_frontend *fe, const void *p, size_t len)
@@ -646,6 +736,16 @@ static int chan_handle(struct vhu_frontend *fe)
 
 VHU_EXPORT int vhu_frontend_channel_dispatch(struct vhu_frontend *fe)
 {
+	eventfd_t cnt;
+
+	if (fe->config_fd >= 0) {
+		if (eventfd_read(fe->config_fd, &cnt) == 0) {
+			log_info(&fe->lg, "the device's config space changed");
+			if (fe->config_cb)
+				fe->config_cb(fe, fe->config_cb_opaque);
+		}
+		return 0;
+	}
 	for (unsigned n = 0; n < CHAN_BATCH && fe->chan_fd >= 0; n++) {
 		int ret = sock_recv_some(fe->chan_fd, &fe->chan_rx, &fe->chan_got, false);
 		if (ret == 0)

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The driver side of vhost-user ("virtio-user"): a plain process owns shared memory and the
- * rings, and drives a back-end through a transport. Only vhost-user is implemented; the
- * transport sits behind an ops table (src/fe_ops.h) so vhost-kernel and vhost-vdpa can follow.
+ * The driver side of vhost ("virtio-user"): a plain process owns shared memory and the
+ * rings, and drives a back-end through a transport, chosen from the path as DPDK's
+ * virtio-user does: a Unix socket is vhost-user, /dev/vhost-net vhost-kernel (with a tap),
+ * /dev/vhost-vdpa-N vhost-vdpa. The transports sit behind an ops table (src/fe_ops.h).
  *
  * Life of a front-end:
- *   vhu_frontend_open()     connect (or listen and accept), SET_OWNER, read what the back-end
- *                           offers (features, protocol features, queues, memory slots)
+ *   vhu_frontend_open()     connect (or listen and accept; vhost-kernel, vhost-vdpa: open the
+ *                           device), SET_OWNER, read what the back-end offers (features,
+ *                           protocol features, queues, memory slots, device id)
  *   vhu_frontend_alloc()    carve buffers from the shared memory
  *   vhu_frontend_start()    SET_FEATURES, memory table, every ring, enable, DRIVER_OK
  *   vhu_drvq_add/kick/get   the data path, one thread per queue
@@ -35,12 +37,17 @@ struct vhu_frontend;
 struct vhu_drvq;
 
 enum vhu_transport {
-	VHU_TRANSPORT_USER = 0, /* vhost-user over a Unix socket */
+	VHU_TRANSPORT_AUTO = 0,	  /* from the path: a character device named vhost-vdpa-N is
+				   * vhost-vdpa, any other character device vhost-kernel,
+				   * anything else a vhost-user socket */
+	VHU_TRANSPORT_USER = 1,	  /* vhost-user over a Unix socket */
+	VHU_TRANSPORT_KERNEL = 2, /* vhost-kernel: /dev/vhost-net and a tap (net only) */
+	VHU_TRANSPORT_VDPA = 3,	  /* vhost-vdpa: /dev/vhost-vdpa-N */
 };
 
 struct vhu_frontend_opts {
 	enum vhu_transport transport;
-	const char *path;	  /* socket path */
+	const char *path;	  /* socket path, /dev/vhost-net or /dev/vhost-vdpa-N */
 	bool server;		  /* listen on path and wait for the back-end to connect */
 	int timeout_ms;		  /* connect/accept and every reply; 0 means 5000 */
 	size_t mem_size;	  /* shared memory; 0 means 64 MiB */
@@ -48,9 +55,14 @@ struct vhu_frontend_opts {
 	vhu_log_fn log;
 	void *log_opaque;
 	int log_level;
+	/* vhost-kernel: the tap the queue pairs attach to, one queue of it per pair: attached
+	 * when it exists (made by `ip tuntap add dev NAME mode tap vnet_hdr [multi_queue]`),
+	 * created otherwise (and gone when the front-end closes). NULL: "vhu%d". */
+	const char *iface;
 };
 
-/* Connects and reads the back-end's offer. 0 or -errno (-ETIMEDOUT, -ECONNREFUSED, -EPROTO). */
+/* Connects (opens the device) and reads the back-end's offer. 0 or -errno (-ETIMEDOUT,
+ * -ECONNREFUSED, -EPROTO; -ENOTSUP: a transport asked for that this build lacks). */
 int vhu_frontend_open(struct vhu_frontend **fe, const struct vhu_frontend_opts *opts);
 /* Stops the device if it runs, drops the connection, frees memory and rings. NULL is fine. */
 void vhu_frontend_close(struct vhu_frontend *fe);
@@ -64,7 +76,11 @@ unsigned vhu_frontend_max_mem_slots(const struct vhu_frontend *fe);
 /* Negotiated (after start). */
 uint64_t vhu_frontend_features(const struct vhu_frontend *fe);
 uint64_t vhu_frontend_protocol_features(const struct vhu_frontend *fe);
-/* GET_CONFIG: 0 or -errno (-ENOTSUP without the CONFIG protocol feature). */
+/* The transport in use (never VHU_TRANSPORT_AUTO). */
+enum vhu_transport vhu_frontend_transport(const struct vhu_frontend *fe);
+/* The virtio device id (1 net, 2 blk, ...), 0 when the transport cannot tell (vhost-user). */
+uint32_t vhu_frontend_device_id(const struct vhu_frontend *fe);
+/* GET_CONFIG: 0 or -errno (-ENOTSUP without the CONFIG protocol feature, or on vhost-kernel). */
 int vhu_frontend_get_config(struct vhu_frontend *fe, uint32_t off, void *buf, uint32_t len);
 
 /* Zeroed shared memory the back-end can reach; NULL when exhausted. Never freed before close. */
@@ -147,6 +163,8 @@ uint64_t vhu_frontend_gpa(const struct vhu_frontend *fe, const void *p, size_t l
  * refused (a non-zero ack). A malformed or
  * unknown request drops the channel with a logged error; the connection goes on. Returns 0,
  * or -errno when the channel was dropped or the back-end closed it (-ECONNRESET).
+ * vhost-vdpa has no channel but a config interrupt (VHOST_VDPA_SET_CONFIG_CALL): its eventfd is
+ * what vhu_frontend_channel_fd() returns, and dispatch calls the config callback when it fired.
  */
 typedef void (*vhu_frontend_config_cb)(struct vhu_frontend *fe, void *opaque);
 void vhu_frontend_set_config_cb(struct vhu_frontend *fe, vhu_frontend_config_cb cb, void *opaque);

@@ -531,7 +531,10 @@ static int parse_bs(const struct opt *o, const char *arg)
 }
 
 static const struct opt opts[] = {
-	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the back-end's socket" },
+	{ "path", 'p', "PATH", opt_str, &a.o.path,
+	  "the back-end: a vhost-user socket, /dev/vhost-net (vhost-kernel)\n"
+	  "or /dev/vhost-vdpa-N (vhost-vdpa); the kind follows from it" },
+	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the same as --path" },
 	{ "server", 0, NULL, opt_flag, &a.o.server,
 	  "listen on PATH and wait for the back-end to connect" },
 	{ "rw", 'r', "MODE", parse_rw, &b.rw,
@@ -881,7 +884,7 @@ static int run(int argc, char **argv)
 	fe_verbose = a.verbose;
 	b.reconnect_ms = (int)(a.reconnect_s * 1000);
 	if (!a.o.path) {
-		fprintf(stderr, "vhu-fe blk-bench: need --socket-path\n");
+		fprintf(stderr, "vhu-fe blk-bench: need --path\n");
 		return 2;
 	}
 	unsigned qsz = 256;

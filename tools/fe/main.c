@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* vhu-fe: a vhost-user front-end from a plain process. The command table drives --help. */
+/* vhu-fe: a vhost front-end (vhost-user, vhost-kernel, vhost-vdpa) from a plain process. The
+ * command table drives --help. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +76,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vhu-fe COMMAND [OPTIONS]\n"
-		"A vhost-user front-end (\"virtio-user\") that drives any back-end from a plain\n"
-		"process: DPDK's vhost PMD, qemu-storage-daemon, vhu-net, vhu-blk.\n\nCommands:\n");
+		"A vhost front-end (\"virtio-user\") that drives a back-end from a plain process:\n"
+		"vhost-user (DPDK's vhost PMD, qemu-storage-daemon, vhu-net, vhu-blk), "
+		"vhost-kernel\n"
+		"(/dev/vhost-net and a tap) or vhost-vdpa (/dev/vhost-vdpa-N), chosen by "
+		"--path.\n\n"
+		"Commands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i]->name, cmds[i]->summary);
 	fprintf(f, "\n'vhu-fe COMMAND --help' describes a command's options.\n");

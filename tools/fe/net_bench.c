@@ -343,7 +343,13 @@ static int parse_mode(const struct opt *o, const char *arg)
 }
 
 static const struct opt opts[] = {
-	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the back-end's socket" },
+	{ "path", 'p', "PATH", opt_str, &a.o.path,
+	  "the back-end: a vhost-user socket, /dev/vhost-net (vhost-kernel)\n"
+	  "or /dev/vhost-vdpa-N (vhost-vdpa); the kind follows from it" },
+	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the same as --path" },
+	{ "iface", 'i', "IFNAME", opt_str, &a.o.iface,
+	  "vhost-kernel: the tap, attached when it exists, else created\n"
+	  "(and gone at exit); default vhu%d" },
 	{ "server", 0, NULL, opt_flag, &a.o.server,
 	  "listen on PATH and wait for the back-end to connect" },
 	{ "packed", 0, NULL, opt_flag, &a.packed, "packed rings (default split)" },
@@ -620,7 +626,7 @@ static int run(int argc, char **argv)
 	fe_verbose = a.verbose;
 	b.reconnect_ms = (int)(a.reconnect_s * 1000);
 	if (!a.o.path || (b.qsz & (b.qsz - 1))) {
-		fprintf(stderr, "vhu-fe net-bench: need --socket-path; --queue-size a power of "
+		fprintf(stderr, "vhu-fe net-bench: need --path; --queue-size a power of "
 				"two up to 4096\n");
 		return 2;
 	}

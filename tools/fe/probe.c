@@ -47,7 +47,10 @@ static int parse_type(const struct opt *o, const char *arg)
 }
 
 static const struct opt opts[] = {
-	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the back-end's socket" },
+	{ "path", 'p', "PATH", opt_str, &a.o.path,
+	  "the back-end: a vhost-user socket, /dev/vhost-net (vhost-kernel)\n"
+	  "or /dev/vhost-vdpa-N (vhost-vdpa); the kind follows from it" },
+	{ "socket-path", 's', "PATH", opt_str, &a.o.path, "the same as --path" },
 	{ "server", 0, NULL, opt_flag, &a.o.server,
 	  "listen on PATH and wait for the back-end to connect" },
 	{ "type", 't', "net|blk", parse_type, &a.dev,
@@ -75,9 +78,13 @@ static const struct opt_cmd probe_opts = {
  * back-end refused GET_CONFIG. */
 static int print_config(struct vhu_frontend *fe, enum fe_dev dev, uint64_t pf, bool json, FILE *out)
 {
+	/* vhost-user: with the CONFIG protocol feature; vhost-vdpa: always (it has a device id). */
+	bool has_config = (pf >> VHU_PROTO_F_CONFIG & 1) || vhu_frontend_device_id(fe) != 0;
 	int ret = 0;
 
-	if (dev == FE_DEV_BLK && (pf >> VHU_PROTO_F_CONFIG & 1)) {
+	if (vhu_frontend_transport(fe) == VHU_TRANSPORT_KERNEL)
+		has_config = false;
+	if (dev == FE_DEV_BLK && has_config) {
 		struct virtio_blk_config cfg;
 		memset(&cfg, 0, sizeof(cfg));
 		/* Up to num_queues: older back-ends refuse reads past what they know. */
@@ -101,7 +108,7 @@ static int print_config(struct vhu_frontend *fe, enum fe_dev dev, uint64_t pf, b
 				"num_queues", cfg.num_queues, "seg_max", cfg.seg_max, "size_max",
 				cfg.size_max);
 		}
-	} else if (dev == FE_DEV_NET && (pf >> VHU_PROTO_F_CONFIG & 1)) {
+	} else if (dev == FE_DEV_NET && has_config) {
 		struct virtio_net_config cfg;
 		memset(&cfg, 0, sizeof(cfg));
 		int r = vhu_frontend_get_config(fe, 0, &cfg,
@@ -181,7 +188,7 @@ static int run(int argc, char **argv)
 	json = a.json;
 	fe_verbose = a.verbose;
 	if (!o.path) {
-		fprintf(stderr, "vhu-fe probe: need --socket-path\n");
+		fprintf(stderr, "vhu-fe probe: need --path\n");
 		fe_usage(stderr, &cmd_probe);
 		return 2;
 	}
@@ -193,16 +200,22 @@ static int run(int argc, char **argv)
 	}
 	uint64_t f = vhu_frontend_device_features(fe);
 	uint64_t pf = vhu_frontend_device_protocol_features(fe);
+	uint32_t id = vhu_frontend_device_id(fe);
 	if (dev == FE_DEV_UNKNOWN)
-		dev = fe_guess_dev(f);
+		dev = id == 1 ? FE_DEV_NET : id == 2 ? FE_DEV_BLK : fe_guess_dev(f);
 	const char *type = dev == FE_DEV_NET ? "net" : dev == FE_DEV_BLK ? "blk" : "unknown";
+	static const char *const kinds[] = { "auto", "vhost-user", "vhost-kernel", "vhost-vdpa" };
+	const char *kind = kinds[vhu_frontend_transport(fe) & 3];
 	FILE *out = stdout;
 	if (json)
-		fprintf(out, "{\n  \"type\": \"%s\",\n  \"features_hex\": \"0x%llx\",\n", type,
-			(unsigned long long)f);
+		fprintf(out,
+			"{\n  \"transport\": \"%s\",\n  \"device_id\": %u,\n  \"type\": \"%s\",\n"
+			"  \"features_hex\": \"0x%llx\",\n",
+			kind, id, type, (unsigned long long)f);
 	else
-		fprintf(out, "%-18s%s (guessed from the features unless --type)\n%-18s0x%llx\n",
-			"device", type, "features", (unsigned long long)f);
+		fprintf(out, "%-18s%s\n%-18s%s (%s)\n%-18s0x%llx\n", "transport", kind, "device",
+			type, id ? "device id" : "guessed from the features unless --type",
+			"features", (unsigned long long)f);
 	print_bits(out, json, json ? "features" : "", f, dev, false);
 	if (json)
 		fprintf(out, "  \"protocol_features_hex\": \"0x%llx\",\n", (unsigned long long)pf);
