@@ -23,3 +23,11 @@ fi
 if [ -d /boot ] && ls /boot/vmlinuz-* >/dev/null 2>&1 && command -v cpio >/dev/null; then
 	./scripts/mkguest.sh
 fi
+# The 6.12 guest (vdpa, vduse, vhost_vdpa, virtio_vdpa): its kernel comes from bookworm-security
+# with `apt-get download`; a failure here is loud, since the tests that need it fail under CI.
+if command -v cpio >/dev/null && command -v apt-get >/dev/null; then
+	./scripts/mkguest.sh 6.12 || {
+		echo "setup: FAILED to fetch or build the 6.12 test guest (out/guest612)" >&2
+		exit 1
+	}
+fi

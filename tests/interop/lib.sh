@@ -44,6 +44,15 @@ need_guest() {
 		skip "cannot build the guest (linux-image-amd64, busybox-static)"
 }
 
+# need_guest612: the tests that follow boot Debian 12's 6.12 kernel (vdpa, vduse, vhost_vdpa,
+# virtio_vdpa, vhost_net, tun), which scripts/setup.sh fetches (mkguest.sh 6.12).
+need_guest612() {
+	need qemu-system-x86_64 cpio
+	GUEST=${GUEST612:-$SRC/out/guest612}
+	[ -f "$GUEST/initramfs.cpio.gz" ] || OUT=$GUEST "$SRC/scripts/mkguest.sh" 6.12 >/dev/null ||
+		skip "no 6.12 guest (scripts/setup.sh fetches linux-image-6.12.*+deb12-amd64-unsigned)"
+}
+
 # Waits until a file exists (a socket), up to $2 seconds.
 wait_file() {
 	local i
@@ -74,7 +83,24 @@ start_bg() {
 	eval "PID_$name=$!"
 }
 
-# Makes $T/NAME.cpio.gz: the guest initramfs plus /test.sh from stdin.
+# guest_bin DIR PROG...: copies each program into DIR/bin with the shared libraries ldd names
+# (at the same paths, the dynamic loader included), for the guest's busybox-only root.
+guest_bin() {
+	local d=$1 p l
+	shift
+	for p in "$@"; do
+		[ -x "$p" ] || fail "guest_bin: no program $p"
+		cp "$p" "$d/bin/" || fail "guest_bin: cannot copy $p"
+		for l in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*'); do
+			[ -e "$d$l" ] && continue
+			mkdir -p "$d$(dirname "$l")"
+			cp -L "$l" "$d$l" || fail "guest_bin: cannot copy $l for $p"
+		done
+	done
+}
+
+# Makes $T/NAME.cpio.gz: the guest initramfs plus /test.sh from stdin. GUEST_BINS: more programs
+# (paths) to put in the guest's /bin with their shared libraries (guest_bin).
 guest_initrd() {
 	local name=$1 d
 	d=$(mktemp -d "$T/rd.XXXX")
@@ -84,7 +110,9 @@ guest_initrd() {
 	for p in udpcheck blkzero; do
 		cp "$BUILD/tests/$p" "$d/bin/$p" || fail "build tests/$p first"
 	done
-	(cd "$d" && printf 'test.sh\nbin\nbin/udpcheck\nbin/blkzero\n' | cpio -o -H newc --quiet | gzip -1) >"$T/$name.extra.gz"
+	# shellcheck disable=SC2086
+	[ -z "${GUEST_BINS:-}" ] || guest_bin "$d" $GUEST_BINS
+	(cd "$d" && find . -mindepth 1 | cpio -o -H newc --quiet | gzip -1) >"$T/$name.extra.gz"
 	cat "$GUEST/initramfs.cpio.gz" "$T/$name.extra.gz" >"$T/$name.cpio.gz"
 }
 
