@@ -27,9 +27,12 @@ tail -f /tmp/blk.log &
 # Two drivers want vDPA devices; the test binds by hand.
 echo 0 > /sys/bus/vdpa/drivers_autoprobe
 wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; [ -e "$1" ]; }
+# start_blk N: vhu-blk's Nth start; ready once it said so (a stale /dev/vduse/vb0 may exist).
 start_blk() {
 	vhu-blk --vduse vb0 --image /tmp/disk.img --queues 2 >>/tmp/blk.log 2>&1 &
 	BLK=$!
+	i=0
+	while [ "$(grep -c 'queue(s)' /tmp/blk.log)" -lt $1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 	wait_for /dev/vduse/vb0 || bad "no /dev/vduse/vb0"
 }
 add_dev() {
@@ -48,7 +51,7 @@ check_at() {
 }
 
 truncate -s 64M /tmp/disk.img
-start_blk
+start_blk 1
 add_dev vb0 vda
 echo "features: $(cat /sys/bus/virtio/devices/virtio0/features)"
 echo "queues: $(ls /sys/block/vda/mq | tr '\n' ' ')"
@@ -71,8 +74,9 @@ for c in 1 2; do
 			[ "$a" = "$b" ] || echo "BAD: loop $c/$i @$off"
 		done
 	) > /tmp/loop$c &
+	eval L$c=\$!
 done
-wait
+wait $L1 $L2
 cat /tmp/loop1 /tmp/loop2
 grep -q BAD /tmp/loop1 /tmp/loop2 && ok=0
 blkdiscard -o 33554432 -l 1048576 /dev/vda || bad "blkdiscard"
@@ -90,11 +94,11 @@ wait $BLK 2>/dev/null
 t0=$(date +%s)
 vdpa dev del vb0 || bad "vdpa dev del after kill"
 echo "dev del after kill: $(( $(date +%s) - t0 )) s"
-start_blk
+start_blk 2
 grep -q "destroyed and created anew" /tmp/blk.log || bad "restart did not recreate vb0"
 add_dev vb0 vda
 check_at vda 1 0; check_at vda 3 1000; check_at vda 2 1023
-write_at vda 3 2000; echo 3 > /proc/sys/vm/drop_caches; check_at vda 3 2000
+write_at vda 3 900; echo 3 > /proc/sys/vm/drop_caches; check_at vda 3 900
 
 if [ -x /bin/qemu-storage-daemon ]; then
 	truncate -s 16M /tmp/q.img
