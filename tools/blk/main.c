@@ -592,7 +592,7 @@ static int device_from_args(struct blkdev *d)
 	if ((!a.path && a.fd < 0 && !a.vduse) || (!!a.path + (a.fd >= 0) + !!a.vduse > 1) ||
 	    (!a.image == !a.null_size)) {
 		fprintf(stderr,
-			"vhu-blk: one of --socket-path, --fd or --vduse, and one of --image "
+			"vhu-blk: one of --socket-path or --fd (or --vduse), and one of --image "
 			"(or --blk-file) or --null\n");
 		opt_usage(&cmd, stderr);
 		return 2;
