@@ -24,6 +24,7 @@
 #include "mem.h"
 #include "util.h"
 #include "virtq_ctl.h"
+#include "vduse_int.h"
 #include "vhu/vduse.h"
 
 #define VD_MAX_MAPS	  64
@@ -565,14 +566,12 @@ static int open_dev(struct vhu_vduse *vd)
 	return -errno;
 }
 
-VHU_EXPORT int vhu_vduse_new(struct vhu_vduse **out, const struct vhu_vduse_config *cfg,
-			     const struct vhu_device_ops *ops, void *dev)
+/* The object, before any fd: arguments checked, ops copied, queues initialised. */
+static int vd_alloc(struct vhu_vduse **out, const struct vhu_vduse_config *cfg,
+		    const struct vhu_device_ops *ops, void *dev)
 {
-	struct vduse_dev_config *c = NULL;
-	uint64_t api = VDUSE_API_VERSION;
 	struct vhu_vduse *vd;
 	size_t nlen;
-	int ret;
 
 	if (!out || !cfg || !ops || !cfg->name || cfg->size < sizeof(*cfg) ||
 	    ops->size < offsetof(struct vhu_device_ops, process_msg))
@@ -600,13 +599,37 @@ VHU_EXPORT int vhu_vduse_new(struct vhu_vduse **out, const struct vhu_vduse_conf
 	/* "VIRTIO_F_ACCESS_PLATFORM ... must be set": VDUSE refuses a device without it. */
 	vd->features = ops->features | (1ULL << F_ACCESS_PLATFORM);
 	if (!vd->mem || !vd->vqs) {
-		ret = -ENOMEM;
-		goto err;
+		vd_teardown(vd);
+		return -ENOMEM;
 	}
 	mem_init(vd->mem);
 	for (uint32_t i = 0; i < vd->nvqs; i++)
 		virtq_init(&vd->vqs[i], i, vd->mem, &vd->lg);
+	*out = vd;
+	return 0;
+}
 
+int vduse_new_on_fd(struct vhu_vduse **out, const struct vhu_vduse_config *cfg,
+		    const struct vhu_device_ops *ops, void *dev, int fd)
+{
+	int ret = vd_alloc(out, cfg, ops, dev);
+
+	if (ret == 0)
+		(*out)->fd = fd;
+	return ret;
+}
+
+VHU_EXPORT int vhu_vduse_new(struct vhu_vduse **out, const struct vhu_vduse_config *cfg,
+			     const struct vhu_device_ops *ops, void *dev)
+{
+	struct vduse_dev_config *c = NULL;
+	uint64_t api = VDUSE_API_VERSION;
+	struct vhu_vduse *vd;
+	int ret;
+
+	ret = vd_alloc(&vd, cfg, ops, dev);
+	if (ret)
+		return ret;
 	vd->ctl_fd = open(VD_CONTROL, O_RDWR | O_CLOEXEC);
 	if (vd->ctl_fd < 0) {
 		ret = errno == ENOENT ? -ENODEV : -errno;
@@ -623,7 +646,7 @@ VHU_EXPORT int vhu_vduse_new(struct vhu_vduse **out, const struct vhu_vduse_conf
 		ret = -ENOMEM;
 		goto err;
 	}
-	memcpy(c->name, vd->name, nlen + 1);
+	memcpy(c->name, vd->name, sizeof(c->name));
 	c->vendor_id = cfg->vendor_id;
 	c->device_id = cfg->device_id;
 	c->features = vd->features;
