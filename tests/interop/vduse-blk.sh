@@ -8,12 +8,13 @@
 #   the stale VDUSE device and creates it anew; the data written before is there. A second
 #   vhu-blk of a name in use fails naming VDUSE_CREATE_DEV and the device. SIGTERM after
 #   `vdpa dev del` leaves no VDUSE device. Reference: qemu-storage-daemon's vduse-blk export
-#   on the same kernel, same write/read-back.
+#   on the same kernel, same write/read-back. Bound to vhost_vdpa, a bare vhost-vdpa front-end
+#   (tests/guest/vdpablk.c) writes and reads back, with an IOTLB update while the queue runs.
 . "$(dirname "$0")/lib.sh"
 need_guest612
 VHU_BLK=${VHU_BLK:-$BUILD/tools/vhu-blk}
 [ -x "$VHU_BLK" ] || fail "build vhu-blk first"
-GUEST_BINS="$VHU_BLK /usr/sbin/vdpa"
+GUEST_BINS="$VHU_BLK /usr/sbin/vdpa $BUILD/tests/vdpablk"
 QSD=$(command -v qemu-storage-daemon || true)
 [ -n "$QSD" ] && GUEST_BINS="$GUEST_BINS $QSD"
 
@@ -116,8 +117,18 @@ if [ -x /bin/qemu-storage-daemon ]; then
 	kill $QSDP; wait $QSDP
 fi
 
-# Clean end: vdpa dev del, then SIGTERM: the VDUSE device is destroyed.
+# Bound to vhost_vdpa: a bare vhost-vdpa front-end (tests/guest/vdpablk.c) writes, maps more
+# memory while the queue runs (UPDATE_IOTLB), reads back, and reads the ring base (GET_VQ_STATE).
 vdpa dev del vb0 || bad "vdpa dev del"
+vdpa dev add name vb0 mgmtdev vduse || bad "vdpa dev add (vhost_vdpa)"
+echo vb0 > /sys/bus/vdpa/drivers/vhost_vdpa/bind || bad "bind vb0 to vhost_vdpa"
+i=0
+while ! ls /dev/vhost-vdpa-* >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+vv=$(ls /dev/vhost-vdpa-* 2>/dev/null | head -1)
+[ -n "$vv" ] && timeout 30 vdpablk $vv 65536 || bad "vhost-vdpa front-end on vb0"
+vdpa dev del vb0 || bad "vdpa dev del (vhost_vdpa)"
+
+# Clean end: vdpa dev del, then SIGTERM: the VDUSE device is destroyed.
 kill -TERM $BLK
 wait $BLK || bad "vhu-blk exit status $?"
 left=$(ls /sys/class/vduse | grep -v '^control$')
@@ -130,6 +141,8 @@ if ! guest_wait g; then
 	tr -d '\r' <"$T/g.log" | grep -v "^\[" | tail -80
 	fail "vhu-blk over VDUSE in the guest"
 fi
-tr -d '\r' <"$T/g.log" | grep -E "features|queues|size:|dev del|qsd:"
+tr -d '\r' <"$T/g.log" | grep -E "features|queues|size:|dev del|qsd:|vdpablk"
+grep -q "vdpablk: write, map while running, read back, vring base 2: ok" "$T/g.log" ||
+	fail "the vhost-vdpa front-end did not report its run"
 grep -E "vhu-blk: (error|ERR)" "$T/g.log" | grep -v "VDUSE_CREATE_DEV on VDUSE device vb0" && fail "vhu-blk logged an error"
 echo "PASS: vduse-blk"
