@@ -3,13 +3,14 @@
 #   vhu-blk --vduse vb0 --image (tmpfs) --queues 2; `vdpa dev add name vb0 mgmtdev vduse`
 #   bound to virtio_vdpa gives /dev/vda with 2 blk-mq queues; O_DIRECT writes at several
 #   offsets read back the same (drop_caches between), a verify loop of random 64 KiB blocks
-#   from both vCPUs, blkdiscard. Kill -9 and restart: the device must be deleted
-#   (vdpa dev del, which waits for the dead device's msg_timeout) and the new vhu-blk destroys
-#   the stale VDUSE device and creates it anew; the data written before is there. A second
-#   vhu-blk of a name in use fails naming VDUSE_CREATE_DEV and the device. SIGTERM after
-#   `vdpa dev del` leaves no VDUSE device. Reference: qemu-storage-daemon's vduse-blk export
-#   on the same kernel, same write/read-back. Bound to vhost_vdpa, a bare vhost-vdpa front-end
+#   from both vCPUs, blkdiscard, an online resize (SIGHUP: the driver sees the new size).
+#   Kill -9 and restart: the device must be deleted (vdpa dev del, which waits for the dead
+#   device's msg_timeout) and the new vhu-blk destroys the stale VDUSE device and creates it
+#   anew; the data written before is there. A second vhu-blk of a name in use fails naming
+#   VDUSE_CREATE_DEV and the device. Reference: qemu-storage-daemon's vduse-blk export on the
+#   same kernel, same write/read-back. Bound to vhost_vdpa, a bare vhost-vdpa front-end
 #   (tests/guest/vdpablk.c) writes and reads back, with an IOTLB update while the queue runs.
+#   SIGTERM after `vdpa dev del` leaves no VDUSE device; vhu-blk logged no error.
 . "$(dirname "$0")/lib.sh"
 need_guest612
 VHU_BLK=${VHU_BLK:-$BUILD/tools/vhu-blk}
@@ -81,6 +82,13 @@ wait $L1 $L2
 cat /tmp/loop1 /tmp/loop2
 grep -q BAD /tmp/loop1 /tmp/loop2 && ok=0
 blkdiscard -o 33554432 -l 1048576 /dev/vda || bad "blkdiscard"
+# Online resize: SIGHUP -> VDUSE_DEV_SET_CONFIG and the config interrupt.
+truncate -s 80M /tmp/disk.img
+kill -HUP $BLK
+i=0
+while [ "$(cat /sys/block/vda/size)" != 163840 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+echo "resized: $(cat /sys/block/vda/size)"
+[ "$(cat /sys/block/vda/size)" = 163840 ] || bad "the driver did not see the new size"
 sync
 # A second vhu-blk for the same name: refused with the ioctl and the device named.
 vhu-blk --vduse vb0 --null 1M > /tmp/second.log 2>&1 && bad "a second vhu-blk took vb0"
@@ -141,7 +149,7 @@ if ! guest_wait g; then
 	tr -d '\r' <"$T/g.log" | grep -v "^\[" | tail -80
 	fail "vhu-blk over VDUSE in the guest"
 fi
-tr -d '\r' <"$T/g.log" | grep -E "features|queues|size:|dev del|qsd:|vdpablk"
+tr -d '\r' <"$T/g.log" | grep -E "features|queues|size:|resized|dev del|qsd:|vdpablk"
 grep -q "vdpablk: write, map while running, read back, vring base 2: ok" "$T/g.log" ||
 	fail "the vhost-vdpa front-end did not report its run"
 grep -E "vhu-blk: (error|ERR)" "$T/g.log" | grep -v "VDUSE_CREATE_DEV on VDUSE device vb0" && fail "vhu-blk logged an error"
