@@ -632,9 +632,10 @@ VHU_EXPORT int vhu_vduse_new(struct vhu_vduse **out, const struct vhu_vduse_conf
 		return ret;
 	vd->ctl_fd = open(VD_CONTROL, O_RDWR | O_CLOEXEC);
 	if (vd->ctl_fd < 0) {
-		ret = errno == ENOENT ? -ENODEV : -errno;
-		log_err(&vd->lg, "open %s: %s%s", VD_CONTROL, strerror(errno),
-			errno == ENOENT ? " (modprobe vduse)" : "");
+		int err = errno;
+		log_err(&vd->lg, "open %s: %s%s", VD_CONTROL, strerror(err),
+			err == ENOENT ? " (modprobe vduse)" : "");
+		ret = err == ENOENT ? -ENODEV : -err;
 		goto err;
 	}
 	ret = VD_IOCTL(vd, vd->ctl_fd, VDUSE_SET_API_VERSION, &api);
@@ -672,9 +673,9 @@ VHU_EXPORT int vhu_vduse_new(struct vhu_vduse **out, const struct vhu_vduse_conf
 			ret = ioctl(vd->ctl_fd, VDUSE_CREATE_DEV, c);
 		} else {
 			log_err(&vd->lg,
-				"VDUSE_CREATE_DEV on VDUSE device %s: it exists and is in use (a "
-				"vDPA "
-				"device on it: `vdpa dev del %s`; or another process serves it)",
+				"VDUSE_CREATE_DEV on VDUSE device %s: it exists and is in use "
+				"(a vDPA device on it: `vdpa dev del %s`; or another process "
+				"serves it)",
 				vd->name, vd->name);
 			ret = -EEXIST;
 			goto err;
