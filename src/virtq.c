@@ -116,8 +116,9 @@ VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 		ret = 0;
 	/* VHU_DEVICE_F_IOTLB_PER_BUFFER: the buffer's pointers are resolved; what it was mapped
 	 * through is forgotten, so that the next buffer at these IOVAs asks the front-end again
-	 * (a guest may have unmapped and reused them without an invalidation reaching us). */
-	if (unlikely(vq->iotlb) && vq->iotlb->per_buffer && ret > 0) {
+	 * (a guest may have unmapped and reused them without an invalidation reaching us). Also
+	 * for a chain too long (-ENOBUFS): consumed all the same. */
+	if (unlikely(vq->iotlb) && vq->iotlb->per_buffer && (ret > 0 || ret == -ENOBUFS)) {
 		static const struct iotlb_range all = { 0, UINT64_MAX };
 		if (vq->tlb_over)
 			iotlb_forget(vq->iotlb, &all, 1);

@@ -7,13 +7,14 @@
 # strict=0 (default): the guest booted intel_iommu=on, which unmaps lazily (a flush queue):
 # QEMU 7.2 forwards none of its domain-wide invalidations to vhost, so the daemons run with
 # --iotlb-per-buffer (docs/PROTOCOL.md, IOTLB, "QEMU 7.2 guest"). strict=1: intel_iommu=strict,
-# an invalidation per unmap, the daemons without it. queues=2: 2 queue pairs for vhu-net and
+# an invalidation per unmap, the daemons without it (perbuf=0|1 overrides either way: strict=0
+# perbuf=0 shows the stale pages). queues=2: 2 queue pairs for vhu-net and
 # 2 queues for vhu-blk, a 2-CPU guest (virtio-net and virtio-blk use at most one queue per
 # CPU), traffic from both CPUs; each daemon's counters must show I/O on both. no_timer_check:
 # on a loaded host the guest's early IO-APIC timer check fails through interrupt remapping
 # ("timer doesn't work through Interrupt-remapped IO-APIC", a panic).
 # In make check as qemu-iommu (lazy, packed, 2 queues) and qemu-iommu-strict. By hand:
-# GUEST=out/guest BUILD=build SRC=. tests/interop/qemu-iommu.sh [strict=0|1] [packed=on|off] [queues=1|2]
+# GUEST=out/guest BUILD=build SRC=. tests/interop/qemu-iommu.sh [strict=0|1] [packed=on|off] [queues=1|2] [perbuf=0|1]
 . "$(dirname "$0")/lib.sh"
 need_guest
 STRICT=0 PACKED=off QUEUES=1
@@ -22,12 +23,14 @@ for a in "$@"; do
 	strict=*) STRICT=${a#*=} ;;
 	packed=*) PACKED=${a#*=} ;;
 	queues=*) QUEUES=${a#*=} ;;
+	perbuf=*) PERBUF_SET=${a#*=} ;;
 	esac
 done
 VHU_BLK=${VHU_BLK:-$BUILD/tools/vhu-blk}
 SN=$T/net.sock SB=$T/blk.sock IMG=$T/disk.img
 PERBUF=--iotlb-per-buffer
 [ "$STRICT" = 1 ] && PERBUF=
+[ -n "${PERBUF_SET:-}" ] && { [ "$PERBUF_SET" = 1 ] && PERBUF=--iotlb-per-buffer || PERBUF=; }
 truncate -s 64M "$IMG"
 start_bg net "$VHU_NET" --socket-path "$SN" --loopback --queues "$QUEUES" $PERBUF -v
 start_bg blk "$VHU_BLK" --socket-path "$SB" --image "$IMG" --queues "$QUEUES" $PERBUF -v
@@ -112,7 +115,7 @@ if ! guest_wait g; then
 	grep -v debug "$T/net.log" | tail -20
 	echo "--- vhu-blk"
 	grep -v debug "$T/blk.log" | tail -20
-	fail "guest behind intel-iommu (intel_iommu=$mode packed=$PACKED queues=$QUEUES)"
+	fail "guest behind intel-iommu (intel_iommu=$mode packed=$PACKED queues=$QUEUES ${PERBUF:-without --iotlb-per-buffer})"
 fi
 tr -d '\r' <"$T/g.log" | grep -E "iommu groups|features|queues:|pattern|readback|verify|packet loss|udpcheck"
 for drv in virtio_net virtio_blk; do
