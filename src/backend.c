@@ -1276,6 +1276,7 @@ VHU_EXPORT int vhu_backend_new(struct vhu_backend **out, const struct vhu_device
 				  .level = ops->log_level };
 	breq_init(&be->chan, &be->lg);
 	iotlb_init(&be->iotlb, &be->lg, iotlb_miss, be);
+	be->iotlb.per_buffer = !!(be->ops->flags & VHU_DEVICE_F_IOTLB_PER_BUFFER);
 	mem_init(&be->mem);
 	for (unsigned i = 0; i < nvqs; i++)
 		virtq_init(&be->vqs[i], i, &be->mem, &be->lg);

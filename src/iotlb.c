@@ -227,6 +227,25 @@ int iotlb_msg(struct iotlb *t, const struct mem *mm, const struct vhu_iotlb_msg 
 	return ret;
 }
 
+void iotlb_forget(struct iotlb *t, const struct iotlb_range *r, unsigned n)
+{
+	unsigned removed = 0;
+
+	pthread_rwlock_wrlock(&t->lock);
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i = find_locked(t, r[k].iova);
+		while (i < t->n && t->e[i].iova <= r[k].last) {
+			remove_at(t, i);
+			removed++;
+		}
+	}
+	if (removed) {
+		t->forgotten += removed;
+		bump_locked(t);
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
 static int lookup_locked(struct iotlb *t, uint64_t iova, unsigned perm, struct iotlb_entry *out)
 {
 	unsigned i = find_locked(t, iova);

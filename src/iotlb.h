@@ -63,6 +63,11 @@ struct iotlb {
 	iotlb_miss_fn miss;
 	void *miss_opaque;
 	uint64_t updates, invalidations, evictions, refused, misses; /* counters */
+	/* VHU_DEVICE_F_IOTLB_PER_BUFFER: a ring forgets the mappings a buffer used once it has
+	 * taken the buffer (iotlb_forget()), so that the next buffer asks again. Set before
+	 * the first connection. */
+	bool per_buffer;
+	uint64_t forgotten;
 	/* Misses sent and not answered yet (no update covered the page): the same page is
 	 * not sent again for IOTLB_MISS_RESEND_MS (a waiting ring retries at every IOTLB change,
 	 * which may be for other pages). page 0: a free slot (pages are stored | 1). */
@@ -96,6 +101,13 @@ void iotlb_clear(struct iotlb *t);
  * -ENOMEM when the table cannot be allocated.
  */
 int iotlb_msg(struct iotlb *t, const struct mem *mm, const struct vhu_iotlb_msg *m);
+/* [iova, last] ranges a ring translated for one buffer. */
+struct iotlb_range {
+	uint64_t iova, last;
+};
+/* Removes every entry that overlaps one of the n ranges, whole (not only the overlap: a mapping
+ * is the vIOMMU's page, and what is left of it is as stale as the rest). */
+void iotlb_forget(struct iotlb *t, const struct iotlb_range *r, unsigned n);
 static inline uint64_t iotlb_gen(struct iotlb *t)
 {
 	return __atomic_load_n(&t->gen, __ATOMIC_SEQ_CST);

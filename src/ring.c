@@ -42,6 +42,22 @@ int ring_broken(struct vhu_virtq *vq, const char *fmt, ...)
 	return -EIO;
 }
 
+/* Notes [iova, last] as used by the buffer being popped (merged with the previous range when
+ * they touch: a buffer's pieces usually follow each other). */
+static void tlb_used(struct vhu_virtq *vq, uint64_t iova, uint64_t last)
+{
+	struct iotlb_range *p = vq->tlb_nused ? &vq->tlb_used[vq->tlb_nused - 1] : NULL;
+
+	if (p && iova <= p->last + 1 && last + 1 >= p->iova && p->last != UINT64_MAX) {
+		p->iova = MIN(p->iova, iova);
+		p->last = MAX(p->last, last);
+	} else if (vq->tlb_nused < ARRAY_SIZE(vq->tlb_used)) {
+		vq->tlb_used[vq->tlb_nused++] = (struct iotlb_range){ iova, last };
+	} else {
+		vq->tlb_over = true;
+	}
+}
+
 void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned perm, int *err)
 {
 	void *p = NULL;
@@ -53,6 +69,8 @@ void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned pe
 	if (!vq->iotlb)
 		return mem_gpa_to_hva(vq->mem, addr, len);
 	r = iotlb_translate(vq->iotlb, &vq->tlbc, vq->mem, addr, len, perm, &p, &vq->miss_gen);
+	if (r == 0 && vq->iotlb->per_buffer && *len)
+		tlb_used(vq, addr, addr + (*len - 1));
 	if (r == -EAGAIN)
 		/* Pairs with the dispatch thread's generation bump then read of tlb_miss: either
 		 * it sees us waiting and kicks, or we see the new generation (ring_tlb_waiting). */

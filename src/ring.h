@@ -78,6 +78,11 @@ struct vhu_virtq {
 	void *(*xlate)(void *opaque, uint64_t addr, uint64_t *len, unsigned perm, int *err);
 	void (*notify)(void *opaque, struct vhu_virtq *vq);
 	void *xlate_opaque;
+	/* iotlb->per_buffer: what the buffer being popped translated (ring_piece), forgotten
+	 * once the pop succeeded; tlb_over: more ranges than fit, forget everything. */
+	struct iotlb_range tlb_used[16];
+	unsigned tlb_nused;
+	bool tlb_over;
 	/* An indirect table that crosses a memory region boundary, copied out (private). */
 	void *ind_copy;
 	size_t ind_copy_size;

@@ -107,9 +107,24 @@ VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	/* ACCESS_PLATFORM: after a miss, nothing until the update came (it kicks the ring). */
 	if (unlikely(vq->iotlb) && ring_tlb_waiting(vq))
 		return 0;
+	if (unlikely(vq->iotlb) && vq->iotlb->per_buffer) {
+		vq->tlb_nused = 0;
+		vq->tlb_over = false;
+	}
 	ret = vq->packed ? packed_pop(vq, e) : split_pop(vq, e);
 	if (ret == -EAGAIN)
 		ret = 0;
+	/* VHU_DEVICE_F_IOTLB_PER_BUFFER: the buffer's pointers are resolved; what it was mapped
+	 * through is forgotten, so that the next buffer at these IOVAs asks the front-end again
+	 * (a guest may have unmapped and reused them without an invalidation reaching us). Also
+	 * for a chain too long (-ENOBUFS): consumed all the same. */
+	if (unlikely(vq->iotlb) && vq->iotlb->per_buffer && (ret > 0 || ret == -ENOBUFS)) {
+		static const struct iotlb_range all = { 0, UINT64_MAX };
+		if (vq->tlb_over)
+			iotlb_forget(vq->iotlb, &all, 1);
+		else
+			iotlb_forget(vq->iotlb, vq->tlb_used, vq->tlb_nused);
+	}
 	return poisoned(vq) ? -EIO : ret;
 }
 

@@ -152,6 +152,15 @@ struct vhu_device_ops {
  * that neither is offered: the front-end then refuses to migrate rather than lose data.
  */
 #define VHU_DEVICE_F_NO_DIRTY_LOG (1u << 0)
+/*
+ * VIRTIO_F_ACCESS_PLATFORM: a ring forgets the IOTLB mappings a buffer was translated through
+ * as soon as it has taken the buffer, so every buffer's pages are asked for again (a miss and
+ * an update each). For front-ends that let the guest reuse an IOVA without an invalidation
+ * reaching the back-end: QEMU 7.2 with a guest that flushes its vIOMMU lazily (intel_iommu=on)
+ * forwards none of its domain-wide invalidations (docs/PROTOCOL.md, IOTLB). Correct for any
+ * guest that maps a buffer before making it available and unmaps it only after it was used.
+ */
+#define VHU_DEVICE_F_IOTLB_PER_BUFFER (1u << 1)
 
 /* nvqs: the most virtqueues this device has (indices 0 .. nvqs-1). ops is copied. -EINVAL
  * for a NULL argument, nvqs 0 or above 256, or an ops->size below the first release's

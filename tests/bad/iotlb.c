@@ -12,7 +12,10 @@
  *    write permission), then completes with the right data; a read into a read-only mapping
  *    breaks the ring (said in the log), the daemon lives on;
  *  - vhu-blk: a device stop (GET_VRING_BASE) forgets the IOTLB: the restarted ring misses
- *    again instead of running on mappings the front-end no longer vouches for.
+ *    again instead of running on mappings the front-end no longer vouches for;
+ *  - vhu-blk --iotlb-per-buffer: an IOVA the "guest" mapped elsewhere without telling the
+ *    back-end (QEMU 7.2 under a lazy guest) is asked for again by the next request that uses
+ *    it, and that request moves the new page's bytes, not the old one's.
  * usage: iotlb PATH-TO-DAEMON blk|net
  */
 #include <errno.h>
@@ -217,6 +220,70 @@ static int misses(void)
 	return 0;
 }
 
+/* Answers the channel's misses, page by page (the page at from with the one at to, the others
+ * with themselves), until the request on ring 0 completes. 0, or -1 after 5 s. */
+static int serve_until_used(struct drv *d, uint64_t from, uint64_t to, unsigned *nmiss)
+{
+	struct vhu_hdr h;
+	struct vhu_iotlb_msg m;
+	uint32_t id, len;
+
+	for (int i = 0; i < 250; i++) {
+		if (drv_get_used(d, 0, &id, &len, 10) == 1)
+			return 0;
+		while (chan_recv(d->chan, &h, &m, 10) == 0) {
+			uint64_t page = m.iova & ~0xfffull;
+			if (m.type != 1)
+				continue;
+			(*nmiss)++;
+			if (drv_iotlb(d, UPDATE, page, 4096,
+				      (page == from ? to : page) - DRV_GPA_BASE, RW) != 0)
+				return -1;
+		}
+	}
+	return -1;
+}
+
+/*
+ * --iotlb-per-buffer: each request's mappings are forgotten once the daemon took it. The
+ * "guest" then points IOVA data(0) at another page and sends nothing (as QEMU 7.2 does for a
+ * lazy intel_iommu=on guest): the next request at data(0) must miss and write the new page's
+ * bytes. Without the flag it would write the old page's, through the mapping it kept.
+ */
+static int per_buffer(void)
+{
+	struct drv d;
+	unsigned nmiss = 0;
+
+	ASSERT_OK(start(&d));
+	msleep(200);
+	chan_drain(d.chan);
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, DRV_GPA_BASE, DRV_MEM_SIZE, 0, RW), 0);
+	memset(data_ptr(&d, 0), 0x11, 4096);
+	memset(data_ptr(&d, 1), 0x22, 4096);
+	blk_submit(&d, 0, VIRTIO_BLK_T_OUT, 8);
+	ASSERT_OK(serve_until_used(&d, 0, 0, &nmiss));
+	ASSERT_EQ(*drv_buf(&d, 0, 1), VIRTIO_BLK_S_OK);
+	/* IOVA data(0) now means data(1)'s page; no message says so. */
+	nmiss = 0;
+	blk_submit(&d, 0, VIRTIO_BLK_T_OUT, 16);
+	ASSERT_OK(serve_until_used(&d, data(0), data(1), &nmiss));
+	ASSERT_EQ(*drv_buf(&d, 0, 1), VIRTIO_BLK_S_OK);
+	if (nmiss == 0) {
+		T_FAILF("the second request at the same IOVAs missed nothing: mappings kept");
+		return -1;
+	}
+	/* What sector 16 holds: the new page's bytes. */
+	blk_submit(&d, 2, VIRTIO_BLK_T_IN, 16);
+	ASSERT_OK(serve_until_used(&d, 0, 0, &nmiss));
+	ASSERT_EQ(*drv_buf(&d, 0, 5), VIRTIO_BLK_S_OK);
+	ASSERT_OK(memcmp(data_ptr(&d, 2), data_ptr(&d, 1), 4096));
+	ASSERT_TRUE(alive(daemon_pid));
+	chan_drain(d.chan);
+	drv_close(&d);
+	return 0;
+}
+
 static int state(struct drv *d, uint32_t req, uint32_t num)
 {
 	struct vhu_vring_state s = { 0, num };
@@ -306,6 +373,19 @@ int main(int argc, char **argv)
 	if (blk) {
 		RUN(misses);
 		RUN(stop_forgets);
+		/* The same daemon again, with --iotlb-per-buffer. */
+		int st = stop_daemon(daemon_pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			T_FAILF("daemon exit status 0x%x", st);
+		unlink(sock_path);
+		daemon_pid =
+			spawn_daemon(argv[1],
+				     (const char *[]){ "--socket-path", sock_path, "--image",
+						       image_path, "--iotlb-per-buffer", NULL },
+				     log_path, NULL, want_valgrind());
+		wait_socket(sock_path);
+		msleep(50);
+		RUN(per_buffer);
 	}
 
 	int status = stop_daemon(daemon_pid);

@@ -10,7 +10,8 @@
  * re-attached, as a daemon does. The device pops whatever the rings hold after every message, so
  * hostile rings are walked. The device offers ACCESS_PLATFORM and BACKEND_REQ: SET_BACKEND_REQ_FD
  * gets a socket (whose other end is drained, so IOTLB misses go somewhere), and IOTLB_MSG updates
- * and invalidations reach the IOTLB while the rings translate through it.
+ * and invalidations reach the IOTLB while the rings translate through it (inputs of a length
+ * 3 mod 4 with VHU_DEVICE_F_IOTLB_PER_BUFFER).
  */
 #include <errno.h>
 #include <linux/virtio_config.h>
@@ -62,6 +63,10 @@ static const struct vhu_device_ops ops = {
 	.queue_stop = q_stop,
 };
 
+/* Inputs whose length is 3 mod 4: the same device with VHU_DEVICE_F_IOTLB_PER_BUFFER (every pop
+ * forgets the mappings it used). */
+static struct vhu_device_ops ops_per_buffer;
+
 static int memfd = -1, inflight_fd = -1, log_fd = -1;
 
 static void drain_rings(void)
@@ -101,7 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * bytes, so the ring walkers see hostile descriptors. */
 	if (pwrite(memfd, data, size < (1 << 16) ? size : (1 << 16), 0) < 0)
 		return 0;
-	if (vhu_backend_new(&be, &ops, NULL, NVQ))
+	ops_per_buffer = ops;
+	ops_per_buffer.flags = VHU_DEVICE_F_IOTLB_PER_BUFFER;
+	if (vhu_backend_new(&be, size % 4 == 3 ? &ops_per_buffer : &ops, NULL, NVQ))
 		return 0;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp)) {
 		vhu_backend_free(be);

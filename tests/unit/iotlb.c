@@ -171,6 +171,46 @@ static int invalidations(void)
 	return 0;
 }
 
+/* iotlb_forget() (VHU_DEVICE_F_IOTLB_PER_BUFFER): an entry a range touches goes whole, even
+ * where the range covers one byte of it; the others stay; a change bumps the generation (the
+ * rings' caches), forgetting nothing does not. */
+static int forget(void)
+{
+	struct iotlb t;
+	uint64_t len = 1, ua, g;
+
+	iotlb_init(&t, &quiet, NULL, NULL);
+	ASSERT_OK(upd(&t, 0x10000, 0x1000, UVA, IOTLB_PERM_RW));
+	ASSERT_OK(upd(&t, 0x20000, 0x1000, UVA + 0x1000, IOTLB_PERM_RW));
+	ASSERT_OK(upd(&t, 0x30000, 0x1000, UVA + 0x2000, IOTLB_PERM_RW));
+	ASSERT_OK(upd(&t, 0x40000, 0x4000, UVA + 0x4000, IOTLB_PERM_RW));
+	g = iotlb_gen(&t);
+	struct iotlb_range r[2] = { { 0x20800, 0x20900 }, { 0x41000, 0x41000 } };
+	iotlb_forget(&t, r, 2);
+	ASSERT_TRUE(iotlb_gen(&t) != g);
+	ASSERT_EQ(t.n, 2);
+	ASSERT_EQ(t.forgotten, 2);
+	ASSERT_EQ(iotlb_lookup(&t, 0x20000, &len, IOTLB_PERM_RO, &ua), -ENOENT);
+	ASSERT_EQ(iotlb_lookup(&t, 0x20fff, &len, IOTLB_PERM_RO, &ua), -ENOENT);
+	ASSERT_EQ(iotlb_lookup(&t, 0x40000, &len, IOTLB_PERM_RO, &ua), -ENOENT);
+	ASSERT_EQ(iotlb_lookup(&t, 0x43fff, &len, IOTLB_PERM_RO, &ua), -ENOENT);
+	ASSERT_OK(iotlb_lookup(&t, 0x10000, &len, IOTLB_PERM_RO, &ua));
+	ASSERT_OK(iotlb_lookup(&t, 0x30fff, &len, IOTLB_PERM_RO, &ua));
+	ASSERT_EQ(ua, UVA + 0x2fff);
+	/* Nothing there: no change, the caches stay. */
+	g = iotlb_gen(&t);
+	struct iotlb_range none = { 0x50000, 0x5ffff };
+	iotlb_forget(&t, &none, 1);
+	ASSERT_EQ(iotlb_gen(&t), g);
+	ASSERT_EQ(t.n, 2);
+	/* A range spanning both, up to 2^64 - 1. */
+	struct iotlb_range all = { 0x10fff, UINT64_MAX };
+	iotlb_forget(&t, &all, 1);
+	ASSERT_EQ(t.n, 0);
+	iotlb_destroy(&t);
+	return 0;
+}
+
 /* An unbounded stream of updates: the table stays at IOTLB_MAX_ENTRIES, the newest is there. */
 static int bounded(void)
 {
@@ -305,6 +345,7 @@ int main(void)
 	RUN(refused);
 	RUN(invalidations);
 	RUN(bounded);
+	RUN(forget);
 	RUN(translate);
 	RUN(threads);
 	mem_clear(&mm);

@@ -45,6 +45,7 @@ struct blkdev {
 	struct bqueue *q[BLK_MAX_QUEUES];
 	int broken_fd; /* eventfd: a queue thread found its ring broken */
 	int verbose;
+	bool tlb_per_buffer; /* --iotlb-per-buffer: VHU_DEVICE_F_IOTLB_PER_BUFFER */
 };
 
 /* queue.c: an I/O thread per started queue. */

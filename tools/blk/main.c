@@ -41,7 +41,7 @@ struct args {
 	int fd;
 	uint64_t null_size;
 	unsigned nqueues, poll_us;
-	bool ro, client, writethrough, verbose, caps;
+	bool ro, client, writethrough, verbose, caps, tlb_per_buffer;
 	const char *serial;
 	struct listen_opts listen;
 };
@@ -82,6 +82,9 @@ static const struct opt opts[] = {
 	  "a queue thread polls its ring and completions for N us after\n"
 	  "its last request before sleeping (default 50; 0: never)",
 	  0, 1000000 },
+	{ "iotlb-per-buffer", 0, NULL, opt_flag, &a.tlb_per_buffer,
+	  "ACCESS_PLATFORM: ask the front-end again for every request's mappings (QEMU 7.2 "
+	  "guests booted intel_iommu=on)" },
 	{ "verbose", 'v', NULL, opt_flag, &a.verbose, "log every protocol message" },
 	{ "print-capabilities", 0, NULL, opt_flag, &a.caps,
 	  "print the back-end capabilities as JSON and exit" },
@@ -558,6 +561,7 @@ static int device_new(struct blkdev *d)
 		.log = blk_log,
 		.log_opaque = d,
 		.log_level = VHU_LOG_DEBUG,
+		.flags = d->tlb_per_buffer ? VHU_DEVICE_F_IOTLB_PER_BUFFER : 0,
 	};
 	d->broken_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->broken_fd < 0)
@@ -603,6 +607,7 @@ static int device_from_args(struct blkdev *d)
 	d->wce_feats = -1;
 	d->poll_us = a.poll_us;
 	d->verbose = a.verbose;
+	d->tlb_per_buffer = a.tlb_per_buffer;
 	snprintf(d->serial, sizeof(d->serial), "%s", a.serial);
 	if (!a.image) {
 		d->null = true;

@@ -21,7 +21,7 @@ struct args {
 	struct opt_list paths, taps;
 	int fd;
 	unsigned pairs, poll_us;
-	bool client, loopback, sink, poll, verbose, caps;
+	bool client, loopback, sink, poll, verbose, caps, tlb_per_buffer;
 	struct listen_opts listen;
 };
 
@@ -55,6 +55,9 @@ static const struct opt opts[] = {
 	  "last frame before asking for kicks again (default 50;\n"
 	  "0: process each kick and wait for the next)",
 	  0, 1000000 },
+	{ "iotlb-per-buffer", 0, NULL, opt_flag, &a.tlb_per_buffer,
+	  "ACCESS_PLATFORM: ask the front-end again for every buffer's mappings (QEMU 7.2 "
+	  "guests booted intel_iommu=on)" },
 	{ "verbose", 'v', NULL, opt_flag, &a.verbose, "log every protocol message" },
 	{ "print-capabilities", 0, NULL, opt_flag, &a.caps,
 	  "print the back-end capabilities as JSON and exit" },
@@ -224,6 +227,7 @@ int main(int argc, char **argv)
 	n->poll_ns = (uint64_t)a.poll_us * 1000;
 	n->listen = a.listen;
 	n->verbose = a.verbose;
+	n->tlb_per_buffer = a.tlb_per_buffer;
 	ret = serve(n);
 	free(n);
 	return ret;

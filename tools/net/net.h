@@ -100,6 +100,7 @@ struct net {
 	uint64_t poll_ns;	   /* adaptive polling window after a kick (--poll-us) */
 	struct listen_opts listen; /* --socket-mode, --socket-group */
 	int verbose;
+	bool tlb_per_buffer; /* --iotlb-per-buffer: VHU_DEVICE_F_IOTLB_PER_BUFFER */
 	unsigned nports;
 	struct port *ports[NET_MAX_PORTS];
 	struct nqueue *dirty[NET_MAX_PORTS * NET_MAX_VQS];

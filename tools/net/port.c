@@ -614,6 +614,7 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 		.log_opaque = p,
 		.log_level = VHU_LOG_DEBUG,
 		.process_msg = cb_process_msg,
+		.flags = n->tlb_per_buffer ? VHU_DEVICE_F_IOTLB_PER_BUFFER : 0,
 	};
 	for (unsigned i = 0; i < NET_MAX_VQS; i++) {
 		p->q[i] = (struct nqueue){ .port = p, .index = i };
