@@ -116,6 +116,24 @@ int count_maps(pid_t pid, const char *name)
 	return n;
 }
 
+long cpu_ticks(pid_t pid)
+{
+	char p[64], buf[1024];
+	unsigned long ut, st;
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *s = strrchr(buf, ')'); /* fields 14 and 15 come after the command name */
+	if (!s ||
+	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
 bool alive(pid_t pid)
 {
 	int st;

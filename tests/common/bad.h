@@ -36,6 +36,8 @@ int stop_daemon(pid_t pid);
 int count_fds(pid_t pid);
 /* Lines of /proc/pid/maps that contain name (a front-end memfd name, e.g. "drv-mem"). */
 int count_maps(pid_t pid, const char *name);
+/* CPU time (user + system, in clock ticks) pid used so far; -1 when /proc cannot tell. */
+long cpu_ticks(pid_t pid);
 /* Whether the child pid has not exited yet (it is not reaped). */
 bool alive(pid_t pid);
 
