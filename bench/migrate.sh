@@ -84,9 +84,9 @@ migrate() {
 		g=$(eval echo "\$GEN_$k")
 		g1=$((g + 1))
 		vm "$k" $g1 $((g1 % 2)) -incoming unix:"$T/$k$g1.mig"
-		$QMPC "$T/$k$g.qmp" migrate-set-parameters '{"max-bandwidth": 1073741824}' >/dev/null
-		$QMPC "$T/$k$g.qmp" migrate "{\"uri\": \"unix:$T/$k$g1.mig\"}" >/dev/null || die "migrate $k$g"
-		r=$($QMPC "$T/$k$g.qmp" wait-migrate 300) || die "migration $k$g -> $k$g1: $r"
+		$QMPC "$T/$k$g.qmp" 'migrate-set-parameters={"max-bandwidth": 1073741824}' >/dev/null
+		$QMPC "$T/$k$g.qmp" "migrate={\"uri\": \"unix:$T/$k$g1.mig\"}" >/dev/null || die "migrate $k$g"
+		r=$($QMPC "$T/$k$g.qmp" wait-migrate:300) || die "migration $k$g -> $k$g1: $r"
 		$QMPC "$T/$k$g.qmp" quit >/dev/null
 		sleep 1
 		grep -q VHU-MISMATCH "$T/$k$g1.log" && die "guest $k read back different data"

@@ -5,6 +5,7 @@
  * wire sizes of the structs in vhu/proto.h.
  */
 #include <errno.h>
+#include <linux/virtio_config.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -330,10 +331,6 @@ static int check_gate(const struct msg_rule *r, uint64_t features, uint64_t prot
 	return 0;
 }
 
-/* "VHOST_USER_BACKEND_IOTLB_MSG": "This request should be send only when
- * VIRTIO_F_IOMMU_PLATFORM feature has been successfully negotiated." */
-#define F_IOMMU_PLATFORM 33
-
 int msg_check_backend(const struct msg *m, uint64_t features, uint64_t protocol_features, char *why,
 		      unsigned len)
 {
@@ -346,7 +343,10 @@ int msg_check_backend(const struct msg *m, uint64_t features, uint64_t protocol_
 	ret = check_fds(m, r, why, len);
 	if (ret)
 		return ret;
-	if (m->hdr.request == VHU_BREQ_IOTLB_MSG && !has_bit(features, F_IOMMU_PLATFORM))
+	/* "VHOST_USER_BACKEND_IOTLB_MSG": "This request should be send only when
+	 * VIRTIO_F_IOMMU_PLATFORM feature has been successfully negotiated." (the legacy name of
+	 * VIRTIO_F_ACCESS_PLATFORM) */
+	if (m->hdr.request == VHU_BREQ_IOTLB_MSG && !has_bit(features, VIRTIO_F_ACCESS_PLATFORM))
 		return why_fail(why, len, -ENOPROTOOPT,
 				"%s needs VIRTIO_F_IOMMU_PLATFORM, not negotiated", r->name);
 	return check_gate(r, features, protocol_features, why, len);

@@ -7,21 +7,9 @@
 # conventions: --socket-path and --fd are incompatible (refused, exit 2); --print-capabilities
 # ignores the other options and exits 0.
 source "$(dirname "$0")/../interop/lib.sh"
+source "$(dirname "$0")/lib.sh"
 VHU_BLK=$BUILD/tools/vhu-blk
 VHU_FE=$BUILD/tools/vhu-fe
-
-# stop PID NAME: SIGTERM, and the daemon must exit 0 within 5 s.
-stop() {
-	kill -TERM "$1"
-	for _ in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$1" 2>/dev/null && fail "$2 still running 5 s after SIGTERM"
-	wait "$1"
-	local rc=$?
-	[ $rc = 0 ] || fail "$2 exited $rc after SIGTERM"
-}
 
 for b in "$VHU_NET" "$VHU_BLK"; do
 	[ -x "$b" ] || continue
@@ -50,29 +38,16 @@ if [ -x "$VHU_BLK" ]; then
 	PIDS+=("$blk")
 	wait "$fe" || fail "blk-bench against vhu-blk --client: $(cat "$T/fe-blk.out" "$T/blk.log")"
 	grep -q "connected to front-end" "$T/blk.log" || fail "vhu-blk --client: $(cat "$T/blk.log")"
-	stop "$blk" "vhu-blk --client"
+	stop_ok "$blk" "vhu-blk --client" "$T/blk.log"
 	echo "ok: vhu-blk --client"
 fi
 
 S=$T/net.sock
 # A listening socket made by someone else, inherited as fd 3.
-python3 - "$S" "$VHU_NET" "$T/net.log" <<'PY' &
-import os, socket, sys
-path, binary, log = sys.argv[1:]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(path)
-s.listen(4)
-os.dup2(s.fileno(), 3)
-os.set_inheritable(3, True)
-fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.dup2(fd, 1)
-os.dup2(fd, 2)
-os.execv(binary, [binary, "--fd", "3", "--loopback"])
-PY
-net=$!
-PIDS+=("$net")
+start_on_fd "$S" "$T/net.log" "$VHU_NET" --loopback
+net=$PID
 wait_log "$T/net.log" "port(s)" 5 || fail "vhu-net --fd did not start: $(cat "$T/net.log")"
 "$VHU_FE" net-bench --socket-path "$S" --mode loop --duration 1 --quiet >"$T/fe-net.out" 2>&1 ||
 	fail "net-bench against vhu-net --fd (listening): $(cat "$T/fe-net.out" "$T/net.log")"
-stop "$net" "vhu-net --fd"
+stop_ok "$net" "vhu-net --fd" "$T/net.log"
 echo "ok: vhu-net --fd (listening)"

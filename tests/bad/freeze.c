@@ -38,34 +38,16 @@ T_DEFINE;
 
 enum { PA, PA2, PB, PC, NPORTS };
 
-static pid_t net_pid;
 static char paths[NPORTS][128];
 static char log_path[128];
-static int base_fds, base_maps;
 static bool vg;
-
-/* After a case: vhu-net alive, fds and mappings back to the baseline. */
-static int check_clean(const char *what)
-{
-	int fds = -1, maps = -1;
-	for (int t = 0; t < 150; t++) {
-		fds = count_fds(net_pid);
-		maps = count_maps(net_pid, "drv-mem");
-		if (fds == base_fds && maps == base_maps)
-			break;
-		msleep(20);
-	}
-	if (!alive(net_pid)) {
-		T_FAILF("%s: vhu-net died", what);
-		return -1;
-	}
-	if (fds != base_fds || maps != base_maps) {
-		T_FAILF("%s: leak: fds %d (baseline %d), mappings %d (baseline %d)", what, fds,
-			base_fds, maps, base_maps);
-		return -1;
-	}
-	return 0;
-}
+/* vhu-net; after a case: alive, fds and mappings back to the baseline within 3 s. */
+static const char *const front_end_maps[] = { "drv-mem", NULL };
+static struct bad_daemon net = { .name = "vhu-net",
+				 .sock = paths[PC], /* the last one it makes */
+				 .log = log_path,
+				 .maps = front_end_maps,
+				 .clean_ms = 3000 };
 
 /* 0 when the vhu-net log has what, else a failure. */
 static int expect_log(const char *what)
@@ -181,7 +163,7 @@ static int slow_loris(void)
 	drv_close(&a2);
 	drv_close(&b);
 	drv_close(&c);
-	return check_clean("slow loris");
+	return bad_check_clean(&net, "slow loris");
 }
 
 /* ---- (b), (d) kick/call/err fds that are not eventfds ---- */
@@ -207,7 +189,7 @@ static int fd_case(uint32_t req, int fd, const char *what, bool refused)
 		ret = -1;
 	}
 	drv_close(&d);
-	if (check_clean(name))
+	if (bad_check_clean(&net, name))
 		ret = -1;
 	printf("%s %s %s\n", ret ? "FAIL" : "ok  ", name, refused ? "refused" : "accepted");
 	return ret;
@@ -297,7 +279,7 @@ static int reply_flood(void)
 	close(fl.fd);
 	drv_close(&b);
 	drv_close(&c);
-	ASSERT_OK(check_clean("reply flood"));
+	ASSERT_OK(bad_check_clean(&net, "reply flood"));
 	return expect_log("does not read its replies");
 }
 
@@ -340,7 +322,7 @@ static int full_call(void)
 	drv_close(&b);
 	ASSERT_OK(tx_only(&c, 1000));
 	drv_close(&c);
-	return check_clean("call fd at its maximum count");
+	return bad_check_clean(&net, "call fd at its maximum count");
 }
 
 static int full_err(void)
@@ -366,7 +348,7 @@ static int full_err(void)
 	drv_close(&b);
 	close(err);
 	drv_close(&c);
-	return check_clean("err fd at its maximum count");
+	return bad_check_clean(&net, "err fd at its maximum count");
 }
 
 /* The front-end clears O_NONBLOCK again on its full call eventfds (the flag lives on the file
@@ -405,7 +387,7 @@ static int blocking_call(void)
 	ASSERT_OK(tx_only(&c, 1000));
 	drv_close(&c);
 	msleep(vg ? 1000 : 400);
-	ASSERT_OK(check_clean("blocking call fd"));
+	ASSERT_OK(bad_check_clean(&net, "blocking call fd"));
 	ASSERT_OK(expect_log("takes no connection for 250 ms"));
 	return expect_log("call eventfd blocked");
 }
@@ -583,7 +565,7 @@ static int net_sigterm(void)
 	struct drv b, c;
 	int ret = full_call_pair(&b, &c);
 
-	ASSERT_OK(sigterm_exits(net_pid, "vhu-net", vg ? 10000 : 3000));
+	ASSERT_OK(sigterm_exits(net.pid, "vhu-net", vg ? 10000 : 3000));
 	drv_close(&b);
 	drv_close(&c);
 	return ret;
@@ -603,14 +585,10 @@ int main(int argc, char **argv)
 		snprintf(paths[i], sizeof(paths[i]), "/tmp/vhu-freeze-%d-%d.sock", getpid(), i);
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-freeze-%d.log", getpid());
 	snprintf(blk_log, sizeof(blk_log), "/tmp/vhu-freeze-blk-%d.log", getpid());
-	net_pid = spawn_daemon(argv[1],
-			       (const char *[]){ "-s", paths[PA], "-s", paths[PA2], "-s", paths[PB],
-						 "-s", paths[PC], NULL },
-			       log_path, NULL, vg);
-	wait_socket(paths[PC]);
-	msleep(vg ? 500 : 50);
-	base_fds = count_fds(net_pid);
-	base_maps = count_maps(net_pid, "drv-mem");
+	bad_start(&net, argv[1],
+		  (const char *[]){ "-s", paths[PA], "-s", paths[PA2], "-s", paths[PB], "-s",
+				    paths[PC], NULL },
+		  vg);
 
 	RUN(slow_loris);
 	RUN(not_eventfds);
@@ -627,9 +605,9 @@ int main(int argc, char **argv)
 	RUN(blk_conn_closes);
 	if (t_failed)
 		tail_log(blk_log, 40);
-	if (alive(net_pid)) {
-		kill(net_pid, SIGKILL);
-		waitpid(net_pid, NULL, 0);
+	if (alive(net.pid)) {
+		kill(net.pid, SIGKILL);
+		waitpid(net.pid, NULL, 0);
 	}
 	unlink(log_path);
 	unlink(blk_log);

@@ -40,8 +40,8 @@ T_DEFINE;
 #define WO	   2
 #define RW	   3
 
-static pid_t daemon_pid;
 static char sock_path[128], log_path[128], image_path[128];
+static struct bad_daemon dm = { .sock = sock_path, .log = log_path };
 static bool blk;
 
 static int start(struct drv *d)
@@ -105,7 +105,7 @@ static int hostile(void)
 			return -1;
 		}
 	ASSERT_OK(drv_get_u64(&d, VHU_REQ_GET_FEATURES, &v));
-	ASSERT_TRUE(alive(daemon_pid));
+	ASSERT_TRUE(alive(dm.pid));
 	ASSERT_TRUE(grep_log(log_path, "IOTLB update.*size 0"));
 	ASSERT_TRUE(grep_log(log_path, "not inside one region of the memory table"));
 	ASSERT_TRUE(grep_log(log_path, "permission 7 is not RO, WO or RW"));
@@ -150,25 +150,6 @@ static int blk_io(struct drv *d, unsigned slot, uint32_t type, uint64_t sector)
 	return *drv_buf(d, 0, 2 * slot + 1);
 }
 
-/* utime + stime of the daemon, in clock ticks. */
-static long cpu_ticks(void)
-{
-	char path[64], buf[1024];
-	long ut = 0, st = 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
-		return -1;
-	return ut + st;
-}
-
 static int misses(void)
 {
 	struct drv d;
@@ -193,14 +174,14 @@ static int misses(void)
 	/* The data page of slot 1 taken back: a read into it waits for its miss's answer. */
 	ASSERT_EQ(drv_iotlb(&d, INVALIDATE, data(1), 4096, 0, 0), 0);
 	memset(data_ptr(&d, 1), 0, 4096);
-	long t0 = cpu_ticks();
+	long t0 = cpu_ticks(dm.pid);
 	blk_submit(&d, 1, VIRTIO_BLK_T_IN, 8);
 	ASSERT_OK(chan_recv(d.chan, &h, &m, 3000));
 	ASSERT_EQ(m.type, 1);
 	ASSERT_EQ(m.iova, data(1));
 	ASSERT_EQ(m.perm, WO); /* the device writes there */
 	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 500), 0);
-	long spent = cpu_ticks() - t0;
+	long spent = cpu_ticks(dm.pid) - t0;
 	if (t0 >= 0 && spent > 15) {
 		T_FAILF("the daemon used %ld ticks while the ring waited for the IOTLB", spent);
 		return -1;
@@ -214,7 +195,7 @@ static int misses(void)
 	blk_submit(&d, 2, VIRTIO_BLK_T_IN, 8);
 	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 500), 0);
 	ASSERT_TRUE(grep_log(log_path, "IOTLB mapping does not allow device writes"));
-	ASSERT_TRUE(alive(daemon_pid));
+	ASSERT_TRUE(alive(dm.pid));
 	chan_drain(d.chan);
 	drv_close(&d);
 	return 0;
@@ -347,27 +328,22 @@ int main(int argc, char **argv)
 		return T_FAIL;
 	}
 	blk = !strcmp(argv[2], "blk");
+	dm.name = blk ? "vhu-blk" : "vhu-net";
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-iotlb-%d.sock", getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-iotlb-%d.log", getpid());
 	snprintf(image_path, sizeof(image_path), "/tmp/vhu-iotlb-%d.img", getpid());
 	if (blk) {
-		int img = open(image_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		if (img < 0 || ftruncate(img, 16 << 20) < 0) {
-			perror(image_path);
+		if (bad_make_image(image_path, 16 << 20))
 			return T_FAIL;
-		}
-		close(img);
-		daemon_pid = spawn_daemon(
-			argv[1],
+		bad_start(
+			&dm, argv[1],
 			(const char *[]){ "--socket-path", sock_path, "--image", image_path, NULL },
-			log_path, NULL, want_valgrind());
+			want_valgrind());
 	} else {
-		daemon_pid = spawn_daemon(
-			argv[1], (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
-			log_path, NULL, want_valgrind());
+		bad_start(&dm, argv[1],
+			  (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
+			  want_valgrind());
 	}
-	wait_socket(sock_path);
-	msleep(50);
 
 	RUN(hostile);
 	if (blk) {
@@ -388,14 +364,8 @@ int main(int argc, char **argv)
 		RUN(per_buffer);
 	}
 
-	int status = stop_daemon(daemon_pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		T_FAILF("daemon exit status 0x%x", status);
-	if (t_failed)
-		tail_log(log_path, 40);
-	if (!getenv("VHU_KEEP"))
-		unlink(log_path);
-	unlink(sock_path);
+	bad_stop(&dm);
+	bad_finish(&dm, 40);
 	unlink(image_path);
 	T_MAIN_END();
 }

@@ -6,6 +6,7 @@
 # be running, and then exit 0 on SIGTERM. With --image and no front-end the new size is taken
 # (logged); with --null the size stays.
 source "$(dirname "$0")/../interop/lib.sh"
+source "$(dirname "$0")/lib.sh"
 VHU_BLK=$BUILD/tools/vhu-blk
 [ -x "$VHU_BLK" ] || skip "vhu-blk not built"
 
@@ -17,15 +18,7 @@ hup() {
 	done
 	sleep 0.2
 	kill -0 "$1" 2>/dev/null || fail "$2: SIGHUP ended it: $(cat "$3")"
-	kill -TERM "$1"
-	for _ in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$1" 2>/dev/null && fail "$2: still running 5 s after SIGTERM"
-	wait "$1"
-	local rc=$?
-	[ $rc = 0 ] || fail "$2: exit status $rc after SIGHUP and SIGTERM: $(cat "$3")"
+	stop_ok "$1" "$2" "$3"
 	echo "ok: $2"
 }
 
@@ -51,21 +44,8 @@ PIDS+=("$c")
 sleep 0.3
 hup "$c" "vhu-blk --client (no front-end yet)" "$T/c.log"
 
-python3 - "$T/d.sock" "$VHU_BLK" "$T/d.log" <<'PY' &
-import os, socket, sys
-path, binary, log = sys.argv[1:]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(path)
-s.listen(4)
-os.dup2(s.fileno(), 3)
-os.set_inheritable(3, True)
-fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.dup2(fd, 1)
-os.dup2(fd, 2)
-os.execv(binary, [binary, "--fd", "3", "--null", "1M"])
-PY
-d=$!
-PIDS+=("$d")
+start_on_fd "$T/d.sock" "$T/d.log" "$VHU_BLK" --null 1M
+d=$PID
 wait_log "$T/d.log" "queue(s)" 5 || fail "vhu-blk --fd did not start: $(cat "$T/d.log")"
 hup "$d" "vhu-blk --fd (listening)" "$T/d.log"
 

@@ -34,9 +34,8 @@
 
 T_DEFINE;
 
-static pid_t daemon_pid;
 static char sock_path[128], log_path[128], image_path[128];
-static int base_fds;
+static struct bad_daemon dm = { .name = "vhu-blk", .sock = sock_path, .log = log_path };
 
 #define MIB (1024 * 1024)
 
@@ -44,7 +43,7 @@ static int resize(uint64_t bytes)
 {
 	if (truncate(image_path, (off_t)bytes) < 0)
 		return -errno;
-	return kill(daemon_pid, SIGHUP) < 0 ? -errno : 0;
+	return kill(dm.pid, SIGHUP) < 0 ? -errno : 0;
 }
 
 /* The next back-end request on the channel (header only: CONFIG_CHANGE_MSG has no payload),
@@ -126,24 +125,6 @@ static int start(struct drv *d, int *chan)
 	return 0;
 }
 
-/* The daemon is alive and holds what it held before any connection. */
-static int check_clean(const char *what)
-{
-	int fds = -1;
-
-	for (int t = 0; t < 100 && (fds = count_fds(daemon_pid)) != base_fds; t++)
-		msleep(20);
-	if (!alive(daemon_pid)) {
-		T_FAILF("%s: vhu-blk died", what);
-		return -1;
-	}
-	if (fds != base_fds) {
-		T_FAILF("%s: fds %d, baseline %d", what, fds, base_fds);
-		return -1;
-	}
-	return 0;
-}
-
 /* QEMU's order: GET_CONFIG on the main socket, then the ack. */
 static int change_acked(void)
 {
@@ -175,7 +156,7 @@ static int change_acked(void)
 	ASSERT_TRUE(grep_log(log_path, "front-end told"));
 	close(chan);
 	drv_close(&d);
-	return check_clean("change acked");
+	return bad_check_clean(&dm, "change acked");
 }
 
 enum misbehave { SILENT, CLOSE, GARBAGE };
@@ -222,7 +203,7 @@ static int change_misbehaved(enum misbehave how, const char *expect)
 	ASSERT_EQ(capacity(&d), 16 * MIB / 512);
 	ASSERT_EQ(blk_io(&d, 1, VIRTIO_BLK_T_IN, 0), VIRTIO_BLK_S_OK);
 	drv_close(&d);
-	return check_clean(expect);
+	return bad_check_clean(&dm, expect);
 }
 
 static int never_acks(void)
@@ -263,7 +244,7 @@ static int channel_not_a_stream(void)
 	ASSERT_EQ(blk_io(&d, 0, VIRTIO_BLK_T_IN, 0), VIRTIO_BLK_S_OK);
 	ASSERT_TRUE(grep_log(log_path, "not an AF_UNIX stream socket"));
 	drv_close(&d);
-	return check_clean("channel not a stream");
+	return bad_check_clean(&dm, "channel not a stream");
 }
 
 /* Shrunk to 8 MiB: past the new end, reads and writes fail with IOERR and the image is not
@@ -292,7 +273,7 @@ static int shrunk(void)
 	ASSERT_OK(chan_ack(chan, VHU_BREQ_CONFIG_CHANGE_MSG, 0));
 	close(chan);
 	drv_close(&d);
-	return check_clean("shrunk");
+	return bad_check_clean(&dm, "shrunk");
 }
 
 int main(int argc, char **argv)
@@ -304,19 +285,11 @@ int main(int argc, char **argv)
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-blk-chan-%d.sock", getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-blk-chan-%d.log", getpid());
 	snprintf(image_path, sizeof(image_path), "/tmp/vhu-blk-chan-%d.img", getpid());
-	int img = open(image_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (img < 0 || ftruncate(img, 16 * MIB) < 0) {
-		perror(image_path);
+	if (bad_make_image(image_path, 16 * MIB))
 		return T_FAIL;
-	}
-	close(img);
-	daemon_pid = spawn_daemon(
-		argv[1],
-		(const char *[]){ "--socket-path", sock_path, "--image", image_path, NULL },
-		log_path, NULL, false);
-	wait_socket(sock_path);
-	msleep(50);
-	base_fds = count_fds(daemon_pid);
+	bad_start(&dm, argv[1],
+		  (const char *[]){ "--socket-path", sock_path, "--image", image_path, NULL },
+		  false);
 
 	RUN(change_acked);
 	RUN(never_acks);
@@ -325,14 +298,8 @@ int main(int argc, char **argv)
 	RUN(channel_not_a_stream);
 	RUN(shrunk);
 
-	int status = stop_daemon(daemon_pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		T_FAILF("vhu-blk exit status 0x%x", status);
-	if (t_failed)
-		tail_log(log_path, 40);
-	if (!getenv("VHU_KEEP"))
-		unlink(log_path);
-	unlink(sock_path);
+	bad_stop(&dm);
+	bad_finish(&dm, 40);
 	unlink(image_path);
 	T_MAIN_END();
 }

@@ -28,27 +28,8 @@ T_DEFINE;
 
 #define IMG_SIZE (1u << 20)
 
-static pid_t daemon_pid;
 static char sock_path[128], log_path[128], img_path[128];
-
-/* CPU time (user + system, in clock ticks) the daemon used so far. */
-static long cpu_ticks(pid_t pid)
-{
-	char p[64], buf[1024];
-	unsigned long ut, st;
-	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-	FILE *f = fopen(p, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *s = strrchr(buf, ')'); /* fields 14 and 15 come after the command name */
-	if (!s ||
-	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (long)(ut + st);
-}
+static struct bad_daemon dm = { .name = "vhu-blk", .sock = sock_path, .log = log_path };
 
 static int image_sector(unsigned sector, uint8_t *buf)
 {
@@ -99,7 +80,7 @@ static int disabled_ring_holds_writes(void)
 	ASSERT_TRUE(sec[0] == 0x11 && sec[511] == 0x11);
 
 	ASSERT_EQ(set_enable(&d, 0, 0), 0);
-	long t0 = cpu_ticks(daemon_pid);
+	long t0 = cpu_ticks(dm.pid);
 	post_write(&d, 1, 2, 0x22);
 	post_write(&d, 2, 3, 0x33);
 	/* Neither executed nor completed while disabled... */
@@ -110,7 +91,7 @@ static int disabled_ring_holds_writes(void)
 	ASSERT_OK(memcmp(sec, zero, 512));
 	ASSERT_EQ(*drv_buf(&d, 0, 5), 0xee);
 	/* ...and held without spinning: well under half a CPU over those 500 ms. */
-	long t1 = cpu_ticks(daemon_pid);
+	long t1 = cpu_ticks(dm.pid);
 	ASSERT_TRUE(t0 >= 0 && t1 >= 0);
 	if (t1 - t0 > sysconf(_SC_CLK_TCK) / 8) {
 		T_FAILF("vhu-blk used %ld ticks while its only ring was disabled", t1 - t0);
@@ -143,27 +124,17 @@ int main(int argc, char **argv)
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-blk-rings-%d.sock", getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-blk-rings-%d.log", getpid());
 	snprintf(img_path, sizeof(img_path), "/tmp/vhu-blk-rings-%d.img", getpid());
-	int fd = open(img_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || ftruncate(fd, IMG_SIZE) < 0) {
-		perror(img_path);
+	if (bad_make_image(img_path, IMG_SIZE))
 		return T_FAIL;
-	}
-	close(fd);
-	daemon_pid = spawn_daemon(argv[1],
-				  (const char *[]){ "--socket-path", sock_path, "--image", img_path,
-						    "--verbose", NULL },
-				  log_path, NULL, false);
-	wait_socket(sock_path);
+	bad_start(&dm, argv[1],
+		  (const char *[]){ "--socket-path", sock_path, "--image", img_path, "--verbose",
+				    NULL },
+		  false);
 
 	RUN(disabled_ring_holds_writes);
 
-	int status = stop_daemon(daemon_pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		T_FAILF("vhu-blk exit status 0x%x", status);
-	if (t_failed)
-		tail_log(log_path, 40);
-	unlink(log_path);
-	unlink(sock_path);
+	bad_stop(&dm);
+	bad_finish(&dm, 40);
 	unlink(img_path);
 	T_MAIN_END();
 }

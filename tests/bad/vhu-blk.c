@@ -27,66 +27,14 @@
 
 T_DEFINE;
 
-static pid_t daemon_pid;
 static char sock_path[128];
 static char log_path[128];
 static char image_path[128];
-static int base_fds, base_maps;
-
-/* Mappings of front-end files: memory (drv-mem) and inflight buffer (drv-inflight). */
-static int count_front_end_maps(pid_t pid)
-{
-	int mem = count_maps(pid, "drv-mem"), inflight = count_maps(pid, "drv-inflight"),
-	    log = count_maps(pid, "drv-log");
-	return mem < 0 || inflight < 0 || log < 0 ? -1 : mem + inflight + log;
-}
-
-static int check_clean(const char *what)
-{
-	int fds = -1, maps = -1;
-	for (int t = 0; t < 100; t++) {
-		fds = count_fds(daemon_pid);
-		maps = count_front_end_maps(daemon_pid);
-		if (fds == base_fds && maps == base_maps)
-			break;
-		msleep(20);
-	}
-	if (!alive(daemon_pid)) {
-		T_FAILF("%s: vhu-blk died", what);
-		return -1;
-	}
-	if (fds != base_fds || maps != base_maps) {
-		T_FAILF("%s: leak: fds %d (baseline %d), mappings %d (baseline %d)", what, fds,
-			base_fds, maps, base_maps);
-		return -1;
-	}
-	return 0;
-}
-
-typedef int (*bad_fn)(struct drv *d);
-
-static int run_case(const char *name, bad_fn fn)
-{
-	struct drv d;
-	int ret;
-
-	if (drv_open(&d, sock_path)) {
-		T_FAILF("%s: cannot connect", name);
-		return -1;
-	}
-	ret = fn(&d);
-	if (ret == 0 && !closed_by_peer(d.fd, 3000)) {
-		T_FAILF("%s: vhu-blk kept the connection open", name);
-		ret = -1;
-	}
-	drv_close(&d);
-	if (check_clean(name))
-		ret = -1;
-	printf("%s %s\n", ret ? "FAIL" : "ok  ", name);
-	if (ret)
-		t_failed++;
-	return ret;
-}
+/* Mappings of front-end files: memory, inflight buffer and dirty log. */
+static const char *const front_end_maps[] = { "drv-mem", "drv-inflight", "drv-log", NULL };
+static struct bad_daemon dm = {
+	.name = "vhu-blk", .sock = sock_path, .log = log_path, .maps = front_end_maps
+};
 
 /* ---- a one-queue block device, with or without an inflight buffer ---- */
 
@@ -233,7 +181,7 @@ static int memory_half_io(void)
 	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
 	ASSERT_EQ(blk_status(&d, 2), VIRTIO_BLK_S_OK);
 	drv_close(&d);
-	return check_clean("memory truncated to half");
+	return bad_check_clean(&dm, "memory truncated to half");
 }
 
 /* ---- live migration: the dirty log ---- */
@@ -306,7 +254,7 @@ static int dirty_log(void)
 	munmap(log, 4096);
 	close(lfd);
 	drv_close(&d);
-	return check_clean("dirty log");
+	return bad_check_clean(&dm, "dirty log");
 }
 
 /* Write a sector, read it back. */
@@ -329,7 +277,7 @@ static int good_session(void)
 	ASSERT_EQ(blk_status(&d, 1), VIRTIO_BLK_S_OK);
 	ASSERT_OK(memcmp(w, r, 4096));
 	drv_close(&d);
-	return check_clean("good session");
+	return bad_check_clean(&dm, "good session");
 }
 
 /* ---- the write cache: mode from the negotiated features, SET_CONFIG, RESET_DEVICE ---- */
@@ -398,7 +346,7 @@ static int write_cache_modes(void)
 		}
 		drv_close(&d);
 	}
-	return check_clean("write cache modes");
+	return bad_check_clean(&dm, "write cache modes");
 }
 
 /* SET_CONFIG: the guest's write of writeback (flags 0) is taken and read back, survives
@@ -448,7 +396,7 @@ static int set_config_paths(void)
 	ASSERT_TRUE(set_config(&d, 0, WCE_OFF, &zero, 1) > 0);
 	ASSERT_EQ(get_wce(&d), 1);
 	drv_close(&d);
-	return check_clean("SET_CONFIG");
+	return bad_check_clean(&dm, "SET_CONFIG");
 }
 
 int main(int argc, char **argv)
@@ -460,20 +408,11 @@ int main(int argc, char **argv)
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-blk-bad-%d.sock", getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-blk-bad-%d.log", getpid());
 	snprintf(image_path, sizeof(image_path), "/tmp/vhu-blk-bad-%d.img", getpid());
-	int img = open(image_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (img < 0 || ftruncate(img, 16 << 20) < 0) {
-		perror(image_path);
+	if (bad_make_image(image_path, 16 << 20))
 		return T_FAIL;
-	}
-	close(img);
-	daemon_pid = spawn_daemon(
-		argv[1],
-		(const char *[]){ "--socket-path", sock_path, "--image", image_path, NULL },
-		log_path, NULL, false);
-	wait_socket(sock_path);
-	msleep(50);
-	base_fds = count_fds(daemon_pid);
-	base_maps = count_front_end_maps(daemon_pid);
+	bad_start(&dm, argv[1],
+		  (const char *[]){ "--socket-path", sock_path, "--image", image_path, NULL },
+		  false);
 
 	static const struct {
 		const char *name;
@@ -486,16 +425,14 @@ int main(int argc, char **argv)
 		{ "inflight buffer truncated after SET_INFLIGHT_FD", inflight_shrunk },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		run_case(cases[i].name, cases[i].fn);
+		bad_run_case(&dm, cases[i].name, cases[i].fn);
 	RUN(memory_half_io);
 	RUN(write_cache_modes);
 	RUN(set_config_paths);
 	RUN(dirty_log);
 	RUN(good_session);
 
-	int status = stop_daemon(daemon_pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		T_FAILF("vhu-blk exit status 0x%x", status);
+	bad_stop(&dm);
 	if (!t_failed) {
 		/* The guard caught the truncations, and said which mapping. */
 		if (!grep_log(log_path, "shrank under the device: SIGBUS at .* in region gpa") ||
@@ -504,13 +441,9 @@ int main(int argc, char **argv)
 		    !grep_log(log_path, "shrank under the device: SIGBUS at .* in the dirty log"))
 			T_FAILF("no SIGBUS guard messages in the daemon log");
 	}
-	if (t_failed)
-		tail_log(log_path, 40);
+	bad_finish(&dm, 40);
 	if (inflight_fd >= 0)
 		close(inflight_fd);
-	if (!getenv("VHU_KEEP")) /* VHU_KEEP=1 keeps the daemon's log */
-		unlink(log_path);
-	unlink(sock_path);
 	unlink(image_path);
 	T_MAIN_END();
 }

@@ -28,11 +28,16 @@
 
 T_DEFINE;
 
-static pid_t daemon_pid;
 static char sock_path[128];
 static char log_path[128];
-static int base_fds, base_maps;
 static bool vg;
+static int mem_unmapped(const char *name);
+static const char *const front_end_maps[] = { "drv-mem", NULL };
+static struct bad_daemon dm = { .name = "vhu-net",
+				.sock = sock_path,
+				.log = log_path,
+				.maps = front_end_maps,
+				.after = mem_unmapped };
 
 /* The daemon's mapping of our memory: [lo, hi) of its drv-mem line, 0 when there is none. */
 static uint64_t mem_lo, mem_hi;
@@ -67,58 +72,17 @@ static bool range_mapped(pid_t pid, uint64_t lo, uint64_t hi)
 	return found;
 }
 
-/* After a case: daemon alive, fds and mappings back to the baseline. */
-static int check_clean(const char *what)
+/* After a case (bad_run_case): a truncation case's whole mapping of the shrunk memory is
+ * gone too. */
+static int mem_unmapped(const char *name)
 {
-	int fds = -1, maps = -1;
-	for (int t = 0; t < 100; t++) {
-		fds = count_fds(daemon_pid);
-		maps = count_maps(daemon_pid, "drv-mem");
-		if (fds == base_fds && maps == base_maps)
-			break;
-		msleep(20);
-	}
-	if (!alive(daemon_pid)) {
-		T_FAILF("%s: vhu-net died", what);
-		return -1;
-	}
-	if (fds != base_fds || maps != base_maps) {
-		T_FAILF("%s: leak: fds %d (baseline %d), mappings %d (baseline %d)", what, fds,
-			base_fds, maps, base_maps);
-		return -1;
-	}
-	return 0;
-}
+	int ret = 0;
 
-typedef int (*bad_fn)(struct drv *d);
-
-/* Runs one case: connect, do the bad thing, expect the daemon to hang up and stay clean. */
-static int run_case(const char *name, bad_fn fn)
-{
-	struct drv d;
-	int ret;
-
-	if (drv_open(&d, sock_path)) {
-		T_FAILF("%s: cannot connect", name);
-		return -1;
-	}
-	ret = fn(&d);
-	if (ret == 0 && !closed_by_peer(d.fd, 3000)) {
-		T_FAILF("%s: vhu-net kept the connection open", name);
-		ret = -1;
-	}
-	drv_close(&d);
-	if (check_clean(name))
-		ret = -1;
-	/* A truncation case: the whole mapping of the shrunk memory is gone too. */
-	if (mem_hi && range_mapped(daemon_pid, mem_lo, mem_hi)) {
+	if (mem_hi && range_mapped(dm.pid, mem_lo, mem_hi)) {
 		T_FAILF("%s: 0x%lx-0x%lx still mapped after the detach", name, mem_lo, mem_hi);
 		ret = -1;
 	}
 	mem_lo = mem_hi = 0;
-	printf("%s %s\n", ret ? "FAIL" : "ok  ", name);
-	if (ret)
-		t_failed++;
 	return ret;
 }
 
@@ -438,7 +402,7 @@ static int shrink_to_zero(struct drv *d)
 {
 	if (drv_start(d, false, ~0ull))
 		return -1;
-	find_mem_mapping(daemon_pid);
+	find_mem_mapping(dm.pid);
 	put_frame(drv_buf(d, 1, 0), mac_b, mac_a, 1);
 	int kick = d->r[1].kick;
 	d->r[1].kick = -1; /* drv_add_buf without its kick */
@@ -456,7 +420,7 @@ static int shrink_to_half(struct drv *d, bool packed, bool rx)
 {
 	if (drv_start(d, packed, ~0ull))
 		return -1;
-	find_mem_mapping(daemon_pid);
+	find_mem_mapping(dm.pid);
 	if (ftruncate(d->memfd, DRV_MEM_SIZE / 2) < 0)
 		return -1;
 	uint64_t lost = DRV_GPA_BASE + DRV_MEM_SIZE / 2 + 0x10000;
@@ -512,21 +476,21 @@ static int recv_on(struct drv *d)
 static int two_ports(const char *bin)
 {
 	char pa[128], pb[128], lg[128];
-	pid_t saved_pid = daemon_pid;
-	int saved_fds = base_fds, saved_maps = base_maps, ret = -1, st = 0;
+	struct bad_daemon saved = dm;
+	int ret = -1, st = 0;
 	struct drv a, b;
 
 	snprintf(pa, sizeof(pa), "/tmp/vhu-bad-%d-a.sock", getpid());
 	snprintf(pb, sizeof(pb), "/tmp/vhu-bad-%d-b.sock", getpid());
 	snprintf(lg, sizeof(lg), "/tmp/vhu-bad-%d-2.log", getpid());
-	daemon_pid = spawn_daemon(
-		bin, (const char *[]){ "--socket-path", pa, "--socket-path", pb, NULL }, lg, NULL,
-		vg);
+	dm.pid = spawn_daemon(bin,
+			      (const char *[]){ "--socket-path", pa, "--socket-path", pb, NULL },
+			      lg, NULL, vg);
 	if (wait_socket(pa) == 0)
 		wait_socket(pb);
 	msleep(vg ? 500 : 50);
-	base_fds = count_fds(daemon_pid);
-	base_maps = count_maps(daemon_pid, "drv-mem");
+	dm.base_fds = count_fds(dm.pid);
+	dm.base_maps = bad_count_maps(&dm);
 	if (drv_open(&a, pa) || drv_open(&b, pb) || drv_start(&a, false, ~0ull) ||
 	    drv_start(&b, false, ~0ull))
 		goto out;
@@ -562,13 +526,13 @@ static int two_ports(const char *bin)
 	}
 	drv_close(&a);
 	drv_close(&b);
-	ret = check_clean("two ports");
+	ret = bad_check_clean(&dm, "two ports");
 	if (ret == 0 && !grep_log(lg, "shrank under the device: SIGBUS at")) {
 		T_FAILF("two ports: no SIGBUS message in the log");
 		ret = -1;
 	}
 out:
-	st = stop_daemon(daemon_pid);
+	st = stop_daemon(dm.pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		T_FAILF("two ports: vhu-net exit status 0x%x (valgrind errors exit 99)", st);
 		ret = -1;
@@ -576,9 +540,7 @@ out:
 	if (ret)
 		tail_log(lg, 30);
 	unlink(lg);
-	daemon_pid = saved_pid;
-	base_fds = saved_fds;
-	base_maps = saved_maps;
+	dm = saved;
 	return ret;
 }
 
@@ -621,7 +583,7 @@ static int rarp_migration(const char *bin)
 {
 	static const uint8_t zero[6], mcast[6] = { 0x01, 0, 0x5e, 0, 0, 1 };
 	char path[3][128], lg[128];
-	pid_t saved_pid = daemon_pid;
+	pid_t saved_pid = dm.pid;
 	int ret = -1, st = 0;
 	struct drv d[3];
 	unsigned opened = 0;
@@ -630,10 +592,10 @@ static int rarp_migration(const char *bin)
 	for (int i = 0; i < 3; i++)
 		snprintf(path[i], sizeof(path[i]), "/tmp/vhu-bad-%d-r%d.sock", getpid(), i);
 	snprintf(lg, sizeof(lg), "/tmp/vhu-bad-%d-r.log", getpid());
-	daemon_pid = spawn_daemon(bin,
-				  (const char *[]){ "--socket-path", path[0], "--socket-path",
-						    path[1], "--socket-path", path[2], NULL },
-				  lg, NULL, vg);
+	dm.pid = spawn_daemon(bin,
+			      (const char *[]){ "--socket-path", path[0], "--socket-path", path[1],
+						"--socket-path", path[2], NULL },
+			      lg, NULL, vg);
 	for (int i = 0; i < 3; i++)
 		if (wait_socket(path[i]))
 			goto out;
@@ -699,7 +661,7 @@ static int rarp_migration(const char *bin)
 out:
 	while (opened-- > 0)
 		drv_close(&d[opened]);
-	st = stop_daemon(daemon_pid);
+	st = stop_daemon(dm.pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		T_FAILF("rarp: vhu-net exit status 0x%x (valgrind errors exit 99)", st);
 		ret = -1;
@@ -707,7 +669,7 @@ out:
 	if (ret)
 		tail_log(lg, 30);
 	unlink(lg);
-	daemon_pid = saved_pid;
+	dm.pid = saved_pid;
 	return ret;
 }
 
@@ -718,7 +680,7 @@ out:
 static int rarp_tap(const char *bin)
 {
 	char path[128], lg[128], tap[IF_NAMESIZE];
-	pid_t saved_pid = daemon_pid;
+	pid_t saved_pid = dm.pid;
 	int ret = -1, st, ps = -1;
 	unsigned idx = 0;
 	uint8_t f[128];
@@ -732,8 +694,8 @@ static int rarp_tap(const char *bin)
 	snprintf(path, sizeof(path), "/tmp/vhu-bad-%d-t.sock", getpid());
 	snprintf(lg, sizeof(lg), "/tmp/vhu-bad-%d-t.log", getpid());
 	snprintf(tap, sizeof(tap), "vhur%d", getpid() % 100000);
-	daemon_pid = spawn_daemon(
-		bin, (const char *[]){ "--socket-path", path, "--tap", tap, NULL }, lg, NULL, vg);
+	dm.pid = spawn_daemon(bin, (const char *[]){ "--socket-path", path, "--tap", tap, NULL },
+			      lg, NULL, vg);
 	if (wait_socket(path))
 		goto out;
 	for (int t = 0; t < 100 && !(idx = if_nametoindex(tap)); t++)
@@ -770,7 +732,7 @@ out:
 		drv_close(&d);
 	if (ps >= 0)
 		close(ps);
-	st = stop_daemon(daemon_pid);
+	st = stop_daemon(dm.pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		T_FAILF("rarp tap: vhu-net exit status 0x%x (valgrind errors exit 99)", st);
 		ret = -1;
@@ -778,7 +740,7 @@ out:
 	if (ret)
 		tail_log(lg, 30);
 	unlink(lg);
-	daemon_pid = saved_pid;
+	dm.pid = saved_pid;
 	return ret;
 }
 
@@ -818,7 +780,7 @@ static int good_session(bool packed)
 	ASSERT_OK(memcmp(g + 34, frame + 36, 2));
 	ASSERT_OK(memcmp(g + 42, "payload!", 8));
 	drv_close(&d);
-	return check_clean(packed ? "good session (packed)" : "good session (split)");
+	return bad_check_clean(&dm, packed ? "good session (packed)" : "good session (split)");
 }
 
 /* ---- the control queue (ring 2: one pair, so its index is 2 with or without MQ) ---- */
@@ -927,7 +889,7 @@ static int good_ctrl(void)
 	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_VLAN, VIRTIO_NET_CTRL_VLAN_ADD, table, 2),
 		  VIRTIO_NET_ERR);
 	drv_close(&d);
-	return check_clean("control queue");
+	return bad_check_clean(&dm, "control queue");
 }
 
 /*
@@ -984,7 +946,7 @@ static int ctrl_after_reset(void)
 	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 1000), 1);
 	ASSERT_EQ(len, 10 + sizeof(frame));
 	drv_close(&d);
-	return check_clean("control queue filters after RESET_DEVICE");
+	return bad_check_clean(&dm, "control queue filters after RESET_DEVICE");
 }
 
 static int good_split(void)
@@ -1006,13 +968,8 @@ int main(int argc, char **argv)
 	snprintf(sock_path, sizeof(sock_path), "/tmp/vhu-bad-%d.sock", getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/vhu-bad-%d.log", getpid());
 	vg = want_valgrind();
-	daemon_pid = spawn_daemon(
-		argv[1], (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
-		log_path, NULL, vg);
-	wait_socket(sock_path);
-	msleep(vg ? 500 : 50);
-	base_fds = count_fds(daemon_pid);
-	base_maps = count_maps(daemon_pid, "drv-mem");
+	bad_start(&dm, argv[1], (const char *[]){ "--socket-path", sock_path, "--loopback", NULL },
+		  vg);
 
 	static const struct {
 		const char *name;
@@ -1057,14 +1014,14 @@ int main(int argc, char **argv)
 		  shrink_rx_packed },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		run_case(cases[i].name, cases[i].fn);
+		bad_run_case(&dm, cases[i].name, cases[i].fn);
 	{
 		struct drv d;
 		if (drv_open(&d, sock_path) == 0) {
 			hangup_midway(&d);
 			drv_close(&d);
 			printf("%s hang-up mid-session\n",
-			       check_clean("hang-up") ? "FAIL" : "ok  ");
+			       bad_check_clean(&dm, "hang-up") ? "FAIL" : "ok  ");
 		}
 	}
 	RUN(good_split);
@@ -1092,13 +1049,8 @@ int main(int argc, char **argv)
 		       t_failed == before ? "ok  " : "FAIL");
 	}
 
-	int status = stop_daemon(daemon_pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		T_FAILF("vhu-net exit status 0x%x (valgrind errors exit 99)", status);
-	}
-	if (t_failed) {
-		tail_log(log_path, 50);
-	} else {
+	bad_stop(&dm);
+	if (!t_failed) {
 		/* Every case must have left a clear error in the log. */
 		if (!grep_log(log_path, "error"))
 			T_FAILF("no error lines in the daemon log");
@@ -1106,7 +1058,6 @@ int main(int argc, char **argv)
 		if (!grep_log(log_path, "shrank under the device: SIGBUS at"))
 			T_FAILF("no SIGBUS guard message in the daemon log");
 	}
-	unlink(log_path);
-	unlink(sock_path);
+	bad_finish(&dm, 50);
 	T_MAIN_END();
 }

@@ -195,8 +195,8 @@ ramdiff() {
 		[ "$st" = inmigrate ] || break
 		sleep 0.1
 	done
-	qmp "$src" pmemsave "{\"val\": 0, \"size\": $MIG_RAM_BYTES, \"filename\": \"$T/$src.ram\"}" >/dev/null
-	qmp "$dst" pmemsave "{\"val\": 0, \"size\": $MIG_RAM_BYTES, \"filename\": \"$T/$dst.ram\"}" >/dev/null
+	qmp "$src" "pmemsave={\"val\": 0, \"size\": $MIG_RAM_BYTES, \"filename\": \"$T/$src.ram\"}" >/dev/null
+	qmp "$dst" "pmemsave={\"val\": 0, \"size\": $MIG_RAM_BYTES, \"filename\": \"$T/$dst.ram\"}" >/dev/null
 	python3 - "$T/$src.ram" "$T/$dst.ram" <<'PY' || { dump; fail "guest RAM differs after the migration $src -> $dst"; }
 import sys
 a, b = open(sys.argv[1], "rb"), open(sys.argv[2], "rb")
@@ -229,15 +229,15 @@ PY
 # KILL=1: DST's back-end is killed with SIGKILL as soon as the migration completes, and restarted.
 migrate() {
 	local src=$1 dst=$2 region=$3 kill=${4:-0} r st sum reads want side n
-	qmp "$src" migrate-set-parameters '{"max-bandwidth": 16777216}' >/dev/null
-	qmp "$src" migrate "{\"uri\": \"unix:$T/$dst.mig\"}" >/dev/null
-	$QMPC "$T/$src.qmp" wait-migrate 120 0.33 >/dev/null || { dump; fail "migration $src -> $dst"; }
+	qmp "$src" 'migrate-set-parameters={"max-bandwidth": 16777216}' >/dev/null
+	qmp "$src" "migrate={\"uri\": \"unix:$T/$dst.mig\"}" >/dev/null
+	$QMPC "$T/$src.qmp" wait-migrate:120:0.33 >/dev/null || { dump; fail "migration $src -> $dst"; }
 	say "$src" "cache $region"
 	wait_log "$T/$src.log" "VHU-CACHED $region" 60 || { dump; fail "guest did not read region $region"; }
 	st=$($QMPC "$T/$src.qmp" query-migrate | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
 	[ "$st" = active ] || fail "migration $src -> $dst was $st before the guest's read ended (too fast to test logging)"
-	qmp "$src" migrate-set-parameters '{"max-bandwidth": 4294967296}' >/dev/null
-	r=$($QMPC "$T/$src.qmp" wait-migrate 120) || { echo "$r"; dump; fail "migration $src -> $dst did not complete"; }
+	qmp "$src" 'migrate-set-parameters={"max-bandwidth": 4294967296}' >/dev/null
+	r=$($QMPC "$T/$src.qmp" wait-migrate:120) || { echo "$r"; dump; fail "migration $src -> $dst did not complete"; }
 	python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("'"[${SECONDS}s] $src -> $dst "'migrated: total %d ms, downtime %d ms, %d MiB" % (r["total-time"], r["downtime"], r["ram"]["transferred"] >> 20))' "$r"
 	if [ "$DIFF" = 1 ]; then ramdiff "$src" "$dst"; fi
 	$QMPC "$T/$dst.qmp" query-status 2>/dev/null | grep -q '"running"' ||
@@ -297,12 +297,11 @@ fi
 if [ "$CANCEL" = 1 ]; then
 	[ $last = B ] && side=A || side=B
 	vm C "$side" -incoming unix:"$T/C.mig"
-	qmp $last migrate-set-parameters '{"max-bandwidth": 16777216}' >/dev/null
-	qmp $last migrate "{\"uri\": \"unix:$T/C.mig\"}" >/dev/null
-	$QMPC "$T/$last.qmp" wait-migrate 120 0.5 >/dev/null || { dump; fail "migration $last -> C"; }
+	qmp $last 'migrate-set-parameters={"max-bandwidth": 16777216}' >/dev/null
+	qmp $last "migrate={\"uri\": \"unix:$T/C.mig\"}" >/dev/null
+	$QMPC "$T/$last.qmp" wait-migrate:120:0.5 >/dev/null || { dump; fail "migration $last -> C"; }
 	qmp $last migrate_cancel >/dev/null
-	r=$($QMPC "$T/$last.qmp" wait-migrate 30)
-	echo "$r" | grep -q '"cancelled"' || { echo "$r"; fail "migrate_cancel did not cancel"; }
+	r=$($QMPC "$T/$last.qmp" wait:cancelled:30 2>&1) || { echo "$r"; fail "migrate_cancel did not cancel"; }
 	echo "[${SECONDS}s] migration $last -> C cancelled half-way"
 	qmp $last query-status | grep -q '"running"' || fail "$last is not running after migrate_cancel"
 	wait "$PID_C" 2>/dev/null

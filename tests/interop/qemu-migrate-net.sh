@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 need_guest
 need python3
-QMP="python3 $SRC/tests/interop/qmp.py"
+QMP="python3 $SRC/tests/interop/qmpc.py"
 MAC=52:54:00:12:34:56
 PACKED=off
 for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; esac; done

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 need_guest
 need python3
-QMP="python3 $SRC/tests/interop/qmp.py"
+QMP="python3 $SRC/tests/interop/qmpc.py"
 MAC_A=52:54:00:00:00:0a MAC_B=52:54:00:00:00:0b
 
 start_bg net "$VHU_NET" --socket-path "$T/b.sock" --socket-path "$T/a.sock" \
