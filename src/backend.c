@@ -108,14 +108,12 @@ static bool logs(const struct vhu_backend *be)
 /* "VIRTIO_F_ACCESS_PLATFORM" (IOMMU_PLATFORM): PROTOCOL-NOTES "IOMMU_PLATFORM requires
  * BACKEND_REQ + REPLY_ACK" (QEMU refuses the device otherwise): offered only when the device
  * also wants the channel (REPLY_ACK the library always offers). */
-#define F_ACCESS_PLATFORM 33
-
 static uint64_t offered_features(const struct vhu_backend *be)
 {
 	uint64_t f = be->ops->features;
 
 	if (!(be->ops->protocol_features & bit64(VHU_PROTO_F_BACKEND_REQ)))
-		f &= ~bit64(F_ACCESS_PLATFORM);
+		f &= ~bit64(VIRTIO_F_ACCESS_PLATFORM);
 	return f | bit64(VHU_F_PROTOCOL_FEATURES) | (logs(be) ? bit64(VHU_F_LOG_ALL) : 0);
 }
 
@@ -179,7 +177,7 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 		else
 			vq->inf = (void *)(be->inflight.addr + vq->index * be->inflight.region);
 	}
-	vq->iotlb = has_bit(be->features, F_ACCESS_PLATFORM) ? &be->iotlb : NULL;
+	vq->iotlb = has_bit(be->features, VIRTIO_F_ACCESS_PLATFORM) ? &be->iotlb : NULL;
 	ret = virtq_map(vq, packed, has_bit(be->features, VIRTIO_RING_F_EVENT_IDX));
 	if (ret == -EAGAIN) {
 		/* An IOTLB miss on a ring address (sent): started when the update comes. */
@@ -398,7 +396,7 @@ static int h_get_queue_num(struct vhu_backend *be, struct msg *m)
  */
 static void iotlb_forget_if_stopped(struct vhu_backend *be)
 {
-	if (!has_bit(be->features, F_ACCESS_PLATFORM))
+	if (!has_bit(be->features, VIRTIO_F_ACCESS_PLATFORM))
 		return;
 	for (unsigned i = 0; i < be->nvqs; i++)
 		if (be->vqs[i].started)
@@ -979,7 +977,7 @@ static int h_iotlb_msg(struct vhu_backend *be, struct msg *m)
 {
 	int ret;
 
-	if (!(offered_features(be) & bit64(F_ACCESS_PLATFORM)))
+	if (!(offered_features(be) & bit64(VIRTIO_F_ACCESS_PLATFORM)))
 		return h_unsupported(be, m);
 	log_debug(&be->lg, "IOTLB_MSG type %u iova 0x%llx size 0x%llx uaddr 0x%llx perm %u",
 		  m->p.iotlb.type, (unsigned long long)m->p.iotlb.iova,

@@ -23,8 +23,7 @@
 #include "sock.h"
 #include "util.h"
 
-#define FE_MAX_VQS	     64
-#define FE_F_ACCESS_PLATFORM 33
+#define FE_MAX_VQS 64
 
 struct vhu_frontend {
 	const struct fe_ops *ops;
@@ -423,14 +422,14 @@ VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_fron
 		       (fe->dev_features & bit64(VHU_F_PROTOCOL_FEATURES));
 	if (fe->iommu) {
 		/* PROTOCOL-NOTES: "IOMMU_PLATFORM requires BACKEND_REQ + REPLY_ACK". */
-		if (!has_bit(fe->dev_features, FE_F_ACCESS_PLATFORM) ||
+		if (!has_bit(fe->dev_features, VIRTIO_F_ACCESS_PLATFORM) ||
 		    !has_bit(fe->protocol_features, VHU_PROTO_F_BACKEND_REQ) ||
 		    !has_bit(fe->protocol_features, VHU_PROTO_F_REPLY_ACK)) {
 			log_err(&fe->lg, "--iommu: the back-end does not offer ACCESS_PLATFORM "
 					 "with BACKEND_REQ and REPLY_ACK");
 			return -ENOTSUP;
 		}
-		fe->features |= bit64(FE_F_ACCESS_PLATFORM);
+		fe->features |= bit64(VIRTIO_F_ACCESS_PLATFORM);
 	}
 	if (!has_bit(fe->features, VIRTIO_F_VERSION_1)) {
 		log_err(&fe->lg, "the back-end does not offer VERSION_1");

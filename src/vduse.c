@@ -27,12 +27,11 @@
 #include "vduse_int.h"
 #include "vhu/vduse.h"
 
-#define VD_MAX_MAPS	  64
-#define VD_MAX_VQS	  256
-#define VD_DEFAULT_QSIZE  256
-#define VD_CONTROL	  "/dev/vduse/control"
-#define VD_OPEN_WAIT_MS	  2000
-#define F_ACCESS_PLATFORM 33
+#define VD_MAX_MAPS	 64
+#define VD_MAX_VQS	 256
+#define VD_DEFAULT_QSIZE 256
+#define VD_CONTROL	 "/dev/vduse/control"
+#define VD_OPEN_WAIT_MS	 2000
 
 /* One IOVA range [start, last] of the kernel's IOTLB, mapped from the fd VDUSE_IOTLB_GET_FD
  * gave. */
@@ -597,7 +596,7 @@ static int vd_alloc(struct vhu_vduse **out, const struct vhu_vduse_config *cfg,
 	vd->queue_size = cfg->queue_size ? cfg->queue_size : VD_DEFAULT_QSIZE;
 	vd->config_size = cfg->config_size;
 	/* "VIRTIO_F_ACCESS_PLATFORM ... must be set": VDUSE refuses a device without it. */
-	vd->features = ops->features | (1ULL << F_ACCESS_PLATFORM);
+	vd->features = ops->features | (1ULL << VIRTIO_F_ACCESS_PLATFORM);
 	if (!vd->mem || !vd->vqs) {
 		vd_teardown(vd);
 		return -ENOMEM;

@@ -259,7 +259,7 @@ static int per_buffer(void)
 	ASSERT_OK(serve_until_used(&d, 0, 0, &nmiss));
 	ASSERT_EQ(*drv_buf(&d, 0, 5), VIRTIO_BLK_S_OK);
 	ASSERT_OK(memcmp(data_ptr(&d, 2), data_ptr(&d, 1), 4096));
-	ASSERT_TRUE(alive(daemon_pid));
+	ASSERT_TRUE(alive(dm.pid));
 	chan_drain(d.chan);
 	drv_close(&d);
 	return 0;
@@ -350,17 +350,12 @@ int main(int argc, char **argv)
 		RUN(misses);
 		RUN(stop_forgets);
 		/* The same daemon again, with --iotlb-per-buffer. */
-		int st = stop_daemon(daemon_pid);
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			T_FAILF("daemon exit status 0x%x", st);
+		bad_stop(&dm);
 		unlink(sock_path);
-		daemon_pid =
-			spawn_daemon(argv[1],
-				     (const char *[]){ "--socket-path", sock_path, "--image",
-						       image_path, "--iotlb-per-buffer", NULL },
-				     log_path, NULL, want_valgrind());
-		wait_socket(sock_path);
-		msleep(50);
+		bad_start(&dm, argv[1],
+			  (const char *[]){ "--socket-path", sock_path, "--image", image_path,
+					    "--iotlb-per-buffer", NULL },
+			  want_valgrind());
 		RUN(per_buffer);
 	}
 
