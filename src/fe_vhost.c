@@ -2,6 +2,7 @@
 /* The vhost ioctls shared by vhost-kernel and vhost-vdpa (linux/vhost.h). */
 #include <errno.h>
 #include <linux/vhost.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -78,19 +79,22 @@ int fe_vhost_set_vring_call(int fd, unsigned idx, int efd, const char *dev, cons
 
 int fe_vhost_set_mem_table(int fd, const struct fe_mem *m, const char *dev, const struct logger *lg)
 {
-	struct {
-		struct vhost_memory hdr;
-		struct vhost_memory_region r[1];
-	} t;
+	/* One region after the header's flexible array: allocated whole (C11 has no struct with
+	 * a flexible array inside another). */
+	struct vhost_memory *t = calloc(1, sizeof(*t) + sizeof(t->regions[0]));
+	int ret;
 
-	memset(&t, 0, sizeof(t));
-	t.hdr.nregions = 1;
-	t.r[0] = (struct vhost_memory_region){
+	if (!t)
+		return -ENOMEM;
+	t->nregions = 1;
+	t->regions[0] = (struct vhost_memory_region){
 		.guest_phys_addr = FE_MEM_GPA_BASE,
 		.memory_size = m->size,
 		.userspace_addr = (uint64_t)(uintptr_t)m->base,
 	};
-	return FE_VHOST_IOCTL(fd, VHOST_SET_MEM_TABLE, &t, dev, lg);
+	ret = FE_VHOST_IOCTL(fd, VHOST_SET_MEM_TABLE, t, dev, lg);
+	free(t);
+	return ret;
 }
 
 int fe_vhost_backend_features(int fd, uint64_t want, uint64_t *got, const char *dev,
