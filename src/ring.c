@@ -47,6 +47,8 @@ void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned pe
 	void *p = NULL;
 	int r;
 
+	if (vq->xlate)
+		return vq->xlate(vq->xlate_opaque, addr, len, perm, err);
 	*err = -EFAULT;
 	if (!vq->iotlb)
 		return mem_gpa_to_hva(vq->mem, addr, len);
@@ -65,7 +67,7 @@ void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm
 	uint64_t off = 0, end;
 	int err;
 
-	if (!vq->iotlb)
+	if (!vq->iotlb && !vq->xlate)
 		return mem_uva_to_hva(vq->mem, addr, len);
 	if (!add_ok(addr, len, &end))
 		return NULL;
@@ -83,7 +85,8 @@ void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm
 	return first;
 }
 
-/* ACCESS_PLATFORM: [iova, iova + len) into iovecs, split at mapping and region ends. */
+/* ACCESS_PLATFORM (or the owner's translation): [iova, iova + len) into iovecs, split at
+ * mapping and region ends. */
 static int map_iov_iova(struct vhu_virtq *vq, uint64_t iova, uint32_t len, struct iovec *iov,
 			unsigned max, unsigned perm)
 {
@@ -126,9 +129,10 @@ int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint3
 		return ring_broken(vq, "buffer longer than 4 GiB");
 	if (len == 0)
 		return 0;
-	n = vq->iotlb ? map_iov_iova(vq, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used,
-				     writable ? IOTLB_PERM_WO : IOTLB_PERM_RO)
-		      : mem_map_iov(vq->mem, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used);
+	n = vq->iotlb || vq->xlate
+		    ? map_iov_iova(vq, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used,
+				   writable ? IOTLB_PERM_WO : IOTLB_PERM_RO)
+		    : mem_map_iov(vq->mem, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used);
 	if (n == -EAGAIN)
 		return n;
 	/* "the device never writes through a read-only mapping" (nor reads a write-only one). */

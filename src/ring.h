@@ -71,6 +71,13 @@ struct vhu_virtq {
 	struct iotlb_cache tlbc;
 	uint64_t miss_gen;
 	bool tlb_miss;
+	/* A translation the ring's owner provides instead of the memory table and the IOTLB
+	 * (VDUSE, vduse.c: IOVAs mapped from the kernel's IOTLB fds), with the same contract
+	 * as ring_piece(); and a notification instead of the call eventfd (VDUSE injects the
+	 * interrupt with an ioctl). NULL for vhost-user. Set while the ring is stopped. */
+	void *(*xlate)(void *opaque, uint64_t addr, uint64_t *len, unsigned perm, int *err);
+	void (*notify)(void *opaque, struct vhu_virtq *vq);
+	void *xlate_opaque;
 	/* An indirect table that crosses a memory region boundary, copied out (private). */
 	void *ind_copy;
 	size_t ind_copy_size;

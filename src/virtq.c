@@ -170,7 +170,10 @@ VHU_EXPORT void vhu_virtq_flush(struct vhu_virtq *vq)
 		if (peer_eventfd_write(vq->log_fd) == -EINTR)
 			vq->st.stalls++;
 	}
-	if (notify && vq->call_fd >= 0) {
+	if (notify && vq->notify) {
+		vq->notify(vq->xlate_opaque, vq);
+		vq->st.calls++;
+	} else if (notify && vq->call_fd >= 0) {
 		/* Non-blocking (SET_VRING_CALL): a counter at its maximum fails with EAGAIN, and
 		 * the front-end has a notification pending anyway. */
 		if (unlikely(peer_eventfd_write(vq->call_fd) == -EINTR)) {

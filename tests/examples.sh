@@ -28,10 +28,10 @@ meson install -C "$BUILD" --no-rebuild --destdir "$dest" >"$tmp/install.log" 2>&
 	{ cat "$tmp/install.log"; fail "meson install"; }
 pc=$(find "$dest" -name vhu.pc | head -1)
 [ -n "$pc" ] || fail "no vhu.pc installed"
-for h in vhu.h backend.h virtq.h frontend.h proto.h net.h blk.h; do
+for h in vhu.h backend.h virtq.h frontend.h proto.h net.h blk.h vduse.h; do
 	[ -n "$(find "$dest" -path "*/include/vhu/$h")" ] || fail "header vhu/$h not installed"
 done
-for p in vhu_backend_new vhu_virtq_pop vhu_net_rx vhu_blk_parse vhu_frontend_open; do
+for p in vhu_backend_new vhu_virtq_pop vhu_net_rx vhu_blk_parse vhu_frontend_open vhu_vduse_new; do
 	[ -n "$(find "$dest" -path "*/man3/$p.3*")" ] || fail "man page $p(3) not installed"
 done
 # The .pc file names the final prefix; the sysroot variable points it at the staging copy.

@@ -61,5 +61,6 @@ const char *vhu_log_level_name(int level);
 #include <vhu/frontend.h>
 #include <vhu/net.h>
 #include <vhu/blk.h>
+#include <vhu/vduse.h>
 
 #endif

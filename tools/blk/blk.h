@@ -40,6 +40,7 @@ struct blkdev {
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
 	struct vhu_blk_limits lim;
 	struct vhu_backend *be;
+	struct vhu_vduse *vduse; /* --vduse: the VDUSE device instead of be */
 	struct vhu_device_ops ops;
 	struct bqueue *q[BLK_MAX_QUEUES];
 	int broken_fd; /* eventfd: a queue thread found its ring broken */

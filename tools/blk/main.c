@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <linux/stat.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 #include <signal.h>
 #include <stddef.h>
@@ -36,7 +37,7 @@ void blk_log(void *opaque, int level, const char *msg)
 #define STR(x)	STR_(x)
 
 struct args {
-	const char *path, *image;
+	const char *path, *image, *vduse;
 	int fd;
 	uint64_t null_size;
 	unsigned nqueues, poll_us;
@@ -54,6 +55,9 @@ static const struct opt opts[] = {
 	  "listen on PATH (or connect with --client)" },
 	{ "fd", 'f', "N", opt_int, &a.fd, "use the inherited socket fd N (listening or connected)",
 	  0, 1 << 30 },
+	{ "vduse", 0, "NAME", opt_str, &a.vduse,
+	  "serve the disk as the VDUSE device NAME (/dev/vduse/NAME;\n"
+	  "then `vdpa dev add name NAME mgmtdev vduse`) instead of vhost-user" },
 	{ "image", 'i', "FILE", opt_str, &a.image, "the disk: a raw image file or block device" },
 	{ "blk-file", 0, "FILE", opt_str, &a.image,
 	  "the same as --image (vhost-user.rst's name for it)" },
@@ -85,7 +89,8 @@ static const struct opt opts[] = {
 
 static const struct opt_cmd cmd = {
 	.prog = "vhu-blk",
-	.synopsis = "Usage: vhu-blk --socket-path PATH (--image FILE | --null SIZE) [OPTIONS]",
+	.synopsis = "Usage: vhu-blk --socket-path PATH (--image FILE | --null SIZE) [OPTIONS]\n"
+		    "       vhu-blk --vduse NAME (--image FILE | --null SIZE) [OPTIONS]",
 	.summary = "A vhost-user virtio-blk back-end: I/O through io_uring, one thread per queue.",
 	OPT_CMD_OPTS(opts),
 	.epilog = "Signals: SIGUSR1 prints per-queue counters; SIGTERM/SIGINT exit cleanly; SIGHUP "
@@ -344,6 +349,16 @@ static void hup(void *dev)
 	}
 	d->size = size;
 	__atomic_store_n(&d->capacity, size / BLK_SECTOR, __ATOMIC_RELAXED);
+	if (d->vduse) {
+		ret = vhu_vduse_config_changed(d->vduse);
+		snprintf(msg, sizeof(msg), "SIGHUP: capacity %llu -> %llu sectors; %s",
+			 (unsigned long long)old, (unsigned long long)(size / BLK_SECTOR),
+			 ret == 0	  ? "driver told (config interrupt)"
+			 : ret == -EINVAL ? "no driver yet: it reads the size at probe"
+					  : "telling the driver failed");
+		blk_log(d, ret && ret != -EINVAL ? VHU_LOG_ERR : VHU_LOG_INFO, msg);
+		return;
+	}
 	ret = b->conn.fd >= 0 ? vhu_backend_config_changed(d->be) : -ENOTCONN;
 	snprintf(msg, sizeof(msg), "SIGHUP: capacity %llu -> %llu sectors; %s",
 		 (unsigned long long)old, (unsigned long long)(size / BLK_SECTOR),
@@ -418,6 +433,87 @@ static int serve(struct blkdev *d)
 	return ret ? 1 : 0;
 }
 
+/* ---- --vduse: the kernel's requests instead of a front-end's ---- */
+
+struct vdloop {
+	struct blkdev *d;
+	struct dloop loop;
+	struct dhandler dev, broken;
+	int status;
+};
+
+/* The device fd is readable: the kernel's requests. A device the kernel gave up on ends the
+ * daemon (exit status 1). */
+static void on_vduse(struct dhandler *h)
+{
+	struct vdloop *v = DAEMON_CONTAINER_OF(h, struct vdloop, dev);
+
+	if (vhu_vduse_dispatch(v->d->vduse) < 0) {
+		v->status = 1;
+		v->loop.quit = true;
+	}
+}
+
+/* A broken ring stays broken until the driver resets the device (a new DRIVER_OK starts the
+ * queues again): said here, the kernel's driver sees its requests time out. */
+static void on_vduse_broken(struct dhandler *h)
+{
+	struct vdloop *v = DAEMON_CONTAINER_OF(h, struct vdloop, broken);
+	eventfd_t n;
+
+	eventfd_read(v->d->broken_fd, &n);
+	if (bqueue_any_broken(v->d))
+		blk_log(v->d, VHU_LOG_ERR,
+			"a ring is broken: it stays stopped until the driver "
+			"resets the device");
+}
+
+static void vduse_stats(void *dev)
+{
+	struct vdloop *v = dev;
+
+	bqueue_print_stats(v->d);
+}
+
+static void vduse_hup(void *dev)
+{
+	static struct blkloop b;
+	struct vdloop *v = dev;
+
+	b.d = v->d;
+	b.conn.fd = -1;
+	hup(&b);
+}
+
+static int serve_vduse(struct blkdev *d)
+{
+	static struct vdloop v;
+	int ret;
+
+	v.d = d;
+	v.dev.fn = on_vduse;
+	v.broken.fn = on_vduse_broken;
+	ret = dloop_init(&v.loop);
+	if (ret == 0)
+		ret = dloop_add(&v.loop, vhu_vduse_fd(d->vduse), &v.dev);
+	if (ret == 0)
+		ret = dloop_add(&v.loop, d->broken_fd, &v.broken);
+	if (ret) {
+		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		dloop_fini(&v.loop);
+		return 1;
+	}
+	v.loop.dev = &v;
+	v.loop.stats = vduse_stats;
+	v.loop.hup = vduse_hup;
+	fprintf(stderr, "vhu-blk: VDUSE device %s: %s, %llu MiB%s, %u queue(s)%s\n", a.vduse,
+		a.image ? a.image : "null device", (unsigned long long)(d->size >> 20),
+		d->ro ? " read-only" : "", d->nqueues, d->fd != d->fd_buffered ? ", O_DIRECT" : "");
+	ret = dloop_run(&v.loop);
+	dloop_fini(&v.loop);
+	return ret || v.status ? 1 : 0;
+}
+
 /* ---- set-up ---- */
 
 static uint64_t device_features(const struct blkdev *d)
@@ -466,6 +562,21 @@ static int device_new(struct blkdev *d)
 	d->broken_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->broken_fd < 0)
 		return -errno;
+	if (a.vduse) {
+		/* VDUSE keeps the config space read-only ("Now we only support read-only
+		 * configuration space"): no CONFIG_WCE, the kernel refuses a blk device with it. */
+		struct vhu_vduse_config vc = { .size = sizeof(vc),
+					       .name = a.vduse,
+					       .device_id = VIRTIO_ID_BLOCK,
+					       .nvqs = d->nqueues,
+					       .queue_size = 256,
+					       .config_size = sizeof(struct virtio_blk_config) };
+		d->ops.features &= ~(1ULL << VIRTIO_BLK_F_CONFIG_WCE);
+		d->ops.protocol_features = 0;
+		d->ops.set_config = NULL;
+		d->lim.features = d->ops.features;
+		return vhu_vduse_new(&d->vduse, &vc, &d->ops, d);
+	}
 	return vhu_backend_new(&d->be, &d->ops, d, d->nqueues);
 }
 
@@ -478,9 +589,11 @@ static int device_from_args(struct blkdev *d)
 		fprintf(stderr, "vhu-blk: --null takes at least %u bytes\n", BLK_SECTOR);
 		return 2;
 	}
-	if ((!a.path && a.fd < 0) || (a.path && a.fd >= 0) || (!a.image == !a.null_size)) {
-		fprintf(stderr, "vhu-blk: one of --socket-path or --fd, and one of --image (or "
-				"--blk-file) or --null\n");
+	if ((!a.path && a.fd < 0 && !a.vduse) || (!!a.path + (a.fd >= 0) + !!a.vduse > 1) ||
+	    (!a.image == !a.null_size)) {
+		fprintf(stderr,
+			"vhu-blk: one of --socket-path or --fd (or --vduse), and one of --image "
+			"(or --blk-file) or --null\n");
 		opt_usage(&cmd, stderr);
 		return 2;
 	}
@@ -510,6 +623,7 @@ static int device_from_args(struct blkdev *d)
 static void device_free(struct blkdev *d)
 {
 	vhu_backend_free(d->be);
+	vhu_vduse_free(d->vduse);
 	if (d->fd >= 0 && d->fd != d->fd_buffered)
 		close(d->fd);
 	if (d->fd_buffered >= 0)
@@ -541,9 +655,10 @@ int main(int argc, char **argv)
 	ret = device_new(d);
 	if (ret) {
 		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		device_free(d);
 		return 1;
 	}
-	ret = serve(d);
+	ret = d->vduse ? serve_vduse(d) : serve(d);
 	device_free(d);
 	return ret;
 }
