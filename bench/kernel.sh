@@ -5,8 +5,10 @@
 #   A: vhu-fe net-bench --path /dev/vhost-net --iface vt0 --mode tx --size S
 #   B: dpdk-testpmd --vdev net_virtio_user0,path=/dev/vhost-net,iface=vt0,queues=1, txonly
 #      --txpkts=S (--no-huge -m 256 --no-pci)
-# Both send frames through the kernel's vhost worker into the tap, which sends them back into the
-# receive rings neither side posts (the kernel drops them in both runs alike). Odd rounds run A B,
+# Both send from vCPU 1 (vhu-fe pinned there, testpmd's forwarding lcore 1), through the kernel's
+# vhost worker into the tap, which sends them back; neither side reads its receive ring (vhu-fe
+# posts none in tx mode, testpmd's txonly never polls its 256), so the kernel drops the reflected
+# frames in both runs alike. Odd rounds run A B,
 # even rounds B A; the guest prints each round's rates (Mpps), and bench/pairs.py the median of the
 # per-round ratios A/B. testpmd and the PMDs it needs (net_virtio, mempool_ring, with their ldd
 # libraries) are copied into the test's cpio; DPDK loads PMDs from its pmds-23.0 dir.
@@ -49,7 +51,7 @@ mkdir -p /var/run /tmp
 \$TC qdisc add dev vt0 ingress
 \$TC filter add dev vt0 parent ffff: matchall action mirred egress redirect dev vt0
 a() { # size -> Mpps
-	vhu-fe net-bench --path /dev/vhost-net --iface vt0 --mode tx --size \$1 --duration $SECS \\
+	taskset -c 1 vhu-fe net-bench --path /dev/vhost-net --iface vt0 --mode tx --size \$1 --duration $SECS \\
 		--quiet --json 2>/tmp/a.err | tr -d '\n' | sed 's/.*"mpps": *\([0-9.e+-]*\).*/\1/' | grep . ||
 		{ echo "VHU-BENCH-ERROR vhu-fe: \$(tail -3 /tmp/a.err | tr '\n' ' ')" >&2; echo 0; }
 }
