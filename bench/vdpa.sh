@@ -10,7 +10,8 @@
 # round's IOPS and bench/pairs.py the median of the per-round ratios A/B. The guest runs under
 # TCG: absolute rates are far below hardware, only the ratio means anything.
 # Environment: BENCH_SECS (default 3), BENCH_ROUNDS (default 4), BENCH_BS (default "4096 65536"),
-# BENCH_IODEPTH (default 8).
+# BENCH_IODEPTH (default 8), BENCH_POLL_US (vhu-blk --poll-us of both daemons, default 2000: with
+# vhu-blk's default 50 the rounds are bimodal, about 1 k or 100 k IOPS whichever the transport).
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$SRC/build}
@@ -18,6 +19,7 @@ SECS=${BENCH_SECS:-3}
 ROUNDS=${BENCH_ROUNDS:-4}
 BSS=${BENCH_BS:-"4096 65536"}
 DEPTH=${BENCH_IODEPTH:-8}
+POLL=${BENCH_POLL_US:-2000}
 . "$SRC/tests/interop/lib.sh"
 need_guest612
 need vdpa python3
@@ -27,7 +29,7 @@ GUEST_BINS="$BUILD/tools/vhu-fe $BUILD/tools/vhu-blk $(command -v vdpa)"
 guest_initrd g <<GUEST
 #!/bin/sh
 mount -t tmpfs tmp /tmp
-taskset -c 0 vhu-blk --vduse vb0 --null 64M >/tmp/a.log 2>&1 &
+taskset -c 0 vhu-blk --vduse vb0 --null 64M --poll-us $POLL >/tmp/a.log 2>&1 &
 for i in \$(seq 1 100); do [ -e /dev/vduse/vb0 ] && break; sleep 0.1; done
 /bin/vdpa dev add name vb0 mgmtdev vduse || echo "VHU-BENCH-ERROR vdpa dev add"
 [ -e /sys/bus/vdpa/drivers/virtio_vdpa/vb0 ] && echo vb0 >/sys/bus/vdpa/drivers/virtio_vdpa/unbind
@@ -35,7 +37,7 @@ for i in \$(seq 1 100); do [ -e /dev/vduse/vb0 ] && break; sleep 0.1; done
 for i in \$(seq 1 50); do ls -d /sys/bus/vdpa/devices/vb0/vhost-vdpa-* >/dev/null 2>&1 && break; sleep 0.1; done
 d=/dev/\$(basename \$(ls -d /sys/bus/vdpa/devices/vb0/vhost-vdpa-* | head -1))
 for i in \$(seq 1 50); do [ -c \$d ] && break; sleep 0.1; done
-taskset -c 0 vhu-blk --socket-path /tmp/u.sock --null 64M >/tmp/b.log 2>&1 &
+taskset -c 0 vhu-blk --socket-path /tmp/u.sock --null 64M --poll-us $POLL >/tmp/b.log 2>&1 &
 for i in \$(seq 1 100); do [ -S /tmp/u.sock ] && break; sleep 0.1; done
 run() { # path bs -> IOPS
 	taskset -c 1 vhu-fe blk-bench --path \$1 --rw randread --bs \$2 --iodepth $DEPTH --duration $SECS --quiet \\
@@ -59,7 +61,7 @@ n=$(echo $BSS | wc -w)
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-$((120 + n * ROUNDS * (2 * SECS + 10)))} qemu_start g 1024 2
 guest_wait g
 pass=$?
-echo "vhu bench: vhu-fe blk-bench on vhu-blk --null in the 6.12 guest (TCG), ${ROUNDS} interleaved rounds of ${SECS}s per block size, randread, 1 queue, iodepth $DEPTH; IOPS"
+echo "vhu bench: vhu-fe blk-bench on vhu-blk --null in the 6.12 guest (TCG), ${ROUNDS} interleaved rounds of ${SECS}s per block size, randread, 1 queue, iodepth $DEPTH, vhu-blk --poll-us $POLL; IOPS"
 echo "  A: over vhost-vdpa (vhu-blk --vduse bound to vhost_vdpa), B: over vhost-user (vhu-blk --socket-path)"
 grep -a "VHU-BENCH-ERROR" "$T/g.log" | sort | uniq -c | cut -c1-300
 printf "%-6s %-7s %12s %12s %8s\n" bs round "A vdpa" "B user" "A/B"
