@@ -55,7 +55,7 @@ a() { # size -> Mpps
 		--quiet --json 2>/tmp/a.err | tr -d '\n' | sed 's/.*"mpps": *\([0-9.e+-]*\).*/\1/' | grep . ||
 		{ echo "VHU-BENCH-ERROR vhu-fe: \$(tail -3 /tmp/a.err | tr '\n' ' ')" >&2; echo 0; }
 }
-b() { # size -> Mpps: the median of testpmd's per-second Tx-pps, the first reading dropped
+b() { # size -> Mpps: the median of testpmd's per-second Tx-pps, the first (partial) one dropped
 	dpdk-testpmd -l 0-1 --no-pci --no-huge -m 256 --file-prefix=vhukb ${BENCH_EAL_ARGS:-} \\
 		--vdev net_virtio_user0,path=/dev/vhost-net,iface=vt0,queues=1,queue_size=256 \\
 		-- -a --nb-cores=1 --forward-mode=txonly --txpkts=\$1 --stats-period=1 \\
@@ -64,12 +64,12 @@ b() { # size -> Mpps: the median of testpmd's per-second Tx-pps, the first readi
 	# Under TCG the EAL takes seconds to start: time the run from the forwarding's start.
 	for i in \$(seq 1 600); do grep -aq "Press enter to exit\\|packet forwarding - ports" /tmp/b.log && break
 		kill -0 \$pid 2>/dev/null || break; sleep 0.1; done
-	sleep \$(($SECS + 1))
+	sleep \$(($SECS + 2))
 	kill -INT \$pid
 	for i in \$(seq 1 30); do kill -0 \$pid 2>/dev/null || break; sleep 0.1; done
 	kill -9 \$pid 2>/dev/null
 	wait \$pid 2>/dev/null
-	r=\$(grep -ao "Tx-pps: *[0-9]*" /tmp/b.log | awk '\$2 > 0 {print \$2}' | tail -n +2 | sort -n |
+	r=\$(grep -ao "Tx-pps: *[0-9]*" /tmp/b.log | awk '\$2 > 0 {v[++n]=\$2} END {for (i = (n > 1) + 1; i <= n; i++) print v[i]}' | sort -n |
 		awk '{a[NR]=\$1} END {if (NR) printf "%.4f\n", a[int((NR+1)/2)]/1e6}')
 	if [ -z "\$r" ]; then
 		echo "VHU-BENCH-ERROR testpmd: \$(grep -iE 'error|fail|cannot|EAL:' /tmp/b.log | head -5 | tr '\n' ' ')" >&2

@@ -90,7 +90,7 @@ guest_bin() {
 	local d=$1 p l
 	shift
 	for p in "$@"; do
-		if [ "${p%.so*}" != "$p" ]; then
+		if [[ $(basename "$p") =~ \.so(\.[0-9]+)*$ ]]; then
 			# A shared object (a DPDK PMD the program dlopen()s): at its own path.
 			[ -f "$p" ] || fail "guest_bin: no file $p"
 			mkdir -p "$d$(dirname "$p")"
