@@ -30,6 +30,8 @@ bench: setup all
 	./bench/log.sh
 	./bench/iommu.sh
 	./bench/migrate.sh
+	./bench/kernel.sh
+	./bench/vdpa.sh
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) ./scripts/fuzz.sh

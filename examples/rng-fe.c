@@ -24,7 +24,9 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "socket-path", required_argument, NULL, 's' },
 					      { 0 } };
-	struct vhu_frontend_opts o = { .timeout_ms = 5000, .mem_size = 1 << 20 };
+	struct vhu_frontend_opts o = { .size = VHU_FRONTEND_OPTS_SIZE,
+				       .timeout_ms = 5000,
+				       .mem_size = 1 << 20 };
 	struct vhu_frontend_start_opts so = { .features = 1ULL << VIRTIO_F_VERSION_1,
 					      .nvqs = 1,
 					      .queue_size = 64 };

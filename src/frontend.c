@@ -164,14 +164,53 @@ static const struct fe_ops *pick_transport(enum vhu_transport *t, const char *pa
 	}
 }
 
-VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_frontend_opts *o)
+/* The smallest struct vhu_frontend_opts a caller may pass: every member before iface (the
+ * later ones default to zero when the caller's size does not cover them). */
+#define OPTS_SIZE_MIN offsetof(struct vhu_frontend_opts, iface)
+/* More than any release will grow to: a size beyond it is not a size. */
+#define OPTS_SIZE_MAX 4096
+
+/* Copies the caller's options into *o, reading only the opts->size bytes the caller's struct
+ * has: members past them stay zero (their defaults); members past this library's struct must
+ * be zero (a newer caller asking for something this library cannot do), as the kernel's
+ * copy_struct_from_user() rules for openat2() and clone3(). 0, -EINVAL or -E2BIG. */
+static int opts_copy(struct vhu_frontend_opts *o, const struct vhu_frontend_opts *user)
 {
+	size_t n;
+
+	*o = (struct vhu_frontend_opts){ 0 };
+	if (!user)
+		return -EINVAL;
+	n = user->size;
+	if (n < OPTS_SIZE_MIN)
+		return -EINVAL;
+	if (n > OPTS_SIZE_MAX)
+		return -E2BIG;
+	if (n > sizeof(*o)) {
+		const unsigned char *tail = (const unsigned char *)user + sizeof(*o);
+		for (size_t i = 0; i < n - sizeof(*o); i++)
+			if (tail[i])
+				return -E2BIG;
+		n = sizeof(*o);
+	}
+	memcpy(o, user, n);
+	return 0;
+}
+
+VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_frontend_opts *opts)
+{
+	struct vhu_frontend_opts copy, *o = &copy;
 	struct vhu_frontend *fe;
-	int timeout = o->timeout_ms > 0 ? o->timeout_ms : 5000;
-	enum vhu_transport t = o->transport;
+	int timeout;
+	enum vhu_transport t;
 	const struct fe_ops *ops;
 	int ret;
 
+	ret = opts_copy(o, opts);
+	if (ret)
+		return ret;
+	timeout = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+	t = o->transport;
 	if (!o->path || !(ops = pick_transport(&t, o->path)))
 		return -EINVAL;
 	fe = calloc(1, sizeof(*fe));

@@ -1,6 +1,7 @@
 #!/bin/bash
 # ABI: libvhu.so exports exactly the symbols src/vhu.map lists (nm -D --defined-only), every
-# function the installed headers declare is among them, and all carry the map's version.
+# function the installed headers declare is among them, and all carry the map's version; the
+# structs that grow by size (abi-structs.txt) only grow at their end.
 #   abi.sh LIBVHU_SO VHU_MAP INCLUDE_DIR
 set -uo pipefail
 so=$1 map=$2 inc=$3
@@ -32,6 +33,43 @@ node=$(grep -oE '^VHU_[0-9.]+' "$map" | tail -1)
 if [ "$versions" != "$node" ]; then
 	echo "FAIL: symbol versions '$versions', expected $node"
 	fail=1
+fi
+# Structs that grow by size (tests/abi-structs.txt): the header's struct starts with size_t size
+# and keeps every member the list has, same type, same order; new members only at the end.
+structs=$(dirname "$0")/abi-structs.txt
+if [ -f "$structs" ] && command -v python3 >/dev/null; then
+	python3 - "$structs" "$inc"/vhu/*.h <<'PY' || fail=1
+import re, sys
+src = re.sub(r"/\*.*?\*/", "", "".join(open(h).read() for h in sys.argv[2:]), flags=re.S)
+bad = 0
+for line in open(sys.argv[1]):
+    if line.startswith("#") or ":" not in line:
+        continue
+    name, decl = line.split(":", 1)
+    want = [" ".join(d.split()) for d in decl.split(";") if d.strip()]
+    m = re.search(r"struct %s \{(.*?)\};" % re.escape(name), src, re.S)
+    if not m:
+        print("FAIL: struct %s not in the headers" % name)
+        bad = 1
+        continue
+    have = [" ".join(d.split()) for d in m.group(1).split(";") if d.strip()]
+    if have[:1] != ["size_t size"]:
+        print("FAIL: struct %s does not start with size_t size" % name)
+        bad = 1
+    if have[: len(want)] != want:
+        for i, w in enumerate(want):
+            h = have[i] if i < len(have) else "(missing)"
+            if h != w:
+                print("FAIL: struct %s member %d is '%s', was '%s' (members are only appended)" % (name, i, h, w))
+                break
+        bad = 1
+    elif len(have) > len(want):
+        print("note: struct %s has %d members the list lacks: %s" % (name, len(have) - len(want), have[len(want):]))
+if not bad:
+    print("ok: growing structs keep their members:", ", ".join(
+        l.split(":")[0] for l in open(sys.argv[1]) if ":" in l and not l.startswith("#")))
+sys.exit(bad)
+PY
 fi
 n=$(wc -l <"$tmp/map")
 [ "$n" -gt 0 ] || { echo "FAIL: empty map"; fail=1; }

@@ -45,7 +45,16 @@ enum vhu_transport {
 	VHU_TRANSPORT_VDPA = 3,	  /* vhost-vdpa: /dev/vhost-vdpa-N */
 };
 
+/*
+ * Options of vhu_frontend_open(). The struct grows at its end from release to release; `size`
+ * tells the library how much of it the caller was compiled with, so an older program keeps
+ * working with a newer library (members past its size take their default, as if zero) and a
+ * newer program with an older library (members the library does not know must be zero, else
+ * -E2BIG), as the kernel's openat2()/clone3() structs do. Set size with
+ * vhu_frontend_opts_init() or VHU_FRONTEND_OPTS_SIZE, never with a number.
+ */
 struct vhu_frontend_opts {
+	size_t size; /* sizeof(struct vhu_frontend_opts) as the caller compiled it */
 	enum vhu_transport transport;
 	const char *path;	  /* socket path, /dev/vhost-net or /dev/vhost-vdpa-N */
 	bool server;		  /* listen on path and wait for the back-end to connect */
@@ -59,10 +68,20 @@ struct vhu_frontend_opts {
 	 * when it exists (made by `ip tuntap add dev NAME mode tap vnet_hdr [multi_queue]`),
 	 * created otherwise (and gone when the front-end closes). NULL: "vhu%d". */
 	const char *iface;
+	/* New members go here, at the end, each with zero as its default. */
 };
+#define VHU_FRONTEND_OPTS_SIZE sizeof(struct vhu_frontend_opts)
+
+/* Zeroes *o (every default) and sets its size; inline, so the size is the caller's. */
+static inline void vhu_frontend_opts_init(struct vhu_frontend_opts *o)
+{
+	*o = (struct vhu_frontend_opts){ .size = VHU_FRONTEND_OPTS_SIZE };
+}
 
 /* Connects (opens the device) and reads the back-end's offer. 0 or -errno (-ETIMEDOUT,
- * -ECONNREFUSED, -EPROTO; -ENOTSUP: a transport asked for that this build lacks). */
+ * -ECONNREFUSED, -EPROTO; -ENOTSUP: a transport asked for that this build lacks; -EINVAL:
+ * opts->size unset or smaller than any release's struct; -E2BIG: a member this library does
+ * not know is set). Only the first opts->size bytes of *opts are read. */
 int vhu_frontend_open(struct vhu_frontend **fe, const struct vhu_frontend_opts *opts);
 /* Stops the device if it runs, drops the connection, frees memory and rings. NULL is fine. */
 void vhu_frontend_close(struct vhu_frontend *fe);

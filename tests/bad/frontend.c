@@ -254,7 +254,9 @@ static int run_case(const char *name, uint32_t at, enum bad bad, int want)
 {
 	struct fake f = { .at = at, .bad = bad };
 	struct vhu_frontend *fe = NULL;
-	struct vhu_frontend_opts o = { .timeout_ms = 500, .mem_size = 1 << 20 };
+	struct vhu_frontend_opts o = { .size = VHU_FRONTEND_OPTS_SIZE,
+				       .timeout_ms = 500,
+				       .mem_size = 1 << 20 };
 	int fds0 = count_fds(), maps0 = count_maps(), ret;
 	double t0 = now();
 	bool logged = false;

@@ -245,7 +245,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	struct vhu_frontend *fe;
-	struct vhu_frontend_opts o = { .path = path, .timeout_ms = 300, .mem_size = 1 << 20 };
+	struct vhu_frontend_opts o = {
+		.size = VHU_FRONTEND_OPTS_SIZE, .path = path, .timeout_ms = 300, .mem_size = 1 << 20
+	};
 	if (vhu_frontend_open(&fe, &o) == 0) {
 		feed_channel(fe);
 		struct vhu_frontend_start_opts so = { .features = h.features,

@@ -84,13 +84,21 @@ start_bg() {
 }
 
 # guest_bin DIR PROG...: copies each program into DIR/bin with the shared libraries ldd names
-# (at the same paths, the dynamic loader included), for the guest's busybox-only root.
+# (at the same paths, the dynamic loader included), for the guest's busybox-only root. A
+# PROG named *.so* is a shared object: copied at its own path, with its libraries.
 guest_bin() {
 	local d=$1 p l
 	shift
 	for p in "$@"; do
-		[ -x "$p" ] || fail "guest_bin: no program $p"
-		cp "$p" "$d/bin/" || fail "guest_bin: cannot copy $p"
+		if [[ $(basename "$p") =~ \.so(\.[0-9]+)*$ ]]; then
+			# A shared object (a DPDK PMD the program dlopen()s): at its own path.
+			[ -f "$p" ] || fail "guest_bin: no file $p"
+			mkdir -p "$d$(dirname "$p")"
+			cp -L "$p" "$d$p" || fail "guest_bin: cannot copy $p"
+		else
+			[ -x "$p" ] || fail "guest_bin: no program $p"
+			cp "$p" "$d/bin/" || fail "guest_bin: cannot copy $p"
+		fi
 		for l in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*'); do
 			[ -e "$d$l" ] && continue
 			mkdir -p "$d$(dirname "$l")"

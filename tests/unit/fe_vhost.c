@@ -9,8 +9,8 @@
  * without the emulated MQ, vnet header size, backend attach and detach around the stop;
  * vhost-vdpa's status handshake, backend features, one batched IOTLB update with IOVA = VA
  * inside the IOVA range, descriptors carrying VAs, config reads and the config interrupt; that
- * a failing ioctl is named with its device and leaves no fd behind; and the transport picked
- * from the path.
+ * a failing ioctl is named with its device and leaves no fd behind; the transport picked
+ * from the path; and that vhu_frontend_open() reads only the options the caller's size covers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +52,7 @@ static uint64_t iova_first, iova_last = UINT64_MAX;
 static bool refuse_features_ok;
 static uint64_t dev_features;
 static uint32_t device_id;
+static char tun_name[IFNAMSIZ]; /* the name the last TUNSETIFF asked for */
 
 static enum kind kind_of(int fd)
 {
@@ -100,6 +101,7 @@ int ioctl(int fd, unsigned long req, ...)
 	case TUNSETIFF: {
 		struct ifreq *r = arg;
 		record(fd, req, (uint16_t)r->ifr_flags, 0);
+		memcpy(tun_name, r->ifr_name, sizeof(tun_name));
 		return 0;
 	}
 	case TUNSETVNETHDRSZ:
@@ -212,6 +214,7 @@ static void reset_fake(void)
 	iova_last = UINT64_MAX;
 	refuse_features_ok = false;
 	logbuf[0] = 0;
+	tun_name[0] = 0;
 }
 
 static unsigned count(unsigned long req)
@@ -248,7 +251,8 @@ static int count_fds(void)
 
 static struct vhu_frontend_opts opts(enum vhu_transport t)
 {
-	return (struct vhu_frontend_opts){ .transport = t,
+	return (struct vhu_frontend_opts){ .size = VHU_FRONTEND_OPTS_SIZE,
+					   .transport = t,
 					   .path = dev_path,
 					   .mem_size = 4 << 20,
 					   .iface = "vhufake0",
@@ -528,6 +532,67 @@ static int auto_pick(void)
 	return 0;
 }
 
+/* ---- the options' size (the ABI of a growing struct) ---- */
+
+static int opts_size(void)
+{
+	struct vhu_frontend *fe = NULL;
+	struct vhu_frontend_opts o = opts(VHU_TRANSPORT_KERNEL);
+	struct vhu_frontend_start_opts so = { .features = 1ull << VIRTIO_F_VERSION_1, .nvqs = 2 };
+	const size_t before_iface = offsetof(struct vhu_frontend_opts, iface);
+	union {
+		struct vhu_frontend_opts o;
+		unsigned char b[sizeof(struct vhu_frontend_opts) + 64];
+	} u;
+	int fds = count_fds();
+
+	/* No size (a caller that never called vhu_frontend_opts_init()): refused, nothing done. */
+	reset_fake();
+	o.size = 0;
+	ASSERT_EQ(vhu_frontend_open(&fe, &o), -EINVAL);
+	ASSERT_EQ(ncalls, 0);
+	ASSERT_EQ(count_fds(), fds);
+	o.size = VHU_FRONTEND_OPTS_SIZE;
+	/* A caller compiled before iface existed: the bytes past its size (here no pointer at
+	 * all) are never read, and the tap takes the default name. */
+	memset(&u, 0xa5, sizeof(u));
+	memcpy(&u, &o, before_iface);
+	u.o.size = before_iface;
+	reset_fake();
+	ASSERT_OK(vhu_frontend_open(&fe, &u.o));
+	ASSERT_OK(vhu_frontend_start(fe, &so));
+	ASSERT_EQ(strcmp(tun_name, "vhu%d"), 0);
+	vhu_frontend_close(fe);
+	/* One byte less than that: not a struct any release had. */
+	u.o.size = before_iface - 1;
+	ASSERT_EQ(vhu_frontend_open(&fe, &u.o), -EINVAL);
+	/* This header's size: iface is read. */
+	reset_fake();
+	ASSERT_OK(vhu_frontend_open(&fe, &o));
+	ASSERT_OK(vhu_frontend_start(fe, &so));
+	ASSERT_EQ(strcmp(tun_name, "vhufake0"), 0);
+	vhu_frontend_close(fe);
+	/* A newer caller's larger struct: zeros past this library's members are fine; a member
+	 * this library does not know, set, is -E2BIG; so is a size no struct will reach. */
+	memset(&u, 0, sizeof(u));
+	memcpy(&u, &o, sizeof(o));
+	u.o.size = sizeof(u);
+	reset_fake();
+	ASSERT_OK(vhu_frontend_open(&fe, &u.o));
+	vhu_frontend_close(fe);
+	u.b[sizeof(o) + 8] = 1;
+	ASSERT_EQ(vhu_frontend_open(&fe, &u.o), -E2BIG);
+	o.size = 1 << 20;
+	ASSERT_EQ(vhu_frontend_open(&fe, &o), -E2BIG);
+	ASSERT_EQ(count_fds(), fds);
+	/* vhu_frontend_opts_init(): every member zero but the size. */
+	memset(&u, 0xa5, sizeof(u));
+	vhu_frontend_opts_init(&u.o);
+	ASSERT_EQ(u.o.size, sizeof(struct vhu_frontend_opts));
+	ASSERT_TRUE(!u.o.path && !u.o.iface && !u.o.mem_size && !u.o.transport);
+	return 0;
+}
+
 int main(void)
 {
 	snprintf(dev_path, sizeof(dev_path), "/tmp/vhu-fe-vhost-%d", (int)getpid());
@@ -545,6 +610,7 @@ int main(void)
 	RUN(vdpa_start_stop);
 	RUN(vdpa_refusals);
 	RUN(auto_pick);
+	RUN(opts_size);
 	close(reader);
 	unlink(dev_path);
 	T_MAIN_END();

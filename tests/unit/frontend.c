@@ -96,7 +96,10 @@ static pthread_t thr;
 
 static int open_fe(struct vhu_frontend **fe)
 {
-	struct vhu_frontend_opts o = { .path = path, .timeout_ms = 2000, .mem_size = 1 << 20 };
+	struct vhu_frontend_opts o = { .size = VHU_FRONTEND_OPTS_SIZE,
+				       .path = path,
+				       .timeout_ms = 2000,
+				       .mem_size = 1 << 20 };
 
 	chan = -1;
 	ASSERT_OK(pthread_create(&thr, NULL, fake_backend, NULL));

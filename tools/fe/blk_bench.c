@@ -506,7 +506,9 @@ static struct {
 	uint64_t size;
 	bool json, quiet, packed, verbose, log, log_check, iommu, iommu_strict;
 	const char *dump;
-} a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
+} a = { .o = { .size = VHU_FRONTEND_OPTS_SIZE, .log = fe_log, .log_level = VHU_LOG_DEBUG },
+	.duration = 5,
+	.reconnect_s = 30 };
 
 static int parse_rw(const struct opt *o, const char *arg)
 {

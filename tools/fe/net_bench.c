@@ -323,7 +323,9 @@ static struct {
 	struct vhu_frontend_opts o;
 	double duration, reconnect_s;
 	bool packed, json, quiet, no_mrg, no_in_order, verbose, log, log_check, iommu, iommu_strict;
-} a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG }, .duration = 5, .reconnect_s = 30 };
+} a = { .o = { .size = VHU_FRONTEND_OPTS_SIZE, .log = fe_log, .log_level = VHU_LOG_DEBUG },
+	.duration = 5,
+	.reconnect_s = 30 };
 
 static const char *mode_name(enum mode m)
 {

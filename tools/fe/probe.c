@@ -36,7 +36,10 @@ static struct {
 	bool json, verbose;
 	unsigned watch;
 	enum fe_dev dev;
-} a = { .o = { .log = fe_log, .log_level = VHU_LOG_DEBUG, .mem_size = 1 << 20 } };
+} a = { .o = { .size = VHU_FRONTEND_OPTS_SIZE,
+	       .log = fe_log,
+	       .log_level = VHU_LOG_DEBUG,
+	       .mem_size = 1 << 20 } };
 
 static int parse_type(const struct opt *o, const char *arg)
 {
