@@ -39,6 +39,11 @@ struct vhu_virtq {
 	bool signalled_used_valid;
 	bool avail_wrap; /* packed: driver wrap counter we expect */
 	bool used_wrap;	 /* packed: device wrap counter we write */
+	/* packed: the first used descriptor pushed since the last flush, whose flags the
+	 * flush stores last (one publish per burst). */
+	bool pk_head_pending;
+	uint16_t pk_head;
+	uint16_t pk_head_flags;
 	/* RING_LOG_* bits, atomic: the control plane turns logging on and off while the ring
 	 * runs (SET_FEATURES with LOG_ALL, SET_VRING_ADDR with VHOST_VRING_F_LOG). */
 	uint8_t logging;

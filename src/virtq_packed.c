@@ -188,8 +188,22 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	d->len = htole32(len);
 	if (vq->infs)
 		inflight_packed_push_begin(vq, e->id, next, next_wrap);
-	/* Pairs with the driver's acquire load of flags: id and len are visible first. */
-	store_release16(&d->flags, htole16(flags));
+	if (!vq->infs && !vq->pk_head_pending) {
+		/* The first of a burst: its flags are stored by the flush, after the others.
+		 * The driver reads used descriptors in ring order, so it sees none of the
+		 * burst before it sees all of it, and reads each line of 4 once ("Cache lines
+		 * per burst" in docs/ARCHITECTURE.md; as DPDK's vhost flushes its shadow used
+		 * ring). */
+		vq->pk_head = (uint16_t)(d - vq->pk.desc);
+		vq->pk_head_flags = htole16(flags);
+		vq->pk_head_pending = true;
+	} else if (vq->pk_head_pending) {
+		/* Read by the driver only after the head's flags (release store in flush). */
+		store_relaxed16(&d->flags, htole16(flags));
+	} else {
+		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
+		store_release16(&d->flags, htole16(flags));
+	}
 	ring_log_ring(vq, &vq->log_used, (uint64_t)(d - vq->pk.desc) * sizeof(*d), sizeof(*d));
 	if (vq->infs)
 		inflight_packed_push_end(vq, e->id, next, next_wrap);
@@ -206,6 +220,12 @@ bool packed_flush(struct vhu_virtq *vq)
 		 off_wrap, off;
 	bool valid = vq->signalled_used_valid;
 
+	if (vq->pk_head_pending) {
+		/* Pairs with the driver's acquire load of flags: every used descriptor of the
+		 * burst (ids, lengths, the others' flags) is visible first. */
+		store_release16(&vq->pk.desc[vq->pk_head].flags, vq->pk_head_flags);
+		vq->pk_head_pending = false;
+	}
 	if (valid && vq->signalled_used == pos)
 		return false;
 	vq->signalled_used = pos;
