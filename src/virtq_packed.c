@@ -188,18 +188,16 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	d->len = htole32(len);
 	if (vq->infs)
 		inflight_packed_push_begin(vq, e->id, next, next_wrap);
-	if (!vq->infs && !vq->pk_head_pending) {
-		/* The first of a burst: its flags are stored by the flush, after the others.
-		 * The driver reads used descriptors in ring order, so it sees none of the
-		 * burst before it sees all of it, and reads each line of 4 once ("Cache lines
-		 * per burst" in docs/ARCHITECTURE.md; as DPDK's vhost flushes its shadow used
-		 * ring). */
-		vq->pk_head = (uint16_t)(d - vq->pk.desc);
-		vq->pk_head_flags = htole16(flags);
-		vq->pk_head_pending = true;
-	} else if (vq->pk_head_pending) {
-		/* Read by the driver only after the head's flags (release store in flush). */
-		store_relaxed16(&d->flags, htole16(flags));
+	if (!vq->infs) {
+		/* Flags stored by the flush, with the rest of the burst ("Cache lines per
+		 * burst" in docs/ARCHITECTURE.md): the driver, polling, reads each line of 4
+		 * used descriptors once instead of once per descriptor. */
+		if (vq->pk_npend == sizeof(vq->pk_pend) / sizeof(vq->pk_pend[0]))
+			packed_publish(vq);
+		vq->pk_pend[vq->pk_npend] = (uint16_t)(d - vq->pk.desc);
+		vq->pk_pend_wrap = (vq->pk_pend_wrap & ~(1u << vq->pk_npend)) |
+				   (uint32_t)vq->used_wrap << vq->pk_npend;
+		vq->pk_npend++;
 	} else {
 		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
 		store_release16(&d->flags, htole16(flags));
@@ -211,6 +209,16 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	vq->used_wrap = next_wrap;
 }
 
+void packed_publish(struct vhu_virtq *vq)
+{
+	for (unsigned i = 0; i < vq->pk_npend; i++) {
+		uint16_t f = vring_packed_used_bits(vq->pk_pend_wrap >> i & 1);
+		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
+		store_release16(&vq->pk.desc[vq->pk_pend[i]].flags, htole16(f));
+	}
+	vq->pk_npend = 0;
+}
+
 bool packed_flush(struct vhu_virtq *vq)
 {
 	/* Positions carry the wrap counter in bit 15: a batch of exactly one ring's worth of
@@ -220,12 +228,7 @@ bool packed_flush(struct vhu_virtq *vq)
 		 off_wrap, off;
 	bool valid = vq->signalled_used_valid;
 
-	if (vq->pk_head_pending) {
-		/* Pairs with the driver's acquire load of flags: every used descriptor of the
-		 * burst (ids, lengths, the others' flags) is visible first. */
-		store_release16(&vq->pk.desc[vq->pk_head].flags, vq->pk_head_flags);
-		vq->pk_head_pending = false;
-	}
+	packed_publish(vq);
 	if (valid && vq->signalled_used == pos)
 		return false;
 	vq->signalled_used = pos;
