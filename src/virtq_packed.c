@@ -194,10 +194,9 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 		 * used descriptors once instead of once per descriptor. */
 		if (vq->pk_npend == sizeof(vq->pk_pend) / sizeof(vq->pk_pend[0]))
 			packed_publish(vq);
-		vq->pk_pend[vq->pk_npend] = (uint16_t)(d - vq->pk.desc);
-		vq->pk_pend_wrap = (vq->pk_pend_wrap & ~(1u << vq->pk_npend)) |
-				   (uint32_t)vq->used_wrap << vq->pk_npend;
-		vq->pk_npend++;
+		if (vq->pk_npend == 0)
+			vq->pk_pend_wrap = vq->used_wrap;
+		vq->pk_pend[vq->pk_npend++] = vq->used_idx;
 	} else {
 		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
 		store_release16(&d->flags, htole16(flags));
@@ -211,10 +210,15 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 
 void packed_publish(struct vhu_virtq *vq)
 {
+	bool w = vq->pk_pend_wrap;
+	uint16_t prev = 0;
+
 	for (unsigned i = 0; i < vq->pk_npend; i++) {
-		uint16_t f = vring_packed_used_bits(vq->pk_pend_wrap >> i & 1);
+		uint16_t slot = vq->pk_pend[i];
+		w ^= slot < prev; /* the ring wrapped in between */
+		prev = slot;
 		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
-		store_release16(&vq->pk.desc[vq->pk_pend[i]].flags, htole16(f));
+		store_release16(&vq->pk.desc[slot].flags, htole16(vring_packed_used_bits(w)));
 	}
 	vq->pk_npend = 0;
 }
