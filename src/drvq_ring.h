@@ -39,14 +39,13 @@ struct vhu_drvq {
 	bool broken;
 	uint16_t num;
 	uint16_t num_free;
-	uint16_t free_head;    /* split: first free descriptor; packed: first free buffer id */
-	uint16_t avail_idx;    /* split: free-running avail index; packed: next slot */
-	bool avail_wrap;       /* packed */
-	uint16_t num_added;    /* avail entries (split) or descriptors (packed) since last kick */
-	uint16_t last_used;    /* split: free-running; packed: next slot to read */
-	bool used_wrap;	       /* packed */
-	uint16_t shadow_used;  /* split: used->idx as last read */
-	uint16_t writable_out; /* outstanding buffers with writable bytes (IN_ORDER skip) */
+	uint16_t free_head;   /* split: first free descriptor; packed: first free buffer id */
+	uint16_t avail_idx;   /* split: free-running avail index; packed: next slot */
+	bool avail_wrap;      /* packed */
+	uint16_t num_added;   /* avail entries (split) or descriptors (packed) since last kick */
+	uint16_t last_used;   /* split: free-running; packed: next slot to read */
+	bool used_wrap;	      /* packed */
+	uint16_t shadow_used; /* split: used->idx as last read */
 	VRING_PARTS;
 	uint16_t *next;		/* private links: split descriptors / packed buffer ids */
 	struct drvq_slot *slot; /* by split head or packed buffer id */
@@ -56,6 +55,9 @@ struct vhu_drvq {
 	bool batch;
 	uint16_t batch_id;
 	uint32_t batch_len;
+	/* Outstanding buffers with writable bytes: with none, a burst reads only the last used
+	 * entry (IN_ORDER, split). */
+	uint16_t writable_out;
 	uint8_t *ind; /* num * DRVQ_IND_MAX indirect descriptors (16 bytes each) */
 	const struct fe_mem *mem;
 	const struct logger *lg;
