@@ -200,9 +200,12 @@ VHU_EXPORT unsigned vhu_drvq_get_burst(struct vhu_drvq *q, void **tokens, uint32
 	/* Only the entries that one read of the index showed: no second read per burst. */
 	last_only = !q->packed && q->in_order && q->writable_out == 0;
 	while (n < max && (q->batch || q->packed || q->last_used != q->shadow_used)) {
-		if (!(tokens[n] = get_one(q, &lens[n], last_only)))
+		uint32_t l;
+		void *t = get_one(q, &l, last_only);
+		if (!t)
 			break;
-		n++;
+		tokens[n] = t;
+		lens[n++] = l;
 	}
 	return n;
 }

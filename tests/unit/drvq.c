@@ -444,7 +444,8 @@ static int burst_partial(bool packed, bool in_order)
 		;
 	vhu_virtq_flush(&vq);
 	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, 10), 10);
-	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok + 10, len + 10, 60), QSZ - 10);
+	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok + 10, len + 10, QSZ - 10), QSZ - 10);
+	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, QSZ), 0);
 	for (unsigned i = 0; i < QSZ; i++)
 		ASSERT_EQ((uintptr_t)tok[i], i + 1);
 	ASSERT_EQ(vhu_drvq_num_free(&dq), QSZ);
