@@ -102,13 +102,30 @@ VHU_EXPORT bool vhu_drvq_kick(struct vhu_drvq *q)
 	return true;
 }
 
-VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
+VHU_EXPORT int vhu_drvq_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsigned n,
+				  bool writable, void *const *tokens)
+{
+	unsigned added;
+
+	if (q->broken)
+		return -EIO;
+	if (n == 0)
+		return 0;
+	if (q->num_free == 0)
+		return -ENOSPC;
+	added = q->packed ? packed_drv_add_burst(q, iov, n, writable, tokens)
+			  : split_drv_add_burst(q, iov, n, writable, tokens);
+	return added ? (int)added : -EFAULT;
+}
+
+/* The next used buffer (vhu_drvq_get); last_only: IN_ORDER split with nothing writable
+ * outstanding, where only the last published used entry is read. */
+static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
 {
 	uint16_t id;
 	uint32_t l;
+	int r;
 
-	if (q->broken)
-		return NULL;
 	if (q->batch) {
 		/* IN_ORDER: buffers before the one the device named are done too. */
 		if (q->order_head == q->order_tail) {
@@ -119,7 +136,13 @@ VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
 		l = id == q->batch_id ? q->batch_len : 0;
 		q->batch = id != q->batch_id;
 	} else {
-		if ((q->packed ? packed_drv_used(q, &id, &l) : split_drv_used(q, &id, &l)) <= 0)
+		if (q->packed)
+			r = packed_drv_used(q, &id, &l);
+		else if (last_only)
+			r = split_drv_used_last(q, &id, &l);
+		else
+			r = split_drv_used(q, &id, &l);
+		if (r <= 0)
 			return NULL;
 		if (q->in_order) {
 			uint16_t first = q->order[(q->order_head++) % q->num];
@@ -148,6 +171,43 @@ VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
 		split_drv_done(q, id);
 	*len = l;
 	return token;
+}
+
+VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
+{
+	if (q->broken)
+		return NULL;
+	return get_one(q, len, false);
+}
+
+/*
+ * Cache lines (docs/ARCHITECTURE.md, "Cache lines per burst"), split: one read of the used
+ * index (1 line from the device per burst), then the used entries it covers, 8 to a line (4
+ * lines per 32), or with IN_ORDER and nothing writable outstanding only the last entry (1
+ * line). Packed: the used descriptors themselves, 4 to a line, as the device wrote them.
+ * Our event fields are not written here: in a polling loop they stay as disable_cb left them.
+ */
+VHU_EXPORT unsigned vhu_drvq_get_burst(struct vhu_drvq *q, void **tokens, uint32_t *lens,
+				       unsigned max)
+{
+	unsigned n = 0;
+	bool last_only;
+
+	if (q->broken || max == 0)
+		return 0;
+	if (!q->packed && split_drv_refresh(q) < 0)
+		return 0;
+	/* Only the entries that one read of the index showed: no second read per burst. */
+	last_only = !q->packed && q->in_order && q->writable_out == 0;
+	while (n < max && (q->batch || q->packed || q->last_used != q->shadow_used)) {
+		uint32_t l;
+		void *t = get_one(q, &l, last_only);
+		if (!t)
+			break;
+		tokens[n] = t;
+		lens[n++] = l;
+	}
+	return n;
 }
 
 VHU_EXPORT bool vhu_drvq_enable_cb(struct vhu_drvq *q)

@@ -20,6 +20,17 @@ bool split_drv_kick_prepare(struct vhu_drvq *q);
 /* The next used entry: 1 with the buffer's id (checked outstanding) and length, 0 when none,
  * -EIO (queue broken). Split advances past the entry; packed leaves that to _done. */
 int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len);
+/* Bursts (vhu_drvq_add_burst): up to n one-part buffers, made available with one publish of
+ * the avail index (split) or of the first head's flags (packed); the count added. */
+unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsigned n, bool writable,
+			     void *const *tokens);
+/* Reads the device's used index once: the entries up to it are what a burst may take. 0 or
+ * -EIO. */
+int split_drv_refresh(struct vhu_drvq *q);
+/* IN_ORDER, nothing writable outstanding: reads only the last of the published used entries
+ * (the buffers before it are done in order, their lengths do not matter) and moves past all
+ * of them. 1 with the id and length of that entry, 0 when none, -EIO. */
+int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len);
 /* The buffer is handed back: its descriptors (and, packed, the used position) move on. */
 void split_drv_done(struct vhu_drvq *q, uint16_t id);
 /* Asks for a call; true when a used entry is waiting already. IN_ORDER batches are the
@@ -34,6 +45,8 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 		   void *token);
 bool packed_drv_kick_prepare(struct vhu_drvq *q);
 int packed_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len);
+unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsigned n,
+			      bool writable, void *const *tokens);
 void packed_drv_done(struct vhu_drvq *q, uint16_t id);
 bool packed_drv_enable_cb(struct vhu_drvq *q);
 void packed_drv_disable_cb(struct vhu_drvq *q);

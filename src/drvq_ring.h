@@ -55,6 +55,9 @@ struct vhu_drvq {
 	bool batch;
 	uint16_t batch_id;
 	uint32_t batch_len;
+	/* Outstanding buffers with writable bytes: with none, a burst reads only the last used
+	 * entry (IN_ORDER, split). */
+	uint16_t writable_out;
 	uint8_t *ind; /* num * DRVQ_IND_MAX indirect descriptors (16 bytes each) */
 	const struct fe_mem *mem;
 	const struct logger *lg;

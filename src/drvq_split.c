@@ -90,6 +90,7 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 	}
 	q->num_free = (uint16_t)(q->num_free - need);
 	q->slot[head] = (struct drvq_slot){ token, in_len, (uint16_t)need, true, q->seq++ };
+	q->writable_out = (uint16_t)(q->writable_out + (in_len != 0));
 	if (q->in_order)
 		q->order[(q->order_tail++) % q->num] = head;
 	q->split.avail->ring[q->avail_idx & (q->num - 1)] = htole16(head);
@@ -99,6 +100,48 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 	 * entry are visible first. */
 	store_release16(&q->split.avail->idx, htole16(q->avail_idx));
 	return 0;
+}
+
+/*
+ * Cache lines (docs/ARCHITECTURE.md, "Cache lines per burst"): a burst of 32 one-part
+ * buffers writes 32 descriptors (8 lines, written whole, 4 descriptors each), 32 avail
+ * entries (1 line of 64 two-byte entries, 2 at a wrap) and the avail index (1 line, with the
+ * flags): 10 lines move to the device once each, against 32 index publishes, each pulling the
+ * index line back and forth, with one vhu_drvq_add() per buffer.
+ */
+unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsigned n, bool writable,
+			     void *const *tokens)
+{
+	uint16_t mask = (uint16_t)(q->num - 1), avail = q->avail_idx, head = q->free_head;
+	uint16_t flags = writable ? VRING_DESC_F_WRITE : 0;
+	unsigned i;
+
+	if (n > q->num_free)
+		n = q->num_free;
+	for (i = 0; i < n; i++) {
+		uint64_t a = fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len);
+		uint32_t len = (uint32_t)iov[i].iov_len;
+		if (!a || iov[i].iov_len > UINT32_MAX)
+			break;
+		/* The whole descriptor, in field order: 4 of them fill a line. */
+		split_drv_fill(&q->split.desc[head], a, len, flags, 0);
+		q->slot[head] =
+			(struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, q->seq++ };
+		if (q->in_order)
+			q->order[(q->order_tail++) % q->num] = head;
+		q->split.avail->ring[avail++ & mask] = htole16(head);
+		head = q->next[head];
+	}
+	q->free_head = head;
+	q->num_free = (uint16_t)(q->num_free - i);
+	q->num_added = (uint16_t)(q->num_added + i);
+	q->writable_out = (uint16_t)(q->writable_out + (writable ? i : 0));
+	q->avail_idx = avail;
+	/* One publish per burst. Pairs with the device's acquire load of avail->idx: the
+	 * descriptors and the ring entries are visible first. */
+	if (i)
+		store_release16(&q->split.avail->idx, htole16(avail));
+	return i;
 }
 
 bool split_drv_kick_prepare(struct vhu_drvq *q)
@@ -128,6 +171,7 @@ void split_drv_done(struct vhu_drvq *q, uint16_t head)
 	q->next[last] = q->free_head;
 	q->free_head = head;
 	q->num_free = (uint16_t)(q->num_free + s->ndescs);
+	q->writable_out = (uint16_t)(q->writable_out - (s->in_len != 0));
 	s->busy = false;
 }
 
@@ -144,17 +188,31 @@ static void split_drv_written(struct vhu_drvq *q, uint16_t from, uint16_t to)
 		drvq_written(q, &q->split.used->ring[0], 8u * (n - first));
 }
 
+/* The one read of the device's used index per burst (1 line, with the used flags; it moves
+ * from the device once per burst the device published). */
+int split_drv_refresh(struct vhu_drvq *q)
+{
+	uint16_t old = q->shadow_used;
+
+	if (q->last_used != q->shadow_used)
+		return 0; /* entries left from the last read */
+	/* Pairs with the device's release store of used->idx. */
+	q->shadow_used = le16toh(load_acquire16(&q->split.used->idx));
+	if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free)
+		return drvq_broken(q, "used index moved from %u to %u with %u buffers out",
+				   q->last_used, q->shadow_used, q->num - q->num_free);
+	if (q->shadow_used != old)
+		split_drv_written(q, q->last_used, q->shadow_used);
+	return 0;
+}
+
 int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 {
 	if (q->last_used == q->shadow_used) {
-		/* Pairs with the device's release store of used->idx. */
-		q->shadow_used = le16toh(load_acquire16(&q->split.used->idx));
-		if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free)
-			return drvq_broken(q, "used index moved from %u to %u with %u buffers out",
-					   q->last_used, q->shadow_used, q->num - q->num_free);
+		if (split_drv_refresh(q) < 0)
+			return -EIO;
 		if (q->last_used == q->shadow_used)
 			return 0;
-		split_drv_written(q, q->last_used, q->shadow_used);
 	}
 	struct vring_used_elem *u = &q->split.used->ring[q->last_used & (q->num - 1)];
 	uint32_t i = le32toh(u->id);
@@ -163,6 +221,27 @@ int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 	*id = (uint16_t)i;
 	*len = le32toh(u->len);
 	q->last_used++;
+	return 1;
+}
+
+/* Used entries are 8 bytes, 8 to a line: a burst of 32 read one by one pulls 4 lines from
+ * the device; this reads 1. */
+int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
+{
+	if (q->last_used == q->shadow_used) {
+		if (split_drv_refresh(q) < 0)
+			return -EIO;
+		if (q->last_used == q->shadow_used)
+			return 0;
+	}
+	struct vring_used_elem *u =
+		&q->split.used->ring[(uint16_t)(q->shadow_used - 1) & (q->num - 1)];
+	uint32_t i = le32toh(u->id);
+	if (i >= q->num || !q->slot[i].busy)
+		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
+	*id = (uint16_t)i;
+	*len = le32toh(u->len);
+	q->last_used = q->shadow_used;
 	return 1;
 }
 

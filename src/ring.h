@@ -39,6 +39,14 @@ struct vhu_virtq {
 	bool signalled_used_valid;
 	bool avail_wrap; /* packed: driver wrap counter we expect */
 	bool used_wrap;	 /* packed: device wrap counter we write */
+	/* packed: used descriptors pushed since the last flush, whose flags the flush stores
+	 * back to back in ring order (a burst's lines move to the driver once, and what it
+	 * can see is a prefix at any instant, as a restarted back-end expects); pk_pend_wrap:
+	 * the wrap counter of slot pk_pend[0] (a later slot lower than its predecessor
+	 * wrapped). */
+	uint8_t pk_npend;
+	bool pk_pend_wrap;
+	uint16_t pk_pend[32];
 	/* RING_LOG_* bits, atomic: the control plane turns logging on and off while the ring
 	 * runs (SET_FEATURES with LOG_ALL, SET_VRING_ADDR with VHOST_VRING_F_LOG). */
 	uint8_t logging;

@@ -53,6 +53,7 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 	vq->packed = packed;
 	vq->event_idx = event_idx;
 	vq->signalled_used_valid = false;
+	vq->pk_npend = 0;
 	vq->tlb_miss = false;
 	iotlb_cache_reset(&vq->tlbc);
 	/* Tracking state is rebuilt from the region at every start: nothing of an earlier
@@ -73,6 +74,11 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 
 void virtq_save(struct vhu_virtq *vq)
 {
+	/* Packed: a burst pushed but never flushed is published now, as a split ring's used
+	 * entries would be by the next back-end's first flush. */
+	if (vq->packed && !vq->broken)
+		packed_publish(vq);
+	vq->pk_npend = 0;
 	vq->base_avail = vq->last_avail_idx;
 	vq->base_avail_wrap = vq->packed ? vq->avail_wrap : false;
 	vq->base_used = vq->used_idx;

@@ -22,6 +22,8 @@ int split_map(struct vhu_virtq *vq);
 int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e);
 void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
 bool packed_flush(struct vhu_virtq *vq);
+/* Stores the flags of the used descriptors pushed since the last flush, in ring order. */
+void packed_publish(struct vhu_virtq *vq);
 bool packed_enable_notify(struct vhu_virtq *vq);
 void packed_disable_notify(struct vhu_virtq *vq);
 int packed_map(struct vhu_virtq *vq);

@@ -188,13 +188,39 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	d->len = htole32(len);
 	if (vq->infs)
 		inflight_packed_push_begin(vq, e->id, next, next_wrap);
-	/* Pairs with the driver's acquire load of flags: id and len are visible first. */
-	store_release16(&d->flags, htole16(flags));
+	if (!vq->infs) {
+		/* Flags stored by the flush, with the rest of the burst ("Cache lines per
+		 * burst" in docs/ARCHITECTURE.md): the driver, polling, reads each line of 4
+		 * used descriptors once instead of once per descriptor. */
+		if (vq->pk_npend == sizeof(vq->pk_pend) / sizeof(vq->pk_pend[0]))
+			packed_publish(vq);
+		if (vq->pk_npend == 0)
+			vq->pk_pend_wrap = vq->used_wrap;
+		vq->pk_pend[vq->pk_npend++] = vq->used_idx;
+	} else {
+		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
+		store_release16(&d->flags, htole16(flags));
+	}
 	ring_log_ring(vq, &vq->log_used, (uint64_t)(d - vq->pk.desc) * sizeof(*d), sizeof(*d));
 	if (vq->infs)
 		inflight_packed_push_end(vq, e->id, next, next_wrap);
 	vq->used_idx = next;
 	vq->used_wrap = next_wrap;
+}
+
+void packed_publish(struct vhu_virtq *vq)
+{
+	bool w = vq->pk_pend_wrap;
+	uint16_t prev = 0;
+
+	for (unsigned i = 0; i < vq->pk_npend; i++) {
+		uint16_t slot = vq->pk_pend[i];
+		w ^= slot < prev; /* the ring wrapped in between */
+		prev = slot;
+		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
+		store_release16(&vq->pk.desc[slot].flags, htole16(vring_packed_used_bits(w)));
+	}
+	vq->pk_npend = 0;
 }
 
 bool packed_flush(struct vhu_virtq *vq)
@@ -206,6 +232,7 @@ bool packed_flush(struct vhu_virtq *vq)
 		 off_wrap, off;
 	bool valid = vq->signalled_used_valid;
 
+	packed_publish(vq);
 	if (valid && vq->signalled_used == pos)
 		return false;
 	vq->signalled_used = pos;

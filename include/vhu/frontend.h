@@ -208,6 +208,21 @@ bool vhu_drvq_kick(struct vhu_drvq *q);
  * when the queue is broken). With IN_ORDER, buffers the device completed as a batch are
  * returned one by one, all but the last with *len 0. */
 void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len);
+/*
+ * Bursts, for polling loops (up to 32 at a time is what the layouts are tuned for):
+ * vhu_drvq_add_burst() makes up to n one-part buffers available, iov[i] with tokens[i], all
+ * device-writable or all device-readable, and publishes them with one store (split: the avail
+ * index; packed: the first head's flags, written last). Returns the count added (fewer than n
+ * when the ring filled up or iov[count] lies outside shared memory), -ENOSPC when the ring is
+ * full, -EFAULT when iov[0] is outside shared memory, -EIO (queue broken). Kick once after.
+ * vhu_drvq_get_burst() takes up to max used buffers (tokens[i], lens[i]), reading the
+ * device's used index once (split); with IN_ORDER and no writable buffer outstanding it reads
+ * only the last used entry of what the device published. Returns the count (0 when none or
+ * broken).
+ */
+int vhu_drvq_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsigned n, bool writable,
+		       void *const *tokens);
+unsigned vhu_drvq_get_burst(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned max);
 /* Asks for used-buffer notifications; returns true when buffers are already waiting. */
 bool vhu_drvq_enable_cb(struct vhu_drvq *q);
 void vhu_drvq_disable_cb(struct vhu_drvq *q);

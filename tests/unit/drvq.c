@@ -351,6 +351,262 @@ static int device_writes_packed(void)
 	return device_writes(true);
 }
 
+/* ---- bursts: vhu_drvq_add_burst, vhu_drvq_get_burst ---- */
+
+/* n one-part buffers of 100 bytes from bufs[first % QSZ ...], tokens first + 1 ... */
+static uint8_t *bbuf[QSZ];
+
+static int burst_add(unsigned first, unsigned n, bool writable)
+{
+	struct iovec iov[QSZ];
+	void *tok[QSZ];
+
+	for (unsigned i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ bbuf[(first + i) % QSZ], 100 };
+		memset(iov[i].iov_base, (uint8_t)(first + i), 100);
+		tok[i] = (void *)(uintptr_t)(first + i + 1);
+	}
+	return vhu_drvq_add_burst(&dq, iov, n, writable, tok);
+}
+
+static int burst_setup(bool packed, bool in_order)
+{
+	ASSERT_OK(setup(packed, true, in_order, false));
+	for (unsigned i = 0; i < QSZ; i++)
+		bbuf[i] = fe_mem_alloc(&fm, 100, 64);
+	return 0;
+}
+
+/* Bursts of 32 at offsets that make bursts straddle the ring's end (and, packed, flip the
+ * wrap counter inside a burst), for several laps; every token comes back in order with the
+ * length the device wrote, and everything the device popped was published (it pops exactly
+ * the burst after one add). */
+static int burst_wrap(bool packed, bool in_order, bool writable)
+{
+	void *tok[QSZ];
+	uint32_t len[QSZ];
+	unsigned next = 0;
+
+	ASSERT_OK(burst_setup(packed, in_order));
+	/* 5 single buffers first: the bursts then start at 5, 37, 69 = 5 (mod 64), ... */
+	ASSERT_EQ(burst_add(next, 5, writable), 5);
+	while (device_echo() == 1)
+		;
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, QSZ), 5);
+	next = 5;
+	for (unsigned round = 0; round < 12; round++) {
+		unsigned popped = 0;
+		ASSERT_EQ(burst_add(next, 32, writable), 32);
+		vhu_drvq_kick(&dq);
+		while (device_echo() == 1)
+			popped++;
+		ASSERT_EQ(popped, 32);
+		vhu_virtq_flush(&vq);
+		ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, QSZ), 32);
+		for (unsigned i = 0; i < 32; i++) {
+			ASSERT_EQ((uintptr_t)tok[i], next + i + 1);
+			ASSERT_EQ(len[i], writable ? 100 : 0);
+			if (writable) /* device_echo() with nothing readable writes 1s */
+				ASSERT_EQ(bbuf[(next + i) % QSZ][99], 1);
+		}
+		ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, QSZ), 0);
+		ASSERT_EQ(vhu_drvq_num_free(&dq), QSZ);
+		next += 32;
+	}
+	ASSERT_TRUE(!vhu_drvq_broken(&dq));
+	return 0;
+}
+
+static int burst_wrap_all(void)
+{
+	for (int k = 0; k < 8; k++)
+		ASSERT_OK(burst_wrap(k & 1, k & 2, k & 4));
+	return 0;
+}
+
+/* Partial bursts: a burst bigger than the free room adds what fits, a full ring says
+ * -ENOSPC, a buffer outside shared memory ends a burst there (-EFAULT when it is the first),
+ * and a reap of fewer than were used leaves the rest for the next one, in order. */
+static int burst_partial(bool packed, bool in_order)
+{
+	void *tok[QSZ];
+	uint32_t len[QSZ];
+	uint8_t outside[100];
+
+	ASSERT_OK(burst_setup(packed, in_order));
+	ASSERT_EQ(burst_add(0, 50, false), 50);
+	ASSERT_EQ(burst_add(50, 32, false), QSZ - 50);
+	ASSERT_EQ(burst_add(0, 1, false), -ENOSPC);
+	ASSERT_EQ(vhu_drvq_num_free(&dq), 0);
+	vhu_drvq_kick(&dq);
+	while (device_echo() == 1)
+		;
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, 10), 10);
+	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok + 10, len + 10, QSZ - 10), QSZ - 10);
+	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, QSZ), 0);
+	for (unsigned i = 0; i < QSZ; i++)
+		ASSERT_EQ((uintptr_t)tok[i], i + 1);
+	ASSERT_EQ(vhu_drvq_num_free(&dq), QSZ);
+	/* iov[2] outside shared memory: two added; iov[0] outside: none. */
+	struct iovec iov[3] = { { bbuf[0], 100 }, { bbuf[1], 100 }, { outside, 100 } };
+	void *t3[3] = { (void *)1, (void *)2, (void *)3 };
+	ASSERT_EQ(vhu_drvq_add_burst(&dq, iov, 3, false, t3), 2);
+	ASSERT_EQ(vhu_drvq_add_burst(&dq, iov + 2, 1, false, t3), -EFAULT);
+	ASSERT_EQ(vhu_drvq_num_free(&dq), QSZ - 2);
+	ASSERT_TRUE(!vhu_drvq_broken(&dq));
+	return 0;
+}
+
+static int burst_partial_all(void)
+{
+	for (int k = 0; k < 4; k++)
+		ASSERT_OK(burst_partial(k & 1, k & 2));
+	return 0;
+}
+
+/* IN_ORDER, split, nothing writable outstanding: only the last used entry of what the device
+ * published is read. The entries before it are overwritten with ids of buffers never made
+ * available: a driver that read them would break the queue. Without IN_ORDER, or with
+ * writable buffers (whose lengths matter), every entry is read and the same garbage breaks
+ * it: the skip is taken only where it is allowed. */
+static int burst_in_order_skip(bool in_order, bool writable)
+{
+	void *tok[QSZ];
+	uint32_t len[QSZ];
+
+	ASSERT_OK(burst_setup(false, in_order));
+	ASSERT_EQ(burst_add(0, 32, writable), 32);
+	vhu_drvq_kick(&dq);
+	while (device_echo() == 1)
+		;
+	vhu_virtq_flush(&vq);
+	for (unsigned i = 0; i < 31; i++)
+		dq.split.used->ring[i].id = htole32(QSZ + 7);
+	unsigned n = vhu_drvq_get_burst(&dq, tok, len, QSZ);
+	if (in_order && !writable) {
+		ASSERT_EQ(n, 32);
+		for (unsigned i = 0; i < 32; i++)
+			ASSERT_EQ((uintptr_t)tok[i], i + 1);
+		ASSERT_TRUE(!vhu_drvq_broken(&dq));
+		ASSERT_EQ(vhu_drvq_num_free(&dq), QSZ);
+	} else {
+		ASSERT_EQ(n, 0);
+		ASSERT_TRUE(vhu_drvq_broken(&dq));
+	}
+	return 0;
+}
+
+static int burst_in_order_skip_all(void)
+{
+	for (int k = 0; k < 4; k++)
+		ASSERT_OK(burst_in_order_skip(k & 1, k & 2));
+	return 0;
+}
+
+/* The device side publishes a burst once: nothing pushed is visible to the driver before
+ * vhu_virtq_flush() (packed: the first used descriptor's flags are stored last), all of it
+ * after. */
+static int burst_device_publish(bool packed)
+{
+	struct vhu_elem e[8];
+	void *tok[8];
+	uint32_t len[8];
+
+	ASSERT_OK(burst_setup(packed, false));
+	ASSERT_EQ(burst_add(0, 8, true), 8);
+	for (unsigned i = 0; i < 8; i++)
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
+	for (unsigned i = 0; i < 8; i++)
+		vhu_virtq_push(&vq, &e[i], 10 + i);
+	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, 8), 0);
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, 8), 8);
+	for (unsigned i = 0; i < 8; i++)
+		ASSERT_EQ(len[i], 10 + i);
+	return 0;
+}
+
+static int burst_device_publish_all(void)
+{
+	ASSERT_OK(burst_device_publish(false));
+	return burst_device_publish(true);
+}
+
+/* Two threads: the driver adds and reaps in bursts, the device pops and pushes concurrently
+ * (under TSan: the one publish per burst orders every descriptor before it). */
+struct bstress {
+	bool stop;
+	uint64_t dev_bad;
+};
+
+static void *burst_device(void *arg)
+{
+	struct bstress *s = arg;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+		int n = 0, r;
+		while ((r = device_echo()) == 1 && ++n < 32)
+			;
+		if (r < 0)
+			s->dev_bad++;
+		if (n)
+			vhu_virtq_flush(&vq);
+	}
+	return NULL;
+}
+
+static int burst_stress(bool packed, bool in_order)
+{
+	struct bstress s = { 0 };
+	pthread_t t;
+	uint64_t sent = 0, got = 0, n_total = 200000;
+	time_t deadline = time(NULL) + 60;
+	unsigned nfree = QSZ, free_slots[QSZ];
+	void *tok[32];
+	uint32_t len[32];
+
+	ASSERT_OK(burst_setup(packed, in_order));
+	for (unsigned i = 0; i < QSZ; i++)
+		free_slots[i] = i;
+	pthread_create(&t, NULL, burst_device, &s);
+	while (got < n_total && time(NULL) < deadline && !vhu_drvq_broken(&dq)) {
+		struct iovec iov[32];
+		void *atok[32];
+		unsigned n = 0;
+		while (n < 32 && n < nfree && sent + n < n_total) {
+			unsigned k = free_slots[nfree - 1 - n];
+			memset(bbuf[k], (uint8_t)k, 100);
+			iov[n] = (struct iovec){ bbuf[k], 100 };
+			atok[n++] = (void *)(uintptr_t)(k + 1);
+		}
+		int added = n ? vhu_drvq_add_burst(&dq, iov, n, false, atok) : 0;
+		if (added > 0) {
+			nfree -= (unsigned)added;
+			sent += (unsigned)added;
+			vhu_drvq_kick(&dq);
+		}
+		unsigned g = vhu_drvq_get_burst(&dq, tok, len, 32);
+		for (unsigned i = 0; i < g; i++)
+			free_slots[nfree++] = (unsigned)((uintptr_t)tok[i] - 1);
+		got += g;
+	}
+	__atomic_store_n(&s.stop, true, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	ASSERT_EQ(got, n_total);
+	ASSERT_EQ(s.dev_bad, 0);
+	ASSERT_TRUE(!vhu_drvq_broken(&dq));
+	return 0;
+}
+
+static int burst_stress_all(void)
+{
+	for (int k = 0; k < 4; k++)
+		ASSERT_OK(burst_stress(k & 1, k & 2));
+	return 0;
+}
+
 int main(void)
 {
 	RUN(enable_cb_in_order_split);
@@ -360,5 +616,10 @@ int main(void)
 	RUN(stress_packed);
 	RUN(device_writes_split);
 	RUN(device_writes_packed);
+	RUN(burst_wrap_all);
+	RUN(burst_partial_all);
+	RUN(burst_in_order_skip_all);
+	RUN(burst_device_publish_all);
+	RUN(burst_stress_all);
 	T_MAIN_END();
 }

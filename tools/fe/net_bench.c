@@ -163,42 +163,56 @@ static int post_rx(struct pair *p, unsigned i)
 	return vhu_drvq_add(p->rxq, &iov, 0, 1, (void *)(uintptr_t)(i + 1));
 }
 
-/* Takes every used rx buffer, hands frames to check_frame, reposts the buffers. */
+/* One used rx buffer i of len bytes: to check_frame, or into the frame being merged. */
+static void rx_frame(struct bench *b, struct pair *p, unsigned i, uint32_t len)
+{
+	uint8_t *buf = p->rxbuf[i];
+
+	if (b->lc.on)
+		fe_logcheck_wrote(&b->lc, buf, len);
+	if (p->merge_left) {
+		/* A continuation buffer of a mergeable frame: no header. */
+		if (p->merge_len + len <= sizeof(p->frame))
+			memcpy(p->frame + p->merge_len, buf, len);
+		p->merge_len += len;
+		if (--p->merge_left == 0)
+			check_frame(b, p->frame, p->merge_len);
+	} else if (len < HDR_LEN) {
+		b->bad++;
+	} else {
+		uint16_t nb = (uint16_t)(buf[10] | buf[11] << 8);
+		if (b->mrg && nb > 1) {
+			memcpy(p->frame, buf + HDR_LEN, len - HDR_LEN);
+			p->merge_len = len - HDR_LEN;
+			p->merge_left = nb - 1u;
+		} else {
+			check_frame(b, buf + HDR_LEN, len - HDR_LEN);
+		}
+	}
+	/* --iommu-strict: the vIOMMU takes the buffer back before reposting it. */
+	if (strict_fe)
+		vhu_frontend_iotlb_invalidate(strict_fe, buf, BUF_SIZE);
+}
+
+/* Takes the used rx buffers a burst at a time (vhu_drvq_get_burst), hands frames to
+ * check_frame, reposts the buffers with one vhu_drvq_add_burst() and one kick check. */
 static unsigned poll_rx(struct bench *b, struct pair *p)
 {
-	unsigned n = 0;
-	uint32_t len;
-	void *tok;
+	unsigned n = 0, got;
+	uint32_t lens[TX_BATCH];
+	void *toks[TX_BATCH];
+	struct iovec iov[TX_BATCH];
 
-	while ((tok = vhu_drvq_get(p->rxq, &len))) {
-		unsigned i = (unsigned)(uintptr_t)tok - 1;
-		uint8_t *buf = p->rxbuf[i];
-		n++;
-		if (b->lc.on)
-			fe_logcheck_wrote(&b->lc, buf, len);
-		if (p->merge_left) {
-			/* A continuation buffer of a mergeable frame: no header. */
-			if (p->merge_len + len <= sizeof(p->frame))
-				memcpy(p->frame + p->merge_len, buf, len);
-			p->merge_len += len;
-			if (--p->merge_left == 0)
-				check_frame(b, p->frame, p->merge_len);
-		} else if (len < HDR_LEN) {
-			b->bad++;
-		} else {
-			uint16_t nb = (uint16_t)(buf[10] | buf[11] << 8);
-			if (b->mrg && nb > 1) {
-				memcpy(p->frame, buf + HDR_LEN, len - HDR_LEN);
-				p->merge_len = len - HDR_LEN;
-				p->merge_left = nb - 1u;
-			} else {
-				check_frame(b, buf + HDR_LEN, len - HDR_LEN);
-			}
+	while ((got = vhu_drvq_get_burst(p->rxq, toks, lens, TX_BATCH))) {
+		for (unsigned k = 0; k < got; k++) {
+			unsigned i = (unsigned)(uintptr_t)toks[k] - 1;
+			rx_frame(b, p, i, lens[k]);
+			iov[k] = (struct iovec){ p->rxbuf[i], BUF_SIZE };
+			if (strict_fe)
+				vhu_frontend_iotlb_map(strict_fe, p->rxbuf[i], BUF_SIZE);
 		}
-		/* --iommu-strict: the vIOMMU takes the buffer back before reposting it. */
-		if (strict_fe)
-			vhu_frontend_iotlb_invalidate(strict_fe, buf, BUF_SIZE);
-		post_rx(p, i);
+		vhu_drvq_add_burst(p->rxq, iov, got, true, toks);
+		n += got;
 	}
 	if (n)
 		vhu_drvq_kick(p->rxq);
@@ -207,16 +221,18 @@ static unsigned poll_rx(struct bench *b, struct pair *p)
 
 static unsigned reclaim_tx(struct pair *p)
 {
-	unsigned n = 0;
-	uint32_t len;
-	void *tok;
+	unsigned n = 0, got;
+	uint32_t lens[TX_BATCH];
+	void *toks[TX_BATCH];
 
-	while ((tok = vhu_drvq_get(p->txq, &len))) {
-		p->txfree[p->ntxfree++] = (uint16_t)((uintptr_t)tok - 1);
-		if (strict_fe)
-			vhu_frontend_iotlb_invalidate(strict_fe, p->txbuf[(uintptr_t)tok - 1],
-						      BUF_SIZE);
-		n++;
+	while ((got = vhu_drvq_get_burst(p->txq, toks, lens, TX_BATCH))) {
+		for (unsigned k = 0; k < got; k++) {
+			p->txfree[p->ntxfree++] = (uint16_t)((uintptr_t)toks[k] - 1);
+			if (strict_fe)
+				vhu_frontend_iotlb_invalidate(
+					strict_fe, p->txbuf[(uintptr_t)toks[k] - 1], BUF_SIZE);
+		}
+		n += got;
 	}
 	return n;
 }
@@ -224,23 +240,27 @@ static unsigned reclaim_tx(struct pair *p)
 /* Sends up to `budget` frames on pair p. */
 static unsigned send_tx(struct bench *b, struct pair *p, uint64_t budget)
 {
+	struct iovec iov[TX_BATCH];
+	void *toks[TX_BATCH];
 	unsigned n = 0;
+	int added;
 
-	while (n < budget && n < TX_BATCH && p->ntxfree) {
-		unsigned i = p->txfree[p->ntxfree - 1];
+	/* One burst: up to TX_BATCH frames, one publish, one kick check. */
+	while (n < budget && n < TX_BATCH && n < p->ntxfree) {
+		unsigned i = p->txfree[p->ntxfree - 1 - n];
 		uint8_t *buf = p->txbuf[i];
-		stamp(b, buf + HDR_LEN, b->seq);
-		struct iovec iov = { buf, HDR_LEN + b->size };
-		if (vhu_drvq_add(p->txq, &iov, 1, 0, (void *)(uintptr_t)(i + 1)))
-			break;
-		p->ntxfree--;
-		b->seq++;
-		b->tx++;
+		stamp(b, buf + HDR_LEN, b->seq + n);
+		iov[n] = (struct iovec){ buf, HDR_LEN + b->size };
+		toks[n] = (void *)(uintptr_t)(i + 1);
 		n++;
 	}
-	if (n)
-		vhu_drvq_kick(p->txq);
-	return n;
+	if (n == 0 || (added = vhu_drvq_add_burst(p->txq, iov, n, false, toks)) <= 0)
+		return 0;
+	p->ntxfree -= (unsigned)added;
+	b->seq += (unsigned)added;
+	b->tx += (unsigned)added;
+	vhu_drvq_kick(p->txq);
+	return (unsigned)added;
 }
 
 /* If the back-end hung up, wait for it to come back (or give up). 0 or -errno. */
