@@ -200,8 +200,9 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	} else {
 		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
 		store_release16(&d->flags, htole16(flags));
+		ring_log_ring(vq, &vq->log_used, (uint64_t)(d - vq->pk.desc) * sizeof(*d),
+			      sizeof(*d));
 	}
-	ring_log_ring(vq, &vq->log_used, (uint64_t)(d - vq->pk.desc) * sizeof(*d), sizeof(*d));
 	if (vq->infs)
 		inflight_packed_push_end(vq, e->id, next, next_wrap);
 	vq->used_idx = next;
@@ -219,6 +220,10 @@ void packed_publish(struct vhu_virtq *vq)
 		prev = slot;
 		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
 		store_release16(&vq->pk.desc[slot].flags, htole16(vring_packed_used_bits(w)));
+		/* "Migration": marked after its last write (the flags), or a log sync between
+		 * the push and this store could send the page without it. */
+		ring_log_ring(vq, &vq->log_used, (uint64_t)slot * sizeof(vq->pk.desc[0]),
+			      sizeof(vq->pk.desc[0]));
 	}
 	vq->pk_npend = 0;
 }
