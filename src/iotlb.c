@@ -239,13 +239,6 @@ static int lookup_locked(struct iotlb *t, uint64_t iova, unsigned perm, struct i
 	return 0;
 }
 
-/* *len shortened so that [x, x + *len) stays at or below last. */
-static void clip(uint64_t x, uint64_t last, uint64_t *len)
-{
-	if (*len && *len - 1 > last - x)
-		*len = last - x + 1;
-}
-
 int iotlb_lookup(struct iotlb *t, uint64_t iova, uint64_t *len, unsigned perm, uint64_t *uaddr)
 {
 	struct iotlb_entry e;
@@ -257,7 +250,7 @@ int iotlb_lookup(struct iotlb *t, uint64_t iova, uint64_t *len, unsigned perm, u
 	if (ret)
 		return ret;
 	*uaddr = e.uaddr + (iova - e.iova);
-	clip(iova, e.last, len);
+	iotlb_clip(iova, e.last, len);
 	return 0;
 }
 
@@ -320,8 +313,9 @@ int iotlb_translate(struct iotlb *t, struct iotlb_cache *c, const struct mem *mm
 	}
 	if ((c->e[k].perm & perm) != perm)
 		return -EACCES;
+	c->hit = k;
 	*hva = c->e[k].hva + (iova - c->e[k].iova);
-	clip(iova, c->e[k].last, len);
+	iotlb_clip(iova, c->e[k].last, len);
 	return 0;
 }
 

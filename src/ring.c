@@ -50,6 +50,11 @@ void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned pe
 	*err = -EFAULT;
 	if (!vq->iotlb)
 		return mem_gpa_to_hva(vq->mem, addr, len);
+	p = iotlb_cache_last(vq->iotlb, &vq->tlbc, addr, len, perm);
+	if (likely(p)) {
+		*err = 0;
+		return p;
+	}
 	r = iotlb_translate(vq->iotlb, &vq->tlbc, vq->mem, addr, len, perm, &p, &vq->miss_gen);
 	if (r == -EAGAIN)
 		/* Pairs with the dispatch thread's generation bump then read of tlb_miss: either
@@ -88,9 +93,16 @@ static int map_iov_iova(struct vhu_virtq *vq, uint64_t iova, uint32_t len, struc
 			unsigned max, unsigned perm)
 {
 	unsigned n = 0;
-	uint64_t left = len;
+	uint64_t left = len, whole = len;
+	void *first = iotlb_cache_last(vq->iotlb, &vq->tlbc, iova, &whole, perm);
 	int err;
 
+	/* Most descriptors lie in the mapping the one before them did: one piece. */
+	if (likely(first && whole == len && max)) {
+		iov[0].iov_base = first;
+		iov[0].iov_len = len;
+		return 1;
+	}
 	while (left) {
 		uint64_t l = left;
 		void *p = ring_piece(vq, iova, &l, perm, &err);
