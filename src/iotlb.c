@@ -157,12 +157,15 @@ static int update(struct iotlb *t, const struct mem *mm, const struct vhu_iotlb_
 			(unsigned long long)m->uaddr);
 		return -EINVAL;
 	}
+	pthread_rwlock_wrlock(&t->lock);
+	/* Under the lock: queue threads read the pointer under theirs. */
 	if (!t->e) {
 		t->e = calloc(IOTLB_MAX_ENTRIES, sizeof(t->e[0]));
-		if (!t->e)
+		if (!t->e) {
+			pthread_rwlock_unlock(&t->lock);
 			return -ENOMEM;
+		}
 	}
-	pthread_rwlock_wrlock(&t->lock);
 	/* A new mapping replaces whatever the range held. */
 	remove_range_locked(t, m->iova, last);
 	if (t->n == IOTLB_MAX_ENTRIES) {

@@ -306,7 +306,7 @@ static int last_hit(void)
 /* A queue thread translating while the dispatch thread maps and unmaps: every answer is a
  * miss or the right pointer (run under TSan/ASan for the rest). */
 static struct iotlb shared;
-static volatile bool stop;
+static bool stop; /* atomic */
 static int bad_answers;
 
 static void *translator(void *arg)
@@ -314,7 +314,7 @@ static void *translator(void *arg)
 	struct iotlb_cache c;
 	(void)arg;
 	iotlb_cache_reset(&c);
-	while (!stop) {
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
 		for (uint64_t i = 0; i < 64; i++) {
 			uint64_t len = 8, g, iova = 0x100000 + i * 0x1000 + 8;
 			/* As ring_piece(): the inline hit path first. */
@@ -343,7 +343,7 @@ static int threads(void)
 		if (round % 3 == 0)
 			inval(&shared, 0x100000 + ((round * 7) % 64) * 0x1000, 0x3000);
 	}
-	stop = true;
+	__atomic_store_n(&stop, true, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	ASSERT_EQ(bad_answers, 0);
 	iotlb_destroy(&shared);
