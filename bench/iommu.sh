@@ -42,7 +42,7 @@ dpdk() {
 	rm -f "$s"
 	timeout $((SECS + 30)) dpdk-testpmd -l 0-1 --main-lcore 1 --no-pci --no-huge -m 256 \
 		--file-prefix=vhuib-$$ --vdev "net_vhost0,iface=$s,queues=1,iommu-support=1" \
-		-- -a --nb-cores=1 --forward-mode=rxonly --total-num-mbufs=16384 --stats-period 1 \
+		-- -a --nb-cores=1 --forward-mode=rxonly --total-num-mbufs=16384 --stats-period=5 \
 		</dev/null >"$T/be.log" 2>&1 &
 	local pid=$!
 	for _ in $(seq 100); do [ -S "$s" ] && break; sleep 0.1; done
