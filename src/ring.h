@@ -70,6 +70,7 @@ struct vhu_virtq {
 	struct iotlb *iotlb;
 	struct iotlb_cache tlbc;
 	uint64_t miss_gen;
+	uint64_t ring_gen; /* the IOTLB generation the ring's area pointers were translated in */
 	bool tlb_miss;
 	/* An indirect table that crosses a memory region boundary, copied out (private). */
 	void *ind_copy;
