@@ -14,11 +14,11 @@ ROUNDS=${BENCH_ROUNDS:-4}
 T=$(mktemp -d /tmp/vhu-iommubench.XXXXXX)
 trap 'pkill -9 -P $$ 2>/dev/null; rm -rf "$T" /var/run/dpdk/vhuib-*' EXIT
 
-rate() { # socket [fe-args] -> Mpps
+rate() { # socket [fe-args] -> Mpps (vhu-fe's messages in $T/fe.err)
 	local s=$1
 	shift
 	taskset -c 1 "$BUILD/tools/vhu-fe" net-bench --socket-path "$s" --mode tx --size 64 \
-		--duration "$SECS" --json --quiet "$@" 2>/dev/null |
+		--duration "$SECS" --json --quiet "$@" 2>"$T/fe.err" |
 		python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["mpps"])' 2>/dev/null || echo 0
 }
 
@@ -33,17 +33,27 @@ vhu() { # [fe-args]
 	wait $pid 2>/dev/null
 }
 
+# testpmd's rate; when it is 0, why (from testpmd's log and vhu-fe's) goes to $T/why.
+# --stats-period: without it testpmd waits for a key press on stdin, which is /dev/null for a
+# background job, and exits at once (the 0 Mpps of earlier runs).
 dpdk() {
-	local s=$T/d.sock
-	command -v dpdk-testpmd >/dev/null || { echo 0; return; }
+	local s=$T/d.sock r
+	command -v dpdk-testpmd >/dev/null || { echo 0; echo "no dpdk-testpmd installed" >"$T/why"; return; }
 	rm -f "$s"
 	timeout $((SECS + 30)) dpdk-testpmd -l 0-1 --main-lcore 1 --no-pci --no-huge -m 256 \
 		--file-prefix=vhuib-$$ --vdev "net_vhost0,iface=$s,queues=1,iommu-support=1" \
-		-- -a --nb-cores=1 --forward-mode=rxonly --total-num-mbufs=16384 >"$T/be.log" 2>&1 &
+		-- -a --nb-cores=1 --forward-mode=rxonly --total-num-mbufs=16384 --stats-period=5 \
+		</dev/null >"$T/be.log" 2>&1 &
 	local pid=$!
 	for _ in $(seq 100); do [ -S "$s" ] && break; sleep 0.1; done
-	rate "$s" --iommu
-	kill -INT $pid
+	r=$(rate "$s" --iommu)
+	echo "$r"
+	if ! kill -0 $pid 2>/dev/null; then
+		echo "testpmd had exited before the end of the run: $(grep -v '^ *$' "$T/be.log" | tail -1)" >"$T/why"
+	elif awk -v r="$r" 'BEGIN {exit !(r == 0)}'; then
+		echo "no frames: vhu-fe: $(tail -1 "$T/fe.err"); testpmd: $(grep -E 'failed|error|Error' "$T/be.log" | tail -1)" >"$T/why"
+	fi
+	kill -INT $pid 2>/dev/null
 	wait $pid 2>/dev/null
 }
 
@@ -53,11 +63,15 @@ echo "vhu bench: IOTLB (ACCESS_PLATFORM), ${ROUNDS} pairs of ${SECS}s, Mpps, 64 
 printf "%-6s %14s %14s %8s %18s\n" pair "vhu --iommu" "vhu plain" "A/B" "testpmd --iommu"
 : >"$T/r"
 : >"$T/c"
+: >"$T/notes"
 for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) = 1 ]; then a=$(vhu --iommu); b=$(vhu); else b=$(vhu); a=$(vhu --iommu); fi
+	rm -f "$T/why"
 	c=$(dpdk)
+	[ -s "$T/why" ] && echo "pair $r: testpmd: $(cat "$T/why")" >>"$T/notes"
 	awk -v a="$a" -v b="$b" 'BEGIN {print (b > 0 ? a/b : 0)}' >>"$T/r"
 	echo "$c" >>"$T/c"
 	awk -v r="$r" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%-6s %14.3f %14.3f %8.3f %18.3f\n", r, a, b, (b > 0 ? a/b : 0), c}'
 done
 printf "%-6s %14s %14s %8.3f %18.3f  <- medians (A/B: of the pair ratios)\n" median "" "" "$(med <"$T/r")" "$(med <"$T/c")"
+cat "$T/notes"

@@ -52,7 +52,7 @@ fi
 # ThreadSanitizer: the two-thread driver/device ring test. TSan does not model fences and gcc
 # warns about each one (-Wtsan); the ring code's fences stay, the warning is silenced here only.
 if setup_dir build-tsan -Db_sanitize=thread -Db_lundef=false -Dc_args=-Wno-tsan; then
-	TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs drvq || status=1
+	TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs drvq iotlb || status=1
 	cp build-tsan/meson-logs/testlog.json out/check-build-tsan.json
 else
 	echo "check: the thread-sanitizer build failed"

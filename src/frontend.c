@@ -371,6 +371,22 @@ static uint64_t wire_features(const struct vhu_frontend *fe)
 	return fe->features | (fe->log_on ? bit64(VHU_F_LOG_ALL) : 0);
 }
 
+/* --iommu: the vIOMMU maps the whole area ahead, so that the back-end misses only after
+ * invalidations. Once per ring, after its addresses and before its kick: DPDK 22.11 keeps an
+ * IOTLB per virtqueue and applies an update only to the rings that exist (a first message
+ * for a ring creates it), so one sent before the rings is lost there and every page then
+ * misses (docs/PROTOCOL.md); an IOTLB for the whole device just takes the same entry again. */
+static int map_all(struct vhu_frontend *fe)
+{
+	struct vhu_iotlb_msg m = { .iova = (uintptr_t)fe->mem.base + fe->mem.iova_off,
+				   .size = fe->mem.size,
+				   .uaddr = (uintptr_t)fe->mem.base,
+				   .perm = IOTLB_PERM_RW,
+				   .type = IOTLB_UPDATE };
+
+	return fe->iommu == VHU_FRONTEND_IOMMU ? FE_OP(fe->ops, fe->conn, iotlb_msg, &m) : 0;
+}
+
 /* One ring: size, base, addresses, call, kick (QEMU's vhost_virtqueue_start order). */
 static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, uint32_t base)
 {
@@ -384,7 +400,7 @@ static int start_ring(struct vhu_frontend *fe, struct vhu_drvq *q, uint32_t base
 		return -errno;
 	if ((ret = FE_OP(fe->ops, fe->conn, set_vring_num, q->index, q->num)) ||
 	    (ret = FE_OP(fe->ops, fe->conn, set_vring_base, q->index, base)) ||
-	    (ret = set_addr(fe, q)) ||
+	    (ret = set_addr(fe, q)) || (ret = map_all(fe)) ||
 	    (ret = FE_OP(fe->ops, fe->conn, set_vring_call, q->index, q->call_fd)) ||
 	    (ret = FE_OP(fe->ops, fe->conn, set_vring_kick, q->index, q->kick_fd)))
 		return ret;
@@ -423,16 +439,6 @@ static int setup_device(struct vhu_frontend *fe, bool resume)
 	ret = FE_OP(fe->ops, fe->conn, set_mem_table, &fe->mem);
 	if (ret)
 		return ret;
-	/* The vIOMMU maps the whole area ahead: the back-end misses only after invalidations. */
-	if (fe->iommu == VHU_FRONTEND_IOMMU) {
-		struct vhu_iotlb_msg m = { .iova = (uintptr_t)fe->mem.base + fe->mem.iova_off,
-					   .size = fe->mem.size,
-					   .uaddr = (uintptr_t)fe->mem.base,
-					   .perm = IOTLB_PERM_RW,
-					   .type = IOTLB_UPDATE };
-		if ((ret = FE_OP(fe->ops, fe->conn, iotlb_msg, &m)))
-			return ret;
-	}
 	for (unsigned i = 0; i < fe->nvqs; i++) {
 		struct vhu_drvq *q = &fe->vqs[i];
 		if ((ret = start_ring(fe, q, resume ? drvq_resume_base(q) : drvq_base(q))))

@@ -157,12 +157,15 @@ static int update(struct iotlb *t, const struct mem *mm, const struct vhu_iotlb_
 			(unsigned long long)m->uaddr);
 		return -EINVAL;
 	}
+	pthread_rwlock_wrlock(&t->lock);
+	/* Under the lock: queue threads read the pointer under theirs. */
 	if (!t->e) {
 		t->e = calloc(IOTLB_MAX_ENTRIES, sizeof(t->e[0]));
-		if (!t->e)
+		if (!t->e) {
+			pthread_rwlock_unlock(&t->lock);
 			return -ENOMEM;
+		}
 	}
-	pthread_rwlock_wrlock(&t->lock);
 	/* A new mapping replaces whatever the range held. */
 	remove_range_locked(t, m->iova, last);
 	if (t->n == IOTLB_MAX_ENTRIES) {
@@ -258,13 +261,6 @@ static int lookup_locked(struct iotlb *t, uint64_t iova, unsigned perm, struct i
 	return 0;
 }
 
-/* *len shortened so that [x, x + *len) stays at or below last. */
-static void clip(uint64_t x, uint64_t last, uint64_t *len)
-{
-	if (*len && *len - 1 > last - x)
-		*len = last - x + 1;
-}
-
 int iotlb_lookup(struct iotlb *t, uint64_t iova, uint64_t *len, unsigned perm, uint64_t *uaddr)
 {
 	struct iotlb_entry e;
@@ -276,7 +272,7 @@ int iotlb_lookup(struct iotlb *t, uint64_t iova, uint64_t *len, unsigned perm, u
 	if (ret)
 		return ret;
 	*uaddr = e.uaddr + (iova - e.iova);
-	clip(iova, e.last, len);
+	iotlb_clip(iova, e.last, len);
 	return 0;
 }
 
@@ -339,8 +335,9 @@ int iotlb_translate(struct iotlb *t, struct iotlb_cache *c, const struct mem *mm
 	}
 	if ((c->e[k].perm & perm) != perm)
 		return -EACCES;
+	c->hit = k;
 	*hva = c->e[k].hva + (iova - c->e[k].iova);
-	clip(iova, c->e[k].last, len);
+	iotlb_clip(iova, c->e[k].last, len);
 	return 0;
 }
 

@@ -78,10 +78,11 @@ struct iotlb {
 	unsigned pend_next;
 };
 
-/* One ring's cache: pieces that are both one IOTLB entry and one memory region. */
+/* One ring's cache: pieces that are both one IOTLB entry and one memory region. hit: the
+ * piece the last translation used, tried first (iotlb_cache_last()). */
 struct iotlb_cache {
 	uint64_t gen;
-	unsigned n, next;
+	unsigned n, next, hit;
 	struct {
 		uint64_t iova, last;
 		uint8_t *hva;
@@ -127,7 +128,32 @@ static inline void iotlb_cache_reset(struct iotlb_cache *c)
 {
 	c->n = 0;
 	c->next = 0;
+	c->hit = 0;
 	c->gen = UINT64_MAX;
+}
+/* *len shortened so that [x, x + *len) stays at or below last. */
+static inline void iotlb_clip(uint64_t x, uint64_t last, uint64_t *len)
+{
+	if (*len && *len - 1 > last - x)
+		*len = last - x + 1;
+}
+/*
+ * The hit path of iotlb_translate(), inline: the piece the ring's last translation used, when
+ * the IOTLB has not changed since (the generation, as there), it holds iova and allows perm.
+ * A pointer with *len clipped as there, or NULL: then iotlb_translate() decides (a hit of
+ * another piece, a miss, a refusal). Consecutive descriptors, and a descriptor after its
+ * ring's, mostly lie in one mapping: no call, no scan, no lock for them.
+ */
+static inline void *iotlb_cache_last(struct iotlb *t, const struct iotlb_cache *c, uint64_t iova,
+				     uint64_t *len, unsigned perm)
+{
+	unsigned k = c->hit;
+
+	if (c->gen != iotlb_gen(t) || k >= c->n || iova < c->e[k].iova || iova > c->e[k].last ||
+	    (c->e[k].perm & perm) != perm)
+		return NULL;
+	iotlb_clip(iova, c->e[k].last, len);
+	return c->e[k].hva + (iova - c->e[k].iova);
 }
 /* The guest-physical address of pointer hva into mm, UINT64_MAX when outside every region. */
 uint64_t iotlb_hva_to_gpa(const struct mem *mm, const void *hva);

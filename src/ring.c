@@ -68,6 +68,12 @@ void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned pe
 	*err = -EFAULT;
 	if (!vq->iotlb)
 		return mem_gpa_to_hva(vq->mem, addr, len);
+	/* The last piece again (per_buffer: no shortcut, every range used is noted below). */
+	p = vq->iotlb->per_buffer ? NULL : iotlb_cache_last(vq->iotlb, &vq->tlbc, addr, len, perm);
+	if (likely(p)) {
+		*err = 0;
+		return p;
+	}
 	r = iotlb_translate(vq->iotlb, &vq->tlbc, vq->mem, addr, len, perm, &p, &vq->miss_gen);
 	if (r == 0 && vq->iotlb->per_buffer && *len)
 		tlb_used(vq, addr, addr + (*len - 1));
@@ -109,9 +115,19 @@ static int map_iov_iova(struct vhu_virtq *vq, uint64_t iova, uint32_t len, struc
 			unsigned max, unsigned perm)
 {
 	unsigned n = 0;
-	uint64_t left = len;
+	uint64_t left = len, whole = len;
+	/* The owner's translation (VDUSE) has no IOTLB and no cache. */
+	void *first = vq->iotlb && !vq->iotlb->per_buffer
+			      ? iotlb_cache_last(vq->iotlb, &vq->tlbc, iova, &whole, perm)
+			      : NULL;
 	int err;
 
+	/* Most descriptors lie in the mapping the one before them did: one piece. */
+	if (likely(first && whole == len && max)) {
+		iov[0].iov_base = first;
+		iov[0].iov_len = len;
+		return 1;
+	}
 	while (left) {
 		uint64_t l = left;
 		void *p = ring_piece(vq, iova, &l, perm, &err);

@@ -78,6 +78,7 @@ struct vhu_virtq {
 	struct iotlb *iotlb;
 	struct iotlb_cache tlbc;
 	uint64_t miss_gen;
+	uint64_t ring_gen; /* the IOTLB generation the ring's area pointers were translated in */
 	bool tlb_miss;
 	/* A translation the ring's owner provides instead of the memory table and the IOTLB
 	 * (VDUSE, vduse.c: IOVAs mapped from the kernel's IOTLB fds), with the same contract

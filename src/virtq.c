@@ -59,6 +59,9 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 	/* Tracking state is rebuilt from the region at every start: nothing of an earlier
 	 * start (another size, another region) survives it. */
 	inflight_reset(vq);
+	/* Read before the areas are translated: a change meanwhile has them translated again. */
+	if (vq->iotlb)
+		vq->ring_gen = iotlb_gen(vq->iotlb);
 	ret = packed ? packed_map(vq) : split_map(vq);
 	if (ret == 0 && vq->inf)
 		return packed ? inflight_packed_start(vq) : inflight_split_start(vq);
@@ -94,6 +97,36 @@ uint32_t virtq_base(const struct vhu_virtq *vq)
 	return vring_base_encode(vq->packed, &b);
 }
 
+/*
+ * ACCESS_PLATFORM: "Invalidations take effect for every later translation", the ring's own
+ * areas included. The IOTLB changed since they were translated: again, before the next pop (an
+ * invalidation that did not touch them gives the same pointers). A miss: the ring waits for the
+ * update (-EAGAIN), keeping its old pointers for what was popped already (they point into the
+ * memory regions, which stay mapped); an area now mapped elsewhere moves the ring there; one
+ * mapped without the permission it needs breaks the ring.
+ */
+static int areas_current(struct vhu_virtq *vq)
+{
+	uint64_t g = iotlb_gen(vq->iotlb);
+	int ret;
+
+	if (likely(g == vq->ring_gen))
+		return 0;
+	ret = vq->packed ? packed_areas(vq) : split_areas(vq);
+	if (ret == -EAGAIN)
+		return ret;
+	if (ret)
+		return ring_broken(vq,
+				   "after an IOTLB change its areas (desc 0x%llx avail 0x%llx used "
+				   "0x%llx) are %s",
+				   (unsigned long long)vq->addr.desc,
+				   (unsigned long long)vq->addr.avail,
+				   (unsigned long long)vq->addr.used,
+				   ret == -EINVAL ? "misaligned" : "not mapped for the device");
+	vq->ring_gen = g;
+	return 0;
+}
+
 /* The SIGBUS guard (guard.h) found this device's memory shrunk, before or during this call
  * (the access that faulted read zeroes): the ring is broken. */
 static bool poisoned(struct vhu_virtq *vq)
@@ -111,11 +144,16 @@ VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	if (unlikely(vq->broken) || poisoned(vq))
 		return -EIO;
 	/* ACCESS_PLATFORM: after a miss, nothing until the update came (it kicks the ring). */
-	if (unlikely(vq->iotlb) && ring_tlb_waiting(vq))
-		return 0;
-	if (unlikely(vq->iotlb) && vq->iotlb->per_buffer) {
-		vq->tlb_nused = 0;
-		vq->tlb_over = false;
+	if (unlikely(vq->iotlb)) {
+		if (ring_tlb_waiting(vq))
+			return 0;
+		ret = areas_current(vq);
+		if (ret)
+			return ret == -EAGAIN ? 0 : ret;
+		if (vq->iotlb->per_buffer) {
+			vq->tlb_nused = 0;
+			vq->tlb_over = false;
+		}
 	}
 	ret = vq->packed ? packed_pop(vq, e) : split_pop(vq, e);
 	if (ret == -EAGAIN)

@@ -18,6 +18,10 @@ bool split_flush(struct vhu_virtq *vq);
 bool split_enable_notify(struct vhu_virtq *vq);
 void split_disable_notify(struct vhu_virtq *vq);
 int split_map(struct vhu_virtq *vq);
+/* The ring's area pointers (and log addresses) from its addresses; nothing changed unless all
+ * are mapped: -EAGAIN (an IOTLB miss, sent), -EFAULT, -EINVAL. Part of _map; with ACCESS_PLATFORM
+ * also again after an IOTLB change (virtq.c). */
+int split_areas(struct vhu_virtq *vq);
 
 int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e);
 void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
@@ -27,5 +31,6 @@ void packed_publish(struct vhu_virtq *vq);
 bool packed_enable_notify(struct vhu_virtq *vq);
 void packed_disable_notify(struct vhu_virtq *vq);
 int packed_map(struct vhu_virtq *vq);
+int packed_areas(struct vhu_virtq *vq);
 
 #endif

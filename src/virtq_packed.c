@@ -12,20 +12,21 @@
 #include "virtq_layout.h"
 #include "vring.h"
 
-int packed_map(struct vhu_virtq *vq)
+int packed_areas(struct vhu_virtq *vq)
 {
-	vq->pk.desc = ring_area(vq, vq->addr.desc, vring_packed_desc_size(vq->num), IOTLB_PERM_RW);
-	vq->pk.driver = ring_area(vq, vq->addr.avail, VRING_PACKED_EVENT_SIZE, IOTLB_PERM_RO);
-	vq->pk.device = ring_area(vq, vq->addr.used, VRING_PACKED_EVENT_SIZE, IOTLB_PERM_WO);
-	if (!vq->pk.desc || !vq->pk.driver || !vq->pk.device)
+	void *desc = ring_area(vq, vq->addr.desc, vring_packed_desc_size(vq->num), IOTLB_PERM_RW);
+	void *driver = ring_area(vq, vq->addr.avail, VRING_PACKED_EVENT_SIZE, IOTLB_PERM_RO);
+	void *device = ring_area(vq, vq->addr.used, VRING_PACKED_EVENT_SIZE, IOTLB_PERM_WO);
+
+	if (!desc || !driver || !device)
 		return vq->tlb_miss ? -EAGAIN : -EFAULT;
 	/* The spec's alignment of the addresses, and of our pointers (see virtq_split.c). */
 	if (!vring_packed_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used) ||
-	    !vring_packed_aligned((uintptr_t)vq->pk.desc, (uintptr_t)vq->pk.driver,
-				  (uintptr_t)vq->pk.device))
+	    !vring_packed_aligned((uintptr_t)desc, (uintptr_t)driver, (uintptr_t)device))
 		return -EINVAL;
-	if (vq->base_avail >= vq->num || vq->base_used >= vq->num)
-		return -EINVAL;
+	vq->pk.desc = desc;
+	vq->pk.driver = driver;
+	vq->pk.device = device;
 	/* What the device writes, by guest address for the dirty log: the descriptor ring (used
 	 * descriptors) and the device event area. QEMU's log_guest_addr names only the latter. */
 	vq->log_used = mem_uva_to_gpa(vq->mem, vq->addr.desc);
@@ -34,6 +35,17 @@ int packed_map(struct vhu_virtq *vq)
 		vq->log_used = iotlb_hva_to_gpa(vq->mem, vq->pk.desc);
 		vq->log_device = iotlb_hva_to_gpa(vq->mem, vq->pk.device);
 	}
+	return 0;
+}
+
+int packed_map(struct vhu_virtq *vq)
+{
+	int ret;
+
+	if (vq->base_avail >= vq->num || vq->base_used >= vq->num)
+		return -EINVAL;
+	if ((ret = packed_areas(vq)))
+		return ret;
 	vq->last_avail_idx = vq->base_avail;
 	vq->avail_wrap = vq->base_avail_wrap;
 	vq->used_idx = vq->base_used;

@@ -22,29 +22,38 @@ static inline uint16_t *used_event(struct vhu_virtq *vq)
 	return vring_split_used_event(vq->split.avail, vq->num);
 }
 
-int split_map(struct vhu_virtq *vq)
+int split_areas(struct vhu_virtq *vq)
 {
-	vq->split.desc =
-		ring_area(vq, vq->addr.desc, vring_split_desc_size(vq->num), IOTLB_PERM_RO);
-	vq->split.avail =
-		ring_area(vq, vq->addr.avail, vring_split_avail_size(vq->num), IOTLB_PERM_RO);
-	vq->split.used =
-		ring_area(vq, vq->addr.used, vring_split_used_size(vq->num), IOTLB_PERM_WO);
-	if (!vq->split.desc || !vq->split.avail || !vq->split.used)
+	void *desc = ring_area(vq, vq->addr.desc, vring_split_desc_size(vq->num), IOTLB_PERM_RO);
+	void *avail = ring_area(vq, vq->addr.avail, vring_split_avail_size(vq->num), IOTLB_PERM_RO);
+	void *used = ring_area(vq, vq->addr.used, vring_split_used_size(vq->num), IOTLB_PERM_WO);
+
+	if (!desc || !avail || !used)
 		return vq->tlb_miss ? -EAGAIN : -EFAULT;
 	/* The spec's alignment of the front-end's addresses, and of our pointers too: a region
 	 * whose user address and file offset disagree modulo 4 would misalign them, and the
 	 * index and flag fields are accessed atomically. */
 	if (!vring_split_aligned(vq->addr.desc, vq->addr.avail, vq->addr.used) ||
-	    !vring_split_aligned((uintptr_t)vq->split.desc, (uintptr_t)vq->split.avail,
-				 (uintptr_t)vq->split.used))
+	    !vring_split_aligned((uintptr_t)desc, (uintptr_t)avail, (uintptr_t)used))
 		return -EINVAL;
+	vq->split.desc = desc;
+	vq->split.avail = avail;
+	vq->split.used = used;
 	/* "VHOST_VRING_F_LOG": the used ring is logged at the address the front-end gave. */
 	vq->log_used = vq->addr.log;
 	/* ACCESS_PLATFORM: the log address is an IOVA too (QEMU gives the used ring's); the log
 	 * is by guest-physical address, which is where the used ring is. */
 	if (vq->iotlb)
 		vq->log_used = iotlb_hva_to_gpa(vq->mem, vq->split.used);
+	return 0;
+}
+
+int split_map(struct vhu_virtq *vq)
+{
+	int ret = split_areas(vq);
+
+	if (ret)
+		return ret;
 	vq->last_avail_idx = vq->base_avail;
 	vq->shadow_avail_idx = vq->base_avail;
 	/* A ring that was only paused resumes where it was; a new one takes the used index from

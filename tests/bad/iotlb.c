@@ -16,6 +16,8 @@
  *  - vhu-blk --iotlb-per-buffer: an IOVA the "guest" mapped elsewhere without telling the
  *    back-end (QEMU 7.2 under a lazy guest) is asked for again by the next request that uses
  *    it, and that request moves the new page's bytes, not the old one's.
+ *  - vhu-blk: an invalidation of a running ring's own area (its avail ring) takes effect at
+ *    the next request: a miss names the area, nothing completes until the update.
  * usage: iotlb PATH-TO-DAEMON blk|net
  */
 #include <errno.h>
@@ -321,6 +323,44 @@ static int stop_forgets(void)
 	return 0;
 }
 
+/* A running ring whose avail ring is invalidated: the ring's own areas are translations too
+ * ("invalidations take effect for every later translation"), not pointers kept from its start. */
+static int ring_invalidated(void)
+{
+	struct drv d;
+	struct vhu_hdr h;
+	struct vhu_iotlb_msg m;
+	uint32_t id, len;
+	uint64_t avail;
+
+	ASSERT_OK(start(&d));
+	avail = drv_gpa(d.r[0].avail_off);
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, DRV_GPA_BASE, DRV_MEM_SIZE, 0, RW), 0);
+	memset(data_ptr(&d, 0), 0x77, 4096);
+	ASSERT_EQ(blk_io(&d, 0, VIRTIO_BLK_T_OUT, 24), VIRTIO_BLK_S_OK);
+	chan_drain(d.chan);
+	ASSERT_EQ(drv_iotlb(&d, INVALIDATE, avail, 4096, 0, 0), 0);
+	memset(data_ptr(&d, 1), 0, 4096);
+	blk_submit(&d, 1, VIRTIO_BLK_T_IN, 24);
+	if (chan_recv(d.chan, &h, &m, 3000) != 0) {
+		T_FAILF("no miss after the avail ring was invalidated: the ring ran on its old "
+			"pointer");
+		return -1;
+	}
+	ASSERT_EQ(m.type, 1);
+	ASSERT_EQ(m.iova & ~0xfffull, avail);
+	ASSERT_EQ(m.perm, RO);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 500), 0);
+	/* Mapped again: the request goes through with the data written before. */
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, avail, 4096, avail - DRV_GPA_BASE, RO), 0);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+	ASSERT_EQ(*drv_buf(&d, 0, 3), VIRTIO_BLK_S_OK);
+	ASSERT_OK(memcmp(data_ptr(&d, 0), data_ptr(&d, 1), 4096));
+	chan_drain(d.chan);
+	drv_close(&d);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -349,6 +389,7 @@ int main(int argc, char **argv)
 	if (blk) {
 		RUN(misses);
 		RUN(stop_forgets);
+		RUN(ring_invalidated);
 		/* The same daemon again, with --iotlb-per-buffer. */
 		bad_stop(&dm);
 		unlink(sock_path);

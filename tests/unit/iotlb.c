@@ -292,10 +292,61 @@ static int translate(void)
 	return 0;
 }
 
+/* The inline hit path (iotlb_cache_last): only the piece the last translation used, only while
+ * the IOTLB is unchanged, only with the permission; clipped at the piece's end. */
+static int last_hit(void)
+{
+	struct iotlb t;
+	struct iotlb_cache c;
+	uint8_t *base = mm.regions[0].hva;
+	uint64_t len, g = 0;
+	void *p;
+
+	iotlb_init(&t, &quiet, NULL, NULL);
+	iotlb_cache_reset(&c);
+	ASSERT_OK(upd(&t, 0x10000, 0x2000, UVA, IOTLB_PERM_RW));
+	ASSERT_OK(upd(&t, 0x20000, 0x1000, UVA + 0x4000, IOTLB_PERM_RO));
+	len = 0x10;
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x10000, &len, IOTLB_PERM_RO) == NULL); /* empty */
+	ASSERT_OK(iotlb_translate(&t, &c, &mm, 0x10010, &len, IOTLB_PERM_RW, &p, &g));
+	len = 0x100;
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x10100, &len, IOTLB_PERM_RO) == base + 0x100);
+	ASSERT_EQ(len, 0x100);
+	len = 0x100;
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x11ff0, &len, IOTLB_PERM_WO) == base + 0x1ff0);
+	ASSERT_EQ(len, 0x10);
+	/* Outside the piece, either side: the full translation decides. */
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0xfff0, &len, IOTLB_PERM_RO) == NULL);
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x12000, &len, IOTLB_PERM_RO) == NULL);
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x20000, &len, IOTLB_PERM_RO) == NULL);
+	/* Another piece used: it is the last one now; its permission holds on the hit path. */
+	len = 8;
+	ASSERT_OK(iotlb_translate(&t, &c, &mm, 0x20000, &len, IOTLB_PERM_RO, &p, &g));
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x20008, &len, IOTLB_PERM_RO) == base + 0x4008);
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x20008, &len, IOTLB_PERM_WO) == NULL);
+	ASSERT_EQ(iotlb_translate(&t, &c, &mm, 0x20008, &len, IOTLB_PERM_WO, &p, &g), -EACCES);
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x10000, &len, IOTLB_PERM_RO) == NULL);
+	/* Back to the first from the cache (no new fill): the last one again. */
+	ASSERT_OK(iotlb_translate(&t, &c, &mm, 0x10000, &len, IOTLB_PERM_RO, &p, &g));
+	ASSERT_EQ(c.n, 2);
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x10008, &len, IOTLB_PERM_RO) == base + 8);
+	/* Any change of the IOTLB, even elsewhere, ends the hit path until the next fill. */
+	ASSERT_OK(upd(&t, 0x30000, 0x1000, UVA + 0x8000, IOTLB_PERM_RW));
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x10008, &len, IOTLB_PERM_RO) == NULL);
+	ASSERT_OK(iotlb_translate(&t, &c, &mm, 0x10008, &len, IOTLB_PERM_RO, &p, &g));
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x10008, &len, IOTLB_PERM_RO) == base + 8);
+	/* Invalidated: no hit, and the translation misses. */
+	ASSERT_OK(inval(&t, 0x10000, 0x1000));
+	ASSERT_TRUE(iotlb_cache_last(&t, &c, 0x10008, &len, IOTLB_PERM_RO) == NULL);
+	ASSERT_EQ(iotlb_translate(&t, &c, &mm, 0x10008, &len, IOTLB_PERM_RO, &p, &g), -EAGAIN);
+	iotlb_destroy(&t);
+	return 0;
+}
+
 /* A queue thread translating while the dispatch thread maps and unmaps: every answer is a
  * miss or the right pointer (run under TSan/ASan for the rest). */
 static struct iotlb shared;
-static volatile bool stop;
+static bool stop; /* atomic */
 static int bad_answers;
 
 static void *translator(void *arg)
@@ -303,12 +354,14 @@ static void *translator(void *arg)
 	struct iotlb_cache c;
 	(void)arg;
 	iotlb_cache_reset(&c);
-	while (!stop) {
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
 		for (uint64_t i = 0; i < 64; i++) {
-			uint64_t len = 8, g;
-			void *p;
-			int r = iotlb_translate(&shared, &c, &mm, 0x100000 + i * 0x1000 + 8, &len,
-						IOTLB_PERM_RO, &p, &g);
+			uint64_t len = 8, g, iova = 0x100000 + i * 0x1000 + 8;
+			/* As ring_piece(): the inline hit path first. */
+			void *p = iotlb_cache_last(&shared, &c, iova, &len, IOTLB_PERM_RO);
+			int r = p ? 0
+				  : iotlb_translate(&shared, &c, &mm, iova, &len, IOTLB_PERM_RO, &p,
+						    &g);
 			if (r == 0 && p != mm.regions[0].hva + i * 0x1000 + 8)
 				__atomic_add_fetch(&bad_answers, 1, __ATOMIC_RELAXED);
 			if (r != 0 && r != -EAGAIN)
@@ -330,7 +383,7 @@ static int threads(void)
 		if (round % 3 == 0)
 			inval(&shared, 0x100000 + ((round * 7) % 64) * 0x1000, 0x3000);
 	}
-	stop = true;
+	__atomic_store_n(&stop, true, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	ASSERT_EQ(bad_answers, 0);
 	iotlb_destroy(&shared);
@@ -347,6 +400,7 @@ int main(void)
 	RUN(bounded);
 	RUN(forget);
 	RUN(translate);
+	RUN(last_hit);
 	RUN(threads);
 	mem_clear(&mm);
 	T_MAIN_END();
