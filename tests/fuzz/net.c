@@ -131,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *frames;
 	size_t flen = 0;
 
+	n->mtu = 1500;
 	if (memfd < 0) {
 		memfd = memfd_create("fuzz-net", MFD_CLOEXEC);
 		logfd = memfd_create("fuzz-net-log", MFD_CLOEXEC);
@@ -195,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			l = (size_t)(frames + flen - fp);
 		memcpy(frame, fp, l);
 		fp += l;
-		port_send(n, p, (unsigned)i, frame, (uint32_t)l);
+		port_send(n, p, (unsigned)i, NULL, frame, (uint32_t)l);
 		net_flush_dirty(n);
 		net_reap(n);
 	}
