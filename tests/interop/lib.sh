@@ -81,10 +81,10 @@ guest_initrd() {
 	cat >"$d/test.sh"
 	chmod +x "$d/test.sh"
 	mkdir -p "$d/bin"
-	for p in udpcheck blkzero; do
+	for p in udpcheck blkzero tcpcheck; do
 		cp "$BUILD/tests/$p" "$d/bin/$p" || fail "build tests/$p first"
 	done
-	(cd "$d" && printf 'test.sh\nbin\nbin/udpcheck\nbin/blkzero\n' | cpio -o -H newc --quiet | gzip -1) >"$T/$name.extra.gz"
+	(cd "$d" && printf 'test.sh\nbin\nbin/udpcheck\nbin/blkzero\nbin/tcpcheck\n' | cpio -o -H newc --quiet | gzip -1) >"$T/$name.extra.gz"
 	cat "$GUEST/initramfs.cpio.gz" "$T/$name.extra.gz" >"$T/$name.cpio.gz"
 }
 
