@@ -152,7 +152,7 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const struct g
 	/* "The device MUST NOT pass received packets that exceed mtu (plus low level ethernet
 	 * header length) size with gso_type NONE or ECN after VIRTIO_NET_F_MTU has been
 	 * successfully negotiated" (a VLAN tag counted as part of that header). */
-	if (!h->gso_type && (feat & (1ULL << VIRTIO_NET_F_MTU)) && len > n->mtu + 18u) {
+	if (!h->gso_type && (feat & (1ULL << VIRTIO_NET_F_MTU)) && len > p->mtu + 18u) {
 		p->oversize++;
 		q->drops++;
 		return -EMSGSIZE;
@@ -593,7 +593,7 @@ static int cb_get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 	memcpy(c.mac, p->mac, 6);
 	c.status = VIRTIO_NET_S_LINK_UP;
 	c.max_virtqueue_pairs = (uint16_t)p->pairs;
-	c.mtu = (uint16_t)p->net->mtu;
+	c.mtu = (uint16_t)p->mtu;
 	if (off > sizeof(c) || len > sizeof(c) - off)
 		return -EINVAL;
 	memcpy(buf, (uint8_t *)&c + off, len);
@@ -653,6 +653,30 @@ static int rarp(struct port *p, const struct vhu_msg *m)
 	return VHU_MSG_HANDLED;
 }
 
+/*
+ * NET_SET_MTU, vhost-user.rst: "Set host MTU value exposed to the guest ... the back-end must
+ * respond with zero in case the specified MTU is valid, or non-zero otherwise." QEMU sends it
+ * with host_mtu=N on the device (its config space is its own): the port then holds frames to
+ * that MTU instead of --mtu. Valid: the virtio range, 68 to 65535.
+ */
+static int set_mtu(struct port *p, const struct vhu_msg *m)
+{
+	uint64_t v;
+	char msg[96];
+
+	memcpy(&v, m->payload, sizeof(v));
+	if (v < 68 || v > NET_MAX_MTU) {
+		snprintf(msg, sizeof(msg), "NET_SET_MTU %llu refused: not 68 to %u",
+			 (unsigned long long)v, NET_MAX_MTU);
+		net_log(p, VHU_LOG_WARN, msg);
+		return VHU_MSG_REFUSED;
+	}
+	p->mtu = (unsigned)v;
+	snprintf(msg, sizeof(msg), "NET_SET_MTU: MTU %u", p->mtu);
+	net_log(p, VHU_LOG_INFO, msg);
+	return VHU_MSG_HANDLED;
+}
+
 /* The requests libvhu leaves to the device. */
 static int cb_process_msg(void *dev, struct vhu_msg *m)
 {
@@ -663,6 +687,9 @@ static int cb_process_msg(void *dev, struct vhu_msg *m)
 	if (m->request == VHU_REQ_SEND_RARP && m->size == sizeof(uint64_t) && m->nfds == 0 &&
 	    (vhu_backend_protocol_features(p->be) & (1ULL << VHU_PROTO_F_RARP)))
 		return rarp(p, m);
+	if (m->request == VHU_REQ_NET_SET_MTU && m->size == sizeof(uint64_t) && m->nfds == 0 &&
+	    (vhu_backend_protocol_features(p->be) & (1ULL << VHU_PROTO_F_NET_MTU)))
+		return set_mtu(p, m);
 	return VHU_MSG_NOT_HANDLED;
 }
 
@@ -699,6 +726,7 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	snprintf(p->name, sizeof(p->name), "%s", path ? path : "fd");
 	p->pairs = pairs;
 	p->hdr_len = 12;
+	p->mtu = n->mtu;
 	p->ops = (struct vhu_device_ops){
 		.size = sizeof(p->ops),
 		.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
@@ -713,7 +741,8 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 			    NET_OFFLOAD_FEATURES,
 		/* BACKEND_REQ: the channel IOTLB misses go on (ACCESS_PLATFORM needs it). */
 		.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_RARP) |
-				     (1ULL << VHU_PROTO_F_BACKEND_REQ),
+				     (1ULL << VHU_PROTO_F_BACKEND_REQ) |
+				     (1ULL << VHU_PROTO_F_NET_MTU),
 		.queue_num = pairs,
 		.get_config = cb_get_config,
 		.queue_start = cb_queue_start,
