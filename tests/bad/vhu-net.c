@@ -1036,7 +1036,8 @@ static bool udp_csum_ok(const uint8_t *f)
  * Headers a front-end sends with its frames (CSUM, HOST_TSO4 negotiated): one that does not match
  * the frame (gso_type TCPV4 on a UDP frame; csum_start past the frame) drops that frame, counted
  * and logged, and nothing else; a partial checksum is passed on as it is to a port with
- * GUEST_CSUM, and completed by vhu-net for one without.
+ * GUEST_CSUM, and completed by vhu-net for one without, or for one whose driver turned its
+ * offloads off (VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET 0 on the control queue).
  */
 static int offload_headers(void)
 {
@@ -1049,6 +1050,7 @@ static int offload_headers(void)
 
 	for (int with_guest = 1; with_guest >= 0; with_guest--) {
 		ASSERT_OK(drv_open(&d, sock_path));
+		d.nq = 3;
 		ASSERT_OK(drv_start(&d, false, with_guest ? ~0ull : ~guest));
 		ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_CSUM));
 		ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_HOST_TSO4));
@@ -1081,6 +1083,20 @@ static int offload_headers(void)
 			ASSERT_TRUE(udp_csum_ok(r + 12));
 		}
 		ASSERT_OK(memcmp(r + 12 + 42, "checksum me, please", 18));
+		if (with_guest) {
+			const uint64_t none = 0;
+			ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_GUEST_OFFLOADS,
+					   VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET, &none, 8),
+				  VIRTIO_NET_OK);
+			ASSERT_TRUE(drv_add_buf(&d, 0, 1, 2048, true) >= 0);
+			csum_frame(&d, 3, 34);
+			ASSERT_TRUE(drv_add_buf(&d, 1, 3, 12 + 60, false) >= 0);
+			ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+			ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+			r = drv_buf(&d, 0, 1);
+			ASSERT_EQ(r[0], 0);
+			ASSERT_TRUE(udp_csum_ok(r + 12));
+		}
 		drv_close(&d);
 		ASSERT_OK(check_clean("offload headers"));
 	}
