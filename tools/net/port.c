@@ -233,8 +233,10 @@ static int seg_out(void *opaque, const uint8_t *seg, uint32_t len)
 	static const struct gso_hdr none;
 	struct seg_ctx *c = opaque;
 
-	send_one(c->n, c->p, c->qp, &none, seg, len);
-	return 0; /* a segment dropped is a frame dropped: the others still go */
+	/* The first segment that cannot be delivered (no receive buffer, over the MTU, the port
+	 * gone) ends the frame: the rest would fail too, and a hostile gso_size of 1 must not
+	 * cost tens of thousands of attempts while every other port waits. */
+	return send_one(c->n, c->p, c->qp, &none, seg, len);
 }
 
 int port_send(struct net *n, struct port *p, unsigned qp, const struct gso_hdr *h, const uint8_t *f,
@@ -257,7 +259,8 @@ int port_send(struct net *n, struct port *p, unsigned qp, const struct gso_hdr *
 		if (h->gso_type) {
 			struct seg_ctx c = { n, p, qp };
 			p->gso_soft++;
-			return gso_segment(h, f, len, n->seg, seg_out, &c) < 0 ? -EINVAL : 0;
+			int r = gso_segment(h, f, len, n->seg, seg_out, &c);
+			return r < 0 ? r : 0;
 		}
 		memcpy(n->seg, f, len);
 		gso_csum_complete(h, n->seg, len);
