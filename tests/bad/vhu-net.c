@@ -949,6 +949,151 @@ static int ctrl_after_reset(void)
 	return bad_check_clean(&dm, "control queue filters after RESET_DEVICE");
 }
 
+/* ---- offloads: the virtio-net header a front-end sends ---- */
+
+static uint32_t sum16(uint32_t s, const uint8_t *p, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		s += (i & 1) ? p[i] : (uint32_t)p[i] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return s;
+}
+
+/* A 60-byte UDP/IPv4 frame with a partial checksum (the pseudo-header sum in its field) and the
+ * header that says so, at tx slot `slot`; returns the buffer. */
+static uint8_t *csum_frame(struct drv *d, unsigned slot, uint16_t csum_start)
+{
+	uint8_t *b = drv_buf(d, 1, slot), *f = b + 12;
+	uint8_t frame[60] = { 0x52, 0x54, 0, 0, 0, 2, 0x52, 0x54, 0, 0, 0, 1, 0x08, 0x00, 0x45 };
+
+	frame[17] = 46; /* IPv4 total length */
+	frame[22] = 64;
+	frame[23] = 17;
+	memcpy(frame + 26, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+	memcpy(frame + 34, "\x10\x00\x20\x00\x00\x1a", 6); /* ports, UDP length 26 */
+	memcpy(frame + 42, "checksum me, please", 18);
+	uint32_t ip = ~sum16(0, frame + 14, 20) & 0xffff;
+	frame[24] = (uint8_t)(ip >> 8);
+	frame[25] = (uint8_t)ip;
+	uint32_t ps = sum16(17 + 26, frame + 26, 8);
+	frame[40] = (uint8_t)(ps >> 8);
+	frame[41] = (uint8_t)ps;
+	memset(b, 0, 12);
+	b[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	b[6] = (uint8_t)csum_start; /* csum_start, le16 */
+	b[7] = (uint8_t)(csum_start >> 8);
+	b[8] = 6; /* csum_offset: UDP's checksum field */
+	memcpy(f, frame, sizeof(frame));
+	return b;
+}
+
+/* Whether the UDP/IPv4 frame's checksum is complete and right. */
+static bool udp_csum_ok(const uint8_t *f)
+{
+	return sum16(sum16(17 + 26, f + 26, 8), f + 34, 26) == 0xffff;
+}
+
+/*
+ * Headers a front-end sends with its frames (CSUM, HOST_TSO4 negotiated): one that does not match
+ * the frame (gso_type TCPV4 on a UDP frame; csum_start past the frame) drops that frame, counted
+ * and logged, and nothing else; a partial checksum is passed on as it is to a port with
+ * GUEST_CSUM, and completed by vhu-net for one without, or for one whose driver turned its
+ * offloads off (VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET 0 on the control queue).
+ */
+static int offload_headers(void)
+{
+	const uint64_t guest = (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+			       (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+			       (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
+			       (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << 54) | (1ULL << 55);
+	uint32_t id, len;
+	struct drv d;
+
+	for (int with_guest = 1; with_guest >= 0; with_guest--) {
+		ASSERT_OK(drv_open(&d, sock_path));
+		d.nq = 3;
+		ASSERT_OK(drv_start(&d, false, with_guest ? ~0ull : ~guest));
+		ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_CSUM));
+		ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_HOST_TSO4));
+		ASSERT_EQ(!!(d.features & (1ULL << VIRTIO_NET_F_GUEST_CSUM)), with_guest);
+		ASSERT_TRUE(drv_add_buf(&d, 0, 0, 2048, true) >= 0);
+		/* Bad: TSO on a UDP frame; then a checksum field outside the frame. */
+		uint8_t *b = csum_frame(&d, 0, 34);
+		b[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+		b[4] = 100; /* gso_size */
+		ASSERT_TRUE(drv_add_buf(&d, 1, 0, 12 + 60, false) >= 0);
+		ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+		csum_frame(&d, 1, 59);
+		ASSERT_TRUE(drv_add_buf(&d, 1, 1, 12 + 60, false) >= 0);
+		ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+		ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 300), 0); /* both dropped */
+		/* Good: the partial checksum comes back, whole or completed. */
+		csum_frame(&d, 2, 34);
+		ASSERT_TRUE(drv_add_buf(&d, 1, 2, 12 + 60, false) >= 0);
+		ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+		ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+		ASSERT_EQ(len, 12 + 60);
+		const uint8_t *r = drv_buf(&d, 0, 0);
+		if (with_guest) {
+			ASSERT_EQ(r[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
+			ASSERT_EQ(r[6] | r[7] << 8, 34);
+			ASSERT_EQ(r[8] | r[9] << 8, 6);
+			ASSERT_TRUE(!udp_csum_ok(r + 12));
+		} else {
+			ASSERT_EQ(r[0], 0);
+			ASSERT_TRUE(udp_csum_ok(r + 12));
+		}
+		ASSERT_OK(memcmp(r + 12 + 42, "checksum me, please", 18));
+		if (with_guest) {
+			const uint64_t none = 0;
+			ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_GUEST_OFFLOADS,
+					   VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET, &none, 8),
+				  VIRTIO_NET_OK);
+			ASSERT_TRUE(drv_add_buf(&d, 0, 1, 2048, true) >= 0);
+			csum_frame(&d, 3, 34);
+			ASSERT_TRUE(drv_add_buf(&d, 1, 3, 12 + 60, false) >= 0);
+			ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+			ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+			r = drv_buf(&d, 0, 1);
+			ASSERT_EQ(r[0], 0);
+			ASSERT_TRUE(udp_csum_ok(r + 12));
+		}
+		drv_close(&d);
+		ASSERT_OK(bad_check_clean(&dm, "offload headers"));
+	}
+	ASSERT_TRUE(grep_log(log_path, "virtio-net header does not match"));
+	return 0;
+}
+
+/*
+ * MTU negotiated (vhu-net's default 1500): "The device MUST NOT pass received packets that exceed
+ * mtu (plus low level ethernet header length) size with gso_type NONE": a 1600-byte frame is
+ * dropped on its way back, a 1518-byte one (a VLAN tag's room) delivered.
+ */
+static int mtu_oversize(void)
+{
+	uint32_t id, len;
+	struct drv d;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	ASSERT_OK(drv_start(&d, false, ~0ull));
+	ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_MTU));
+	ASSERT_TRUE(drv_add_buf(&d, 0, 0, 2048, true) >= 0);
+	for (unsigned i = 0; i < 2; i++) {
+		uint32_t flen = i ? 1518 : 1600;
+		uint8_t *b = drv_buf(&d, 1, i);
+		memset(b, 0, 12 + flen);
+		memcpy(b + 12, "\x52\x54\0\0\0\x02\x52\x54\0\0\0\x01\x88\xb5", 14);
+		ASSERT_TRUE(drv_add_buf(&d, 1, i, 12 + flen, false) >= 0);
+		ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+		ASSERT_EQ(drv_get_used(&d, 0, &id, &len, i ? 3000 : 300), i);
+	}
+	ASSERT_EQ(len, 12 + 1518);
+	drv_close(&d);
+	return bad_check_clean(&dm, "MTU");
+}
+
 static int good_split(void)
 {
 	return good_session(false);
@@ -1028,6 +1173,8 @@ int main(int argc, char **argv)
 	RUN(good_packed);
 	RUN(good_ctrl);
 	RUN(ctrl_after_reset);
+	RUN(offload_headers);
+	RUN(mtu_oversize);
 	{
 		int before = t_failed;
 		if (two_ports(argv[1]) && t_failed == before)

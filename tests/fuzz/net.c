@@ -41,7 +41,9 @@ struct fuzz_hdr {
 	uint8_t poll_ns;
 	/* bit 0: protocol features RARP and LOG_SHMFD, a dirty log, LOG_ALL and VHOST_VRING_F_LOG
 	 * on every ring (rings then enabled with SET_VRING_ENABLE); bit 1 (with bit 0): SEND_RARP
-	 * of the first 6 bytes of the frames after the kicks */
+	 * of the first 6 bytes of the frames after the kicks; bit 2: the offloads a driver may
+	 * ask for (CSUM, HOST_TSO4/6, HOST_ECN, HOST_USO: tx headers checked, segmented or
+	 * checksummed on the way); bit 3: the GUEST_* offloads (frames passed whole) */
 	uint8_t proto;
 	uint16_t frame_len[NFRAMES];
 };
@@ -81,6 +83,14 @@ static unsigned handshake(int fd, const struct fuzz_hdr *h, unsigned nvqs, int *
 		f |= 1ULL << VIRTIO_NET_F_MQ;
 	if (h->flags & 64)
 		f |= 1ULL << VIRTIO_F_IN_ORDER;
+	if (h->proto & 4)
+		f |= (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+		     (1ULL << VIRTIO_NET_F_HOST_TSO6) | (1ULL << VIRTIO_NET_F_HOST_ECN) |
+		     (1ULL << VIRTIO_NET_F_HOST_USO);
+	if (h->proto & 8)
+		f |= (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+		     (1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN) |
+		     (1ULL << VIRTIO_NET_F_GUEST_USO4) | (1ULL << VIRTIO_NET_F_GUEST_USO6);
 	n += send_msg(fd, VHU_REQ_SET_OWNER, NULL, 0, -1) == 0;
 	if (h->proto & 1) {
 		uint64_t pf = (1ULL << VHU_PROTO_F_RARP) | (1ULL << VHU_PROTO_F_LOG_SHMFD);
@@ -131,6 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *frames;
 	size_t flen = 0;
 
+	n->mtu = 1500;
 	if (memfd < 0) {
 		memfd = memfd_create("fuzz-net", MFD_CLOEXEC);
 		logfd = memfd_create("fuzz-net-log", MFD_CLOEXEC);
@@ -195,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			l = (size_t)(frames + flen - fp);
 		memcpy(frame, fp, l);
 		fp += l;
-		port_send(n, p, (unsigned)i, frame, (uint32_t)l);
+		port_send(n, p, (unsigned)i, NULL, frame, (uint32_t)l);
 		net_flush_dirty(n);
 		net_reap(n);
 	}

@@ -115,7 +115,7 @@ guest_initrd() {
 	cat >"$d/test.sh"
 	chmod +x "$d/test.sh"
 	mkdir -p "$d/bin"
-	for p in udpcheck blkzero; do
+	for p in udpcheck blkzero tcpcheck; do
 		cp "$BUILD/tests/$p" "$d/bin/$p" || fail "build tests/$p first"
 	done
 	# shellcheck disable=SC2086

@@ -287,6 +287,46 @@ static int rx_filter(void)
 	return 0;
 }
 
+/* CTRL_GUEST_OFFLOADS_SET: a le64 of GUEST_* feature bits, each one negotiated. */
+static int guest_offloads(void)
+{
+	const uint64_t tso = (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_TSO4);
+	const uint64_t f = tso | (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS);
+	const uint8_t csum_only[8] = { 1 << VIRTIO_NET_F_GUEST_CSUM }, none[8] = { 0 };
+	const uint8_t tso6[8] = { 1 << VIRTIO_NET_F_GUEST_CSUM,
+				  1 << (VIRTIO_NET_F_GUEST_TSO6 - 8) };
+	const uint8_t uso4[8] = { [6] = 1 << (VIRTIO_NET_F_GUEST_USO4 - 48) };
+	static struct port p;
+
+	p.guest_offloads = tso;
+	/* Without the feature, refused. */
+	ASSERT_EQ(cmd(&p, tso, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+		      none, 8),
+		  VIRTIO_NET_ERR);
+	ASSERT_EQ(p.guest_offloads, tso);
+	ASSERT_EQ(cmd(&p, f, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+		      csum_only, 8),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(p.guest_offloads, 1ULL << VIRTIO_NET_F_GUEST_CSUM);
+	/* Not negotiated (TSO6, USO4), short, or another command: refused, nothing changed. */
+	ASSERT_EQ(cmd(&p, f, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+		      tso6, 8),
+		  VIRTIO_NET_ERR);
+	ASSERT_EQ(cmd(&p, f, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+		      uso4, 8),
+		  VIRTIO_NET_ERR);
+	ASSERT_EQ(cmd(&p, f, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+		      none, 4),
+		  VIRTIO_NET_ERR);
+	ASSERT_EQ(cmd(&p, f, VIRTIO_NET_CTRL_GUEST_OFFLOADS, 1, none, 8), VIRTIO_NET_ERR);
+	ASSERT_EQ(p.guest_offloads, 1ULL << VIRTIO_NET_F_GUEST_CSUM);
+	ASSERT_EQ(cmd(&p, f, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+		      none, 8),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(p.guest_offloads, 0);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(switch_learns);
@@ -296,5 +336,6 @@ int main(void)
 	RUN(reflect_icmp);
 	RUN(rarp);
 	RUN(rx_filter);
+	RUN(guest_offloads);
 	T_MAIN_END();
 }

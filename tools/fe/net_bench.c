@@ -12,6 +12,13 @@
  *
  * --log-check: logging on (logcheck.c); every receive buffer's used length counts as
  * written by the back-end.
+ *
+ * --tso (loop mode): TCP/IPv4 frames of TSO_SEGS * mss payload bytes sent as one GSO frame each
+ * (gso_type TCPV4, gso_size mss, NEEDS_CSUM with the pseudo-header sum in place). What comes
+ * back is checked whole (GUEST_TSO4 negotiated: the header must still say TCPV4 and mss; the
+ * checksum is completed here) or as segments (--tso-segments: GUEST_* not negotiated, so the
+ * back-end must segment): every segment's IPv4 header and TCP checksums, length, IPv4 id,
+ * sequence number, PSH only on the last, and its bytes. Counts are in segments.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../net/gso.h"
 #include "fe.h"
 
 #define BUF_SIZE  2048
@@ -30,6 +38,10 @@
 #define MAGIC	  0x56485546u /* "VHUF" */
 #define MAX_PAIRS 16
 #define TX_BATCH  32
+#define TSO_SEGS  8 /* segments per --tso frame */
+#define TSO_BUF	  (16384 + HDR_LEN)
+#define TSO_HDRS  54 /* Ethernet + IPv4 + TCP */
+#define TSO_STAMP 16 /* magic, frame number, segment index at each segment's start */
 
 enum mode { MODE_TX, MODE_RX, MODE_LOOP };
 
@@ -41,6 +53,7 @@ struct pair {
 	/* MRG_RXBUF: buffers still expected for the frame being reassembled */
 	unsigned merge_left;
 	uint32_t merge_len;
+	uint8_t merge_hdr[HDR_LEN];
 	uint8_t frame[65536];
 };
 
@@ -49,6 +62,9 @@ struct bench {
 	enum mode mode;
 	unsigned pairs, qsz, size;
 	bool mrg;
+	bool tso, tso_segments;	      /* --tso, --tso-segments */
+	unsigned mss;		      /* --mss */
+	uint64_t tso_whole, tso_segs; /* GSO frames that came back whole, segments */
 	uint64_t tx, rx, rx_bytes, bad, foreign, seq;
 	unsigned reconnects;
 	uint64_t rx_at_reconnect; /* rx count when the last reconnect finished */
@@ -74,8 +90,14 @@ static uint8_t pattern(uint64_t seq, unsigned i)
 }
 
 /* A UDP frame of b->size bytes (without the virtio-net header) with seq in its payload. */
+static void build_tso(const struct bench *b, uint8_t *f, unsigned pair);
+
 static void build_frame(const struct bench *b, uint8_t *f, unsigned pair)
 {
+	if (b->tso) {
+		build_tso(b, f, pair);
+		return;
+	}
 	static const uint8_t dst[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 	static const uint8_t src[6] = { 0x02, 0x76, 0x68, 0x75, 0xfe, 0x00 };
 	unsigned len = b->size, ipl = len - 14, udpl = ipl - 20;
@@ -109,6 +131,166 @@ static void build_frame(const struct bench *b, uint8_t *f, unsigned pair)
 	f[39] = (uint8_t)udpl; /* UDP checksum 0: none */
 }
 
+/* ---- --tso ---- */
+
+static void put16(uint8_t *p, unsigned v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static unsigned get16(const uint8_t *p)
+{
+	return (unsigned)(p[0] << 8 | p[1]);
+}
+
+static uint32_t tso_payload(const struct bench *b)
+{
+	return TSO_SEGS * b->mss;
+}
+
+/* The TCP/IPv4 frame's fixed headers: ACK|PSH, DF; lengths, id, seq and checksums per frame. */
+static void build_tso(const struct bench *b, uint8_t *f, unsigned pair)
+{
+	static const uint8_t mac[12] = { 2, 0, 0, 0, 0, 1, 2, 0x76, 0x68, 0x75, 0xfe, 0 };
+
+	memset(f, 0, TSO_HDRS);
+	memcpy(f, mac, 12);
+	put16(f + 12, 0x0800);
+	f[14] = 0x45;
+	put16(f + 14 + 6, 0x4000);
+	f[14 + 8] = 64;
+	f[14 + 9] = 6;
+	memcpy(f + 26, "\xc6\x12\x00\x01\xc6\x12\x00\x02", 8);
+	put16(f + 34, 1024 + pair);
+	put16(f + 36, 5001);
+	f[34 + 12] = 5 << 4;
+	f[34 + 13] = 0x18; /* ACK, PSH */
+	put16(f + 34 + 14, 65535);
+	(void)b;
+}
+
+static uint32_t fold_sum(const uint8_t *p, uint32_t n, uint32_t s)
+{
+	for (uint32_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return s;
+}
+
+/* Frame seq: the virtio-net header, lengths, id, sequence number, the payload (each
+ * segment-to-be starts with magic, seq and its index), and the partial checksum. */
+static void stamp_tso(const struct bench *b, uint8_t *buf, uint64_t seq)
+{
+	uint8_t *f = buf + HDR_LEN;
+	uint32_t pay = tso_payload(b), len = TSO_HDRS + pay, m = MAGIC;
+	struct gso_hdr h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+			     .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+			     .hdr_len = TSO_HDRS,
+			     .gso_size = (uint16_t)b->mss,
+			     .csum_start = 34,
+			     .csum_offset = 16 };
+
+	memset(buf, 0, HDR_LEN);
+	gso_hdr_write(&h, buf);
+	put16(f + 16, len - 14);
+	put16(f + 18, (unsigned)(seq * TSO_SEGS));
+	put16(f + 24, 0);
+	put16(f + 24, ~fold_sum(f + 14, 20, 0) & 0xffff);
+	uint32_t tseq = (uint32_t)(seq * pay);
+	put16(f + 38, tseq >> 16);
+	put16(f + 40, tseq & 0xffff);
+	for (unsigned k = 0; k < TSO_SEGS; k++) {
+		uint8_t *d = f + TSO_HDRS + k * b->mss;
+		memcpy(d, &m, 4);
+		memcpy(d + 4, &seq, 8);
+		memcpy(d + 12, &k, 4);
+		for (unsigned i = TSO_STAMP; i < b->mss; i++)
+			d[i] = pattern(seq, k * b->mss + i);
+	}
+	/* NEEDS_CSUM: the checksum field holds the pseudo-header sum, not inverted. */
+	uint32_t ps = fold_sum(f + 26, 8, 6 + (pay + 20));
+	put16(f + 50, ps);
+}
+
+/* One segment (or a whole frame, k0 = 0, nseg = TSO_SEGS) that came back: its bytes from
+ * payload offset k0 * mss on. Returns the segments it holds, or 0 when it is bad. */
+static unsigned check_tso_payload(const struct bench *b, const uint8_t *f, uint32_t len)
+{
+	uint32_t pay = len - TSO_HDRS, m;
+	uint64_t seq;
+	unsigned k0;
+
+	memcpy(&m, f + TSO_HDRS, 4);
+	memcpy(&seq, f + TSO_HDRS + 4, 8);
+	memcpy(&k0, f + TSO_HDRS + 12, 4);
+	if (m != MAGIC || seq >= b->seq || k0 >= TSO_SEGS || pay % b->mss ||
+	    k0 + pay / b->mss > TSO_SEGS)
+		return 0;
+	uint32_t tseq = (uint32_t)(get16(f + 38) << 16 | get16(f + 40));
+	if (tseq != (uint32_t)(seq * tso_payload(b) + k0 * b->mss) ||
+	    get16(f + 18) != ((seq * TSO_SEGS + k0) & 0xffff) || get16(f + 16) != len - 14)
+		return 0;
+	/* PSH only on the last segment; ACK on all. */
+	bool last = k0 + pay / b->mss == TSO_SEGS;
+	if (f[47] != (last ? 0x18 : 0x10))
+		return 0;
+	for (uint32_t i = 0; i < pay; i++) {
+		uint32_t off = k0 * b->mss + i, in = off % b->mss;
+		uint8_t st[TSO_STAMP];
+		if (in >= TSO_STAMP) {
+			if (f[TSO_HDRS + i] != pattern(seq, off))
+				return 0;
+			continue;
+		}
+		unsigned k = off / b->mss;
+		memcpy(st, &m, 4);
+		memcpy(st + 4, &seq, 8);
+		memcpy(st + 12, &k, 4);
+		if (f[TSO_HDRS + i] != st[in])
+			return 0;
+	}
+	return pay / b->mss;
+}
+
+static void check_tso(struct bench *b, const uint8_t *hdr, uint8_t *f, uint32_t len)
+{
+	struct gso_hdr h;
+	unsigned n;
+
+	gso_hdr_read(&h, hdr);
+	b->rx_bytes += len;
+	if (len < TSO_HDRS + TSO_STAMP || get16(f + 12) != 0x0800 || f[23] != 6) {
+		b->foreign++;
+		b->rx++;
+		return;
+	}
+	if (h.gso_type) {
+		/* Whole: only if we take it, and with the header it was sent with. */
+		if (b->tso_segments || h.gso_type != VIRTIO_NET_HDR_GSO_TCPV4 ||
+		    h.gso_size != b->mss || !(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+		    h.csum_start != 34 || h.csum_offset != 16 || len != TSO_HDRS + tso_payload(b)) {
+			b->bad++;
+			b->rx++;
+			return;
+		}
+		gso_csum_complete(&h, f, len);
+		b->tso_whole++;
+	} else if (h.flags) {
+		gso_csum_complete(&h, f, len);
+	} else {
+		b->tso_segs++;
+	}
+	n = gso_csum_ok(f, len) ? check_tso_payload(b, f, len) : 0;
+	if (!n || (h.gso_type && n != TSO_SEGS) || (!h.gso_type && n != 1)) {
+		b->bad++;
+		b->rx++;
+		return;
+	}
+	b->rx += n;
+}
+
 /* Writes seq and the payload it implies. */
 static void stamp(const struct bench *b, uint8_t *f, uint64_t seq)
 {
@@ -121,11 +303,15 @@ static void stamp(const struct bench *b, uint8_t *f, uint64_t seq)
 			f[i] = pattern(seq, i);
 }
 
-static void check_frame(struct bench *b, const uint8_t *f, uint32_t len)
+static void check_frame(struct bench *b, const uint8_t *hdr, uint8_t *f, uint32_t len)
 {
 	uint32_t m;
 	uint64_t seq;
 
+	if (b->tso) {
+		check_tso(b, hdr, f, len);
+		return;
+	}
 	b->rx++;
 	b->rx_bytes += len;
 	if (b->mode != MODE_LOOP)
@@ -176,17 +362,18 @@ static void rx_frame(struct bench *b, struct pair *p, unsigned i, uint32_t len)
 			memcpy(p->frame + p->merge_len, buf, len);
 		p->merge_len += len;
 		if (--p->merge_left == 0)
-			check_frame(b, p->frame, p->merge_len);
+			check_frame(b, p->merge_hdr, p->frame, p->merge_len);
 	} else if (len < HDR_LEN) {
 		b->bad++;
 	} else {
 		uint16_t nb = (uint16_t)(buf[10] | buf[11] << 8);
 		if (b->mrg && nb > 1) {
 			memcpy(p->frame, buf + HDR_LEN, len - HDR_LEN);
+			memcpy(p->merge_hdr, buf, HDR_LEN);
 			p->merge_len = len - HDR_LEN;
 			p->merge_left = nb - 1u;
 		} else {
-			check_frame(b, buf + HDR_LEN, len - HDR_LEN);
+			check_frame(b, buf, buf + HDR_LEN, len - HDR_LEN);
 		}
 	}
 	/* --iommu-strict: the vIOMMU takes the buffer back before reposting it. */
@@ -245,12 +432,19 @@ static unsigned send_tx(struct bench *b, struct pair *p, uint64_t budget)
 	unsigned n = 0;
 	int added;
 
+	uint64_t per = b->tso ? TSO_SEGS : 1; /* budget and counts are in segments */
+
 	/* One burst: up to TX_BATCH frames, one publish, one kick check. */
-	while (n < budget && n < TX_BATCH && n < p->ntxfree) {
+	while (n * per < budget && n < TX_BATCH && n < p->ntxfree) {
 		unsigned i = p->txfree[p->ntxfree - 1 - n];
 		uint8_t *buf = p->txbuf[i];
-		stamp(b, buf + HDR_LEN, b->seq + n);
 		iov[n] = (struct iovec){ buf, HDR_LEN + b->size };
+		if (b->tso) {
+			stamp_tso(b, buf, b->seq + n);
+			iov[n].iov_len = HDR_LEN + TSO_HDRS + tso_payload(b);
+		} else {
+			stamp(b, buf + HDR_LEN, b->seq + n);
+		}
 		toks[n] = (void *)(uintptr_t)(i + 1);
 		n++;
 	}
@@ -258,7 +452,7 @@ static unsigned send_tx(struct bench *b, struct pair *p, uint64_t budget)
 		return 0;
 	p->ntxfree -= (unsigned)added;
 	b->seq += (unsigned)added;
-	b->tx += (unsigned)added;
+	b->tx += (unsigned)added * per;
 	vhu_drvq_kick(p->txq);
 	return (unsigned)added;
 }
@@ -313,7 +507,7 @@ static int setup_pair(struct bench *b, unsigned k)
 		 * taking one back never unmaps a neighbour still posted. */
 		size_t al = strict_fe ? 4096 : 64, sz = strict_fe ? 4096 : BUF_SIZE;
 		p->rxbuf[i] = vhu_frontend_alloc(b->fe, sz, al);
-		p->txbuf[i] = vhu_frontend_alloc(b->fe, sz, al);
+		p->txbuf[i] = vhu_frontend_alloc(b->fe, b->tso ? TSO_BUF : sz, al);
 		if (!p->rxbuf[i] || !p->txbuf[i])
 			return -ENOMEM;
 		build_frame(b, p->txbuf[i] + HDR_LEN, k);
@@ -337,7 +531,7 @@ static void free_pairs(struct bench *b)
 	}
 }
 
-static struct bench b = { .pairs = 1, .qsz = 256, .size = 64, .mode = MODE_TX };
+static struct bench b = { .pairs = 1, .qsz = 256, .size = 64, .mode = MODE_TX, .mss = 1448 };
 
 static struct {
 	struct vhu_frontend_opts o;
@@ -402,6 +596,13 @@ static const struct opt opts[] = {
 	  "run with dirty page logging on and check that every page the\n"
 	  "back-end wrote is marked in the log (JSON: log_pages,\n"
 	  "log_missing; exit status 1 when a page is missing)" },
+	{ "tso", 0, NULL, opt_flag, &b.tso,
+	  "send TCP/IPv4 GSO frames of 8 segments (HOST_TSO4, NEEDS_CSUM;\n"
+	  "loop mode) and check what comes back: whole (GUEST_TSO4)\n"
+	  "or segmented; JSON: tso_whole, tso_segments; counts in segments" },
+	{ "tso-segments", 0, NULL, opt_flag, &b.tso_segments,
+	  "with --tso, do not negotiate GUEST_CSUM/GUEST_TSO4: the\nback-end must segment" },
+	{ "mss", 0, "BYTES", opt_uint, &b.mss, "--tso segment size (default 1448)", 64, 1460 },
 	{ "json", 'j', NULL, opt_flag, &a.json,
 	  "one JSON object at the end: tx_packets, rx_packets, mpps, gbps,\nbad, lost" },
 	{ "quiet", 0, NULL, opt_flag, &a.quiet, "no per-second rates" },
@@ -423,6 +624,7 @@ static int open_start(void)
 	int ret;
 
 	o.mem_size = (size_t)b.pairs * b.qsz * 2 * (a.iommu_strict ? 4096 : BUF_SIZE) +
+		     (b.tso ? (size_t)b.pairs * b.qsz * TSO_BUF : 0) +
 		     (size_t)b.pairs * b.qsz * 1024 + (8u << 20);
 	ret = vhu_frontend_open(&b.fe, &o);
 	if (ret) {
@@ -448,6 +650,11 @@ static int open_start(void)
 		want |= 1ULL << VIRTIO_F_RING_PACKED;
 	if (b.pairs > 1)
 		want |= 1ULL << VIRTIO_NET_F_MQ;
+	uint64_t tso = (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4);
+	if (b.tso && !b.tso_segments)
+		tso |= (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_TSO4);
+	if (b.tso)
+		want |= tso;
 	struct vhu_frontend_start_opts so = {
 		.features = want, .nvqs = 2 * b.pairs, .queue_size = b.qsz, .poll = true
 	};
@@ -458,6 +665,11 @@ static int open_start(void)
 	}
 	uint64_t f = vhu_frontend_features(b.fe);
 	b.mrg = f >> VIRTIO_NET_F_MRG_RXBUF & 1;
+	if (b.tso && ((f & tso) != tso || (!b.mrg && !b.tso_segments))) {
+		fprintf(stderr, "vhu-fe net-bench: --tso: the back-end does not offer the offloads "
+				"(or MRG_RXBUF, for whole frames back)\n");
+		goto fail;
+	}
 	if (a.packed && !(f >> VIRTIO_F_RING_PACKED & 1)) {
 		fprintf(stderr, "vhu-fe net-bench: the back-end does not offer RING_PACKED\n");
 		goto fail;
@@ -609,12 +821,14 @@ static int report(double elapsed, bool alive_err)
 		       "\"tx_packets\": %llu, \"rx_packets\": %llu, \"mpps\": %.4f, \"gbps\": "
 		       "%.4f, "
 		       "\"bad\": %llu, \"lost\": %llu, \"foreign\": %llu, \"reconnects\": %u, "
-		       "\"lost_allowed\": %llu, \"rx_since_reconnect\": %llu",
+		       "\"lost_allowed\": %llu, \"rx_since_reconnect\": %llu, \"tso_whole\": %llu, "
+		       "\"tso_segments\": %llu",
 		       mode_name(b.mode), a.packed ? "true" : "false", b.pairs, b.size, elapsed,
 		       (unsigned long long)b.tx, (unsigned long long)b.rx, mpps, gbps,
 		       (unsigned long long)b.bad, (unsigned long long)lost,
 		       (unsigned long long)b.foreign, b.reconnects, (unsigned long long)b.at_risk,
-		       (unsigned long long)(b.rx - b.rx_at_reconnect));
+		       (unsigned long long)(b.rx - b.rx_at_reconnect),
+		       (unsigned long long)b.tso_whole, (unsigned long long)b.tso_segs);
 		fe_logcheck_json(&b.lc, stdout);
 		printf("}\n");
 	} else {
@@ -647,6 +861,11 @@ static int run(int argc, char **argv)
 		return ret;
 	fe_verbose = a.verbose;
 	b.reconnect_ms = (int)(a.reconnect_s * 1000);
+	if (b.tso && (b.mode != MODE_LOOP || a.iommu_strict)) {
+		fprintf(stderr,
+			"vhu-fe net-bench: --tso needs --mode loop (and no --iommu-strict)\n");
+		return 2;
+	}
 	if (!a.o.path || (b.qsz & (b.qsz - 1))) {
 		fprintf(stderr, "vhu-fe net-bench: need --path; --queue-size a power of "
 				"two up to 4096\n");

@@ -119,6 +119,23 @@ static int cmd_mq(struct port *p, uint8_t cmd, const uint8_t *d, uint32_t len)
 	return 0;
 }
 
+/* VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET: "le64 value passed as command data is a bitmask, bits
+ * set define offloads to be enabled, bits cleared - offloads to be disabled", and "A driver
+ * MUST NOT enable an offload for which the appropriate feature has not been negotiated". */
+static int cmd_offloads(struct port *p, uint64_t f, uint8_t cmd, const uint8_t *d, uint32_t len)
+{
+	uint64_t v = 0;
+
+	if (cmd != VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET || len != 8)
+		return -EINVAL;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | d[i];
+	if (v & ~(f & NET_GUEST_OFFLOADS))
+		return -EINVAL;
+	p->guest_offloads = v;
+	return 0;
+}
+
 uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *c, uint32_t len)
 {
 	int r = -EINVAL;
@@ -139,6 +156,10 @@ uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *c, uint32_t len)
 	case VIRTIO_NET_CTRL_MQ:
 		if (f & (1ULL << VIRTIO_NET_F_MQ))
 			r = cmd_mq(p, c[1], c + 2, len - 2);
+		break;
+	case VIRTIO_NET_CTRL_GUEST_OFFLOADS:
+		if (f & (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS))
+			r = cmd_offloads(p, f, c[1], c + 2, len - 2);
 		break;
 	case VIRTIO_NET_CTRL_ANNOUNCE:
 		/* "the device MUST clear the VIRTIO_NET_S_ANNOUNCE bit in status upon receipt of

@@ -20,12 +20,14 @@
 struct args {
 	struct opt_list paths, taps;
 	int fd;
-	unsigned pairs, poll_us;
+	unsigned pairs, poll_us, mtu;
 	bool client, loopback, sink, poll, verbose, caps, tlb_per_buffer;
 	struct listen_opts listen;
 };
 
-static struct args a = { .fd = -1, .pairs = 1, .poll_us = 50, .listen = LISTEN_OPTS_INIT };
+static struct args a = {
+	.fd = -1, .pairs = 1, .poll_us = 50, .mtu = 1500, .listen = LISTEN_OPTS_INIT
+};
 
 static const struct opt opts[] = {
 	{ "socket-path", 's', "PATH", opt_list, &a.paths,
@@ -48,6 +50,10 @@ static const struct opt opts[] = {
 	{ "sink", 0, NULL, opt_flag, &a.sink, "copy out and drop every frame (benchmarks)" },
 	{ "tap", 't', "IFNAME", opt_list, &a.taps, "add a tap port to the switch (repeatable)", 0,
 	  NET_MAX_PORTS },
+	{ "mtu", 'm', "BYTES", opt_uint, &a.mtu,
+	  "the MTU the ports' guests are given (VIRTIO_NET_F_MTU) and\n"
+	  "the taps are set to (default 1500, 68 to " STR(NET_MAX_MTU) ")",
+	  68, NET_MAX_MTU },
 	{ "poll", 'p', NULL, opt_flag, &a.poll,
 	  "busy-poll the rings instead of waiting for kicks" },
 	{ "poll-us", 0, "N", opt_uint, &a.poll_us,
@@ -224,6 +230,7 @@ int main(int argc, char **argv)
 	}
 	n->mode = a.sink ? MODE_SINK : a.loopback ? MODE_LOOPBACK : MODE_SWITCH;
 	n->poll = a.poll;
+	n->mtu = a.mtu;
 	n->poll_ns = (uint64_t)a.poll_us * 1000;
 	n->listen = a.listen;
 	n->verbose = a.verbose;

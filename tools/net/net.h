@@ -7,15 +7,30 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <linux/virtio_net.h>
 #include <vhu/vhu.h>
 
 #include "../common/daemon.h"
 #include "../common/listen.h"
+#include "gso.h"
 
 #define NET_MAX_PAIRS 16
 #define NET_MAX_VQS   (2 * NET_MAX_PAIRS + 1)
 #define NET_MAX_PORTS 16
 #define NET_MAX_FRAME (65536 + 14 + 4)
+#define NET_MAX_MTU   65535 /* the config field is le16; a frame of it still fits */
+#define NET_HDR_MAX   12    /* struct virtio_net_hdr_mrg_rxbuf */
+
+/* The offloads offered: frames the guest sends may ask for them (HOST_*), frames it receives
+ * may carry them (GUEST_*); the switch does in software what the other end cannot take. */
+#define NET_GUEST_OFFLOADS                                                                         \
+	((1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN) |                    \
+	 (1ULL << VIRTIO_NET_F_GUEST_USO4) | (1ULL << VIRTIO_NET_F_GUEST_USO6))
+#define NET_OFFLOAD_FEATURES                                                                       \
+	(NET_GUEST_OFFLOADS | (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |     \
+	 (1ULL << VIRTIO_NET_F_HOST_TSO6) | (1ULL << VIRTIO_NET_F_HOST_ECN) |                      \
+	 (1ULL << VIRTIO_NET_F_HOST_USO) | (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS))
 #define NET_BATCH     64
 #define NET_MAC_TABLE 64 /* unicast and multicast filter entries each */
 #define NET_RARP_LEN  64 /* the RARP frame sent after a migration, as DPDK's vhost makes it */
@@ -41,6 +56,7 @@ struct nqueue {
 	 * NET_HELD_SIZE bytes; malloc'd at the first) */
 	uint8_t (*held)[NET_HELD_SIZE];
 	uint32_t held_len[NET_HELD];
+	struct gso_hdr held_hdr[NET_HELD];
 	unsigned held_first, held_n;
 };
 
@@ -57,6 +73,7 @@ struct port {
 	struct vhu_device_ops ops;
 	unsigned pairs;
 	unsigned hdr_len;
+	unsigned mtu; /* --mtu, or what NET_SET_MTU said */
 	uint8_t mac[6];
 	/* Control queue (only when the front-end negotiated CTRL_VQ and passes it to us; QEMU
 	 * and DPDK virtio-user run it themselves and switch pairs with SET_VRING_ENABLE). */
@@ -71,10 +88,21 @@ struct port {
 		uint8_t uc[NET_MAC_TABLE][6], mc[NET_MAC_TABLE][6];
 	} rx;
 	uint64_t filtered; /* frames the rx mode refused */
+	/* Offloads. guest_offloads: the GUEST_* offload feature bits in force (negotiated, less
+	 * what VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET turned off); tx_ok: the GSO_OK_* bits its
+	 * guest may ask of us (HOST_*, CSUM). */
+	uint64_t guest_offloads;
+	unsigned tx_ok;
+	uint64_t gso_whole; /* GSO frames that reached this port whole */
+	uint64_t gso_soft;  /* GSO frames segmented in software on their way here */
+	uint64_t csum_soft; /* partial checksums completed in software on their way here */
+	uint64_t bad_hdr;   /* frames from this port refused for their virtio-net header */
+	uint64_t oversize;  /* frames over the MTU this port's guest cannot be given */
 	struct nqueue q[NET_MAX_VQS];
 	bool teardown; /* a ring broke: drop the connection at the next safe point */
 	/* tap */
 	int tap_fd;
+	bool tap_vnet; /* IFF_VNET_HDR: every frame read or written has a 12-byte header */
 	struct dhandler tap_read;
 	uint64_t tap_rx, tap_tx, tap_drops;
 };
@@ -105,7 +133,9 @@ struct net {
 	struct port *ports[NET_MAX_PORTS];
 	struct nqueue *dirty[NET_MAX_PORTS * NET_MAX_VQS];
 	unsigned ndirty;
+	unsigned mtu; /* --mtu: the config space's mtu, and the taps' */
 	uint8_t frame[NET_MAX_FRAME];
+	uint8_t seg[NET_MAX_FRAME]; /* a segment, or a frame whose checksum is completed */
 	struct fdb fdb;
 };
 
@@ -144,10 +174,14 @@ bool ctrl_rx_accept(const struct port *p, const uint8_t *dst);
 
 /* port.c: hands one frame that arrived on port `from`, queue pair `qp`, to the ports
  * fwd_decide() names. */
-void port_forward(struct net *n, struct port *from, unsigned qp, uint8_t *frame, uint32_t len);
-/* Sends a frame out of port p (queue pair hint qp), through its receive filter. Returns 0 or
- * -errno (dropped). */
-int port_send(struct net *n, struct port *p, unsigned qp, const uint8_t *frame, uint32_t len);
+void port_forward(struct net *n, struct port *from, unsigned qp, const struct gso_hdr *h,
+		  uint8_t *frame, uint32_t len);
+/* Sends a frame out of port p (queue pair hint qp), through its receive filter. h: its
+ * virtio-net header, as gso_check() left it, or NULL for none; the frame is segmented or its
+ * checksum completed on the way when p's guest did not negotiate (or turned off) what h asks.
+ * Returns 0 or -errno (dropped). */
+int port_send(struct net *n, struct port *p, unsigned qp, const struct gso_hdr *h,
+	      const uint8_t *frame, uint32_t len);
 void net_flush_dirty(struct net *n);
 
 /* fwd.c: forwarding decisions, on frames only (no ports, no sockets: unit-tested). */

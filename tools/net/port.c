@@ -20,6 +20,9 @@
 #include "net.h"
 
 #define RX_MAX_BUFS 64
+/* if_tun.h of Linux 6.2 */
+#define NET_TUN_F_USO4 0x20
+#define NET_TUN_F_USO6 0x40
 
 static struct vhu_elem tx_elems[NET_BATCH];
 static struct vhu_elem rx_elems[RX_MAX_BUFS];
@@ -96,7 +99,9 @@ static void held_flush(struct net *n, struct nqueue *q)
 	while (q->held_n) {
 		unsigned k = q->held_first;
 		struct iovec iov = { q->held[k], q->held_len[k] };
-		int r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems,
+		uint8_t hdr[NET_HDR_MAX] = { 0 };
+		gso_hdr_write(&q->held_hdr[k], hdr);
+		int r = vhu_net_rx(q->vq, vhu_backend_features(p->be), hdr, &iov, 1, rx_elems,
 				   RX_MAX_BUFS);
 		if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq))
 			return;
@@ -118,7 +123,7 @@ static void held_flush(struct net *n, struct nqueue *q)
 }
 
 /* Holds a copy of f for q: 0, or -ENOBUFS when it does not fit. */
-static int held_add(struct nqueue *q, const uint8_t *f, uint32_t len)
+static int held_add(struct nqueue *q, const struct gso_hdr *h, const uint8_t *f, uint32_t len)
 {
 	if (len > NET_HELD_SIZE || q->held_n == NET_HELD ||
 	    (!q->held && !(q->held = malloc(NET_HELD * sizeof(*q->held)))))
@@ -126,12 +131,16 @@ static int held_add(struct nqueue *q, const uint8_t *f, uint32_t len)
 	unsigned k = (q->held_first + q->held_n++) % NET_HELD;
 	memcpy(q->held[k], f, len);
 	q->held_len[k] = len;
+	q->held_hdr[k] = *h;
 	return 0;
 }
 
-static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint32_t len)
+static int vhost_send(struct net *n, struct port *p, unsigned qp, const struct gso_hdr *h,
+		      const uint8_t *f, uint32_t len)
 {
 	struct nqueue *q = pick_rxq(p, qp);
+	uint64_t feat = vhu_backend_features(p->be);
+	uint8_t hdr[NET_HDR_MAX] = { 0 };
 	int r;
 
 	if (!q)
@@ -140,12 +149,20 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 		p->filtered++;
 		return 0;
 	}
+	/* "The device MUST NOT pass received packets that exceed mtu (plus low level ethernet
+	 * header length) size with gso_type NONE or ECN after VIRTIO_NET_F_MTU has been
+	 * successfully negotiated" (a VLAN tag counted as part of that header). */
+	if (!h->gso_type && (feat & (1ULL << VIRTIO_NET_F_MTU)) && len > p->mtu + 18u) {
+		p->oversize++;
+		q->drops++;
+		return -EMSGSIZE;
+	}
 	/* Frames keep their order: those held for an IOTLB update go first, and while the ring
 	 * still waits this one joins them. */
 	if (q->held_n) {
 		held_flush(n, q);
 		if (q->held_n) {
-			if (held_add(q, f, len) == 0)
+			if (held_add(q, h, f, len) == 0)
 				return 0;
 			q->drops++;
 			return -ENOBUFS;
@@ -153,11 +170,13 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 	}
 	/* One frame into one or more rx buffers, num_buffers filled (MRG_RXBUF). */
 	struct iovec iov = { (void *)f, len };
-	r = vhu_net_rx(q->vq, vhu_backend_features(p->be), NULL, &iov, 1, rx_elems, RX_MAX_BUFS);
+	if (h->flags || h->gso_type)
+		gso_hdr_write(h, hdr);
+	r = vhu_net_rx(q->vq, feat, hdr, &iov, 1, rx_elems, RX_MAX_BUFS);
 	/* ACCESS_PLATFORM: the buffer's mapping missed; the update kicks the ring. A guest maps
 	 * receive buffers as it posts them, and vhost hears of it only by missing: dropping here
 	 * would lose a frame per new buffer. */
-	if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq) && held_add(q, f, len) == 0)
+	if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq) && held_add(q, h, f, len) == 0)
 		return 0;
 	if (r == -EIO)
 		p->teardown = true;
@@ -173,35 +192,102 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const uint8_t 
 	return 0;
 }
 
-int port_send(struct net *n, struct port *p, unsigned qp, const uint8_t *f, uint32_t len)
+/* One frame, with a header p takes as it is, out of p. */
+static int send_one(struct net *n, struct port *p, unsigned qp, const struct gso_hdr *h,
+		    const uint8_t *f, uint32_t len)
 {
 	if (p->kind == PORT_TAP) {
-		if (write(p->tap_fd, f, len) != (ssize_t)len) {
+		uint8_t hdr[NET_HDR_MAX] = { 0 };
+		struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)f, len } };
+		unsigned i = p->tap_vnet ? 0 : 1;
+		gso_hdr_write(h, hdr);
+		if (writev(p->tap_fd, iov + i, 2 - (int)i) !=
+		    (ssize_t)(len + (i ? 0 : sizeof(hdr)))) {
 			p->tap_drops++;
 			return -EAGAIN;
 		}
 		p->tap_tx++;
 		return 0;
 	}
-	if (!port_connected(p))
-		return -ENOTCONN;
-	return vhost_send(n, p, qp, f, len);
+	return vhost_send(n, p, qp, h, f, len);
 }
 
-void port_forward(struct net *n, struct port *from, unsigned qp, uint8_t *f, uint32_t len)
+/* The offloads port p's side takes on receive (GSO_OK_*): a vhost port the GUEST_* features
+ * in force, a tap with IFF_VNET_HDR all of them (the kernel segments what its stack cannot
+ * take), one without none. */
+static unsigned rx_ok(const struct port *p)
+{
+	if (p->kind == PORT_TAP)
+		return p->tap_vnet ? GSO_OK_ALL : 0;
+	return gso_ok_from_features(p->guest_offloads, false);
+}
+
+struct seg_ctx {
+	struct net *n;
+	struct port *p;
+	unsigned qp;
+};
+
+static int seg_out(void *opaque, const uint8_t *seg, uint32_t len)
+{
+	static const struct gso_hdr none;
+	struct seg_ctx *c = opaque;
+
+	/* The first segment that cannot be delivered (no receive buffer, over the MTU, the port
+	 * gone) ends the frame: the rest would fail too, and a hostile gso_size of 1 must not
+	 * cost tens of thousands of attempts while every other port waits. */
+	return send_one(c->n, c->p, c->qp, &none, seg, len);
+}
+
+int port_send(struct net *n, struct port *p, unsigned qp, const struct gso_hdr *h, const uint8_t *f,
+	      uint32_t len)
+{
+	static const struct gso_hdr none;
+
+	if (p->kind == PORT_VHOST && !port_connected(p))
+		return -ENOTCONN;
+	if (!h)
+		h = &none;
+	if (!h->flags && !h->gso_type)
+		return send_one(n, p, qp, h, f, len);
+	/* "If VIRTIO_NET_F_GUEST_TSO4 is not negotiated, the device MUST NOT set gso_type to
+	 * VIRTIO_NET_HDR_GSO_TCPV4" (and so on), and "If VIRTIO_NET_F_GUEST_CSUM is not
+	 * negotiated, the device MUST set flags to zero and SHOULD supply a fully checksummed
+	 * packet": what p cannot take is done here. f is shared by every port the frame goes
+	 * to, so the work is done in n->seg. */
+	if (gso_needs(h, f, len) & ~rx_ok(p)) {
+		if (h->gso_type) {
+			struct seg_ctx c = { n, p, qp };
+			p->gso_soft++;
+			int r = gso_segment(h, f, len, n->seg, seg_out, &c);
+			return r < 0 ? r : 0;
+		}
+		memcpy(n->seg, f, len);
+		gso_csum_complete(h, n->seg, len);
+		p->csum_soft++;
+		return send_one(n, p, qp, &none, n->seg, len);
+	}
+	if (h->gso_type)
+		p->gso_whole++;
+	return send_one(n, p, qp, h, f, len);
+}
+
+void port_forward(struct net *n, struct port *from, unsigned qp, const struct gso_hdr *h,
+		  uint8_t *f, uint32_t len)
 {
 	uint32_t to = fwd_decide(&n->fdb, n->mode, from->id, n->nports, from->mac, f, len);
 
 	for (unsigned i = 0; to; i++, to >>= 1)
 		if (to & 1)
-			port_send(n, n->ports[i], qp, f, len);
+			port_send(n, n->ports[i], qp, h, f, len);
 }
 
 /* ---- tx: frames from the front-end's transmit queue ---- */
 
-/* Gathers the frame after the virtio-net header into buf. Returns its length, or -1 when it
- * does not fit or the header is missing. */
-static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *buf)
+/* Gathers the virtio-net header (hdr_len bytes) into hdr and the frame after it into buf,
+ * each byte read once. Returns the frame's length, or -1 when it does not fit or the header
+ * is missing. */
+static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *hdr, uint8_t *buf)
 {
 	size_t skip = hdr_len, len = 0;
 
@@ -210,15 +296,34 @@ static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *buf)
 	for (unsigned i = 0; i < e->out_num; i++) {
 		const uint8_t *b = e->iov[i].iov_base;
 		size_t l = e->iov[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
+		if (skip) {
+			size_t c = skip < l ? skip : l;
+			memcpy(hdr + (hdr_len - skip), b, c);
+			skip -= c;
+			b += c;
+			l -= c;
 		}
-		memcpy(buf + len, b + skip, l - skip);
-		len += l - skip;
-		skip = 0;
+		memcpy(buf + len, b, l);
+		len += l;
 	}
 	return (int)len;
+}
+
+/* The header a port's guest (or tap) sent with frame f: zero, or checked against the frame
+ * and what the port negotiated (gso_check). 0, or -EINVAL: the frame is dropped. */
+static int tx_hdr(struct port *p, const uint8_t *wire, struct gso_hdr *h, const uint8_t *f,
+		  uint32_t len)
+{
+	gso_hdr_read(h, wire);
+	if (!h->flags && !h->gso_type)
+		return 0;
+	if (gso_check(h, f, len, p->tx_ok) == 0)
+		return 0;
+	if (!p->bad_hdr++)
+		net_log(p, VHU_LOG_WARN,
+			"frame dropped: its virtio-net header does not match it "
+			"or asks for an offload that was not negotiated");
+	return -EINVAL;
 }
 
 /* Processes up to one batch. Returns the number of buffers consumed. */
@@ -250,14 +355,16 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 			continue;
 		}
 		/* The sink copies the frame out too, as a switch (or DPDK's vhost PMD) does. */
-		int len = gather(&tx_elems[i], p->hdr_len, n->frame);
-		if (len < 0) {
+		uint8_t wire[NET_HDR_MAX] = { 0 };
+		struct gso_hdr h;
+		int len = gather(&tx_elems[i], p->hdr_len, wire, n->frame);
+		if (len < 0 || tx_hdr(p, wire, &h, n->frame, (uint32_t)len)) {
 			q->drops++;
 			continue;
 		}
 		q->packets++;
 		q->bytes += (uint64_t)len;
-		port_forward(n, p, qp, n->frame, (uint32_t)len);
+		port_forward(n, p, qp, &h, n->frame, (uint32_t)len);
 	}
 	for (unsigned i = 0; i < cnt; i++)
 		vhu_virtq_push(q->vq, &tx_elems[i], 0);
@@ -458,6 +565,9 @@ static void cb_features_set(void *dev, uint64_t f)
 	struct port *p = dev;
 
 	p->has_ctrl = f & (1ULL << VIRTIO_NET_F_CTRL_VQ);
+	/* CTRL_GUEST_OFFLOADS: "Upon feature negotiation corresponding offload gets enabled". */
+	p->guest_offloads = f & NET_GUEST_OFFLOADS;
+	p->tx_ok = gso_ok_from_features(f, true);
 	p->ctrl_index = (f & (1ULL << VIRTIO_NET_F_MQ)) ? 2 * p->pairs : 2;
 	ctrl_reset(p);
 	/* With a control queue, only the first pair is used until VQ_PAIRS_SET (virtio-net
@@ -473,6 +583,8 @@ static void cb_reset(void *dev)
 	struct port *p = dev;
 
 	p->has_ctrl = false;
+	p->guest_offloads = 0;
+	p->tx_ok = 0;
 	ctrl_reset(p);
 }
 
@@ -484,7 +596,7 @@ static int cb_get_config(void *dev, void *buf, uint32_t off, uint32_t len)
 	memcpy(c.mac, p->mac, 6);
 	c.status = VIRTIO_NET_S_LINK_UP;
 	c.max_virtqueue_pairs = (uint16_t)p->pairs;
-	c.mtu = 1500;
+	c.mtu = (uint16_t)p->mtu;
 	if (off > sizeof(c) || len > sizeof(c) - off)
 		return -EINVAL;
 	memcpy(buf, (uint8_t *)&c + off, len);
@@ -531,7 +643,7 @@ static int rarp(struct port *p, const struct vhu_msg *m)
 	int was = fwd_learned_port(&n->fdb, mac, n->nports);
 	uint32_t len = fwd_rarp(f, mac);
 	if (n->mode == MODE_SWITCH) {
-		port_forward(n, p, 0, f, len);
+		port_forward(n, p, 0, NULL, f, len);
 		net_flush_dirty(n);
 	}
 	snprintf(msg, sizeof(msg),
@@ -540,6 +652,30 @@ static int rarp(struct port *p, const struct vhu_msg *m)
 		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
 		 n->mode == MODE_SWITCH ? "RARP broadcast from this port" : "nobody to tell", was,
 		 (unsigned long long)tx_packets(p));
+	net_log(p, VHU_LOG_INFO, msg);
+	return VHU_MSG_HANDLED;
+}
+
+/*
+ * NET_SET_MTU, vhost-user.rst: "Set host MTU value exposed to the guest ... the back-end must
+ * respond with zero in case the specified MTU is valid, or non-zero otherwise." QEMU sends it
+ * with host_mtu=N on the device (its config space is its own): the port then holds frames to
+ * that MTU instead of --mtu. Valid: the virtio range, 68 to 65535.
+ */
+static int set_mtu(struct port *p, const struct vhu_msg *m)
+{
+	uint64_t v;
+	char msg[96];
+
+	memcpy(&v, m->payload, sizeof(v));
+	if (v < 68 || v > NET_MAX_MTU) {
+		snprintf(msg, sizeof(msg), "NET_SET_MTU %llu refused: not 68 to %u",
+			 (unsigned long long)v, NET_MAX_MTU);
+		net_log(p, VHU_LOG_WARN, msg);
+		return VHU_MSG_REFUSED;
+	}
+	p->mtu = (unsigned)v;
+	snprintf(msg, sizeof(msg), "NET_SET_MTU: MTU %u", p->mtu);
 	net_log(p, VHU_LOG_INFO, msg);
 	return VHU_MSG_HANDLED;
 }
@@ -554,6 +690,9 @@ static int cb_process_msg(void *dev, struct vhu_msg *m)
 	if (m->request == VHU_REQ_SEND_RARP && m->size == sizeof(uint64_t) && m->nfds == 0 &&
 	    (vhu_backend_protocol_features(p->be) & (1ULL << VHU_PROTO_F_RARP)))
 		return rarp(p, m);
+	if (m->request == VHU_REQ_NET_SET_MTU && m->size == sizeof(uint64_t) && m->nfds == 0 &&
+	    (vhu_backend_protocol_features(p->be) & (1ULL << VHU_PROTO_F_NET_MTU)))
+		return set_mtu(p, m);
 	return VHU_MSG_NOT_HANDLED;
 }
 
@@ -590,6 +729,7 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	snprintf(p->name, sizeof(p->name), "%s", path ? path : "fd");
 	p->pairs = pairs;
 	p->hdr_len = 12;
+	p->mtu = n->mtu;
 	p->ops = (struct vhu_device_ops){
 		.size = sizeof(p->ops),
 		.features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
@@ -600,10 +740,12 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 			    (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE) |
 			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 			    (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED) |
-			    (1ULL << VIRTIO_F_IN_ORDER) | (1ULL << VIRTIO_F_ACCESS_PLATFORM),
+			    (1ULL << VIRTIO_F_IN_ORDER) | (1ULL << VIRTIO_F_ACCESS_PLATFORM) |
+			    NET_OFFLOAD_FEATURES,
 		/* BACKEND_REQ: the channel IOTLB misses go on (ACCESS_PLATFORM needs it). */
 		.protocol_features = (1ULL << VHU_PROTO_F_CONFIG) | (1ULL << VHU_PROTO_F_RARP) |
-				     (1ULL << VHU_PROTO_F_BACKEND_REQ),
+				     (1ULL << VHU_PROTO_F_BACKEND_REQ) |
+				     (1ULL << VHU_PROTO_F_NET_MTU),
 		.queue_num = pairs,
 		.get_config = cb_get_config,
 		.queue_start = cb_queue_start,
@@ -664,11 +806,22 @@ bool net_try_connect(struct net *n)
 static void tap_on_read(struct net *n, struct port *p)
 {
 	for (int i = 0; i < NET_BATCH; i++) {
-		ssize_t len = read(p->tap_fd, n->frame, sizeof(n->frame));
+		uint8_t wire[NET_HDR_MAX] = { 0 };
+		struct iovec iov[2] = { { wire, sizeof(wire) }, { n->frame, sizeof(n->frame) } };
+		unsigned k = p->tap_vnet ? 0 : 1;
+		struct gso_hdr h;
+		ssize_t len = readv(p->tap_fd, iov + k, 2 - (int)k);
 		if (len <= 0)
 			break;
+		if (!k && len < (ssize_t)sizeof(wire))
+			continue;
+		len -= k ? 0 : (ssize_t)sizeof(wire);
 		p->tap_rx++;
-		port_forward(n, p, 0, n->frame, (uint32_t)len);
+		if (tx_hdr(p, wire, &h, n->frame, (uint32_t)len)) {
+			p->tap_drops++;
+			continue;
+		}
+		port_forward(n, p, 0, &h, n->frame, (uint32_t)len);
 	}
 	net_flush_dirty(n);
 }
@@ -678,6 +831,28 @@ static void on_tap(struct dhandler *h)
 	struct port *p = DAEMON_CONTAINER_OF(h, struct port, tap_read);
 
 	tap_on_read(p->net, p);
+}
+
+/* The tap takes a 12-byte virtio-net header with every frame (TUNSETVNETHDRSZ), and the
+ * kernel may hand us what TUNSETOFFLOAD names: partial checksums and TSO/USO frames, all of
+ * which the switch passes on whole or does in software for a port that cannot take them. A
+ * kernel without USO refuses those bits: asked again without them. Without the header at all
+ * (an old tap), frames go plain. */
+static void tap_offloads(struct port *p, int fd)
+{
+	unsigned base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+	int sz = NET_HDR_MAX;
+
+	p->tap_vnet = ioctl(fd, TUNSETVNETHDRSZ, &sz) == 0;
+	if (!p->tap_vnet) {
+		net_log(p, VHU_LOG_WARN, "no virtio-net header on the tap: no offloads");
+		return;
+	}
+	p->tx_ok = GSO_OK_CSUM | GSO_OK_TSO4 | GSO_OK_TSO6 | GSO_OK_ECN;
+	if (ioctl(fd, TUNSETOFFLOAD, base | NET_TUN_F_USO4 | NET_TUN_F_USO6) == 0)
+		p->tx_ok |= GSO_OK_USO4 | GSO_OK_USO6;
+	else if (ioctl(fd, TUNSETOFFLOAD, base) < 0)
+		p->tx_ok = 0; /* the header stays, always zero from the kernel */
 }
 
 int port_tap_new(struct net *n, const char *ifname)
@@ -692,16 +867,20 @@ int port_tap_new(struct net *n, const char *ifname)
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		int err = -errno;
 		close(fd);
 		return err;
 	}
-	/* Bring the link up. */
+	tap_offloads(p, fd);
+	/* Bring the link up (at --mtu). */
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s >= 0) {
+		ifr.ifr_mtu = (int)n->mtu;
+		if (ioctl(s, SIOCSIFMTU, &ifr) < 0)
+			net_log(p, VHU_LOG_WARN, "could not set the tap's MTU");
 		if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
 			ifr.ifr_flags |= IFF_UP;
 			ioctl(s, SIOCSIFFLAGS, &ifr);
@@ -726,6 +905,16 @@ void port_free(struct net *n, struct port *p)
 	free(p);
 }
 
+static void print_offloads(const struct port *p, FILE *f)
+{
+	fprintf(f,
+		"  offloads: gso whole %llu gso segmented %llu csum completed %llu bad header %llu "
+		"oversize %llu\n",
+		(unsigned long long)p->gso_whole, (unsigned long long)p->gso_soft,
+		(unsigned long long)p->csum_soft, (unsigned long long)p->bad_hdr,
+		(unsigned long long)p->oversize);
+}
+
 void net_print_stats(struct net *n, FILE *f)
 {
 	for (unsigned i = 0; i < n->nports; i++) {
@@ -734,11 +923,13 @@ void net_print_stats(struct net *n, FILE *f)
 			fprintf(f, "port %u %s: rx %llu tx %llu drops %llu\n", i, p->name,
 				(unsigned long long)p->tap_rx, (unsigned long long)p->tap_tx,
 				(unsigned long long)p->tap_drops);
+			print_offloads(p, f);
 			continue;
 		}
 		fprintf(f, "port %u %s: %s, %u/%u pairs, filtered %llu\n", i, p->name,
 			port_connected(p) ? "connected" : "waiting", p->active_pairs, p->pairs,
 			(unsigned long long)p->filtered);
+		print_offloads(p, f);
 		for (unsigned j = 0; j < 2 * p->pairs + p->has_ctrl; j++) {
 			struct nqueue *q = &p->q[j];
 			struct vhu_virtq_stats st = { 0 };
