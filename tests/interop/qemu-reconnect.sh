@@ -11,7 +11,7 @@ guest_initrd g <<'GUEST'
 ip link set eth0 up
 ip addr add 10.0.0.1/24 dev eth0
 udpcheck send 10.0.0.2 7000 50 500 || { echo VHU-FAIL; exit 1; }
-ping -q -i 0.05 -c 400 10.0.0.2 > /tmp/bg.log 2>&1 &
+ping -q -i 0.05 -c 160 10.0.0.2 > /tmp/bg.log 2>&1 &
 echo "PHASE1-DONE"
 sleep 4
 # The back-end came back: traffic must flow again.
