@@ -132,7 +132,7 @@ static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
 			drvq_broken(q, "in-order batch ends at a buffer never made available");
 			return NULL;
 		}
-		id = q->order[(q->order_head++) % q->num];
+		id = q->order[drvq_order_at(q, &q->order_head)];
 		l = id == q->batch_id ? q->batch_len : 0;
 		q->batch = id != q->batch_id;
 	} else {
@@ -145,7 +145,7 @@ static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
 		if (r <= 0)
 			return NULL;
 		if (q->in_order) {
-			uint16_t first = q->order[(q->order_head++) % q->num];
+			uint16_t first = q->order[drvq_order_at(q, &q->order_head)];
 			if (first != id) {
 				q->batch = true;
 				q->batch_id = id;

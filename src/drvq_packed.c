@@ -89,7 +89,7 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 	q->slot[id] = (struct drvq_slot){ token, in_len, (uint16_t)need, true, q->seq++ };
 	q->writable_out = (uint16_t)(q->writable_out + (in_len != 0));
 	if (q->in_order)
-		q->order[(q->order_tail++) % q->num] = id;
+		q->order[drvq_order_at(q, &q->order_tail)] = id;
 	q->avail_idx = s;
 	q->avail_wrap = wrap;
 	q->num_added = (uint16_t)(q->num_added + need);
@@ -136,7 +136,7 @@ unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsig
 		q->slot[id] =
 			(struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, q->seq++ };
 		if (q->in_order)
-			q->order[(q->order_tail++) % q->num] = id;
+			q->order[drvq_order_at(q, &q->order_tail)] = id;
 		id = q->next[id];
 		vring_packed_advance(&s, &wrap, 1, q->num);
 	}
@@ -240,7 +240,7 @@ void packed_drv_resume_base(const struct vhu_drvq *q, uint16_t *pos, bool *wrap)
 
 	if (q->batch) {
 		while (oh != q->order_tail) {
-			uint16_t id = q->order[(oh++) % q->num];
+			uint16_t id = q->order[drvq_order_at(q, &oh)];
 			vring_packed_advance(&p, &w, q->slot[id].ndescs, q->num);
 			if (id == q->batch_id)
 				break;
@@ -256,7 +256,7 @@ void packed_drv_resume_base(const struct vhu_drvq *q, uint16_t *pos, bool *wrap)
 			continue;
 		}
 		while (oh != q->order_tail) {
-			uint16_t h = q->order[(oh++) % q->num];
+			uint16_t h = q->order[drvq_order_at(q, &oh)];
 			vring_packed_advance(&p, &w, q->slot[h].ndescs, q->num);
 			if (h == id)
 				break;

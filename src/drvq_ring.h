@@ -51,7 +51,10 @@ struct vhu_drvq {
 	struct drvq_slot *slot; /* by split head or packed buffer id */
 	/* IN_ORDER: ids in the order they were made available, and a batch being returned. */
 	uint16_t *order;
-	uint16_t order_head, order_tail; /* free-running, masked by num... kept < 2^16 */
+	/* Positions modulo 2 * num (drvq_order_at): equal when empty; a free-running 16-bit
+	 * counter taken modulo num would jump at its wrap for a packed ring whose size is not a
+	 * power of two. */
+	uint16_t order_head, order_tail;
 	bool batch;
 	uint16_t batch_id;
 	uint32_t batch_len;
@@ -93,6 +96,15 @@ static inline void drvq_written(struct vhu_drvq *q, const void *p, size_t len)
 
 	for (; first <= last && first < 128; first++)
 		q->written_pages[first / 64] |= 1ull << (first % 64);
+}
+
+/* IN_ORDER: the order slot at position *x, and *x moved on (modulo 2 * num). */
+static inline uint16_t drvq_order_at(const struct vhu_drvq *q, uint16_t *x)
+{
+	uint16_t i = *x >= q->num ? (uint16_t)(*x - q->num) : *x;
+
+	*x = (unsigned)*x + 1 == 2u * q->num ? 0 : (uint16_t)(*x + 1);
+	return i;
 }
 
 #endif

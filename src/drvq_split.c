@@ -92,7 +92,7 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 	q->slot[head] = (struct drvq_slot){ token, in_len, (uint16_t)need, true, q->seq++ };
 	q->writable_out = (uint16_t)(q->writable_out + (in_len != 0));
 	if (q->in_order)
-		q->order[(q->order_tail++) % q->num] = head;
+		q->order[drvq_order_at(q, &q->order_tail)] = head;
 	q->split.avail->ring[q->avail_idx & (q->num - 1)] = htole16(head);
 	q->avail_idx++;
 	q->num_added++;
@@ -128,7 +128,7 @@ unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsign
 		q->slot[head] =
 			(struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, q->seq++ };
 		if (q->in_order)
-			q->order[(q->order_tail++) % q->num] = head;
+			q->order[drvq_order_at(q, &q->order_tail)] = head;
 		q->split.avail->ring[avail++ & mask] = htole16(head);
 		head = q->next[head];
 	}

@@ -22,6 +22,8 @@
 #include "../t.h"
 
 #define QSZ 64
+/* The ring size setup() uses (QSZ unless a test sets another before calling it). */
+static unsigned pair_num = QSZ;
 
 static void print_log(void *opaque, int level, const char *msg)
 {
@@ -53,12 +55,12 @@ static inline int setup(bool packed, bool event_idx, bool in_order, bool indirec
 	int fd = dup(fm.fd);
 	mem_init(&dm);
 	ASSERT_OK(mem_set_table(&dm, &r, 1, &fd, NULL));
-	ASSERT_OK(drvq_init(&dq, 0, QSZ, packed, &fm, &lg));
+	ASSERT_OK(drvq_init(&dq, 0, pair_num, packed, &fm, &lg));
 	drvq_set_features(&dq, event_idx, in_order, indirect);
 	dq.kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	dq.call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	virtq_init(&vq, 0, &dm, &lg);
-	vq.num = QSZ;
+	vq.num = pair_num;
 	vq.addr.desc = (uint64_t)(uintptr_t)dq.desc_area;
 	vq.addr.avail = (uint64_t)(uintptr_t)dq.driver_area;
 	vq.addr.used = (uint64_t)(uintptr_t)dq.device_area;
