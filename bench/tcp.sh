@@ -71,7 +71,13 @@ run() {
 	for _ in $(seq 1 50); do kill -0 "$PID_be" 2>/dev/null || break; sleep 0.1; done
 	kill -9 "$PID_be" 2>/dev/null
 	wait "$PID_be" 2>/dev/null
-	cp "$T/be.log" "$T/be$s.log"
+	if [ "$s" = 3 ]; then
+		# testpmd's forward statistics of port 0 (guest A's side) at its exit: A's BYTES over that
+		# many frames; more than the 1448 B an MTU-sized segment holds means whole TSO frames.
+		awk '/Forward statistics for port 0/ {p = 1; next} /statistics for/ {p = 0}
+			p && /RX-packets/ {n = $2} END {if (n) printf "round %d testpmd: port 0 received %d frames from A, %.0f B of stream each on average\n", R, n, B / n}' \
+			R="$r" B="$BYTES" "$T/be.log" >&2
+	fi
 	if [ $ok = 0 ] || [ -z "$rate" ]; then
 		{
 			echo "round $r ${NAMES[$s]}: no rate; guest A, guest B, back-end last words:"
