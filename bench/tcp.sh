@@ -58,6 +58,7 @@ run() {
 		echo "round $r ${NAMES[$s]}: the back-end did not listen: $(tail -3 "$T/be.log" | tr '\n' ' ')" >&2
 		kill -9 "$PID_be" 2>/dev/null
 		wait "$PID_be" 2>/dev/null
+		PIDS=()
 		echo 0 >"$T/rate"
 		return
 	}
@@ -72,6 +73,8 @@ run() {
 	for _ in $(seq 1 50); do kill -0 "$PID_be" 2>/dev/null || break; sleep 0.1; done
 	kill -9 "$PID_be" 2>/dev/null
 	wait "$PID_be" 2>/dev/null
+	# All of this run's processes are reaped: lib.sh's cleanup must not kill their ids, reused by now.
+	PIDS=()
 	# Not vhu-*: lib.sh's cleanup in other tests (other sessions too) removes /var/run/dpdk/vhu-*,
 	# the likely cause of one testpmd start that failed with "Cannot clear runtime directory".
 	rm -rf "/var/run/dpdk/tcpbench-$$-$r"
