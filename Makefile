@@ -32,6 +32,7 @@ bench: setup all
 	./bench/migrate.sh
 	./bench/kernel.sh
 	./bench/vdpa.sh
+	./bench/tcp.sh
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) ./scripts/fuzz.sh
