@@ -1,8 +1,9 @@
 #!/bin/bash
 # make bench (block part): vhu-fe blk-bench, 4 KiB random reads and writes at iodepth 1 and 32
 # on one queue, against (A) vhu-blk --null and (B) qemu-storage-daemon on a null-co block node,
-# interleaved A B A B; the sender (vhu-fe) on CPU 1, the back-end on CPU 0. Prints IOPS and
-# p50/p99 latency of each, and the IOPS ratio A/B.
+# interleaved (odd rounds A B, even rounds B A); the sender (vhu-fe) on CPU 1, the back-end on
+# CPU 0. Prints IOPS and p50/p99 latency of each round and its IOPS ratio A/B, then (bench/pairs.py)
+# the median of the per-round ratios, overall and per host placement, never a ratio of medians.
 # Environment: BENCH_SECS (default 4), BENCH_ROUNDS (default 3).
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,19 +49,21 @@ run_b() {
 
 echo "vhu bench: vhu-fe blk-bench 4 KiB, one queue, ${ROUNDS} interleaved rounds of ${SECS}s"
 printf "%-10s %-6s %-6s %12s %9s %9s %12s %9s %9s %7s\n" rw depth round "vhu-blk IOPS" p50us p99us "qsd IOPS" p50us p99us ratio
+: >"$T/rows"
 for rw in randread randwrite; do
 	for depth in 1 32; do
-		: >"$T/ra"; : >"$T/rb"
 		for r in $(seq "$ROUNDS"); do
-			read -r ai ap5 ap9 <<<"$(run_a "$rw" "$depth")"
-			read -r bi bp5 bp9 <<<"$(run_b "$rw" "$depth")"
-			echo "$ai $ap5 $ap9" >>"$T/ra"
-			echo "$bi $bp5 $bp9" >>"$T/rb"
+			if [ $((r % 2)) = 1 ]; then
+				read -r ai ap5 ap9 <<<"$(run_a "$rw" "$depth")"
+				read -r bi bp5 bp9 <<<"$(run_b "$rw" "$depth")"
+			else
+				read -r bi bp5 bp9 <<<"$(run_b "$rw" "$depth")"
+				read -r ai ap5 ap9 <<<"$(run_a "$rw" "$depth")"
+			fi
+			echo "$rw-qd$depth $r $ai $bi" >>"$T/rows"
 			awk -v w="$rw" -v d="$depth" -v r="$r" -v a="$ai" -v a5="$ap5" -v a9="$ap9" -v b="$bi" -v b5="$bp5" -v b9="$bp9" \
 				'BEGIN {printf "%-10s %-6s %-6s %12.0f %9.1f %9.1f %12.0f %9.1f %9.1f %7.2f\n", w, d, r, a, a5, a9, b, b5, b9, (b > 0 ? a/b : 0)}'
 		done
-		a=$(sort -n "$T/ra" | awk '{l[NR]=$0} END {print l[int((NR+1)/2)]}')
-		b=$(sort -n "$T/rb" | awk '{l[NR]=$0} END {print l[int((NR+1)/2)]}')
-		awk -v w="$rw" -v d="$depth" -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%-10s %-6s %-6s %12.0f %9.1f %9.1f %12.0f %9.1f %9.1f %7.2f  <- median\n", w, d, "median", x[1], x[2], x[3], y[1], y[2], y[3], (y[1] > 0 ? x[1]/y[1] : 0)}'
 	done
 done
+python3 "$SRC/bench/pairs.py" vhu-blk qsd <"$T/rows"
