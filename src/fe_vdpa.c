@@ -320,7 +320,8 @@ static int vdpa_set_vring_enable(struct fe_conn *c, unsigned idx, bool enable)
 	return FE_VHOST_IOCTL(c->fd, VHOST_VDPA_SET_VRING_ENABLE, &s, c->path, c->lg);
 }
 
-static int vdpa_get_config(struct fe_conn *c, uint32_t off, void *buf, uint32_t len)
+/* VHOST_VDPA_GET_CONFIG / SET_CONFIG: len bytes at off, through a header the kernel reads. */
+static int vdpa_config_io(struct fe_conn *c, bool set, uint32_t off, void *buf, uint32_t len)
 {
 	struct vhost_vdpa_config *cfg;
 	int ret;
@@ -332,29 +333,26 @@ static int vdpa_get_config(struct fe_conn *c, uint32_t off, void *buf, uint32_t 
 		return -ENOMEM;
 	cfg->off = off;
 	cfg->len = len;
-	ret = FE_VHOST_IOCTL(c->fd, VHOST_VDPA_GET_CONFIG, cfg, c->path, c->lg);
-	if (!ret)
-		memcpy(buf, cfg->buf, len);
+	if (set) {
+		memcpy(cfg->buf, buf, len);
+		ret = FE_VHOST_IOCTL(c->fd, VHOST_VDPA_SET_CONFIG, cfg, c->path, c->lg);
+	} else {
+		ret = FE_VHOST_IOCTL(c->fd, VHOST_VDPA_GET_CONFIG, cfg, c->path, c->lg);
+		if (!ret)
+			memcpy(buf, cfg->buf, len);
+	}
 	free(cfg);
 	return ret;
 }
 
+static int vdpa_get_config(struct fe_conn *c, uint32_t off, void *buf, uint32_t len)
+{
+	return vdpa_config_io(c, false, off, buf, len);
+}
+
 static int vdpa_set_config(struct fe_conn *c, uint32_t off, const void *buf, uint32_t len)
 {
-	struct vhost_vdpa_config *cfg;
-	int ret;
-
-	if (len > VDPA_MAX_CONFIG)
-		return -EINVAL;
-	cfg = calloc(1, sizeof(*cfg) + len);
-	if (!cfg)
-		return -ENOMEM;
-	cfg->off = off;
-	cfg->len = len;
-	memcpy(cfg->buf, buf, len);
-	ret = FE_VHOST_IOCTL(c->fd, VHOST_VDPA_SET_CONFIG, cfg, c->path, c->lg);
-	free(cfg);
-	return ret;
+	return vdpa_config_io(c, true, off, (void *)buf, len);
 }
 
 static int vdpa_set_config_call(struct fe_conn *c, int fd)
