@@ -13,6 +13,7 @@
 #include <linux/virtio_net.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -893,6 +894,105 @@ static int good_ctrl(void)
 }
 
 /*
+ * A driver that floods the control queue: it makes the same command available again as soon as
+ * the device wrote the used entry of the one before (it need not wait for the used index), so
+ * the ring never runs dry. vhu-net serves at most a ring's worth of commands per turn of its
+ * loop (it publishes the used index at the end of each turn: the driver never sees more used
+ * entries written than the index names than that), and a frame on the same port's tx ring
+ * still comes back meanwhile.
+ */
+struct flood {
+	struct drv *d;
+	volatile bool stop;
+	uint64_t served;
+	unsigned unpublished; /* most used entries seen written before the used index named them */
+};
+
+static void *flood_ctrl(void *arg)
+{
+	struct flood *f = arg;
+	struct drv_ring *r = &f->d->r[2];
+	uint16_t avail = r->avail_idx, used = r->used_seen;
+	const uint16_t head = 60; /* descriptors 60 (command) and 61 (ack), set by the caller */
+	unsigned spins = 0;
+
+	while (!f->stop) {
+		/* The device wrote entry `used`: the buffer may go again. */
+		while (__atomic_load_n(&r->used->ring[used % DRV_QSIZE].id, __ATOMIC_ACQUIRE) !=
+		       0xffffffffu) {
+			r->used->ring[used % DRV_QSIZE].id = 0xffffffffu;
+			used++;
+			f->served++;
+			uint16_t pub = __atomic_load_n(&r->used->idx, __ATOMIC_ACQUIRE);
+			int16_t ahead = (int16_t)(used - pub); /* < 0: published, not yet seen */
+			if (ahead > 0 && (unsigned)ahead > f->unpublished)
+				f->unpublished = (unsigned)ahead;
+		}
+		while ((uint16_t)(avail - used) < DRV_QSIZE) {
+			r->avail->ring[avail % DRV_QSIZE] = head;
+			avail++;
+			__atomic_store_n(&r->avail->idx, avail, __ATOMIC_RELEASE);
+		}
+		if (++spins % 4096 == 1)
+			drv_kick(f->d, 2);
+	}
+	return NULL;
+}
+
+static int ctrl_flood(void)
+{
+	static const uint8_t other[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	uint8_t on = 1;
+	struct drv d;
+	pthread_t t;
+
+	ASSERT_OK(drv_open(&d, sock_path));
+	d.nq = 3;
+	ASSERT_OK(drv_start(&d, false, ~0ull));
+	ASSERT_EQ(ctrl_cmd(&d, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &on, 1),
+		  VIRTIO_NET_OK);
+	ASSERT_EQ(bounce(&d, other), 1);
+	/* The command: a receive MAC table of 9 entries (64 bytes), one byte per descriptor of an
+	 * indirect table (63 pieces and the ack): each takes the device far longer than the
+	 * driver, so the ring never runs dry. */
+	struct drv_ring *r = &d.r[2];
+	uint8_t *cmd = drv_buf(&d, 2, 40), *ack = drv_buf(&d, 2, 41);
+	struct vring_desc *ind = (struct vring_desc *)drv_buf(&d, 2, 42);
+	memset(cmd, 0, 64);
+	cmd[0] = VIRTIO_NET_CTRL_MAC;
+	cmd[1] = VIRTIO_NET_CTRL_MAC_TABLE_SET;
+	cmd[2] = 9; /* 9 unicast entries of 6 bytes, then 0 multicast */
+	for (unsigned i = 0; i < 63; i++)
+		ind[i] = (struct vring_desc){ drv_buf_gpa(&d, 2, 40) + i, i == 62 ? 2 : 1,
+					      VRING_DESC_F_NEXT, (uint16_t)(i + 1) };
+	ind[63] = (struct vring_desc){ drv_buf_gpa(&d, 2, 41), 1, VRING_DESC_F_WRITE, 0 };
+	r->desc[60] = (struct vring_desc){ drv_buf_gpa(&d, 2, 42), 64 * sizeof(*ind),
+					   VRING_DESC_F_INDIRECT, 0 };
+	*ack = 0xee;
+	for (unsigned i = 0; i < DRV_QSIZE; i++)
+		r->used->ring[i].id = 0xffffffffu;
+	struct flood f = { .d = &d };
+	ASSERT_OK(pthread_create(&t, NULL, flood_ctrl, &f));
+	msleep(100);
+	uint64_t before = f.served;
+	int got = bounce(&d, other);
+	msleep(100);
+	uint64_t during = f.served - before;
+	f.stop = true;
+	pthread_join(t, NULL);
+	printf("     control queue flood: %llu commands served while a frame made its round trip, "
+	       "at most %u per turn\n",
+	       (unsigned long long)during, f.unpublished);
+	uint8_t a = *ack;
+	drv_close(&d);
+	ASSERT_TRUE(during > 4 * DRV_QSIZE); /* the flood was on, not drained */
+	ASSERT_TRUE(f.unpublished <= DRV_QSIZE);
+	ASSERT_EQ(a, VIRTIO_NET_OK);
+	ASSERT_EQ(got, 1);
+	return bad_check_clean(&dm, "control queue flood");
+}
+
+/*
  * RESET_DEVICE puts the receive filters back as after a device reset (promiscuous) and leaves no
  * control queue: a port that had turned promiscuous mode off receives every frame again once its
  * rings are set up anew. The rings come back without SET_FEATURES (features 0: a 10-byte header,
@@ -1173,6 +1273,7 @@ int main(int argc, char **argv)
 	RUN(good_packed);
 	RUN(good_ctrl);
 	RUN(ctrl_after_reset);
+	RUN(ctrl_flood);
 	RUN(offload_headers);
 	RUN(mtu_oversize);
 	{

@@ -136,6 +136,19 @@ static int cmd_offloads(struct port *p, uint64_t f, uint8_t cmd, const uint8_t *
 	return 0;
 }
 
+/* A refused command is said at the 1st, 2nd, 4th, 8th ... time: a driver repeating one must not
+ * flood the log (the count is in the port's statistics). */
+static void ctrl_warn(struct port *p, const char *what)
+{
+	char msg[96];
+
+	p->ctrl_bad++;
+	if (p->ctrl_bad & (p->ctrl_bad - 1))
+		return;
+	snprintf(msg, sizeof(msg), "%s (%llu so far)", what, (unsigned long long)p->ctrl_bad);
+	net_log(p, VHU_LOG_WARN, msg);
+}
+
 uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *c, uint32_t len)
 {
 	int r = -EINVAL;
@@ -172,23 +185,28 @@ uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *c, uint32_t len)
 		break;
 	}
 	if (r)
-		net_log(p, VHU_LOG_WARN, "control command refused");
+		ctrl_warn(p, "control command refused");
 	return r ? VIRTIO_NET_ERR : VIRTIO_NET_OK;
 }
 
-void ctrl_process(struct net *n, struct nqueue *q)
+unsigned ctrl_process(struct net *n, struct nqueue *q)
 {
 	static uint8_t cmd[CTRL_MAX_CMD];
 	struct port *p = q->port;
 	struct vhu_elem e;
+	unsigned done = 0;
 	int r;
 
 	(void)n;
-	while ((r = vhu_virtq_pop(q->vq, &e)) != 0) {
+	/* At most CTRL_TURN commands per call: a driver that keeps making the same command
+	 * available (it need not wait for it to be used) must not hold the loop that every
+	 * other port shares; the caller comes back for the rest. */
+	while (done < CTRL_TURN && (r = vhu_virtq_pop(q->vq, &e)) != 0) {
 		if (r == -EIO) {
 			p->teardown = true;
-			return;
+			return done;
 		}
+		done++;
 		uint32_t len = 0, written = 0;
 		uint8_t ack = VIRTIO_NET_ERR;
 		if (r > 0 && e.in_len >= 1 && e.out_len <= sizeof(cmd)) {
@@ -198,7 +216,7 @@ void ctrl_process(struct net *n, struct nqueue *q)
 			}
 			ack = ctrl_command(p, vhu_backend_features(p->be), cmd, len);
 		} else {
-			net_log(p, VHU_LOG_WARN, "malformed control command");
+			ctrl_warn(p, "malformed control command");
 			q->drops++;
 		}
 		/* The ack is the last device-writable byte. */
@@ -213,4 +231,5 @@ void ctrl_process(struct net *n, struct nqueue *q)
 		vhu_virtq_push(q->vq, &e, written);
 	}
 	vhu_virtq_flush(q->vq);
+	return done;
 }

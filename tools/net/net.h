@@ -98,6 +98,7 @@ struct port {
 	uint64_t csum_soft; /* partial checksums completed in software on their way here */
 	uint64_t bad_hdr;   /* frames from this port refused for their virtio-net header */
 	uint64_t oversize;  /* frames over the MTU this port's guest cannot be given */
+	uint64_t ctrl_bad;  /* control commands refused or malformed */
 	struct nqueue q[NET_MAX_VQS];
 	bool teardown; /* a ring broke: drop the connection at the next safe point */
 	/* tap */
@@ -162,8 +163,10 @@ void net_reap(struct net *n);
 void net_log(void *opaque, int level, const char *msg);
 
 /* ctrl.c */
-/* Serves the control queue q: every pending command gets its ack. */
-void ctrl_process(struct net *n, struct nqueue *q);
+/* Serves the control queue q: pending commands get their ack, at most CTRL_TURN of them.
+ * Returns how many; CTRL_TURN: more may be waiting (the caller polls the queue again). */
+#define CTRL_TURN 64
+unsigned ctrl_process(struct net *n, struct nqueue *q);
 /* Runs one command (class, command, data: len bytes) on port p whose negotiated features are
  * f. Returns the ack: VIRTIO_NET_OK, or VIRTIO_NET_ERR with nothing changed. */
 uint8_t ctrl_command(struct port *p, uint64_t f, const uint8_t *cmd, uint32_t len);

@@ -389,7 +389,7 @@ static void queue_on_kick(struct net *n, struct nqueue *q)
 		return;
 	vhu_virtq_kick_drain(q->vq);
 	if (is_ctrl(q->port, q->index)) {
-		ctrl_process(n, q);
+		q->polling = ctrl_process(n, q) == CTRL_TURN; /* the rest: net_poll_all */
 		return;
 	}
 	if (q->index % 2 == 0) {
@@ -437,10 +437,17 @@ unsigned net_poll_all(struct net *n, bool *nofd)
 			if (n->poll || kickless)
 				total += process_tx(n, q);
 		}
+		/* The control queue: polled when it has no kick fd, or when its last turn
+		 * stopped at CTRL_TURN commands with more perhaps waiting. */
 		struct nqueue *c = &p->q[p->ctrl_index];
-		if (p->has_ctrl && c->started && vhu_virtq_kick_fd(c->vq) < 0) {
-			*nofd = true;
-			ctrl_process(n, c);
+		if (p->has_ctrl && c->started) {
+			bool kickless = vhu_virtq_kick_fd(c->vq) < 0;
+			*nofd |= kickless;
+			if (kickless || c->polling) {
+				unsigned k = ctrl_process(n, c);
+				c->polling = k == CTRL_TURN;
+				total += k;
+			}
 		}
 	}
 	return total;
@@ -516,7 +523,7 @@ static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 			ep_add(n, vhu_virtq_kick_fd(vq), &q->kick);
 			q->in_ep = true;
 		}
-		ctrl_process(n, q);
+		q->polling = ctrl_process(n, q) == CTRL_TURN;
 		return 0;
 	}
 	/* rx: frames are sent when they arrive, never when buffers do; the driver need not kick
@@ -926,9 +933,9 @@ void net_print_stats(struct net *n, FILE *f)
 			print_offloads(p, f);
 			continue;
 		}
-		fprintf(f, "port %u %s: %s, %u/%u pairs, filtered %llu\n", i, p->name,
-			port_connected(p) ? "connected" : "waiting", p->active_pairs, p->pairs,
-			(unsigned long long)p->filtered);
+		fprintf(f, "port %u %s: %s, %u/%u pairs, filtered %llu, control refused %llu\n", i,
+			p->name, port_connected(p) ? "connected" : "waiting", p->active_pairs,
+			p->pairs, (unsigned long long)p->filtered, (unsigned long long)p->ctrl_bad);
 		print_offloads(p, f);
 		for (unsigned j = 0; j < 2 * p->pairs + p->has_ctrl; j++) {
 			struct nqueue *q = &p->q[j];
