@@ -33,9 +33,9 @@
  * it is still sent as asked (the back-end must drop it: "The device MUST NOT pass received
  * packets that exceed mtu").
  *
- * --peer PATH (loop mode): frames go out on PATH and must arrive on a second front-end on PEER,
- * e.g. two ports of the vhu-net switch; the same checks, the receiver's features those of the
- * sender.
+ * --peer PATH (loop mode): frames go out on --path and must arrive on a second front-end on
+ * PATH, e.g. two ports of the vhu-net switch; the same checks, the receiver's features those
+ * of the sender.
  */
 #include <arpa/inet.h>
 #include <endian.h>
@@ -51,7 +51,7 @@
 #include "../net/gso.h"
 #include "fe.h"
 
-#define BUF_SIZE  2048	      /* a receive buffer with MRG_RXBUF; the least of any buffer */
+#define BUF_SIZE  2048	      /* a receive buffer with MRG_RXBUF; the smallest buffer */
 #define HDR_LEN	  12	      /* virtio_net_hdr_v1 (VERSION_1) */
 #define L2L3L4	  42	      /* Ethernet + IPv4 + UDP */
 #define MAGIC	  0x56485546u /* "VHUF" */
