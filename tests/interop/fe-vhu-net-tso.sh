@@ -16,7 +16,8 @@
 #     by vhu-net as "oversize" and an rx drop of port 1;
 #  6. --uso: UDP/IPv4 GSO frames (HOST_USO) whole to a receiver with GUEST_USO4, and segmented
 #     by vhu-net for one without (--tso-segments): UDP lengths, checksums and bytes checked;
-#     vhu-net's "gso whole" and "gso segmented" counters of port 1 must match the frames sent.
+#     the same over IPv6 (GUEST_USO6; segments without MRG_RXBUF). vhu-net's "gso whole" and
+#     "gso segmented" counters of port 1 must match the frames sent.
 . "$(dirname "$0")/lib.sh"
 need python3
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
@@ -69,6 +70,8 @@ run jumbo-nomrg-packed single "${SW[@]}" --size 9014 --no-mrg-rxbuf --packed
 FE_SECS=0.3 run oversize oversize "${SW[@]}" --size 9019
 run uso-whole whole "${SW[@]}" --uso
 run uso-segments segments "${SW[@]}" --uso --tso-segments --packed
+run uso6-whole whole "${SW[@]}" --uso --ipv6 --packed
+run uso6-segments segments "${SW[@]}" --uso --ipv6 --tso-segments --no-mrg-rxbuf
 kill -TERM "$PID_net" "$PID_sw"
 wait "$PID_net" "$PID_sw" 2>/dev/null
 cat "$T/net.log"
@@ -94,8 +97,9 @@ assert set(ports) == {0, 1}, ports
 gw, gs, cc, bad, over, rxp, drops = ports[1]
 sent_over = js("oversize")["tx_packets"]
 assert over == sent_over and drops == sent_over, (ports, sent_over)
-assert gw == js("uso-whole")["tx_packets"] // 8, (ports, "gso whole")
-assert gs == js("uso-segments")["tx_packets"] // 8, (ports, "gso segmented")
+frames = lambda *runs: sum(js(r)["tx_packets"] // 8 for r in runs)
+assert gw == frames("uso-whole", "uso6-whole"), (ports, "gso whole")
+assert gs == frames("uso-segments", "uso6-segments"), (ports, "gso segmented")
 assert bad == 0 and cc == 0 and ports[0][3] == 0 and ports[0][6] == 0, ports
 print("switch port 1:", ports[1])
 PY

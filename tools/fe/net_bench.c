@@ -19,7 +19,8 @@
  * GUEST_USO4 negotiated: the header must still say so, with mss; the checksum is completed here)
  * or as segments (--tso-segments: GUEST_* not negotiated, so the back-end must segment): every
  * segment's IPv4 header and L4 checksums, length, IPv4 id, TCP sequence number and PSH only on
- * the last (UDP: its length), and its bytes. Counts are in segments.
+ * the last (UDP: its length), and its bytes. Counts are in segments. --ipv6: the same over
+ * IPv6 (TCPV6 with HOST/GUEST_TSO6, UDP_L4 with GUEST_USO6; the payload length, no id).
  * A frame that comes back whole but with no GSO header (bigger than any MTU: a guest would drop
  * it) is checked whole too and counted apart (JSON tso_nohdr): DPDK 22.11's net_vhost in io
  * forwarding does that (docs/PROTOCOL.md); a test decides whether that is acceptable.
@@ -92,6 +93,7 @@ struct bench {
 	uint64_t rx_merged; /* frames that came in more than one buffer (MRG_RXBUF) */
 	bool mrg;
 	enum gso_kind gso;
+	bool ipv6;		      /* --ipv6 */
 	bool tso_segments;	      /* --tso-segments */
 	unsigned mss;		      /* --mss */
 	uint64_t tso_whole, tso_segs; /* GSO frames that came back whole, segments */
@@ -180,15 +182,28 @@ static uint32_t gso_payload(const struct bench *b)
 	return GSO_SEGS * b->mss;
 }
 
-/* Ethernet + IPv4 + TCP (54) or UDP (42). */
+/* Where the L4 header starts: after Ethernet and IPv4 (34) or IPv6 (54). */
+static uint32_t gso_l4(const struct bench *b)
+{
+	return b->ipv6 ? 54 : 34;
+}
+
+/* Ethernet, IP and TCP or UDP. */
 static uint32_t gso_hdrs(const struct bench *b)
 {
-	return b->gso == GSO_UDP ? 42 : 54;
+	return gso_l4(b) + (b->gso == GSO_UDP ? 8 : 20);
 }
 
 static uint8_t gso_proto(const struct bench *b)
 {
 	return b->gso == GSO_UDP ? 17 : 6;
+}
+
+static uint8_t gso_type(const struct bench *b)
+{
+	if (b->gso == GSO_UDP)
+		return VIRTIO_NET_HDR_GSO_UDP_L4;
+	return b->ipv6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
 }
 
 /* Where the L4 checksum is, from the L4 header (the virtio-net header's csum_offset). */
@@ -197,25 +212,39 @@ static uint16_t gso_csum_off(const struct bench *b)
 	return b->gso == GSO_UDP ? 6 : 16;
 }
 
-/* The frame's fixed headers: IPv4 DF, TCP ACK|PSH; lengths, id, seq, checksums per frame. */
+/* The frame's fixed headers: IPv4 DF (or IPv6 2001:db8::1 to ::2), TCP ACK|PSH; lengths,
+ * id, seq, checksums per frame. */
 static void build_gso(const struct bench *b, uint8_t *f, unsigned pair)
 {
 	static const uint8_t mac[12] = { 2, 0, 0, 0, 0, 1, 2, 0x76, 0x68, 0x75, 0xfe, 0 };
+	uint8_t *l4 = f + gso_l4(b);
 
 	memset(f, 0, gso_hdrs(b));
 	memcpy(f, mac, 12);
-	put16(f + 12, 0x0800);
-	f[14] = 0x45;
-	put16(f + 14 + 6, 0x4000);
-	f[14 + 8] = 64;
-	f[14 + 9] = gso_proto(b);
-	memcpy(f + 26, "\xc6\x12\x00\x01\xc6\x12\x00\x02", 8);
-	put16(f + 34, 1024 + pair);
-	put16(f + 36, 5001);
+	if (b->ipv6) {
+		put16(f + 12, 0x86dd);
+		f[14] = 0x60;
+		f[14 + 6] = gso_proto(b);
+		f[14 + 7] = 64;
+		put16(f + 22, 0x2001);
+		put16(f + 24, 0xdb8);
+		f[37] = 1;
+		memcpy(f + 38, f + 22, 15);
+		f[53] = 2;
+	} else {
+		put16(f + 12, 0x0800);
+		f[14] = 0x45;
+		put16(f + 14 + 6, 0x4000);
+		f[14 + 8] = 64;
+		f[14 + 9] = gso_proto(b);
+		memcpy(f + 26, "\xc6\x12\x00\x01\xc6\x12\x00\x02", 8);
+	}
+	put16(l4, 1024 + pair);
+	put16(l4 + 2, 5001);
 	if (b->gso == GSO_TCP) {
-		f[34 + 12] = 5 << 4;
-		f[34 + 13] = 0x18; /* ACK, PSH */
-		put16(f + 34 + 14, 65535);
+		l4[12] = 5 << 4;
+		l4[13] = 0x18; /* ACK, PSH */
+		put16(l4 + 14, 65535);
 	}
 }
 
@@ -235,26 +264,30 @@ static void stamp_gso(const struct bench *b, uint8_t *buf, uint64_t seq)
 {
 	uint8_t *f = buf + HDR_LEN;
 	uint32_t hdrs = gso_hdrs(b), pay = gso_payload(b), len = hdrs + pay, m = MAGIC;
+	uint32_t l4 = gso_l4(b);
 	struct gso_hdr h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-			     .gso_type = b->gso == GSO_UDP ? VIRTIO_NET_HDR_GSO_UDP_L4
-							   : VIRTIO_NET_HDR_GSO_TCPV4,
+			     .gso_type = gso_type(b),
 			     .hdr_len = (uint16_t)hdrs,
 			     .gso_size = (uint16_t)b->mss,
-			     .csum_start = 34,
+			     .csum_start = (uint16_t)l4,
 			     .csum_offset = gso_csum_off(b) };
 
 	memset(buf, 0, HDR_LEN);
 	gso_hdr_write(&h, buf);
-	put16(f + 16, len - 14);
-	put16(f + 18, (unsigned)(seq * GSO_SEGS));
-	put16(f + 24, 0);
-	put16(f + 24, ~fold_sum(f + 14, 20, 0) & 0xffff);
+	if (b->ipv6) {
+		put16(f + 18, len - l4); /* payload length */
+	} else {
+		put16(f + 16, len - 14);
+		put16(f + 18, (unsigned)(seq * GSO_SEGS));
+		put16(f + 24, 0);
+		put16(f + 24, ~fold_sum(f + 14, 20, 0) & 0xffff);
+	}
 	if (b->gso == GSO_TCP) {
 		uint32_t tseq = (uint32_t)(seq * pay);
-		put16(f + 38, tseq >> 16);
-		put16(f + 40, tseq & 0xffff);
+		put16(f + l4 + 4, tseq >> 16);
+		put16(f + l4 + 6, tseq & 0xffff);
 	} else {
-		put16(f + 38, len - 34);
+		put16(f + l4 + 4, len - l4);
 	}
 	for (unsigned k = 0; k < GSO_SEGS; k++) {
 		uint8_t *d = f + hdrs + k * b->mss;
@@ -265,15 +298,16 @@ static void stamp_gso(const struct bench *b, uint8_t *buf, uint64_t seq)
 			d[i] = pattern(seq, k * b->mss + i);
 	}
 	/* NEEDS_CSUM: the checksum field holds the pseudo-header sum, not inverted. */
-	uint32_t ps = fold_sum(f + 26, 8, gso_proto(b) + (len - 34));
-	put16(f + 34 + gso_csum_off(b), ps);
+	uint32_t ps = b->ipv6 ? fold_sum(f + 22, 32, gso_proto(b) + (len - l4))
+			      : fold_sum(f + 26, 8, gso_proto(b) + (len - l4));
+	put16(f + l4 + gso_csum_off(b), ps);
 }
 
 /* One segment (or a whole frame, k0 = 0, nseg = GSO_SEGS) that came back: its bytes from
  * payload offset k0 * mss on. Returns the segments it holds, or 0 when it is bad. */
 static unsigned check_gso_payload(const struct bench *b, const uint8_t *f, uint32_t len)
 {
-	uint32_t hdrs = gso_hdrs(b), pay = len - hdrs, m;
+	uint32_t hdrs = gso_hdrs(b), pay = len - hdrs, l4 = gso_l4(b), m;
 	uint64_t seq;
 	unsigned k0;
 
@@ -283,17 +317,21 @@ static unsigned check_gso_payload(const struct bench *b, const uint8_t *f, uint3
 	if (m != MAGIC || seq >= b->seq || k0 >= GSO_SEGS || pay % b->mss ||
 	    k0 + pay / b->mss > GSO_SEGS)
 		return 0;
-	if (get16(f + 18) != ((seq * GSO_SEGS + k0) & 0xffff) || get16(f + 16) != len - 14)
+	/* IPv6: the payload length; IPv4: the total length and the id, one more per segment. */
+	bool ip_ok = b->ipv6 ? get16(f + 18) == len - l4
+			     : get16(f + 18) == ((seq * GSO_SEGS + k0) & 0xffff) &&
+				       get16(f + 16) == len - 14;
+	if (!ip_ok)
 		return 0;
 	if (b->gso == GSO_TCP) {
-		uint32_t tseq = (uint32_t)(get16(f + 38) << 16 | get16(f + 40));
+		uint32_t tseq = (uint32_t)(get16(f + l4 + 4) << 16 | get16(f + l4 + 6));
 		if (tseq != (uint32_t)(seq * gso_payload(b) + k0 * b->mss))
 			return 0;
 		/* PSH only on the last segment; ACK on all. */
 		bool last = k0 + pay / b->mss == GSO_SEGS;
-		if (f[47] != (last ? 0x18 : 0x10))
+		if (f[l4 + 13] != (last ? 0x18 : 0x10))
 			return 0;
-	} else if (get16(f + 38) != len - 34) {
+	} else if (get16(f + l4 + 4) != len - l4) {
 		return 0;
 	}
 	for (uint32_t i = 0; i < pay; i++) {
@@ -316,22 +354,22 @@ static unsigned check_gso_payload(const struct bench *b, const uint8_t *f, uint3
 
 static void check_gso(struct bench *b, const uint8_t *hdr, uint8_t *f, uint32_t len)
 {
-	uint8_t type = b->gso == GSO_UDP ? VIRTIO_NET_HDR_GSO_UDP_L4 : VIRTIO_NET_HDR_GSO_TCPV4;
-	uint32_t hdrs = gso_hdrs(b);
+	uint32_t hdrs = gso_hdrs(b), l4 = gso_l4(b);
 	struct gso_hdr h;
 	unsigned n;
 
 	gso_hdr_read(&h, hdr);
 	b->rx_bytes += len;
-	if (len < hdrs + GSO_STAMP || get16(f + 12) != 0x0800 || f[23] != gso_proto(b)) {
+	if (len < hdrs + GSO_STAMP || get16(f + 12) != (b->ipv6 ? 0x86dd : 0x0800) ||
+	    f[b->ipv6 ? 20 : 23] != gso_proto(b)) {
 		b->foreign++;
 		b->rx++;
 		return;
 	}
 	if (h.gso_type) {
 		/* Whole: only if we take it, and with the header it was sent with. */
-		if (b->tso_segments || h.gso_type != type || h.gso_size != b->mss ||
-		    !(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h.csum_start != 34 ||
+		if (b->tso_segments || h.gso_type != gso_type(b) || h.gso_size != b->mss ||
+		    !(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h.csum_start != l4 ||
 		    h.csum_offset != gso_csum_off(b) || len != hdrs + gso_payload(b)) {
 			b->bad++;
 			b->rx++;
@@ -356,7 +394,7 @@ static void check_gso(struct bench *b, const uint8_t *hdr, uint8_t *f, uint32_t 
 		return;
 	}
 	/* A UDP segment made by the back-end carries a checksum: zero ("none") is not one. */
-	if (b->gso == GSO_UDP && !whole && get16(f + 40) == 0) {
+	if (b->gso == GSO_UDP && !whole && get16(f + l4 + 6) == 0) {
 		b->bad++;
 		b->rx++;
 		return;
@@ -771,6 +809,9 @@ static const struct opt opts[] = {
 	{ "uso", 0, NULL, opt_flag, &a.uso,
 	  "the same with UDP/IPv4 GSO frames (HOST_USO, gso_type UDP_L4;\n"
 	  "whole with GUEST_USO4); the same JSON counters" },
+	{ "ipv6", 0, NULL, opt_flag, &b.ipv6,
+	  "with --tso or --uso: TCP or UDP over IPv6 (HOST_TSO6 and\n"
+	  "GUEST_TSO6, or GUEST_USO6)" },
 	{ "tso-segments", 0, NULL, opt_flag, &b.tso_segments,
 	  "with --tso or --uso, do not negotiate GUEST_CSUM nor\n"
 	  "GUEST_TSO4/GUEST_USO4: the back-end must segment" },
@@ -856,11 +897,14 @@ static int open_start(void)
 	if (mtu >= 68 && (mrg || HDR_LEN + mtu + ETH_VLAN <= b.rxbuf))
 		want |= 1ULL << VIRTIO_NET_F_MTU;
 	bool udp = b.gso == GSO_UDP;
-	uint64_t gso = (1ULL << VIRTIO_NET_F_CSUM) |
-		       (1ULL << (udp ? VIRTIO_NET_F_HOST_USO : VIRTIO_NET_F_HOST_TSO4));
+	unsigned host = udp	 ? VIRTIO_NET_F_HOST_USO
+			: b.ipv6 ? VIRTIO_NET_F_HOST_TSO6
+				 : VIRTIO_NET_F_HOST_TSO4;
+	unsigned guest = udp ? (b.ipv6 ? VIRTIO_NET_F_GUEST_USO6 : VIRTIO_NET_F_GUEST_USO4)
+			     : (b.ipv6 ? VIRTIO_NET_F_GUEST_TSO6 : VIRTIO_NET_F_GUEST_TSO4);
+	uint64_t gso = (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << host);
 	if (b.gso && !b.tso_segments)
-		gso |= (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
-		       (1ULL << (udp ? VIRTIO_NET_F_GUEST_USO4 : VIRTIO_NET_F_GUEST_TSO4));
+		gso |= (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << guest);
 	if (b.gso)
 		want |= gso;
 	struct vhu_frontend_start_opts so = {
@@ -1098,9 +1142,10 @@ static int run(int argc, char **argv)
 	fe_verbose = a.verbose;
 	b.reconnect_ms = (int)(a.reconnect_s * 1000);
 	b.gso = a.uso ? GSO_UDP : a.tso ? GSO_TCP : GSO_NONE;
-	if ((a.tso && a.uso) || (b.gso && (b.mode != MODE_LOOP || a.iommu_strict))) {
-		fprintf(stderr, "vhu-fe net-bench: --tso or --uso needs --mode loop (and no "
-				"--iommu-strict)\n");
+	if ((a.tso && a.uso) || (b.ipv6 && !b.gso) ||
+	    (b.gso && (b.mode != MODE_LOOP || a.iommu_strict))) {
+		fprintf(stderr, "vhu-fe net-bench: one of --tso or --uso (--ipv6 goes with one), "
+				"in --mode loop and without --iommu-strict\n");
 		return 2;
 	}
 	if (a.peer && (b.mode != MODE_LOOP || a.iommu || a.iommu_strict || a.log || a.log_check ||
