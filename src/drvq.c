@@ -22,6 +22,7 @@ int drvq_init(struct vhu_drvq *q, unsigned index, unsigned num, bool packed, str
 		.kick_fd = -1,
 		.call_fd = -1,
 		.index = index,
+		.pow2 = is_pow2(num),
 	};
 	if (num == 0 || num > VRING_MAX_SIZE || (!packed && !is_pow2(num)))
 		return -EINVAL;

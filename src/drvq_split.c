@@ -112,35 +112,46 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsigned n, bool writable,
 			     void *const *tokens)
 {
+	/* The queue's fields in locals for the loop: the descriptor and ring stores could
+	 * otherwise alias them and force a reload after each. */
+	struct fe_mem_xlat x = fe_mem_xlat(q->mem);
+	struct vring_desc *desc = q->split.desc;
+	struct vring_avail *ring = q->split.avail;
+	struct drvq_slot *slot = q->slot;
+	const uint16_t *next = q->next;
+	uint16_t *order = q->in_order ? q->order : NULL;
 	uint16_t mask = (uint16_t)(q->num - 1), avail = q->avail_idx, head = q->free_head;
+	uint16_t otail = q->order_tail; /* a split ring's size is a power of two */
 	uint16_t flags = writable ? VRING_DESC_F_WRITE : 0;
+	uint64_t seq = q->seq;
 	unsigned i;
 
 	if (n > q->num_free)
 		n = q->num_free;
 	for (i = 0; i < n; i++) {
-		uint64_t a = fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len);
+		uint64_t a = fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len);
 		uint32_t len = (uint32_t)iov[i].iov_len;
 		if (!a || iov[i].iov_len > UINT32_MAX)
 			break;
 		/* The whole descriptor, in field order: 4 of them fill a line. */
-		split_drv_fill(&q->split.desc[head], a, len, flags, 0);
-		q->slot[head] =
-			(struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, q->seq++ };
-		if (q->in_order)
-			q->order[drvq_order_at(q, &q->order_tail)] = head;
-		q->split.avail->ring[avail++ & mask] = htole16(head);
-		head = q->next[head];
+		split_drv_fill(&desc[head], a, len, flags, 0);
+		slot[head] = (struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, seq++ };
+		if (order)
+			order[otail++ & mask] = head;
+		ring->ring[avail++ & mask] = htole16(head);
+		head = next[head];
 	}
 	q->free_head = head;
 	q->num_free = (uint16_t)(q->num_free - i);
 	q->num_added = (uint16_t)(q->num_added + i);
 	q->writable_out = (uint16_t)(q->writable_out + (writable ? i : 0));
 	q->avail_idx = avail;
+	q->order_tail = otail;
+	q->seq = seq;
 	/* One publish per burst. Pairs with the device's acquire load of avail->idx: the
 	 * descriptors and the ring entries are visible first. */
 	if (i)
-		store_release16(&q->split.avail->idx, htole16(avail));
+		store_release16(&ring->idx, htole16(avail));
 	return i;
 }
 
