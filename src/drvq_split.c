@@ -235,27 +235,6 @@ int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 	return 1;
 }
 
-/* Used entries are 8 bytes, 8 to a line: a burst of 32 read one by one pulls 4 lines from
- * the device; this reads 1. */
-int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
-{
-	if (q->last_used == q->shadow_used) {
-		if (split_drv_refresh(q) < 0)
-			return -EIO;
-		if (q->last_used == q->shadow_used)
-			return 0;
-	}
-	struct vring_used_elem *u =
-		&q->split.used->ring[(uint16_t)(q->shadow_used - 1) & (q->num - 1)];
-	uint32_t i = le32toh(u->id);
-	if (i >= q->num || !q->slot[i].busy)
-		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
-	*id = (uint16_t)i;
-	*len = le32toh(u->len);
-	q->last_used = q->shadow_used;
-	return 1;
-}
-
 bool split_drv_enable_cb(struct vhu_drvq *q)
 {
 	if (q->event_idx)
