@@ -184,9 +184,12 @@ VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
  * line: a burst of 32 read one by one pulls 4 lines from the device, the last one alone 1.
  * The checks and results are get_one()'s with split_drv_used() and packed_drv_used() (same
  * errors); the queue's fields stay in locals for the loop, as the stores into tokens and lens
- * could otherwise alias them.
+ * could otherwise alias them. Inlined once per layout, so that neither pays for the other's
+ * tests.
  */
-static unsigned get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned max)
+static inline __attribute__((always_inline)) unsigned
+get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned max,
+		   const bool packed)
 {
 	struct drvq_slot *slot = q->slot;
 	uint16_t *next = q->next;
@@ -195,7 +198,8 @@ static unsigned get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *
 	uint16_t free_head = q->free_head, nfree = q->num_free, wout = q->writable_out;
 	uint16_t used = q->last_used, shadow = q->shadow_used, bid = q->batch_id;
 	uint32_t blen = q->batch_len;
-	bool wrap = q->used_wrap, packed = q->packed, pow2 = q->pow2, batch = q->batch;
+	/* Split rings have a power-of-two size: the mask, without a test per buffer. */
+	bool wrap = q->used_wrap, pow2 = !packed || q->pow2, batch = q->batch;
 	bool last_only = !packed && wout == 0;
 	uintptr_t page = 0; /* packed: the page last recorded as written (drvq_written()) */
 	unsigned n = 0;
@@ -302,7 +306,8 @@ VHU_EXPORT unsigned vhu_drvq_get_burst(struct vhu_drvq *q, void **tokens, uint32
 	if (!q->packed && split_drv_refresh(q) < 0)
 		return 0;
 	if (q->in_order)
-		return get_burst_in_order(q, tokens, lens, max);
+		return q->packed ? get_burst_in_order(q, tokens, lens, max, true)
+				 : get_burst_in_order(q, tokens, lens, max, false);
 	/* Only the entries that one read of the index showed: no second read per burst. */
 	while (n < max && (q->packed || q->last_used != q->shadow_used)) {
 		uint32_t l;

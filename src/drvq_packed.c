@@ -141,7 +141,12 @@ unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsig
 			first_flags = f;
 		else
 			store_relaxed16(&d->flags, htole16(f));
-		slot[id] = (struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, seq++ };
+		struct drvq_slot *sl = &slot[id];
+		sl->token = tokens[i];
+		sl->in_len = writable ? len : 0;
+		sl->ndescs = 1;
+		sl->busy = true;
+		sl->seq = seq++;
 		if (order)
 			order[drvq_order_step(num, pow2, &otail)] = id;
 		id = next[id];

@@ -135,7 +135,12 @@ unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsign
 			break;
 		/* The whole descriptor, in field order: 4 of them fill a line. */
 		split_drv_fill(&desc[head], a, len, flags, 0);
-		slot[head] = (struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, seq++ };
+		struct drvq_slot *sl = &slot[head];
+		sl->token = tokens[i];
+		sl->in_len = writable ? len : 0;
+		sl->ndescs = 1;
+		sl->busy = true;
+		sl->seq = seq++;
 		if (order)
 			order[otail++ & mask] = head;
 		ring->ring[avail++ & mask] = htole16(head);
