@@ -289,6 +289,19 @@ get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned m
 	return n;
 }
 
+/* Nothing new, the usual answer to a polling loop, found with one read: split, the used index
+ * (split_drv_refresh()); packed, the next descriptor's flags. */
+static bool nothing_used(struct vhu_drvq *q)
+{
+	if (q->batch)
+		return false;
+	if (!q->packed)
+		return q->last_used == q->shadow_used;
+	/* Pairs with the device's release store of the used descriptor's flags. */
+	uint16_t f = le16toh(load_acquire16(&q->pk.desc[q->last_used].flags));
+	return !vring_packed_is_used(f, q->used_wrap);
+}
+
 /*
  * Cache lines (docs/ARCHITECTURE.md, "Cache lines per burst"), split: one read of the used
  * index (1 line from the device per burst), then the used entries it covers, 8 to a line (4
@@ -304,6 +317,8 @@ VHU_EXPORT unsigned vhu_drvq_get_burst(struct vhu_drvq *q, void **tokens, uint32
 	if (q->broken || max == 0)
 		return 0;
 	if (!q->packed && split_drv_refresh(q) < 0)
+		return 0;
+	if (nothing_used(q))
 		return 0;
 	if (q->in_order)
 		return q->packed ? get_burst_in_order(q, tokens, lens, max, true)
