@@ -220,8 +220,8 @@ get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned m
 				break;
 			}
 			blen = le32toh(d->len);
-			if ((uintptr_t)d >> 12 != page ||
-			    ((uintptr_t)d + sizeof(*d) - 1) >> 12 != page) {
+			/* 16-byte descriptors in a page-aligned ring never straddle a page. */
+			if ((uintptr_t)d >> 12 != page) {
 				drvq_written(q, d, sizeof(*d));
 				page = (uintptr_t)d >> 12;
 			}

@@ -120,7 +120,6 @@ unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsig
 	uint16_t f = (uint16_t)(wflag | vring_packed_avail_bits(q->avail_wrap));
 	uint16_t *order = q->in_order ? q->order : NULL, otail = q->order_tail;
 	bool wrap = q->avail_wrap, pow2 = q->pow2;
-	uint64_t seq = q->seq;
 	unsigned i;
 
 	if (n > q->num_free)
@@ -141,12 +140,12 @@ unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsig
 			first_flags = f;
 		else
 			store_relaxed16(&d->flags, htole16(f));
+		/* No seq: only a split ring's resume (split_drv_resume_base()) reads it. */
 		struct drvq_slot *sl = &slot[id];
 		sl->token = tokens[i];
 		sl->in_len = writable ? len : 0;
 		sl->ndescs = 1;
 		sl->busy = true;
-		sl->seq = seq++;
 		if (order)
 			order[drvq_order_step(num, pow2, &otail)] = id;
 		id = next[id];
@@ -164,7 +163,6 @@ unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsig
 	q->avail_idx = s;
 	q->avail_wrap = wrap;
 	q->order_tail = otail;
-	q->seq = seq;
 	/* One publish per burst. Pairs with the device's acquire load of the first head's
 	 * flags: every descriptor of the burst is written first. */
 	if (i)

@@ -140,7 +140,8 @@ unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsign
 		sl->in_len = writable ? len : 0;
 		sl->ndescs = 1;
 		sl->busy = true;
-		sl->seq = seq++;
+		if (!order) /* split_drv_resume_base() sorts by it; IN_ORDER needs no sort */
+			sl->seq = seq++;
 		if (order)
 			order[otail++ & mask] = head;
 		ring->ring[avail++ & mask] = htole16(head);
