@@ -42,12 +42,13 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 	uint16_t id = q->free_head, s = q->avail_idx, first = s, first_flags = 0;
 	bool wrap = q->avail_wrap;
 	uint32_t in_len = 0;
+	struct fe_mem_xlat x = fe_mem_xlat(q->mem); /* once per call, as in bursts */
 
 	need = ind ? 1 : n;
 	if (q->num_free < need)
 		return -ENOSPC;
 	for (unsigned i = 0; i < n; i++) {
-		if (!fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len) ||
+		if (!fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len) ||
 		    iov[i].iov_len > UINT32_MAX)
 			return -EFAULT;
 		if (i >= out_num)
@@ -57,13 +58,13 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 		struct vring_packed_desc *t =
 			(struct vring_packed_desc *)(q->ind + (size_t)id * DRVQ_IND_MAX * 16);
 		for (unsigned i = 0; i < n; i++) {
-			t[i].addr = htole64(fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len));
+			t[i].addr = htole64(fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len));
 			t[i].len = htole32((uint32_t)iov[i].iov_len);
 			t[i].id = 0;
 			t[i].flags = htole16(i >= out_num ? VRING_DESC_F_WRITE : 0);
 		}
 		struct vring_packed_desc *d = &q->pk.desc[s];
-		d->addr = htole64(fe_mem_dma(q->mem, t, 16u * n));
+		d->addr = htole64(fe_mem_xlat_dma(&x, t, 16u * n));
 		d->len = htole32(16u * n);
 		d->id = htole16(id);
 		first_flags = (uint16_t)(VRING_DESC_F_INDIRECT | vring_packed_avail_bits(wrap));
@@ -74,7 +75,7 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 			uint16_t f = (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
 						(i + 1 < n ? VRING_DESC_F_NEXT : 0) |
 						vring_packed_avail_bits(wrap));
-			d->addr = htole64(fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len));
+			d->addr = htole64(fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len));
 			d->len = htole32((uint32_t)iov[i].iov_len);
 			d->id = htole16(id);
 			if (i == 0)

@@ -50,12 +50,13 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 	uint16_t head = q->free_head, idx = head, last = head;
 	uint32_t in_len = 0;
 	uint64_t gpa[DRVQ_IND_MAX];
+	struct fe_mem_xlat x = fe_mem_xlat(q->mem); /* once per call, as in bursts */
 
 	need = ind ? 1 : n;
 	if (q->num_free < need)
 		return -ENOSPC;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t a = fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len);
+		uint64_t a = fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len);
 		if (!a || iov[i].iov_len > UINT32_MAX)
 			return -EFAULT;
 		if (i < DRVQ_IND_MAX)
@@ -71,14 +72,14 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 				       (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
 						  (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
 				       (uint16_t)(i + 1));
-		split_drv_fill(&q->split.desc[head], fe_mem_dma(q->mem, t, 16u * n), 16u * n,
+		split_drv_fill(&q->split.desc[head], fe_mem_xlat_dma(&x, t, 16u * n), 16u * n,
 			       VRING_DESC_F_INDIRECT, 0);
 		q->free_head = q->next[head];
 	} else {
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t a = i < DRVQ_IND_MAX
 					     ? gpa[i]
-					     : fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len);
+					     : fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len);
 			split_drv_fill(&q->split.desc[idx], a, (uint32_t)iov[i].iov_len,
 				       (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
 						  (i + 1 < n ? VRING_DESC_F_NEXT : 0)),

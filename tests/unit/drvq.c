@@ -627,20 +627,27 @@ static int in_order_odd_size(void)
 	return 0;
 }
 
-/* Bursts translate with a copy of the area's fields taken per call (fe_mem_xlat): a change
- * of the mapping between two calls (vhu_frontend_set_iommu(), a vhost-vdpa transport's VA
- * addresses) shows in the very next burst's descriptors, on both layouts. */
+/* Adds translate with a copy of the area's fields taken per call (fe_mem_xlat): a change of
+ * the mapping between two calls (vhu_frontend_set_iommu(), a vhost-vdpa transport's VA
+ * addresses) shows in the very next burst's or buffer's descriptor, on both layouts. */
 static int burst_xlat_fresh(void)
 {
 	for (int packed = 0; packed < 2; packed++) {
 		ASSERT_OK(burst_setup(packed, true));
-		for (unsigned k = 0; k < 3; k++) {
-			fm.iova_off = k == 1 ? 1ull << 48 : 0;
-			fm.dma_va = k == 2;
-			ASSERT_EQ(burst_add(k, 1, false), 1);
-			uint64_t want = k == 0	 ? fe_mem_gpa(&fm, bbuf[k], 100)
-					: k == 1 ? (uintptr_t)bbuf[k] + (1ull << 48)
-						 : (uintptr_t)bbuf[k];
+		/* 0-2: bursts, 3-5: single adds (vhu_drvq_add copies the fields per call too) */
+		for (unsigned k = 0; k < 6; k++) {
+			fm.iova_off = k % 3 == 1 ? 1ull << 48 : 0;
+			fm.dma_va = k % 3 == 2;
+			if (k < 3) {
+				ASSERT_EQ(burst_add(k, 1, false), 1);
+			} else {
+				struct iovec iov = { bbuf[k], 100 };
+				ASSERT_OK(
+					vhu_drvq_add(&dq, &iov, 1, 0, (void *)(uintptr_t)(k + 1)));
+			}
+			uint64_t want = k % 3 == 0   ? fe_mem_gpa(&fm, bbuf[k], 100)
+					: k % 3 == 1 ? (uintptr_t)bbuf[k] + (1ull << 48)
+						     : (uintptr_t)bbuf[k];
 			uint64_t got = packed ? le64toh(dq.pk.desc[k].addr)
 					      : le64toh(dq.split.desc[k].addr);
 			ASSERT_EQ(got, want);
