@@ -22,6 +22,7 @@ int drvq_init(struct vhu_drvq *q, unsigned index, unsigned num, bool packed, str
 		.kick_fd = -1,
 		.call_fd = -1,
 		.index = index,
+		.pow2 = is_pow2(num),
 	};
 	if (num == 0 || num > VRING_MAX_SIZE || (!packed && !is_pow2(num)))
 		return -EINVAL;
@@ -118,9 +119,8 @@ VHU_EXPORT int vhu_drvq_add_burst(struct vhu_drvq *q, const struct iovec *iov, u
 	return added ? (int)added : -EFAULT;
 }
 
-/* The next used buffer (vhu_drvq_get); last_only: IN_ORDER split with nothing writable
- * outstanding, where only the last published used entry is read. */
-static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
+/* The next used buffer (vhu_drvq_get, and bursts without IN_ORDER). */
+static void *get_one(struct vhu_drvq *q, uint32_t *len)
 {
 	uint16_t id;
 	uint32_t l;
@@ -136,12 +136,7 @@ static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
 		l = id == q->batch_id ? q->batch_len : 0;
 		q->batch = id != q->batch_id;
 	} else {
-		if (q->packed)
-			r = packed_drv_used(q, &id, &l);
-		else if (last_only)
-			r = split_drv_used_last(q, &id, &l);
-		else
-			r = split_drv_used(q, &id, &l);
+		r = q->packed ? packed_drv_used(q, &id, &l) : split_drv_used(q, &id, &l);
 		if (r <= 0)
 			return NULL;
 		if (q->in_order) {
@@ -177,7 +172,134 @@ VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
 {
 	if (q->broken)
 		return NULL;
-	return get_one(q, len, false);
+	return get_one(q, len);
+}
+
+/*
+ * IN_ORDER bursts. Each used entry read names the last buffer of a batch (batch_id; it gets
+ * the length the device reported, the buffers before it 0): split reads only the entries one
+ * read of the index showed, and with nothing writable outstanding only the last of them;
+ * packed reads the used descriptors, as DPDK 22.11's in-order packed clean-up does. Then the
+ * batch's buffers are handed back oldest first, up to max. Used entries are 8 bytes, 8 to a
+ * line: a burst of 32 read one by one pulls 4 lines from the device, the last one alone 1.
+ * The checks and results are get_one()'s with split_drv_used() and packed_drv_used() (same
+ * errors); the queue's fields stay in locals for the loop, as the stores into tokens and lens
+ * could otherwise alias them. Inlined once per layout, so that neither pays for the other's
+ * tests.
+ */
+static inline __attribute__((always_inline)) unsigned
+get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned max,
+		   const bool packed)
+{
+	struct drvq_slot *slot = q->slot;
+	uint16_t *next = q->next;
+	const uint16_t *order = q->order;
+	uint16_t head = q->order_head, tail = q->order_tail, num = q->num;
+	uint16_t free_head = q->free_head, nfree = q->num_free, wout = q->writable_out;
+	uint16_t used = q->last_used, shadow = q->shadow_used, bid = q->batch_id;
+	uint32_t blen = q->batch_len;
+	/* Split rings have a power-of-two size: the mask, without a test per buffer. */
+	bool wrap = q->used_wrap, pow2 = !packed || q->pow2, batch = q->batch;
+	bool last_only = !packed && wout == 0;
+	uintptr_t page = 0; /* packed: the page last recorded as written (drvq_written()) */
+	unsigned n = 0;
+
+	while (n < max) {
+		if (!batch && packed) {
+			struct vring_packed_desc *d = &q->pk.desc[used];
+			/* Pairs with the device's release store of the used descriptor's flags. */
+			uint16_t f = le16toh(load_acquire16(&d->flags));
+			if (!vring_packed_is_used(f, wrap))
+				break;
+			bid = le16toh(d->id);
+			if (bid >= num || !slot[bid].busy) {
+				drvq_broken(
+					q,
+					"used descriptor names buffer %u, which is not outstanding",
+					bid);
+				break;
+			}
+			blen = le32toh(d->len);
+			/* 16-byte descriptors in a page-aligned ring never straddle a page. */
+			if ((uintptr_t)d >> 12 != page) {
+				drvq_written(q, d, sizeof(*d));
+				page = (uintptr_t)d >> 12;
+			}
+			batch = true;
+		} else if (!batch) {
+			if (used == shadow)
+				break;
+			uint16_t at = last_only ? (uint16_t)(shadow - 1) : used;
+			struct vring_used_elem *u = &q->split.used->ring[at & (num - 1)];
+			uint32_t id = le32toh(u->id);
+			if (id >= num || !slot[id].busy) {
+				drvq_broken(q,
+					    "used entry names buffer %u, which is not outstanding",
+					    id);
+				break;
+			}
+			bid = (uint16_t)id;
+			blen = le32toh(u->len);
+			used = last_only ? shadow : (uint16_t)(used + 1);
+			batch = true;
+		}
+		if (head == tail) {
+			drvq_broken(q, "in-order batch ends at a buffer never made available");
+			break;
+		}
+		uint16_t id = order[drvq_order_step(num, pow2, &head)], last = id;
+		struct drvq_slot *s = &slot[id];
+		uint32_t l = 0;
+		batch = id != bid;
+		/* DPDK 22.11's vhost reports the bytes it read for device-readable buffers of
+		 * packed rings; with nothing writable there is nothing to trust or overflow: 0. */
+		if (!batch && s->in_len) {
+			l = blen;
+			if (l > s->in_len) {
+				drvq_broken(
+					q,
+					"used length %u exceeds the %u writable bytes of buffer %u",
+					l, s->in_len, id);
+				break;
+			}
+		}
+		/* The buffer is handed back (split_drv_done(), packed_drv_done()). */
+		if (packed)
+			vring_packed_advance(&used, &wrap, s->ndescs, num);
+		else
+			for (unsigned k = 1; k < s->ndescs; k++)
+				last = next[last];
+		next[last] = free_head;
+		free_head = id;
+		nfree = (uint16_t)(nfree + s->ndescs);
+		wout = (uint16_t)(wout - (s->in_len != 0));
+		s->busy = false;
+		tokens[n] = s->token;
+		lens[n++] = l;
+	}
+	q->order_head = head;
+	q->free_head = free_head;
+	q->num_free = nfree;
+	q->writable_out = wout;
+	q->last_used = used;
+	q->used_wrap = wrap;
+	q->batch = batch;
+	q->batch_id = bid;
+	q->batch_len = blen;
+	return n;
+}
+
+/* Nothing new, the usual answer to a polling loop, found with one read: split, the used index
+ * (split_drv_refresh()); packed, the next descriptor's flags. */
+static bool nothing_used(struct vhu_drvq *q)
+{
+	if (q->batch)
+		return false;
+	if (!q->packed)
+		return q->last_used == q->shadow_used;
+	/* Pairs with the device's release store of the used descriptor's flags. */
+	uint16_t f = le16toh(load_acquire16(&q->pk.desc[q->last_used].flags));
+	return !vring_packed_is_used(f, q->used_wrap);
 }
 
 /*
@@ -191,17 +313,20 @@ VHU_EXPORT unsigned vhu_drvq_get_burst(struct vhu_drvq *q, void **tokens, uint32
 				       unsigned max)
 {
 	unsigned n = 0;
-	bool last_only;
 
 	if (q->broken || max == 0)
 		return 0;
 	if (!q->packed && split_drv_refresh(q) < 0)
 		return 0;
+	if (nothing_used(q))
+		return 0;
+	if (q->in_order)
+		return q->packed ? get_burst_in_order(q, tokens, lens, max, true)
+				 : get_burst_in_order(q, tokens, lens, max, false);
 	/* Only the entries that one read of the index showed: no second read per burst. */
-	last_only = !q->packed && q->in_order && q->writable_out == 0;
-	while (n < max && (q->batch || q->packed || q->last_used != q->shadow_used)) {
+	while (n < max && (q->packed || q->last_used != q->shadow_used)) {
 		uint32_t l;
-		void *t = get_one(q, &l, last_only);
+		void *t = get_one(q, &l);
 		if (!t)
 			break;
 		tokens[n] = t;

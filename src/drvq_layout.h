@@ -27,10 +27,6 @@ unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsign
 /* Reads the device's used index once: the entries up to it are what a burst may take. 0 or
  * -EIO. */
 int split_drv_refresh(struct vhu_drvq *q);
-/* IN_ORDER, nothing writable outstanding: reads only the last of the published used entries
- * (the buffers before it are done in order, their lengths do not matter) and moves past all
- * of them. 1 with the id and length of that entry, 0 when none, -EIO. */
-int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len);
 /* The buffer is handed back: its descriptors (and, packed, the used position) move on. */
 void split_drv_done(struct vhu_drvq *q, uint16_t id);
 /* Asks for a call; true when a used entry is waiting already. IN_ORDER batches are the

@@ -42,12 +42,13 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 	uint16_t id = q->free_head, s = q->avail_idx, first = s, first_flags = 0;
 	bool wrap = q->avail_wrap;
 	uint32_t in_len = 0;
+	struct fe_mem_xlat x = fe_mem_xlat(q->mem); /* once per call, as in bursts */
 
 	need = ind ? 1 : n;
 	if (q->num_free < need)
 		return -ENOSPC;
 	for (unsigned i = 0; i < n; i++) {
-		if (!fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len) ||
+		if (!fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len) ||
 		    iov[i].iov_len > UINT32_MAX)
 			return -EFAULT;
 		if (i >= out_num)
@@ -57,13 +58,13 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 		struct vring_packed_desc *t =
 			(struct vring_packed_desc *)(q->ind + (size_t)id * DRVQ_IND_MAX * 16);
 		for (unsigned i = 0; i < n; i++) {
-			t[i].addr = htole64(fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len));
+			t[i].addr = htole64(fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len));
 			t[i].len = htole32((uint32_t)iov[i].iov_len);
 			t[i].id = 0;
 			t[i].flags = htole16(i >= out_num ? VRING_DESC_F_WRITE : 0);
 		}
 		struct vring_packed_desc *d = &q->pk.desc[s];
-		d->addr = htole64(fe_mem_dma(q->mem, t, 16u * n));
+		d->addr = htole64(fe_mem_xlat_dma(&x, t, 16u * n));
 		d->len = htole32(16u * n);
 		d->id = htole16(id);
 		first_flags = (uint16_t)(VRING_DESC_F_INDIRECT | vring_packed_avail_bits(wrap));
@@ -74,7 +75,7 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 			uint16_t f = (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
 						(i + 1 < n ? VRING_DESC_F_NEXT : 0) |
 						vring_packed_avail_bits(wrap));
-			d->addr = htole64(fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len));
+			d->addr = htole64(fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len));
 			d->len = htole32((uint32_t)iov[i].iov_len);
 			d->id = htole16(id);
 			if (i == 0)
@@ -109,20 +110,27 @@ int packed_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num
 unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsigned n,
 			      bool writable, void *const *tokens)
 {
-	uint16_t s = q->avail_idx, first = s, first_flags = 0, id = q->free_head;
+	/* The queue's fields in locals for the loop: the descriptor stores could otherwise
+	 * alias them and force a reload after each. */
+	struct fe_mem_xlat x = fe_mem_xlat(q->mem);
+	struct vring_packed_desc *desc = q->pk.desc;
+	struct drvq_slot *slot = q->slot;
+	const uint16_t *next = q->next;
+	uint16_t s = q->avail_idx, first = s, first_flags = 0, id = q->free_head, num = q->num;
 	uint16_t wflag = writable ? VRING_DESC_F_WRITE : 0;
-	bool wrap = q->avail_wrap;
+	uint16_t f = (uint16_t)(wflag | vring_packed_avail_bits(q->avail_wrap));
+	uint16_t *order = q->in_order ? q->order : NULL, otail = q->order_tail;
+	bool wrap = q->avail_wrap, pow2 = q->pow2;
 	unsigned i;
 
 	if (n > q->num_free)
 		n = q->num_free;
 	for (i = 0; i < n; i++) {
-		uint64_t a = fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len);
+		uint64_t a = fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len);
 		uint32_t len = (uint32_t)iov[i].iov_len;
 		if (!a || iov[i].iov_len > UINT32_MAX)
 			break;
-		struct vring_packed_desc *d = &q->pk.desc[s];
-		uint16_t f = (uint16_t)(wflag | vring_packed_avail_bits(wrap));
+		struct vring_packed_desc *d = &desc[s];
 		/* The whole descriptor, in field order; every head but the first is published
 		 * with its own flags here: the device reads the ring in order, so it sees them
 		 * only after the first head's flags, stored last. */
@@ -133,12 +141,21 @@ unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsig
 			first_flags = f;
 		else
 			store_relaxed16(&d->flags, htole16(f));
-		q->slot[id] =
-			(struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, q->seq++ };
-		if (q->in_order)
-			q->order[drvq_order_at(q, &q->order_tail)] = id;
-		id = q->next[id];
-		vring_packed_advance(&s, &wrap, 1, q->num);
+		/* No seq: only a split ring's resume (split_drv_resume_base()) reads it. */
+		struct drvq_slot *sl = &slot[id];
+		sl->token = tokens[i];
+		sl->in_len = writable ? len : 0;
+		sl->ndescs = 1;
+		sl->busy = true;
+		if (order)
+			order[drvq_order_step(num, pow2, &otail)] = id;
+		id = next[id];
+		if (++s == num) {
+			/* "the ... Wrap Counter ... is changed" at the end of the ring */
+			s = 0;
+			wrap = !wrap;
+			f = (uint16_t)(wflag | vring_packed_avail_bits(wrap));
+		}
 	}
 	q->free_head = id;
 	q->num_free = (uint16_t)(q->num_free - i);
@@ -146,10 +163,11 @@ unsigned packed_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsig
 	q->writable_out = (uint16_t)(q->writable_out + (writable ? i : 0));
 	q->avail_idx = s;
 	q->avail_wrap = wrap;
+	q->order_tail = otail;
 	/* One publish per burst. Pairs with the device's acquire load of the first head's
 	 * flags: every descriptor of the burst is written first. */
 	if (i)
-		store_release16(&q->pk.desc[first].flags, htole16(first_flags));
+		store_release16(&desc[first].flags, htole16(first_flags));
 	return i;
 }
 

@@ -51,10 +51,11 @@ struct vhu_drvq {
 	struct drvq_slot *slot; /* by split head or packed buffer id */
 	/* IN_ORDER: ids in the order they were made available, and a batch being returned. */
 	uint16_t *order;
-	/* Positions modulo 2 * num (drvq_order_at): equal when empty; a free-running 16-bit
-	 * counter taken modulo num would jump at its wrap for a packed ring whose size is not a
-	 * power of two. */
+	/* Positions (drvq_order_at): equal when empty. A power-of-two ring (every split one)
+	 * uses free-running 16-bit counters and a mask; any other size counts modulo 2 * num, as
+	 * a free-running counter taken modulo num would jump at its wrap. */
 	uint16_t order_head, order_tail;
+	bool pow2; /* num is a power of two */
 	bool batch;
 	uint16_t batch_id;
 	uint32_t batch_len;
@@ -98,13 +99,25 @@ static inline void drvq_written(struct vhu_drvq *q, const void *p, size_t len)
 		q->written_pages[first / 64] |= 1ull << (first % 64);
 }
 
-/* IN_ORDER: the order slot at position *x, and *x moved on (modulo 2 * num). */
+/* IN_ORDER: the order slot at position *x, and *x moved on (free-running with a power-of-two
+ * size, else modulo 2 * num). */
+static inline uint16_t drvq_order_step(uint16_t num, bool pow2, uint16_t *x)
+{
+	uint16_t i;
+
+	if (pow2) {
+		i = *x & (uint16_t)(num - 1);
+		*x = (uint16_t)(*x + 1);
+		return i;
+	}
+	i = *x >= num ? (uint16_t)(*x - num) : *x;
+	*x = (unsigned)*x + 1 == 2u * num ? 0 : (uint16_t)(*x + 1);
+	return i;
+}
+
 static inline uint16_t drvq_order_at(const struct vhu_drvq *q, uint16_t *x)
 {
-	uint16_t i = *x >= q->num ? (uint16_t)(*x - q->num) : *x;
-
-	*x = (unsigned)*x + 1 == 2u * q->num ? 0 : (uint16_t)(*x + 1);
-	return i;
+	return drvq_order_step(q->num, q->pow2, x);
 }
 
 #endif

@@ -50,12 +50,13 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 	uint16_t head = q->free_head, idx = head, last = head;
 	uint32_t in_len = 0;
 	uint64_t gpa[DRVQ_IND_MAX];
+	struct fe_mem_xlat x = fe_mem_xlat(q->mem); /* once per call, as in bursts */
 
 	need = ind ? 1 : n;
 	if (q->num_free < need)
 		return -ENOSPC;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t a = fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len);
+		uint64_t a = fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len);
 		if (!a || iov[i].iov_len > UINT32_MAX)
 			return -EFAULT;
 		if (i < DRVQ_IND_MAX)
@@ -71,14 +72,14 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 				       (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
 						  (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
 				       (uint16_t)(i + 1));
-		split_drv_fill(&q->split.desc[head], fe_mem_dma(q->mem, t, 16u * n), 16u * n,
+		split_drv_fill(&q->split.desc[head], fe_mem_xlat_dma(&x, t, 16u * n), 16u * n,
 			       VRING_DESC_F_INDIRECT, 0);
 		q->free_head = q->next[head];
 	} else {
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t a = i < DRVQ_IND_MAX
 					     ? gpa[i]
-					     : fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len);
+					     : fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len);
 			split_drv_fill(&q->split.desc[idx], a, (uint32_t)iov[i].iov_len,
 				       (uint16_t)((i >= out_num ? VRING_DESC_F_WRITE : 0) |
 						  (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
@@ -112,35 +113,52 @@ int split_drv_add(struct vhu_drvq *q, const struct iovec *iov, unsigned out_num,
 unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsigned n, bool writable,
 			     void *const *tokens)
 {
+	/* The queue's fields in locals for the loop: the descriptor and ring stores could
+	 * otherwise alias them and force a reload after each. */
+	struct fe_mem_xlat x = fe_mem_xlat(q->mem);
+	struct vring_desc *desc = q->split.desc;
+	struct vring_avail *ring = q->split.avail;
+	struct drvq_slot *slot = q->slot;
+	const uint16_t *next = q->next;
+	uint16_t *order = q->in_order ? q->order : NULL;
 	uint16_t mask = (uint16_t)(q->num - 1), avail = q->avail_idx, head = q->free_head;
+	uint16_t otail = q->order_tail; /* a split ring's size is a power of two */
 	uint16_t flags = writable ? VRING_DESC_F_WRITE : 0;
+	uint64_t seq = q->seq;
 	unsigned i;
 
 	if (n > q->num_free)
 		n = q->num_free;
 	for (i = 0; i < n; i++) {
-		uint64_t a = fe_mem_dma(q->mem, iov[i].iov_base, iov[i].iov_len);
+		uint64_t a = fe_mem_xlat_dma(&x, iov[i].iov_base, iov[i].iov_len);
 		uint32_t len = (uint32_t)iov[i].iov_len;
 		if (!a || iov[i].iov_len > UINT32_MAX)
 			break;
 		/* The whole descriptor, in field order: 4 of them fill a line. */
-		split_drv_fill(&q->split.desc[head], a, len, flags, 0);
-		q->slot[head] =
-			(struct drvq_slot){ tokens[i], writable ? len : 0, 1, true, q->seq++ };
-		if (q->in_order)
-			q->order[drvq_order_at(q, &q->order_tail)] = head;
-		q->split.avail->ring[avail++ & mask] = htole16(head);
-		head = q->next[head];
+		split_drv_fill(&desc[head], a, len, flags, 0);
+		struct drvq_slot *sl = &slot[head];
+		sl->token = tokens[i];
+		sl->in_len = writable ? len : 0;
+		sl->ndescs = 1;
+		sl->busy = true;
+		if (!order) /* split_drv_resume_base() sorts by it; IN_ORDER needs no sort */
+			sl->seq = seq++;
+		if (order)
+			order[otail++ & mask] = head;
+		ring->ring[avail++ & mask] = htole16(head);
+		head = next[head];
 	}
 	q->free_head = head;
 	q->num_free = (uint16_t)(q->num_free - i);
 	q->num_added = (uint16_t)(q->num_added + i);
 	q->writable_out = (uint16_t)(q->writable_out + (writable ? i : 0));
 	q->avail_idx = avail;
+	q->order_tail = otail;
+	q->seq = seq;
 	/* One publish per burst. Pairs with the device's acquire load of avail->idx: the
 	 * descriptors and the ring entries are visible first. */
 	if (i)
-		store_release16(&q->split.avail->idx, htole16(avail));
+		store_release16(&ring->idx, htole16(avail));
 	return i;
 }
 
@@ -221,27 +239,6 @@ int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 	*id = (uint16_t)i;
 	*len = le32toh(u->len);
 	q->last_used++;
-	return 1;
-}
-
-/* Used entries are 8 bytes, 8 to a line: a burst of 32 read one by one pulls 4 lines from
- * the device; this reads 1. */
-int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
-{
-	if (q->last_used == q->shadow_used) {
-		if (split_drv_refresh(q) < 0)
-			return -EIO;
-		if (q->last_used == q->shadow_used)
-			return 0;
-	}
-	struct vring_used_elem *u =
-		&q->split.used->ring[(uint16_t)(q->shadow_used - 1) & (q->num - 1)];
-	uint32_t i = le32toh(u->id);
-	if (i >= q->num || !q->slot[i].busy)
-		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
-	*id = (uint16_t)i;
-	*len = le32toh(u->len);
-	q->last_used = q->shadow_used;
 	return 1;
 }
 

@@ -88,12 +88,3 @@ uint64_t fe_mem_gpa(const struct fe_mem *m, const void *p, size_t len)
 		return 0;
 	return FE_MEM_GPA_BASE + (uint64_t)(a - b);
 }
-
-uint64_t fe_mem_dma(const struct fe_mem *m, const void *p, size_t len)
-{
-	uint64_t gpa = fe_mem_gpa(m, p, len);
-
-	if (!gpa || (!m->iova_off && !m->dma_va))
-		return gpa;
-	return (uint64_t)(uintptr_t)p + m->iova_off;
-}

@@ -627,6 +627,77 @@ static int in_order_odd_size(void)
 	return 0;
 }
 
+/* Adds translate with a copy of the area's fields taken per call (fe_mem_xlat): a change of
+ * the mapping between two calls (vhu_frontend_set_iommu(), a vhost-vdpa transport's VA
+ * addresses) shows in the very next burst's or buffer's descriptor, on both layouts. */
+static int burst_xlat_fresh(void)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		ASSERT_OK(burst_setup(packed, true));
+		/* 0-2: bursts, 3-5: single adds (vhu_drvq_add copies the fields per call too) */
+		for (unsigned k = 0; k < 6; k++) {
+			fm.iova_off = k % 3 == 1 ? 1ull << 48 : 0;
+			fm.dma_va = k % 3 == 2;
+			if (k < 3) {
+				ASSERT_EQ(burst_add(k, 1, false), 1);
+			} else {
+				struct iovec iov = { bbuf[k], 100 };
+				ASSERT_OK(
+					vhu_drvq_add(&dq, &iov, 1, 0, (void *)(uintptr_t)(k + 1)));
+			}
+			uint64_t want = k % 3 == 0   ? fe_mem_gpa(&fm, bbuf[k], 100)
+					: k % 3 == 1 ? (uintptr_t)bbuf[k] + (1ull << 48)
+						     : (uintptr_t)bbuf[k];
+			uint64_t got = packed ? le64toh(dq.pk.desc[k].addr)
+					      : le64toh(dq.split.desc[k].addr);
+			ASSERT_EQ(got, want);
+		}
+		fm.iova_off = 0;
+		fm.dma_va = false;
+	}
+	return 0;
+}
+
+/* The IN_ORDER burst reap (get_burst_in_order) keeps every check of the single-buffer path:
+ * a used entry naming a buffer out of range or not outstanding, a length beyond the writable
+ * bytes, a used index ahead of what is outstanding (split), for split with only the last
+ * entry read (nothing writable) and entry by entry (writable), and for packed. Each breaks
+ * the queue: nothing is returned and the next add fails. */
+static int burst_in_order_hostile(void)
+{
+	void *tok[8];
+	uint32_t len[8];
+
+	for (int packed = 0; packed < 2; packed++)
+		for (int w = 0; w < 2; w++)
+			for (int c = 0; c < 4; c++) {
+				/* 0: id 33 >= num, 1: id 10 not outstanding, 2: length 101 of
+				 * 100 writable, 3: used index 5 with 4 out (split) */
+				if ((c == 2 && !w) || (c == 3 && packed))
+					continue;
+				ASSERT_OK(burst_setup(packed, true));
+				ASSERT_EQ(burst_add(0, 4, w), 4);
+				uint32_t id = c == 0 ? 33 : c == 1 ? 10 : 0, l = c == 2 ? 101 : 0;
+				if (packed) {
+					struct vring_packed_desc *d = &dq.pk.desc[0];
+					d->id = htole16((uint16_t)id);
+					d->len = htole32(l);
+					store_release16(&d->flags,
+							htole16((1u << VRING_PACKED_DESC_F_AVAIL) |
+								(1u << VRING_PACKED_DESC_F_USED)));
+				} else {
+					dq.split.used->ring[0].id = htole32(id);
+					dq.split.used->ring[0].len = htole32(l);
+					store_release16(&dq.split.used->idx,
+							htole16(c == 3 ? 5 : 1));
+				}
+				ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, 8), 0);
+				ASSERT_TRUE(vhu_drvq_broken(&dq));
+				ASSERT_EQ(burst_add(4, 1, w), -EIO);
+			}
+	return 0;
+}
+
 static int burst_stress_all(void)
 {
 	for (int k = 0; k < 4; k++)
@@ -649,5 +720,7 @@ int main(void)
 	RUN(in_order_odd_size);
 	RUN(burst_device_publish_all);
 	RUN(burst_stress_all);
+	RUN(burst_xlat_fresh);
+	RUN(burst_in_order_hostile);
 	T_MAIN_END();
 }
