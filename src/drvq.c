@@ -132,6 +132,8 @@ static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
 			drvq_broken(q, "in-order batch ends at a buffer never made available");
 			return NULL;
 		}
+		if (!q->packed && split_drv_batch_step(q) < 0)
+			return NULL;
 		id = q->order[drvq_order_at(q, &q->order_head)];
 		l = id == q->batch_id ? q->batch_len : 0;
 		q->batch = id != q->batch_id;

@@ -201,8 +201,14 @@ int split_drv_refresh(struct vhu_drvq *q)
 	if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free)
 		return drvq_broken(q, "used index moved from %u to %u with %u buffers out",
 				   q->last_used, q->shadow_used, q->num - q->num_free);
-	if (q->shadow_used != old)
-		split_drv_written(q, q->last_used, q->shadow_used);
+	/* IN_ORDER: a device that batches writes one entry per batch, at its first slot; what
+	 * it wrote is recorded as the entries are read (split_drv_used()). */
+	if (q->shadow_used != old) {
+		if (q->in_order)
+			drvq_written(q, q->split.used, 4);
+		else
+			split_drv_written(q, q->last_used, q->shadow_used);
+	}
 	return 0;
 }
 
@@ -220,12 +226,19 @@ int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
 	*id = (uint16_t)i;
 	*len = le32toh(u->len);
+	if (q->in_order)
+		drvq_written(q, u, sizeof(*u));
 	q->last_used++;
 	return 1;
 }
 
 /* Used entries are 8 bytes, 8 to a line: a burst of 32 read one by one pulls 4 lines from
- * the device; this reads 1. */
+ * the device; this reads none. "In-order use of descriptors": the used index counts buffers
+ * (a batching device "increments the used idx by the size of the batch"), and they complete
+ * in the order they were made available, so the index alone names the last of them, whether
+ * the device wrote an entry per buffer or one per batch (at the batch's first slot: not the
+ * last slot before the index). Moves past the first; the generic layer returns the rest as
+ * a batch ending at *id (split_drv_batch_step()). */
 int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 {
 	if (q->last_used == q->shadow_used) {
@@ -234,15 +247,24 @@ int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 		if (q->last_used == q->shadow_used)
 			return 0;
 	}
-	struct vring_used_elem *u =
-		&q->split.used->ring[(uint16_t)(q->shadow_used - 1) & (q->num - 1)];
-	uint32_t i = le32toh(u->id);
-	if (i >= q->num || !q->slot[i].busy)
-		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
-	*id = (uint16_t)i;
-	*len = le32toh(u->len);
-	q->last_used = q->shadow_used;
+	uint16_t n = (uint16_t)(q->shadow_used - q->last_used);
+	unsigned out = (q->order_tail + 2u * q->num - q->order_head) % (2u * q->num);
+	if (n > out)
+		return drvq_broken(q, "used index moved %u past %u outstanding buffers", n, out);
+	uint16_t at = (uint16_t)((q->order_head + n - 1u) % (2u * q->num));
+	*id = q->order[drvq_order_at(q, &at)];
+	*len = 0;
+	q->last_used++;
 	return 1;
+}
+
+int split_drv_batch_step(struct vhu_drvq *q)
+{
+	/* The index that showed the batch's entry covered the whole batch. */
+	if (q->last_used == q->shadow_used)
+		return drvq_broken(q, "in-order batch at used index %u ends past it", q->last_used);
+	q->last_used++;
+	return 0;
 }
 
 bool split_drv_enable_cb(struct vhu_drvq *q)

@@ -33,7 +33,7 @@ static int enable_cb_in_order(bool packed, bool event_idx)
 	vhu_drvq_disable_cb(&dq);
 	ASSERT_TRUE(!vhu_drvq_enable_cb(&dq)); /* nothing used yet */
 	vhu_drvq_disable_cb(&dq);
-	used_by_hand(packed, e[2].id, 42);
+	used_by_hand(packed, e[2].id, 42, 3);
 	ASSERT_TRUE(vhu_drvq_enable_cb(&dq)); /* the used entry */
 	vhu_drvq_disable_cb(&dq);
 	ASSERT_EQ((uintptr_t)vhu_drvq_get(&dq, &len), 1);

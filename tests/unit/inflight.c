@@ -86,7 +86,7 @@ static int device_start(bool packed, uint32_t base)
 	vq.base_used = b.used;
 	vq.base_used_wrap = b.used_wrap;
 	vq.inf = region;
-	return virtq_map(&vq, packed, false);
+	return virtq_map(&vq, packed, false, false);
 }
 
 static int add(uint8_t tag)
@@ -368,7 +368,7 @@ static int restart_without_region(bool packed)
 	struct vring_base b;
 	ASSERT_OK(vring_base_decode(packed, base, &b));
 	vq.base_avail = b.avail;
-	ASSERT_OK(virtq_map(&vq, packed, false));
+	ASSERT_OK(virtq_map(&vq, packed, false, false));
 	ASSERT_EQ(inflight_pending(&vq), 0);
 	/* Untracked, the ring resumes at the used position: the two buffers come from it. */
 	ASSERT_EQ(vhu_virtq_pop(&vq, &e[0]), 1);
