@@ -466,11 +466,12 @@ static int burst_partial_all(void)
 	return 0;
 }
 
-/* IN_ORDER, split, nothing writable outstanding: only the last used entry of what the device
- * published is read. The entries before it are overwritten with ids of buffers never made
- * available: a driver that read them would break the queue. Without IN_ORDER, or with
- * writable buffers (whose lengths matter), every entry is read and the same garbage breaks
- * it: the skip is taken only where it is allowed. */
+/* IN_ORDER, split, nothing writable outstanding: no used entry is read, the used index names
+ * the last buffer done (a batching device writes one entry per batch, at its first slot). The
+ * entries are overwritten with ids of buffers never made available: a driver that read them
+ * would break the queue. Without IN_ORDER, or with writable buffers (whose lengths matter),
+ * the entries are read and the same garbage breaks it: the skip is taken only where it is
+ * allowed. */
 static int burst_in_order_skip(bool in_order, bool writable)
 {
 	void *tok[QSZ];
@@ -482,7 +483,7 @@ static int burst_in_order_skip(bool in_order, bool writable)
 	while (device_echo() == 1)
 		;
 	vhu_virtq_flush(&vq);
-	for (unsigned i = 0; i < 31; i++)
+	for (unsigned i = 0; i < 32; i++)
 		dq.split.used->ring[i].id = htole32(QSZ + 7);
 	unsigned n = vhu_drvq_get_burst(&dq, tok, len, QSZ);
 	if (in_order && !writable) {
