@@ -210,7 +210,8 @@ static void pend_store(struct vhu_virtq *vq)
 
 /* Adds the used descriptor at slot (its id and len written, wrap its lap) to those whose
  * flags the next flush stores. */
-static void pend_add(struct vhu_virtq *vq, uint16_t slot, bool wrap)
+static inline __attribute__((always_inline)) void pend_add(struct vhu_virtq *vq, uint16_t slot,
+							   bool wrap)
 {
 	if (vq->pk_npend == sizeof(vq->pk_pend) / sizeof(vq->pk_pend[0]))
 		pend_store(vq);
@@ -219,46 +220,10 @@ static void pend_add(struct vhu_virtq *vq, uint16_t slot, bool wrap)
 	vq->pk_pend[vq->pk_npend++] = slot;
 }
 
-/* IN_ORDER: the pending batch's one used descriptor, over the first descriptor of its first
- * buffer; its flags go with the others'. */
-static void packed_batch_out(struct vhu_virtq *vq)
+/* One used descriptor for e, at the next used position. */
+static inline __attribute__((always_inline)) void
+packed_used_desc(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 {
-	struct vring_packed_desc *d = &vq->pk.desc[vq->io_pos];
-
-	d->id = htole16(vq->io_id);
-	d->len = 0;
-	vq->io_n = 0;
-	pend_add(vq, vq->io_pos, vq->io_wrap);
-}
-
-/*
- * "In-order use of descriptors" (packed): with IN_ORDER the device may notify "the use of a
- * batch of buffers to the driver by only writing out a single used descriptor with the Buffer
- * ID corresponding to the last descriptor in the batch", "overwriting the first available
- * descriptor in the batch", and "skips forward in the ring according to the size of the
- * batch". Batched: buffers with nothing device-writable (net tx); one with a writable part
- * ends the batch and is written out on its own, and so does a flush. A batch spans at most
- * the ring (the wrap counter of each pending slot is rebuilt from the slot order). Cache
- * lines ("Cache lines per burst" in docs/ARCHITECTURE.md): a burst of 32 one-descriptor tx
- * buffers writes 1 used descriptor (1 line) instead of 32 (8-9 lines).
- */
-void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
-{
-	if (vq->in_order) {
-		if (vq->io_n && (e->in_len || vq->io_n + e->ndescs > vq->num))
-			packed_batch_out(vq);
-		if (e->in_len == 0) {
-			if (vq->io_n == 0) {
-				vq->io_pos = vq->used_idx;
-				vq->io_wrap = vq->used_wrap;
-			}
-			vq->io_n = (uint16_t)(vq->io_n + e->ndescs);
-			vq->io_id = e->id;
-			vring_packed_advance(&vq->used_idx, &vq->used_wrap, e->ndescs, vq->num);
-			return;
-		}
-	}
-
 	struct vring_packed_desc *d = &vq->pk.desc[vq->used_idx];
 	uint16_t flags = vring_packed_used_bits(vq->used_wrap);
 	uint16_t next = vq->used_idx;
@@ -284,6 +249,61 @@ void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 		inflight_packed_push_end(vq, e->id, next, next_wrap);
 	vq->used_idx = next;
 	vq->used_wrap = next_wrap;
+}
+
+/* IN_ORDER: the pending batch's one used descriptor, over the first descriptor of its first
+ * buffer, io_n (<= num) slots back; its flags go with the others'. */
+static void packed_batch_out(struct vhu_virtq *vq)
+{
+	uint16_t pos = vq->used_idx;
+	bool wrap = vq->used_wrap;
+
+	if (pos >= vq->io_n) {
+		pos = (uint16_t)(pos - vq->io_n);
+	} else {
+		pos = (uint16_t)(pos + vq->num - vq->io_n);
+		wrap = !wrap;
+	}
+	vq->pk.desc[pos].id = htole16(vq->io_id);
+	vq->pk.desc[pos].len = 0;
+	vq->io_n = 0;
+	pend_add(vq, pos, wrap);
+}
+
+/* The batch ends before e, which gets a used descriptor of its own. */
+static __attribute__((noinline)) void packed_batch_end(struct vhu_virtq *vq,
+						       const struct vhu_elem *e, uint32_t len)
+{
+	packed_batch_out(vq);
+	packed_used_desc(vq, e, len);
+}
+
+/*
+ * "In-order use of descriptors" (packed): with IN_ORDER the device may notify "the use of a
+ * batch of buffers to the driver by only writing out a single used descriptor with the Buffer
+ * ID corresponding to the last descriptor in the batch", "overwriting the first available
+ * descriptor in the batch", and "skips forward in the ring according to the size of the
+ * batch". Batched: buffers with nothing device-writable (net tx); one with a writable part
+ * ends the batch and is written out on its own, and so does a flush. A batch spans at most
+ * the ring (the wrap counter of each pending slot is rebuilt from the slot order). Cache
+ * lines ("Cache lines per burst" in docs/ARCHITECTURE.md): a burst of 32 one-descriptor tx
+ * buffers writes 1 used descriptor (1 line) instead of 32 (8-9 lines).
+ */
+void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
+{
+	if (vq->in_order) {
+		if (e->in_len == 0 && vq->io_n + e->ndescs <= vq->num) {
+			vq->io_n = (uint16_t)(vq->io_n + e->ndescs);
+			vq->io_id = e->id;
+			vring_packed_advance(&vq->used_idx, &vq->used_wrap, e->ndescs, vq->num);
+			return;
+		}
+		if (vq->io_n) {
+			packed_batch_end(vq, e, len);
+			return;
+		}
+	}
+	packed_used_desc(vq, e, len);
 }
 
 void packed_publish(struct vhu_virtq *vq)

@@ -167,16 +167,41 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	return ret == 0 ? 1 : ret;
 }
 
+/* One used entry for e, at the next slot. */
+static inline __attribute__((always_inline)) void
+split_used_entry(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
+{
+	struct vring_used_elem *u = &vq->split.used->ring[vq->used_idx & (vq->num - 1)];
+
+	u->id = htole32(e->id);
+	u->len = htole32(len);
+	ring_log_ring(vq, &vq->log_used, (uint64_t)((uint8_t *)u - (uint8_t *)vq->split.used),
+		      sizeof(*u));
+	vq->used_idx++;
+	if (vq->infs)
+		inflight_split_push(vq, e->id);
+}
+
 /* IN_ORDER: the pending batch's one used entry, at the slot of its first buffer. */
 static void split_batch_out(struct vhu_virtq *vq)
 {
-	struct vring_used_elem *u = &vq->split.used->ring[vq->io_pos & (vq->num - 1)];
+	/* The batch's first slot: one per buffer, io_n back. */
+	struct vring_used_elem *u =
+		&vq->split.used->ring[(uint16_t)(vq->used_idx - vq->io_n) & (vq->num - 1)];
 
 	u->id = htole32(vq->io_id);
 	u->len = 0;
 	ring_log_ring(vq, &vq->log_used, (uint64_t)((uint8_t *)u - (uint8_t *)vq->split.used),
 		      sizeof(*u));
 	vq->io_n = 0;
+}
+
+/* The batch ends before e, which gets an entry of its own. */
+static __attribute__((noinline)) void split_batch_end(struct vhu_virtq *vq,
+						      const struct vhu_elem *e, uint32_t len)
+{
+	split_batch_out(vq);
+	split_used_entry(vq, e, len);
 }
 
 /*
@@ -193,26 +218,18 @@ static void split_batch_out(struct vhu_virtq *vq)
 void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 {
 	if (vq->in_order) {
-		if (vq->io_n && (e->in_len || vq->io_n == vq->num))
-			split_batch_out(vq);
-		if (e->in_len == 0) {
-			if (vq->io_n++ == 0)
-				vq->io_pos = vq->used_idx;
+		if (e->in_len == 0 && vq->io_n < vq->num) {
+			vq->io_n++;
 			vq->io_id = e->id;
 			vq->used_idx++;
 			return;
 		}
+		if (vq->io_n) {
+			split_batch_end(vq, e, len);
+			return;
+		}
 	}
-
-	struct vring_used_elem *u = &vq->split.used->ring[vq->used_idx & (vq->num - 1)];
-
-	u->id = htole32(e->id);
-	u->len = htole32(len);
-	ring_log_ring(vq, &vq->log_used, (uint64_t)((uint8_t *)u - (uint8_t *)vq->split.used),
-		      sizeof(*u));
-	vq->used_idx++;
-	if (vq->infs)
-		inflight_split_push(vq, e->id);
+	split_used_entry(vq, e, len);
 }
 
 /* Publishes the used index; returns whether the driver wants a notification. */
