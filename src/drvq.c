@@ -119,7 +119,7 @@ VHU_EXPORT int vhu_drvq_add_burst(struct vhu_drvq *q, const struct iovec *iov, u
 }
 
 /* The next used buffer (vhu_drvq_get); last_only: IN_ORDER split with nothing writable
- * outstanding, where only the last published used entry is read. */
+ * outstanding, where no used entry is read (split_drv_used_last()). */
 static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
 {
 	uint16_t id;
@@ -185,8 +185,9 @@ VHU_EXPORT void *vhu_drvq_get(struct vhu_drvq *q, uint32_t *len)
 /*
  * Cache lines (docs/ARCHITECTURE.md, "Cache lines per burst"), split: one read of the used
  * index (1 line from the device per burst), then the used entries it covers, 8 to a line (4
- * lines per 32), or with IN_ORDER and nothing writable outstanding only the last entry (1
- * line). Packed: the used descriptors themselves, 4 to a line, as the device wrote them.
+ * lines per 32), or with IN_ORDER and nothing writable outstanding none (the index names the
+ * last buffer done). Packed: the used descriptors themselves, 4 to a line, as the device wrote
+ * them (IN_ORDER: one per batch the device returned with one).
  * Our event fields are not written here: in a polling loop they stay as disable_cb left them.
  */
 VHU_EXPORT unsigned vhu_drvq_get_burst(struct vhu_drvq *q, void **tokens, uint32_t *lens,
