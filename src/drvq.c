@@ -132,7 +132,7 @@ static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
 			drvq_broken(q, "in-order batch ends at a buffer never made available");
 			return NULL;
 		}
-		if (!q->packed && split_drv_batch_step(q) < 0)
+		if (q->batch_step && split_drv_batch_step(q) < 0)
 			return NULL;
 		id = q->order[drvq_order_at(q, &q->order_head)];
 		l = id == q->batch_id ? q->batch_len : 0;
@@ -150,6 +150,7 @@ static void *get_one(struct vhu_drvq *q, uint32_t *len, bool last_only)
 			uint16_t first = q->order[drvq_order_at(q, &q->order_head)];
 			if (first != id) {
 				q->batch = true;
+				q->batch_step = !q->packed && !last_only;
 				q->batch_id = id;
 				q->batch_len = l;
 				l = 0;

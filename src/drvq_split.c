@@ -201,10 +201,13 @@ int split_drv_refresh(struct vhu_drvq *q)
 	if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free)
 		return drvq_broken(q, "used index moved from %u to %u with %u buffers out",
 				   q->last_used, q->shadow_used, q->num - q->num_free);
-	/* IN_ORDER: a device that batches writes one entry per batch, at its first slot; what
-	 * it wrote is recorded as the entries are read (split_drv_used()). */
+	/* IN_ORDER: a device that batches writes one entry per batch, at its first slot,
+	 * unless every buffer out is writable (one entry each): then what it wrote is recorded
+	 * as the entries are read (split_drv_used()). */
 	if (q->shadow_used != old) {
-		if (q->in_order)
+		unsigned out = (q->order_tail + 2u * q->num - q->order_head) % (2u * q->num);
+		q->written_each = q->in_order && q->writable_out != out;
+		if (q->written_each)
 			drvq_written(q, q->split.used, 4);
 		else
 			split_drv_written(q, q->last_used, q->shadow_used);
@@ -226,7 +229,7 @@ int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
 	*id = (uint16_t)i;
 	*len = le32toh(u->len);
-	if (q->in_order)
+	if (q->written_each)
 		drvq_written(q, u, sizeof(*u));
 	q->last_used++;
 	return 1;
@@ -237,8 +240,8 @@ int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
  * (a batching device "increments the used idx by the size of the batch"), and they complete
  * in the order they were made available, so the index alone names the last of them, whether
  * the device wrote an entry per buffer or one per batch (at the batch's first slot: not the
- * last slot before the index). Moves past the first; the generic layer returns the rest as
- * a batch ending at *id (split_drv_batch_step()). */
+ * last slot before the index). Moves past all of them; the generic layer returns them as a
+ * batch ending at *id. */
 int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 {
 	if (q->last_used == q->shadow_used) {
@@ -254,17 +257,8 @@ int split_drv_used_last(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 	uint16_t at = (uint16_t)((q->order_head + n - 1u) % (2u * q->num));
 	*id = q->order[drvq_order_at(q, &at)];
 	*len = 0;
-	q->last_used++;
+	q->last_used = q->shadow_used;
 	return 1;
-}
-
-int split_drv_batch_step(struct vhu_drvq *q)
-{
-	/* The index that showed the batch's entry covered the whole batch. */
-	if (q->last_used == q->shadow_used)
-		return drvq_broken(q, "in-order batch at used index %u ends past it", q->last_used);
-	q->last_used++;
-	return 0;
 }
 
 bool split_drv_enable_cb(struct vhu_drvq *q)
