@@ -178,7 +178,8 @@ static int vq_try_start(struct vhu_backend *be, struct vhu_virtq *vq)
 			vq->inf = (void *)(be->inflight.addr + vq->index * be->inflight.region);
 	}
 	vq->iotlb = has_bit(be->features, VIRTIO_F_ACCESS_PLATFORM) ? &be->iotlb : NULL;
-	ret = virtq_map(vq, packed, has_bit(be->features, VIRTIO_RING_F_EVENT_IDX));
+	ret = virtq_map(vq, packed, has_bit(be->features, VIRTIO_RING_F_EVENT_IDX),
+			has_bit(be->features, VIRTIO_F_IN_ORDER));
 	if (ret == -EAGAIN) {
 		/* An IOTLB miss on a ring address (sent): started when the update comes. */
 		log_debug(&be->lg, "vring %u: waits for the IOTLB to map its addresses", vq->index);

@@ -132,6 +132,8 @@ static void *get_one(struct vhu_drvq *q, uint32_t *len)
 			drvq_broken(q, "in-order batch ends at a buffer never made available");
 			return NULL;
 		}
+		if (q->batch_step && split_drv_batch_step(q) < 0)
+			return NULL;
 		id = q->order[drvq_order_at(q, &q->order_head)];
 		l = id == q->batch_id ? q->batch_len : 0;
 		q->batch = id != q->batch_id;
@@ -143,6 +145,7 @@ static void *get_one(struct vhu_drvq *q, uint32_t *len)
 			uint16_t first = q->order[drvq_order_at(q, &q->order_head)];
 			if (first != id) {
 				q->batch = true;
+				q->batch_step = !q->packed;
 				q->batch_id = id;
 				q->batch_len = l;
 				l = 0;
@@ -200,7 +203,7 @@ get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned m
 	uint32_t blen = q->batch_len;
 	/* Split rings have a power-of-two size: the mask, without a test per buffer. */
 	bool wrap = q->used_wrap, pow2 = !packed || q->pow2, batch = q->batch;
-	bool last_only = !packed && wout == 0;
+	bool last_only = !packed && wout == 0, step = !packed && q->batch_step;
 	uintptr_t page = 0; /* packed: the page last recorded as written (drvq_written()) */
 	unsigned n = 0;
 
@@ -226,11 +229,28 @@ get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned m
 				page = (uintptr_t)d >> 12;
 			}
 			batch = true;
+		} else if (!batch && last_only) {
+			/* No entry read: the index alone names the last buffer done (a batching
+			 * device wrote one entry, at the batch's first slot). */
+			if (used == shadow)
+				break;
+			uint16_t k = (uint16_t)(shadow - used);
+			unsigned out = (tail + 2u * num - head) % (2u * num);
+			if (k > out) {
+				drvq_broken(q, "used index moved %u past %u outstanding buffers", k,
+					    out);
+				break;
+			}
+			uint16_t at = (uint16_t)((head + k - 1u) % (2u * num));
+			bid = order[drvq_order_step(num, pow2, &at)];
+			blen = 0;
+			used = shadow;
+			batch = true;
+			step = false;
 		} else if (!batch) {
 			if (used == shadow)
 				break;
-			uint16_t at = last_only ? (uint16_t)(shadow - 1) : used;
-			struct vring_used_elem *u = &q->split.used->ring[at & (num - 1)];
+			struct vring_used_elem *u = &q->split.used->ring[used & (num - 1)];
 			uint32_t id = le32toh(u->id);
 			if (id >= num || !slot[id].busy) {
 				drvq_broken(q,
@@ -238,10 +258,22 @@ get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned m
 					    id);
 				break;
 			}
+			if (q->written_each)
+				drvq_written(q, u, sizeof(*u));
 			bid = (uint16_t)id;
 			blen = le32toh(u->len);
-			used = last_only ? shadow : (uint16_t)(used + 1);
+			used = (uint16_t)(used + 1);
 			batch = true;
+			/* "increments the used idx by the size of the batch": one index per
+			 * buffer of the batch this entry names. */
+			step = true;
+		} else if (step) {
+			if (used == shadow) {
+				drvq_broken(q, "in-order batch at used index %u ends past it",
+					    used);
+				break;
+			}
+			used = (uint16_t)(used + 1);
 		}
 		if (head == tail) {
 			drvq_broken(q, "in-order batch ends at a buffer never made available");
@@ -284,6 +316,7 @@ get_burst_in_order(struct vhu_drvq *q, void **tokens, uint32_t *lens, unsigned m
 	q->last_used = used;
 	q->used_wrap = wrap;
 	q->batch = batch;
+	q->batch_step = step;
 	q->batch_id = bid;
 	q->batch_len = blen;
 	return n;
@@ -305,8 +338,9 @@ static bool nothing_used(struct vhu_drvq *q)
 /*
  * Cache lines (docs/ARCHITECTURE.md, "Cache lines per burst"), split: one read of the used
  * index (1 line from the device per burst), then the used entries it covers, 8 to a line (4
- * lines per 32), or with IN_ORDER and nothing writable outstanding only the last entry (1
- * line). Packed: the used descriptors themselves, 4 to a line, as the device wrote them.
+ * lines per 32), or with IN_ORDER and nothing writable outstanding none (the index names the
+ * last buffer done). Packed: the used descriptors themselves, 4 to a line, as the device wrote
+ * them (IN_ORDER: one per batch the device returned with one).
  * Our event fields are not written here: in a polling loop they stay as disable_cb left them.
  */
 VHU_EXPORT unsigned vhu_drvq_get_burst(struct vhu_drvq *q, void **tokens, uint32_t *lens,

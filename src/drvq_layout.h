@@ -27,6 +27,16 @@ unsigned split_drv_add_burst(struct vhu_drvq *q, const struct iovec *iov, unsign
 /* Reads the device's used index once: the entries up to it are what a burst may take. 0 or
  * -EIO. */
 int split_drv_refresh(struct vhu_drvq *q);
+/* IN_ORDER: a buffer of a batch after the first is returned: the used index moves past it
+ * (a batch takes one used index per buffer). 0, or -EIO when the batch goes past the index. */
+static inline int split_drv_batch_step(struct vhu_drvq *q)
+{
+	/* The index that showed the batch's entry covered the whole batch. */
+	if (q->last_used == q->shadow_used)
+		return drvq_broken(q, "in-order batch at used index %u ends past it", q->last_used);
+	q->last_used++;
+	return 0;
+}
 /* The buffer is handed back: its descriptors (and, packed, the used position) move on. */
 void split_drv_done(struct vhu_drvq *q, uint16_t id);
 /* Asks for a call; true when a used entry is waiting already. IN_ORDER batches are the

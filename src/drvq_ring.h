@@ -57,6 +57,7 @@ struct vhu_drvq {
 	uint16_t order_head, order_tail;
 	bool pow2; /* num is a power of two */
 	bool batch;
+	bool batch_step; /* split: each buffer of the batch moves last_used (one entry read) */
 	uint16_t batch_id;
 	uint32_t batch_len;
 	/* Outstanding buffers with writable bytes: with none, a burst reads only the last used
@@ -81,6 +82,9 @@ struct vhu_drvq {
 	 * init), so the largest (packed, 32768 entries of 16 bytes) spans 128 pages. */
 	const void *written_area;
 	uint64_t written_pages[2];
+	/* Split, IN_ORDER: the entries up to the used index last read are recorded as they are
+	 * read, not all at once (a device that batches wrote only some of them). */
+	bool written_each;
 	/* The device's event fields as last reported (split: used flags, avail_event;
 	 * packed: device event flags, off_wrap). */
 	uint16_t written_event[2];

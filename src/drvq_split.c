@@ -219,8 +219,17 @@ int split_drv_refresh(struct vhu_drvq *q)
 	if ((uint16_t)(q->shadow_used - q->last_used) > q->num - q->num_free)
 		return drvq_broken(q, "used index moved from %u to %u with %u buffers out",
 				   q->last_used, q->shadow_used, q->num - q->num_free);
-	if (q->shadow_used != old)
-		split_drv_written(q, q->last_used, q->shadow_used);
+	/* IN_ORDER: a device that batches writes one entry per batch, at its first slot,
+	 * unless every buffer out is writable (one entry each): then what it wrote is recorded
+	 * as the entries are read (split_drv_used()). */
+	if (q->shadow_used != old) {
+		unsigned out = (q->order_tail + 2u * q->num - q->order_head) % (2u * q->num);
+		q->written_each = q->in_order && q->writable_out != out;
+		if (q->written_each)
+			drvq_written(q, q->split.used, 4);
+		else
+			split_drv_written(q, q->last_used, q->shadow_used);
+	}
 	return 0;
 }
 
@@ -238,6 +247,8 @@ int split_drv_used(struct vhu_drvq *q, uint16_t *id, uint32_t *len)
 		return drvq_broken(q, "used entry names buffer %u, which is not outstanding", i);
 	*id = (uint16_t)i;
 	*len = le32toh(u->len);
+	if (q->written_each)
+		drvq_written(q, u, sizeof(*u));
 	q->last_used++;
 	return 1;
 }

@@ -47,6 +47,14 @@ struct vhu_virtq {
 	uint8_t pk_npend;
 	bool pk_pend_wrap;
 	uint16_t pk_pend[32];
+	/* IN_ORDER negotiated (and no inflight tracking): buffers pushed with nothing writable
+	 * are batched. io_n of them (split: buffers; packed: the descriptors they span, at most
+	 * the ring) pushed since the batch began, io_n used positions back, the last with id
+	 * io_id; their one used entry (split) or descriptor (packed) is written out at the
+	 * batch's first position when the batch ends (virtq_split.c, virtq_packed.c). */
+	bool in_order;
+	uint16_t io_n;
+	uint16_t io_id;
 	/* RING_LOG_* bits, atomic: the control plane turns logging on and off while the ring
 	 * runs (SET_FEATURES with LOG_ALL, SET_VRING_ADDR with VHOST_VRING_F_LOG). */
 	uint8_t logging;

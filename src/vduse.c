@@ -255,7 +255,8 @@ static int vq_start(struct vhu_vduse *vd, struct vhu_virtq *vq)
 	vq->xlate = vd_xlate;
 	vq->notify = vd_notify;
 	vq->xlate_opaque = vd;
-	ret = virtq_map(vq, vd_packed(vd), has_bit(vd->negotiated, VIRTIO_RING_F_EVENT_IDX));
+	ret = virtq_map(vq, vd_packed(vd), has_bit(vd->negotiated, VIRTIO_RING_F_EVENT_IDX),
+			has_bit(vd->negotiated, VIRTIO_F_IN_ORDER));
 	if (ret) {
 		log_err(&vd->lg, "VDUSE device %s: queue %u: its ring does not map", vd->name,
 			vq->index);

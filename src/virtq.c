@@ -46,12 +46,15 @@ void virtq_reset(struct vhu_virtq *vq)
 	vq->st.broken = 0;
 }
 
-int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
+int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx, bool in_order)
 {
 	int ret;
 
 	vq->packed = packed;
 	vq->event_idx = event_idx;
+	/* Inflight tracking (INFLIGHT_SHMFD) records every used entry on its own: no batches. */
+	vq->in_order = in_order && !vq->inf;
+	vq->io_n = 0;
 	vq->signalled_used_valid = false;
 	vq->pk_npend = 0;
 	vq->tlb_miss = false;
@@ -78,10 +81,17 @@ int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx)
 void virtq_save(struct vhu_virtq *vq)
 {
 	/* Packed: a burst pushed but never flushed is published now, as a split ring's used
-	 * entries would be by the next back-end's first flush. */
-	if (vq->packed && !vq->broken)
-		packed_publish(vq);
+	 * entries would be by the next back-end's first flush. IN_ORDER: a batch not written
+	 * out yet is, on either layout (split: with the used index that covers it, which a
+	 * reconnecting back-end takes from the ring). */
+	if (!vq->broken) {
+		if (vq->packed)
+			packed_publish(vq);
+		else
+			split_publish(vq);
+	}
 	vq->pk_npend = 0;
+	vq->io_n = 0;
 	vq->base_avail = vq->last_avail_idx;
 	vq->base_avail_wrap = vq->packed ? vq->avail_wrap : false;
 	vq->base_used = vq->used_idx;

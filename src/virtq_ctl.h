@@ -11,9 +11,10 @@
 
 #include "ring.h"
 
-/* Resolves the ring addresses through mem and loads indices from the base values.
- * Returns 0, or -EFAULT when an address is outside every region. */
-int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx);
+/* Resolves the ring addresses through mem and loads indices from the base values; the
+ * negotiated EVENT_IDX and IN_ORDER. Returns 0, or -EFAULT when an address is outside every
+ * region. */
+int virtq_map(struct vhu_virtq *vq, bool packed, bool event_idx, bool in_order);
 /* Back to the initial state, closing fds (not enabled, not started). */
 void virtq_reset(struct vhu_virtq *vq);
 void virtq_init(struct vhu_virtq *vq, unsigned index, const struct mem *mm,

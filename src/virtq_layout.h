@@ -15,6 +15,9 @@
 int split_pop(struct vhu_virtq *vq, struct vhu_elem *e);
 void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
 bool split_flush(struct vhu_virtq *vq);
+/* IN_ORDER: writes out a pending batch and publishes the used index covering it (the ring
+ * is being stopped); nothing when no batch is pending. */
+void split_publish(struct vhu_virtq *vq);
 bool split_enable_notify(struct vhu_virtq *vq);
 void split_disable_notify(struct vhu_virtq *vq);
 int split_map(struct vhu_virtq *vq);
@@ -26,7 +29,8 @@ int split_areas(struct vhu_virtq *vq);
 int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e);
 void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
 bool packed_flush(struct vhu_virtq *vq);
-/* Stores the flags of the used descriptors pushed since the last flush, in ring order. */
+/* Stores the flags of the used descriptors pushed since the last flush, in ring order,
+ * after writing out a pending IN_ORDER batch. */
 void packed_publish(struct vhu_virtq *vq);
 bool packed_enable_notify(struct vhu_virtq *vq);
 void packed_disable_notify(struct vhu_virtq *vq);

@@ -188,40 +188,8 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	return ret == 0 ? 1 : ret;
 }
 
-void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
-{
-	struct vring_packed_desc *d = &vq->pk.desc[vq->used_idx];
-	uint16_t flags = vring_packed_used_bits(vq->used_wrap);
-	uint16_t next = vq->used_idx;
-	bool next_wrap = vq->used_wrap;
-
-	vring_packed_advance(&next, &next_wrap, e->ndescs, vq->num);
-	d->id = htole16(e->id);
-	d->len = htole32(len);
-	if (vq->infs)
-		inflight_packed_push_begin(vq, e->id, next, next_wrap);
-	if (!vq->infs) {
-		/* Flags stored by the flush, with the rest of the burst ("Cache lines per
-		 * burst" in docs/ARCHITECTURE.md): the driver, polling, reads each line of 4
-		 * used descriptors once instead of once per descriptor. */
-		if (vq->pk_npend == sizeof(vq->pk_pend) / sizeof(vq->pk_pend[0]))
-			packed_publish(vq);
-		if (vq->pk_npend == 0)
-			vq->pk_pend_wrap = vq->used_wrap;
-		vq->pk_pend[vq->pk_npend++] = vq->used_idx;
-	} else {
-		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
-		store_release16(&d->flags, htole16(flags));
-		ring_log_ring(vq, &vq->log_used, (uint64_t)(d - vq->pk.desc) * sizeof(*d),
-			      sizeof(*d));
-	}
-	if (vq->infs)
-		inflight_packed_push_end(vq, e->id, next, next_wrap);
-	vq->used_idx = next;
-	vq->used_wrap = next_wrap;
-}
-
-void packed_publish(struct vhu_virtq *vq)
+/* Stores the flags of the pending used descriptors, in ring order. */
+static void pend_store(struct vhu_virtq *vq)
 {
 	bool w = vq->pk_pend_wrap;
 	uint16_t prev = 0;
@@ -238,6 +206,111 @@ void packed_publish(struct vhu_virtq *vq)
 			      sizeof(vq->pk.desc[0]));
 	}
 	vq->pk_npend = 0;
+}
+
+/* Adds the used descriptor at slot (its id and len written, wrap its lap) to those whose
+ * flags the next flush stores. */
+static inline __attribute__((always_inline)) void pend_add(struct vhu_virtq *vq, uint16_t slot,
+							   bool wrap)
+{
+	if (vq->pk_npend == sizeof(vq->pk_pend) / sizeof(vq->pk_pend[0]))
+		pend_store(vq);
+	if (vq->pk_npend == 0)
+		vq->pk_pend_wrap = wrap;
+	vq->pk_pend[vq->pk_npend++] = slot;
+}
+
+/* One used descriptor for e, at the next used position. */
+static inline __attribute__((always_inline)) void
+packed_used_desc(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
+{
+	struct vring_packed_desc *d = &vq->pk.desc[vq->used_idx];
+	uint16_t flags = vring_packed_used_bits(vq->used_wrap);
+	uint16_t next = vq->used_idx;
+	bool next_wrap = vq->used_wrap;
+
+	vring_packed_advance(&next, &next_wrap, e->ndescs, vq->num);
+	d->id = htole16(e->id);
+	d->len = htole32(len);
+	if (vq->infs)
+		inflight_packed_push_begin(vq, e->id, next, next_wrap);
+	if (!vq->infs) {
+		/* Flags stored by the flush, with the rest of the burst ("Cache lines per
+		 * burst" in docs/ARCHITECTURE.md): the driver, polling, reads each line of 4
+		 * used descriptors once instead of once per descriptor. */
+		pend_add(vq, vq->used_idx, vq->used_wrap);
+	} else {
+		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
+		store_release16(&d->flags, htole16(flags));
+		ring_log_ring(vq, &vq->log_used, (uint64_t)(d - vq->pk.desc) * sizeof(*d),
+			      sizeof(*d));
+	}
+	if (vq->infs)
+		inflight_packed_push_end(vq, e->id, next, next_wrap);
+	vq->used_idx = next;
+	vq->used_wrap = next_wrap;
+}
+
+/* IN_ORDER: the pending batch's one used descriptor, over the first descriptor of its first
+ * buffer, io_n (<= num) slots back; its flags go with the others'. */
+static void packed_batch_out(struct vhu_virtq *vq)
+{
+	uint16_t pos = vq->used_idx;
+	bool wrap = vq->used_wrap;
+
+	if (pos >= vq->io_n) {
+		pos = (uint16_t)(pos - vq->io_n);
+	} else {
+		pos = (uint16_t)(pos + vq->num - vq->io_n);
+		wrap = !wrap;
+	}
+	vq->pk.desc[pos].id = htole16(vq->io_id);
+	vq->pk.desc[pos].len = 0;
+	vq->io_n = 0;
+	pend_add(vq, pos, wrap);
+}
+
+/* The batch ends before e, which gets a used descriptor of its own. */
+static __attribute__((noinline)) void packed_batch_end(struct vhu_virtq *vq,
+						       const struct vhu_elem *e, uint32_t len)
+{
+	packed_batch_out(vq);
+	packed_used_desc(vq, e, len);
+}
+
+/*
+ * "In-order use of descriptors" (packed): with IN_ORDER the device may notify "the use of a
+ * batch of buffers to the driver by only writing out a single used descriptor with the Buffer
+ * ID corresponding to the last descriptor in the batch", "overwriting the first available
+ * descriptor in the batch", and "skips forward in the ring according to the size of the
+ * batch". Batched: buffers with nothing device-writable (net tx); one with a writable part
+ * ends the batch and is written out on its own, and so does a flush. A batch spans at most
+ * the ring (the wrap counter of each pending slot is rebuilt from the slot order). Cache
+ * lines ("Cache lines per burst" in docs/ARCHITECTURE.md): a burst of 32 one-descriptor tx
+ * buffers writes 1 used descriptor (1 line) instead of 32 (8-9 lines).
+ */
+void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
+{
+	if (vq->in_order) {
+		if (e->in_len == 0 && vq->io_n + e->ndescs <= vq->num) {
+			vq->io_n = (uint16_t)(vq->io_n + e->ndescs);
+			vq->io_id = e->id;
+			vring_packed_advance(&vq->used_idx, &vq->used_wrap, e->ndescs, vq->num);
+			return;
+		}
+		if (vq->io_n) {
+			packed_batch_end(vq, e, len);
+			return;
+		}
+	}
+	packed_used_desc(vq, e, len);
+}
+
+void packed_publish(struct vhu_virtq *vq)
+{
+	if (vq->io_n)
+		packed_batch_out(vq);
+	pend_store(vq);
 }
 
 bool packed_flush(struct vhu_virtq *vq)

@@ -42,9 +42,10 @@
 #define HOLD	   16
 
 struct fuzz_hdr {
-	uint8_t flags; /* bit 0 packed, 1 event idx, 2 push in reverse, 3 write in-buffers */
-	uint8_t qlog;  /* queue size 1 << (qlog % 9) */
-	uint8_t hold;  /* buffers held before pushing (out-of-order completion) */
+	uint8_t flags;	       /* bit 0 packed, 1 event idx, 2 push in reverse, 3 write in-buffers,
+				* 4 IN_ORDER */
+	uint8_t qlog;	       /* queue size 1 << (qlog % 9) */
+	uint8_t hold;	       /* buffers held before pushing (out-of-order completion) */
 	uint8_t restart_flags; /* bit 0 restart (always with INFLIGHT), 1 as a resume */
 	uint32_t base;	       /* SET_VRING_BASE */
 	uint8_t key[8];
@@ -135,7 +136,7 @@ static int start(struct vhu_virtq *vq, struct mem *mm, const struct fuzz_hdr *h,
 	}
 	vq->inf = region;
 	vq->broken = false;
-	return virtq_map(vq, packed, h->flags & 2);
+	return virtq_map(vq, packed, h->flags & 2, h->flags & 16);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -33,7 +33,7 @@ static int enable_cb_in_order(bool packed, bool event_idx)
 	vhu_drvq_disable_cb(&dq);
 	ASSERT_TRUE(!vhu_drvq_enable_cb(&dq)); /* nothing used yet */
 	vhu_drvq_disable_cb(&dq);
-	used_by_hand(packed, e[2].id, 42);
+	used_by_hand(packed, e[2].id, 42, 3);
 	ASSERT_TRUE(vhu_drvq_enable_cb(&dq)); /* the used entry */
 	vhu_drvq_disable_cb(&dq);
 	ASSERT_EQ((uintptr_t)vhu_drvq_get(&dq, &len), 1);
@@ -466,11 +466,12 @@ static int burst_partial_all(void)
 	return 0;
 }
 
-/* IN_ORDER, split, nothing writable outstanding: only the last used entry of what the device
- * published is read. The entries before it are overwritten with ids of buffers never made
- * available: a driver that read them would break the queue. Without IN_ORDER, or with
- * writable buffers (whose lengths matter), every entry is read and the same garbage breaks
- * it: the skip is taken only where it is allowed. */
+/* IN_ORDER, split, nothing writable outstanding: no used entry is read, the used index names
+ * the last buffer done (a batching device writes one entry per batch, at its first slot). The
+ * entries are overwritten with ids of buffers never made available: a driver that read them
+ * would break the queue. Without IN_ORDER, or with writable buffers (whose lengths matter),
+ * the entries are read and the same garbage breaks it: the skip is taken only where it is
+ * allowed. */
 static int burst_in_order_skip(bool in_order, bool writable)
 {
 	void *tok[QSZ];
@@ -482,7 +483,7 @@ static int burst_in_order_skip(bool in_order, bool writable)
 	while (device_echo() == 1)
 		;
 	vhu_virtq_flush(&vq);
-	for (unsigned i = 0; i < 31; i++)
+	for (unsigned i = 0; i < 32; i++)
 		dq.split.used->ring[i].id = htole32(QSZ + 7);
 	unsigned n = vhu_drvq_get_burst(&dq, tok, len, QSZ);
 	if (in_order && !writable) {
@@ -660,9 +661,11 @@ static int burst_xlat_fresh(void)
 
 /* The IN_ORDER burst reap (get_burst_in_order) keeps every check of the single-buffer path:
  * a used entry naming a buffer out of range or not outstanding, a length beyond the writable
- * bytes, a used index ahead of what is outstanding (split), for split with only the last
- * entry read (nothing writable) and entry by entry (writable), and for packed. Each breaks
- * the queue: nothing is returned and the next add fails. */
+ * bytes, a used index ahead of what is outstanding (split), for split entry by entry
+ * (writable buffers out) and with no entry read (nothing writable: only the index can be
+ * wrong), and for packed; split, an entry naming the last of 4 buffers while the index covers
+ * only 2 of them. Each breaks the queue: what the index covered at most is returned, and the
+ * next add fails. */
 static int burst_in_order_hostile(void)
 {
 	void *tok[8];
@@ -670,14 +673,17 @@ static int burst_in_order_hostile(void)
 
 	for (int packed = 0; packed < 2; packed++)
 		for (int w = 0; w < 2; w++)
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 5; c++) {
 				/* 0: id 33 >= num, 1: id 10 not outstanding, 2: length 101 of
-				 * 100 writable, 3: used index 5 with 4 out (split) */
-				if ((c == 2 && !w) || (c == 3 && packed))
+				 * 100 writable, 3: used index 5 with 4 out (split), 4: entry
+				 * names buffer 3, index 2 (split, entries read) */
+				if ((c == 2 && !w) || (c >= 3 && packed) ||
+				    (c < 2 && !w && !packed) || (c == 4 && !w))
 					continue;
 				ASSERT_OK(burst_setup(packed, true));
 				ASSERT_EQ(burst_add(0, 4, w), 4);
-				uint32_t id = c == 0 ? 33 : c == 1 ? 10 : 0, l = c == 2 ? 101 : 0;
+				uint32_t id = c == 0 ? 33 : c == 1 ? 10 : c == 4 ? 3 : 0;
+				uint32_t l = c == 2 ? 101 : 0;
 				if (packed) {
 					struct vring_packed_desc *d = &dq.pk.desc[0];
 					d->id = htole16((uint16_t)id);
@@ -688,10 +694,11 @@ static int burst_in_order_hostile(void)
 				} else {
 					dq.split.used->ring[0].id = htole32(id);
 					dq.split.used->ring[0].len = htole32(l);
-					store_release16(&dq.split.used->idx,
-							htole16(c == 3 ? 5 : 1));
+					store_release16(&dq.split.used->idx, htole16(c == 3   ? 5
+										     : c == 4 ? 2
+											      : 1));
 				}
-				ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, 8), 0);
+				ASSERT_EQ(vhu_drvq_get_burst(&dq, tok, len, 8), c == 4 ? 2 : 0);
 				ASSERT_TRUE(vhu_drvq_broken(&dq));
 				ASSERT_EQ(burst_add(4, 1, w), -EIO);
 			}

@@ -72,7 +72,7 @@ static inline int setup(bool packed, bool event_idx, bool in_order, bool indirec
 	vq.base_used_wrap = b.used_wrap;
 	vq.kick_fd = -1;
 	vq.call_fd = dup(dq.call_fd);
-	return virtq_map(&vq, packed, event_idx);
+	return virtq_map(&vq, packed, event_idx, in_order);
 }
 
 /* Device: pops one element, checks its readable bytes are `tag`, fills the writable ones
@@ -145,8 +145,9 @@ static inline int shapes(bool packed, bool indirect)
 }
 
 /* The device's first used entry written by hand, as a device that batches (IN_ORDER) or
- * misbehaves would write it: buffer id with len, at position 0 of a fresh ring. */
-static inline void used_by_hand(bool packed, uint16_t id, uint32_t len)
+ * misbehaves would write it: buffer id with len, at position 0 of a fresh ring, covering n
+ * buffers (split: "it increments the used idx by the size of the batch"). */
+static inline void used_by_hand(bool packed, uint16_t id, uint32_t len, uint16_t n)
 {
 	if (packed) {
 		struct vring_packed_desc *d = &dq.pk.desc[0];
@@ -156,7 +157,7 @@ static inline void used_by_hand(bool packed, uint16_t id, uint32_t len)
 	} else {
 		dq.split.used->ring[0].id = id;
 		dq.split.used->ring[0].len = len;
-		store_release16(&dq.split.used->idx, 1);
+		store_release16(&dq.split.used->idx, n);
 	}
 }
 
@@ -172,7 +173,7 @@ static inline int in_order_batch(bool packed)
 	for (int i = 0; i < 3; i++)
 		ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
 	/* Hand-written batch completion for the third buffer. */
-	used_by_hand(packed, e[2].id, 42);
+	used_by_hand(packed, e[2].id, 42, 3);
 	ASSERT_EQ((uintptr_t)vhu_drvq_get(&dq, &len), 1);
 	ASSERT_EQ(len, 0);
 	ASSERT_EQ((uintptr_t)vhu_drvq_get(&dq, &len), 2);
@@ -185,7 +186,7 @@ static inline int in_order_batch(bool packed)
 	if (packed) { /* the device's own cursor did not see the hand-written batch */
 		vq.used_idx = 6;
 	} else {
-		vq.used_idx = 1;
+		vq.used_idx = 3;
 	}
 	ASSERT_EQ(device_echo(), 1);
 	vhu_virtq_flush(&vq);

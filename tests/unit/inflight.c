@@ -70,6 +70,9 @@ static int setup(bool packed)
 	return setup_mem(packed, false);
 }
 
+/* IN_ORDER negotiated for the next device_start(). */
+static bool start_in_order;
+
 /* A device on the ring, as a back-end process starting (or restarting) would be. */
 static int device_start(bool packed, uint32_t base)
 {
@@ -86,7 +89,7 @@ static int device_start(bool packed, uint32_t base)
 	vq.base_used = b.used;
 	vq.base_used_wrap = b.used_wrap;
 	vq.inf = region;
-	return virtq_map(&vq, packed, false);
+	return virtq_map(&vq, packed, false, start_in_order);
 }
 
 static int add(uint8_t tag)
@@ -368,7 +371,7 @@ static int restart_without_region(bool packed)
 	struct vring_base b;
 	ASSERT_OK(vring_base_decode(packed, base, &b));
 	vq.base_avail = b.avail;
-	ASSERT_OK(virtq_map(&vq, packed, false));
+	ASSERT_OK(virtq_map(&vq, packed, false, false));
 	ASSERT_EQ(inflight_pending(&vq), 0);
 	/* Untracked, the ring resumes at the used position: the two buffers come from it. */
 	ASSERT_EQ(vhu_virtq_pop(&vq, &e[0]), 1);
@@ -540,6 +543,47 @@ static int rewind_refused(void)
 	return 0;
 }
 
+/* IN_ORDER does not batch a tracked ring's used entries: every device-readable buffer pushed
+ * is recorded as completed, and a restart resubmits none of them. */
+static int in_order_tracked(bool packed)
+{
+	struct vhu_elem e[3];
+	uint32_t len;
+
+	ASSERT_OK(setup(packed));
+	drvq_set_features(&dq, false, true, false);
+	start_in_order = true;
+	int r = device_start(packed, drvq_base(&dq));
+	start_in_order = false;
+	ASSERT_OK(r);
+	for (int i = 0; i < 3; i++) {
+		struct iovec iov = { fe_mem_alloc(&fm, 64, 64), 64 };
+		memset(iov.iov_base, i, 64);
+		ASSERT_OK(vhu_drvq_add(&dq, &iov, 1, 0, (void *)(uintptr_t)(i + 1)));
+	}
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
+	for (int i = 0; i < 3; i++)
+		vhu_virtq_push(&vq, &e[i], 0);
+	vhu_virtq_flush(&vq);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ((uintptr_t)vhu_drvq_get(&dq, &len), i + 1);
+	ASSERT_OK(device_start(packed, drvq_resume_base(&dq)));
+	ASSERT_EQ(inflight_pending(&vq), 0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e[0]), 0);
+	return 0;
+}
+
+static int split_in_order_tracked(void)
+{
+	return in_order_tracked(false);
+}
+
+static int packed_in_order_tracked(void)
+{
+	return in_order_tracked(true);
+}
+
 int main(void)
 {
 	RUN(split_crash);
@@ -557,5 +601,7 @@ int main(void)
 	RUN(packed_duplicate_id);
 	RUN(packed_full_ring);
 	RUN(rewind_refused);
+	RUN(split_in_order_tracked);
+	RUN(packed_in_order_tracked);
 	T_MAIN_END();
 }

@@ -22,6 +22,11 @@ static struct vhu_virtq vq;
 static int callfd;
 static int ring_memfd = -1;
 
+/* What ring_setup() maps: the ring size (QN unless a test sets another, up to 64) and
+ * whether IN_ORDER was negotiated. */
+static unsigned ring_num = QN;
+static bool ring_in_order;
+
 static uint64_t gpa(uint64_t off)
 {
 	return GPA + off;
@@ -44,7 +49,7 @@ static int ring_setup(bool packed, bool event_idx)
 	memset(g, 0, BUF_OFF);
 	free(vq.ind_copy); /* what virtq_reset() frees, without closing the shared callfd */
 	virtq_init(&vq, 0, &mm, NULL);
-	vq.num = QN;
+	vq.num = (uint16_t)ring_num;
 	vq.addr.desc = UVA + DESC_OFF;
 	vq.addr.avail = UVA + AVAIL_OFF;
 	vq.addr.used = UVA + USED_OFF;
@@ -52,7 +57,7 @@ static int ring_setup(bool packed, bool event_idx)
 	vq.base_avail_wrap = vq.base_used_wrap = packed;
 	eventfd_t v;
 	eventfd_read(callfd, &v);
-	return virtq_map(&vq, packed, event_idx);
+	return virtq_map(&vq, packed, event_idx, ring_in_order);
 }
 
 /* Guest memory as two regions split at off, contiguous in guest-physical space (memory
@@ -67,7 +72,7 @@ static int ring_split_memory(uint64_t off, bool packed)
 		return -1;
 	if (!off)
 		close(fds[1]);
-	return virtq_map(&vq, packed, false);
+	return virtq_map(&vq, packed, false, ring_in_order);
 }
 
 static bool called(void)

@@ -72,7 +72,7 @@ static int ring_hooks(void)
 	vq.call_fd = callfd;
 	vq.xlate = xl;
 	vq.notify = nt;
-	ASSERT_OK(virtq_map(&vq, false, false));
+	ASSERT_OK(virtq_map(&vq, false, false, false));
 	D = (void *)(g + DESC_OFF);
 	A = (void *)(g + AVAIL_OFF);
 	U = (void *)(g + USED_OFF);

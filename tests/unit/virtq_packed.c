@@ -43,7 +43,7 @@ static uint16_t add(unsigned n, uint16_t id, bool writable)
 			ff = f;
 		else
 			D[next].flags = f;
-		if (++next == QN) {
+		if (++next == vq.num) {
 			next = 0;
 			wrap = !wrap;
 		}
@@ -61,8 +61,8 @@ static int get_used(uint16_t *id, uint32_t *len, unsigned ndesc)
 	*id = D[useen].id;
 	*len = D[useen].len;
 	useen = (uint16_t)(useen + ndesc);
-	if (useen >= QN) {
-		useen -= QN;
+	if (useen >= vq.num) {
+		useen = (uint16_t)(useen - vq.num);
 		uwrap = !uwrap;
 	}
 	return 1;
@@ -254,6 +254,143 @@ static int base_state(void)
 	return 0;
 }
 
+/* ---- IN_ORDER batches ("In-order use of descriptors") ---- */
+
+/* A ring of num slots with IN_ORDER, and a dirty log of the ring's writes whose page 0 holds
+ * descriptor 0 and page 1 the rest (log_used is a guest address of the front-end's choosing). */
+static uint8_t io_bits[8];
+static struct dirty_log io_log = { .bits = io_bits, .size = sizeof(io_bits), .guard = -1 };
+
+static void in_order_setup(unsigned num)
+{
+	ring_num = num;
+	ring_in_order = true;
+	setup(false);
+	ring_num = QN;
+	ring_in_order = false;
+	memset(io_bits, 0, sizeof(io_bits));
+	vq.dlog = &io_log;
+	vq.log_used = 0x1000 - 16;
+	vq.logging = RING_LOG_RING;
+}
+
+/* Is slot i still as the driver made it available (not marked used)? */
+static bool still_avail(unsigned i)
+{
+	uint16_t f = __atomic_load_n(&D[i].flags, __ATOMIC_ACQUIRE);
+	return !!(f & AV) != !!(f & US);
+}
+
+/* 32 one-descriptor tx buffers: one used descriptor over the first, naming the last with
+ * length 0, the other 31 slots left as they were; the driver finds it and skips 32 slots. The
+ * dirty log has that descriptor only (page 0). */
+static int in_order_tx(void)
+{
+	struct vhu_elem e[32];
+	uint16_t id;
+	uint32_t len;
+
+	in_order_setup(64);
+	for (unsigned i = 0; i < 32; i++)
+		add(1, (uint16_t)(40 + i % 24), false);
+	for (unsigned i = 0; i < 32; i++)
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
+	for (unsigned i = 0; i < 32; i++)
+		vhu_virtq_push(&vq, &e[i], 0);
+	ASSERT_TRUE(still_avail(0)); /* nothing before the flush */
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(get_used(&id, &len, 32), 1);
+	ASSERT_EQ(id, 40 + 31 % 24);
+	ASSERT_EQ(len, 0);
+	for (unsigned i = 1; i < 32; i++)
+		ASSERT_TRUE(still_avail(i));
+	ASSERT_EQ(io_bits[0], 1);
+	ASSERT_EQ(get_used(&id, &len, 1), 0);
+	ASSERT_EQ(vhu_virtq_cursor(&vq), 32 | 1u << 16);
+	return 0;
+}
+
+/* Many laps of a 37-slot ring (odd size, so batches end anywhere and cross its end with the
+ * wrap counter flipping inside them): batches of 1-7 tx buffers of 1-3 descriptors, every
+ * third one with a writable buffer in its middle, flushed once each. The driver finds one
+ * used descriptor per run of tx buffers, with the last id, at the position that skips all
+ * their descriptors, and the writable buffer's own with its length. */
+static int in_order_laps(void)
+{
+	struct vhu_elem e[8];
+	uint16_t id;
+	uint32_t len;
+	unsigned k = 0;
+
+	in_order_setup(37);
+	for (unsigned round = 0; round < 200; round++) {
+		unsigned n = 1 + round % 7, w = round % 3 == 0 ? n / 2 : 8, span = 0;
+		uint16_t last = 0;
+		for (unsigned i = 0; i < n; i++, k++)
+			add(1 + (k % 3), (uint16_t)(k % 37), i == w);
+		for (unsigned i = 0; i < n; i++)
+			ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
+		for (unsigned i = 0; i < n; i++)
+			vhu_virtq_push(&vq, &e[i], i == w ? 10 : 0);
+		vhu_virtq_flush(&vq);
+		for (unsigned i = 0; i < n; i++) {
+			if (i == w) {
+				ASSERT_EQ(get_used(&id, &len, e[i].ndescs), 1);
+				ASSERT_EQ(id, e[i].id);
+				ASSERT_EQ(len, 10);
+				continue;
+			}
+			span += e[i].ndescs;
+			last = e[i].id;
+			if (i + 1 == n || i + 1 == w) {
+				ASSERT_EQ(get_used(&id, &len, span), 1);
+				ASSERT_EQ(id, last);
+				ASSERT_EQ(len, 0);
+				span = 0;
+			}
+		}
+		ASSERT_EQ(get_used(&id, &len, 1), 0);
+	}
+	ASSERT_TRUE(!vhu_virtq_broken(&vq));
+	return 0;
+}
+
+/* The ring stops with a batch pushed and not flushed: virtq_save() publishes its one used
+ * descriptor before the base is taken, and a resumed ring goes on after it. */
+static int in_order_save(void)
+{
+	struct vhu_elem e[3];
+	uint16_t id;
+	uint32_t len;
+
+	in_order_setup(64);
+	add(1, 3, false);
+	add(2, 4, false);
+	add(1, 5, false);
+	for (unsigned i = 0; i < 3; i++)
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
+	for (unsigned i = 0; i < 3; i++)
+		vhu_virtq_push(&vq, &e[i], 0);
+	ASSERT_TRUE(still_avail(0));
+	virtq_save(&vq);
+	ASSERT_EQ(virtq_base(&vq), 4 | 1u << 15 | 4u << 16 | 1u << 31);
+	ASSERT_EQ(get_used(&id, &len, 4), 1);
+	ASSERT_EQ(id, 5);
+	ASSERT_TRUE(still_avail(1) && still_avail(3));
+	ASSERT_OK(virtq_map(&vq, true, false, true));
+	add(1, 6, false);
+	add(1, 7, false);
+	for (unsigned i = 0; i < 2; i++)
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
+	vhu_virtq_push(&vq, &e[0], 0);
+	vhu_virtq_push(&vq, &e[1], 0);
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(get_used(&id, &len, 2), 1);
+	ASSERT_EQ(id, 7);
+	ASSERT_TRUE(still_avail(5));
+	return 0;
+}
+
 int main(void)
 {
 	RUN(laps);
@@ -265,5 +402,8 @@ int main(void)
 	RUN(rewind_wrap);
 	RUN(broken);
 	RUN(base_state);
+	RUN(in_order_tx);
+	RUN(in_order_laps);
+	RUN(in_order_save);
 	T_MAIN_END();
 }

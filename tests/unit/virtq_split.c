@@ -22,7 +22,7 @@ static void setup(bool event_idx)
 
 static void publish(uint16_t head)
 {
-	A->ring[A->idx % QN] = head;
+	A->ring[A->idx % vq.num] = head;
 	__atomic_store_n(&A->idx, (uint16_t)(A->idx + 1), __ATOMIC_RELEASE);
 }
 
@@ -239,6 +239,166 @@ static int zero_len_and_span(void)
 	return 0;
 }
 
+/* ---- IN_ORDER batches ("In-order use of descriptors") ---- */
+
+#define NO_ID 0xffffffffu /* a used entry the device did not write */
+
+/* A 64-entry ring with IN_ORDER, every used entry marked unwritten, and a dirty log of the
+ * ring's writes whose page 0 holds the used index and entries 0-6 and page 1 the rest
+ * (log_used is a guest address of the front-end's choosing). */
+static uint8_t io_bits[8];
+static struct dirty_log io_log = { .bits = io_bits, .size = sizeof(io_bits), .guard = -1 };
+
+static void in_order_setup(void)
+{
+	ring_num = 64;
+	ring_in_order = true;
+	setup(false);
+	ring_num = QN;
+	ring_in_order = false;
+	for (unsigned i = 0; i < 64; i++)
+		U->ring[i] = (struct vring_used_elem){ NO_ID, NO_ID };
+	memset(io_bits, 0, sizeof(io_bits));
+	vq.dlog = &io_log;
+	vq.log_used = 0x1000 - 0x40;
+	vq.logging = RING_LOG_RING;
+}
+
+/* n one-descriptor buffers at heads first, first + 1, ... (mod 64), device-readable (tx) or
+ * device-writable (rx), made available and popped into e[]. */
+static int avail_pop(uint16_t first, unsigned n, bool writable, struct vhu_elem *e)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t h = (uint16_t)((first + i) % 64);
+		D[h] = (struct vring_desc){ gpa(BUF_OFF + h * 64u), 64,
+					    writable ? VRING_DESC_F_WRITE : 0, 0 };
+		publish(h);
+	}
+	for (unsigned i = 0; i < n; i++)
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
+	return 0;
+}
+
+/* Used entries [from, to) (mod 64) were not written. */
+static int unwritten(unsigned from, unsigned to)
+{
+	for (unsigned i = from; i < to; i++)
+		ASSERT_EQ(U->ring[i % 64].id, NO_ID);
+	return 0;
+}
+
+/* Bursts of 32 tx buffers: one used entry each, at the burst's first slot, naming its last
+ * buffer with length 0, and the used index moved by 32; over a wrap of the 64-entry ring. The
+ * dirty log has the one entry and the index, not the entries skipped. */
+static int in_order_tx(void)
+{
+	struct vhu_elem e[32];
+
+	in_order_setup();
+	for (unsigned round = 0; round < 3; round++) {
+		uint16_t first = (uint16_t)(32 * round + 5), slot = (uint16_t)(32 * round % 64);
+		ASSERT_OK(avail_pop(first, 32, false, e));
+		for (unsigned i = 0; i < 32; i++)
+			vhu_virtq_push(&vq, &e[i], 0);
+		ASSERT_EQ(U->idx, 32 * round); /* nothing before the flush */
+		ASSERT_OK(unwritten(0, 64));
+		vhu_virtq_flush(&vq);
+		ASSERT_EQ(U->idx, 32 * (round + 1));
+		ASSERT_EQ(U->ring[slot].id, (first + 31) % 64);
+		ASSERT_EQ(U->ring[slot].len, 0);
+		ASSERT_OK(unwritten(slot + 1u, slot + 32u));
+		/* Round 0: the entry and the index, page 0; round 1: the entry, page 1. */
+		if (round < 2)
+			ASSERT_EQ(io_bits[0], round == 0 ? 1 : 3);
+		io_bits[0] = 0;
+		U->ring[slot] = (struct vring_used_elem){ NO_ID, NO_ID };
+	}
+	ASSERT_TRUE(called());
+	return 0;
+}
+
+/* A writable buffer inside a run of tx buffers ends the batch and has its own entry with its
+ * length (also when nothing was written into it); the tx buffers after it start a new batch.
+ * Pops undone by a rewind in between change nothing. */
+static int in_order_mixed(void)
+{
+	struct vhu_elem e[12], x[2];
+
+	in_order_setup();
+	ASSERT_OK(avail_pop(0, 5, false, e));
+	for (unsigned i = 0; i < 5; i++)
+		vhu_virtq_push(&vq, &e[i], 0);
+	uint32_t c = vhu_virtq_cursor(&vq);
+	ASSERT_OK(avail_pop(5, 2, true, x));
+	vhu_virtq_rewind(&vq, c);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e[5]), 1);
+	ASSERT_EQ(e[5].id, 5);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e[6]), 1);
+	for (unsigned i = 7; i < 10; i++) {
+		D[i] = (struct vring_desc){ gpa(BUF_OFF + i * 64u), 64, 0, 0 };
+		publish((uint16_t)i);
+	}
+	for (unsigned i = 7; i < 10; i++)
+		ASSERT_EQ(vhu_virtq_pop(&vq, &e[i]), 1);
+	/* 5 and 6 are writable: 5 written into, 6 not, each its own entry. */
+	vhu_virtq_push(&vq, &e[5], 7);
+	vhu_virtq_push(&vq, &e[6], 0);
+	for (unsigned i = 7; i < 10; i++)
+		vhu_virtq_push(&vq, &e[i], 0);
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(U->idx, 10);
+	ASSERT_EQ(U->ring[0].id, 4);
+	ASSERT_EQ(U->ring[0].len, 0);
+	ASSERT_OK(unwritten(1, 5));
+	ASSERT_EQ(U->ring[5].id, 5);
+	ASSERT_EQ(U->ring[5].len, 7);
+	ASSERT_EQ(U->ring[6].id, 6);
+	ASSERT_EQ(U->ring[6].len, 0);
+	ASSERT_EQ(U->ring[7].id, 9);
+	ASSERT_EQ(U->ring[7].len, 0);
+	ASSERT_OK(unwritten(8, 64));
+	return 0;
+}
+
+/* The ring stops with a batch pushed and not flushed: virtq_save() writes its entry and the
+ * index (a reconnecting back-end takes the index from the ring), and a resumed ring goes on
+ * after it. A broken ring publishes nothing. */
+static int in_order_save(void)
+{
+	struct vhu_elem e[3];
+
+	in_order_setup();
+	ASSERT_OK(avail_pop(0, 3, false, e));
+	for (unsigned i = 0; i < 3; i++)
+		vhu_virtq_push(&vq, &e[i], 0);
+	ASSERT_EQ(U->idx, 0);
+	virtq_save(&vq);
+	ASSERT_EQ(U->idx, 3);
+	ASSERT_EQ(U->ring[0].id, 2);
+	ASSERT_OK(unwritten(1, 64));
+	ASSERT_EQ(virtq_base(&vq), 3);
+	ASSERT_OK(virtq_map(&vq, false, false, true));
+	ASSERT_OK(avail_pop(3, 2, false, e));
+	vhu_virtq_push(&vq, &e[0], 0);
+	vhu_virtq_push(&vq, &e[1], 0);
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(U->idx, 5);
+	ASSERT_EQ(U->ring[3].id, 4);
+	ASSERT_OK(unwritten(4, 64));
+	/* Broken with a batch pending: nothing more reaches the ring. */
+	ASSERT_OK(avail_pop(5, 2, false, e));
+	vhu_virtq_push(&vq, &e[0], 0);
+	vhu_virtq_push(&vq, &e[1], 0);
+	D[7] = (struct vring_desc){ gpa(BUF_OFF), 10, VRING_DESC_F_NEXT, 7 }; /* loops */
+	publish(7);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e[2]), -EIO);
+	vhu_virtq_flush(&vq);
+	virtq_save(&vq);
+	ASSERT_EQ(U->idx, 5);
+	ASSERT_OK(unwritten(4, 64));
+	return 0;
+}
+
 int main(void)
 {
 	RUN(chain);
@@ -251,5 +411,8 @@ int main(void)
 	RUN(avail_ahead_via_notify);
 	RUN(broken_sticks);
 	RUN(zero_len_and_span);
+	RUN(in_order_tx);
+	RUN(in_order_mixed);
+	RUN(in_order_save);
 	T_MAIN_END();
 }
