@@ -121,7 +121,7 @@ static int packed_resubmit(struct vhu_virtq *vq, struct vhu_elem *e)
 	return ret == 0 ? 1 : ret;
 }
 
-int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
 {
 	uint16_t idx = vq->last_avail_idx, flags;
 	bool wrap = vq->avail_wrap;
@@ -178,6 +178,10 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 	if (e->id >= vq->num)
 		return ring_broken(vq, "buffer id %u out of range (ring size %u)", e->id, vq->num);
 	e->ndescs = (uint16_t)count;
+	/* A burst with elements before this one: a chain too long stays in the ring (nothing
+	 * committed), for the next pop to take. */
+	if (keep_nobufs && ret == -ENOBUFS)
+		return ret;
 	/* Every element consumed is tracked, also one the device cannot use (-ENOBUFS): it is
 	 * pushed like any other, and a restart must find it. */
 	if (vq->infs && inflight_packed_pop(vq, e->ndescs, e->id))

@@ -122,7 +122,22 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 	return ret;
 }
 
-int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+unsigned split_avail(struct vhu_virtq *vq)
+{
+	if (vq->last_avail_idx == vq->shadow_avail_idx) {
+		/* Pairs with the driver's release store of avail->idx: ring entries and the
+		 * descriptors they name are visible once the index is. */
+		vq->shadow_avail_idx = le16toh(load_acquire16(&vq->split.avail->idx));
+		if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) > vq->num) {
+			ring_broken(vq, "avail idx %u is more than %u ahead of %u",
+				    vq->shadow_avail_idx, vq->num, vq->last_avail_idx);
+			return 0;
+		}
+	}
+	return (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
+}
+
+int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
 {
 	uint16_t head;
 
@@ -137,22 +152,16 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 		vq->st.pops++;
 		return ret == 0 ? 1 : ret;
 	}
-	if (vq->last_avail_idx == vq->shadow_avail_idx) {
-		/* Pairs with the driver's release store of avail->idx: ring entries and the
-		 * descriptors they name are visible once the index is. */
-		vq->shadow_avail_idx = le16toh(load_acquire16(&vq->split.avail->idx));
-		if (vq->last_avail_idx == vq->shadow_avail_idx)
-			return 0;
-		if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) > vq->num)
-			return ring_broken(vq, "avail idx %u is more than %u ahead of %u",
-					   vq->shadow_avail_idx, vq->num, vq->last_avail_idx);
-	}
+	if (!split_avail(vq))
+		return vq->broken ? -EIO : 0;
 	head = le16toh(vq->split.avail->ring[vq->last_avail_idx & (vq->num - 1)]);
 	vq->last_avail_idx++;
 	vq->st.pops++;
 	int ret = split_map_chain(vq, head, e);
-	if (ret == -EAGAIN) {
-		/* An IOTLB miss: the buffer stays in the ring, popped again after the update. */
+	/* -EAGAIN, an IOTLB miss: the buffer stays in the ring, popped again after the update;
+	 * keep_nobufs (a burst with elements before it): so does a chain too long, which the
+	 * next pop takes. */
+	if (ret == -EAGAIN || (keep_nobufs && ret == -ENOBUFS)) {
 		vq->last_avail_idx--;
 		vq->st.pops--;
 		return ret;
