@@ -152,7 +152,8 @@ static int iotlb_ready(struct vhu_virtq *vq)
 }
 
 /* One element, the ring's checks done (and again by the caller for the poison). */
-static int pop_one(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
+static inline __attribute__((always_inline)) int pop_one(struct vhu_virtq *vq, struct vhu_elem *e,
+							 bool keep_nobufs)
 {
 	int ret;
 
@@ -209,10 +210,12 @@ VHU_EXPORT int vhu_virtq_pop_burst(struct vhu_virtq *vq, struct vhu_elem *e, uns
 		return ret;
 	/* After a restart the resubmitted requests come one at a time (they are not in the
 	 * avail ring). Split: no more than the driver's index, read once, says. */
-	if (unlikely(vq->infs && vq->infs->pos < vq->infs->nresub))
+	if (unlikely(vq->infs && vq->infs->pos < vq->infs->nresub)) {
 		n = MIN(n, 1u);
-	else if (!vq->packed)
-		n = MIN(n, split_avail(vq));
+	} else if (!vq->packed) {
+		unsigned avail = split_avail(vq);
+		n = MIN(n, avail);
+	}
 	if (unlikely(vq->broken))
 		return -EIO;
 	for (; i < n; i++) {
@@ -241,7 +244,8 @@ static void log_written(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t
 }
 
 /* One element, the ring's checks done. */
-static void push_one(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
+static inline __attribute__((always_inline)) void
+push_one(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
 {
 	if (written > e->in_len)
 		written = e->in_len;

@@ -76,11 +76,15 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 	e->out_len = e->in_len = 0;
 	if (head >= vq->num)
 		return ring_broken(vq, "avail ring names head %u, ring size %u", head, vq->num);
+	/* One read of each descriptor into private memory; an indirect table may sit at any
+	 * address the driver chose, so no aligned access is assumed. */
+	struct vring_desc d;
+	memcpy(&d, &table[i], sizeof(d));
+	/* The common chain: one descriptor, no indirect table (what the loop does with it). */
+	if (likely(!(le16toh(d.flags) & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))))
+		return elem_add_desc(vq, e, le64toh(d.addr), le32toh(d.len),
+				     le16toh(d.flags) & VRING_DESC_F_WRITE);
 	for (;;) {
-		/* One read of the descriptor into private memory; an indirect table may sit at
-		 * any address the driver chose, so no aligned access is assumed. */
-		struct vring_desc d;
-		memcpy(&d, &table[i], sizeof(d));
 		uint64_t addr = le64toh(d.addr);
 		uint32_t len = le32toh(d.len);
 		uint16_t flags = le16toh(d.flags), next = le16toh(d.next);
@@ -105,6 +109,7 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 			max = len / sizeof(struct vring_desc);
 			i = 0;
 			count = 0;
+			memcpy(&d, &table[i], sizeof(d));
 			continue;
 		}
 		if (ret == 0)
@@ -118,6 +123,7 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 		if (next >= max)
 			return ring_broken(vq, "descriptor %u: next %u out of range", i, next);
 		i = next;
+		memcpy(&d, &table[i], sizeof(d));
 	}
 	return ret;
 }
@@ -152,7 +158,7 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
 		vq->st.pops++;
 		return ret == 0 ? 1 : ret;
 	}
-	if (!split_avail(vq))
+	if (vq->last_avail_idx == vq->shadow_avail_idx && !split_avail(vq))
 		return vq->broken ? -EIO : 0;
 	head = le16toh(vq->split.avail->ring[vq->last_avail_idx & (vq->num - 1)]);
 	vq->last_avail_idx++;
