@@ -62,28 +62,14 @@ int split_map(struct vhu_virtq *vq)
 	return 0;
 }
 
-/* Walks one chain starting at head, into e. */
-static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem *e)
+/* Walks the chain at head, whose first descriptor (a private copy) is d, into e. */
+static int split_walk(struct vhu_virtq *vq, uint16_t head, struct vhu_elem *e, struct vring_desc d)
 {
 	const struct vring_desc *table = vq->split.desc;
 	unsigned max = vq->num, i = head, count = 0;
 	bool indirect = false;
 	int ret = 0;
 
-	e->id = head;
-	e->ndescs = 1;
-	e->out_num = e->in_num = 0;
-	e->out_len = e->in_len = 0;
-	if (head >= vq->num)
-		return ring_broken(vq, "avail ring names head %u, ring size %u", head, vq->num);
-	/* One read of each descriptor into private memory; an indirect table may sit at any
-	 * address the driver chose, so no aligned access is assumed. */
-	struct vring_desc d;
-	memcpy(&d, &table[i], sizeof(d));
-	/* The common chain: one descriptor, no indirect table (what the loop does with it). */
-	if (likely(!(le16toh(d.flags) & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))))
-		return elem_add_desc(vq, e, le64toh(d.addr), le32toh(d.len),
-				     le16toh(d.flags) & VRING_DESC_F_WRITE);
 	for (;;) {
 		uint64_t addr = le64toh(d.addr);
 		uint32_t len = le32toh(d.len);
@@ -123,9 +109,31 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 		if (next >= max)
 			return ring_broken(vq, "descriptor %u: next %u out of range", i, next);
 		i = next;
+		/* One read of each descriptor into private memory; an indirect table may sit at
+		 * any address the driver chose, so no aligned access is assumed. */
 		memcpy(&d, &table[i], sizeof(d));
 	}
 	return ret;
+}
+
+/* Walks one chain starting at head, into e. The common chain, one descriptor without an
+ * indirect table, here; any other in split_walk(), from the same copy of its first
+ * descriptor. */
+static inline int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem *e)
+{
+	struct vring_desc d;
+
+	e->id = head;
+	e->ndescs = 1;
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+	if (head >= vq->num)
+		return ring_broken(vq, "avail ring names head %u, ring size %u", head, vq->num);
+	memcpy(&d, &vq->split.desc[head], sizeof(d));
+	if (likely(!(le16toh(d.flags) & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))))
+		return elem_add_desc(vq, e, le64toh(d.addr), le32toh(d.len),
+				     le16toh(d.flags) & VRING_DESC_F_WRITE);
+	return split_walk(vq, head, e, d);
 }
 
 unsigned split_avail(struct vhu_virtq *vq)

@@ -315,25 +315,32 @@ static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *hdr, uint
 	return (int)len;
 }
 
-/* The header a port's guest (or tap) sent with frame f: none (*h NULL: no flags, no GSO), or
- * checked against the frame and what the port negotiated (gso_check). 0, or -EINVAL: the
- * frame is dropped. */
-static int tx_hdr(struct port *p, const uint8_t *wire, struct gso_hdr **h, const uint8_t *f,
-		  uint32_t len)
+/* A header with flags or GSO, into *h and checked against frame f and what the port
+ * negotiated (gso_check): 0, or -EINVAL (logged once per port). */
+static int tx_hdr_check(struct port *p, const uint8_t *wire, struct gso_hdr *h, const uint8_t *f,
+			uint32_t len)
 {
-	/* flags and gso_type, the header's first two bytes: zero for most frames. */
-	if (__builtin_expect(!wire[0] && !wire[1], 1)) {
-		*h = NULL;
-		return 0;
-	}
-	gso_hdr_read(*h, wire);
-	if (gso_check(*h, f, len, p->tx_ok) == 0)
+	gso_hdr_read(h, wire);
+	if (gso_check(h, f, len, p->tx_ok) == 0)
 		return 0;
 	if (!p->bad_hdr++)
 		net_log(p, VHU_LOG_WARN,
 			"frame dropped: its virtio-net header does not match it "
 			"or asks for an offload that was not negotiated");
 	return -EINVAL;
+}
+
+/* The header a port's guest (or tap) sent with frame f: none (*h NULL: no flags, no GSO), or
+ * checked (tx_hdr_check). 0, or -EINVAL: the frame is dropped. */
+static inline int tx_hdr(struct port *p, const uint8_t *wire, struct gso_hdr **h, const uint8_t *f,
+			 uint32_t len)
+{
+	/* flags and gso_type, the header's first two bytes: zero for most frames. */
+	if (__builtin_expect(!wire[0] && !wire[1], 1)) {
+		*h = NULL;
+		return 0;
+	}
+	return tx_hdr_check(p, wire, *h, f, len);
 }
 
 /* Pops up to NET_BATCH buffers of q into tx_elems, ok[i] false for those that cannot be used
