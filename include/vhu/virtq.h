@@ -58,8 +58,10 @@ int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e);
  * - a chain needing more than VHU_ELEM_MAX_IOV iovecs stays in the ring, and the next call
  *   returns -ENOBUFS for it;
  * - one the front-end wrote invalid breaks the ring (logged as by vhu_virtq_pop()): the
- *   elements before it are returned, vhu_virtq_broken() is true, the next call returns -EIO;
+ *   elements before it are returned (their pushes do nothing: the ring is not touched again),
+ *   vhu_virtq_broken() is true, the next call returns -EIO;
  * - an IOTLB miss (ACCESS_PLATFORM): it and the buffers after it stay in the ring.
+ * After a restart with inflight tracking, the resubmitted requests come one per call.
  */
 int vhu_virtq_pop_burst(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n);
 
