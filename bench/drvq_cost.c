@@ -2,9 +2,10 @@
 /*
  * Instructions per packet on each side of a ring, for callgrind (bench/drvq-cost.sh): the
  * driver adds 32 one-part buffers and kicks (drv_add), the device pops and pushes them all and
- * flushes once (dev), the driver reaps 32 (drv_reap); 4000 rounds. -DBURST: the burst calls,
- * else one vhu_drvq_add / vhu_drvq_get per buffer. Arguments: split|packed, in_order 0|1,
- * t (device-readable) | r (device-writable).
+ * flushes once (dev), the driver reaps 32 (drv_reap); 4000 rounds. -DBURST: the burst calls
+ * on both sides (vhu_drvq_add_burst / _get_burst, vhu_virtq_pop_burst / _push_burst), else one
+ * vhu_drvq_add / vhu_drvq_get / vhu_virtq_pop / vhu_virtq_push per buffer. Arguments: split|packed,
+ * in_order 0|1, t (device-readable) | r (device-writable).
  */
 #include "drvq_pair.h"
 T_DEFINE;
@@ -46,9 +47,20 @@ __attribute__((noinline)) static unsigned drv_reap(void)
 }
 __attribute__((noinline)) static void dev(void)
 {
+#ifdef BURST
+	static struct vhu_elem e[B];
+	uint32_t w[B];
+	int n;
+	while ((n = vhu_virtq_pop_burst(&vq, e, B)) > 0) {
+		for (int i = 0; i < n; i++)
+			w[i] = e[i].in_len;
+		vhu_virtq_push_burst(&vq, e, w, (unsigned)n);
+	}
+#else
 	struct vhu_elem e;
 	while (vhu_virtq_pop(&vq, &e) == 1)
 		vhu_virtq_push(&vq, &e, e.in_len);
+#endif
 	vhu_virtq_flush(&vq);
 }
 int main(int argc, char **argv)

@@ -12,6 +12,7 @@
 void mem_init(struct mem *mm)
 {
 	mm->n = 0;
+	mm->gen++;
 	guard_clear(&mm->poison);
 }
 
@@ -41,6 +42,7 @@ void mem_clear(struct mem *mm)
 	for (unsigned i = 0; i < mm->n; i++)
 		region_unmap(&mm->regions[i]);
 	mm->n = 0;
+	mm->gen++;
 }
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -167,6 +169,7 @@ int mem_set_table(struct mem *mm, const struct vhu_mem_region *r, unsigned n, in
 	mem_clear(mm);
 	memcpy(mm->regions, next, sizeof(next[0]) * n);
 	mm->n = n;
+	mm->gen++;
 	/* The mappings keep the memory; the fds are no longer needed. */
 	for (i = 0; i < n; i++)
 		close_fd(&fds[i]);
@@ -208,6 +211,7 @@ int mem_add(struct mem *mm, const struct vhu_mem_region *r, int *fd, const struc
 		return ret;
 	mm->regions[mm->n].refs = 1;
 	mm->n++;
+	mm->gen++;
 	close_fd(fd);
 	return 0;
 }
@@ -222,6 +226,7 @@ int mem_remove(struct mem *mm, const struct vhu_mem_region *r, const struct logg
 				return 0;
 			region_unmap(x);
 			mm->regions[i] = mm->regions[--mm->n];
+			mm->gen++;
 			return 0;
 		}
 	}
@@ -278,4 +283,24 @@ int mem_map_iov(const struct mem *mm, uint64_t gpa, uint32_t len, struct iovec *
 		left -= l;
 	}
 	return (int)n;
+}
+
+int mem_map_iov_cached(const struct mem *mm, struct mem_cache *c, uint64_t gpa, uint32_t len,
+		       struct iovec *iov, unsigned max)
+{
+	void *p = mem_cache_hit(mm, c, gpa, len);
+
+	if (likely(p && max && len)) {
+		iov[0].iov_base = p;
+		iov[0].iov_len = len;
+		return 1;
+	}
+	for (unsigned i = 0; i < mm->n; i++) {
+		const struct mem_region *r = &mm->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa < r->size) {
+			*c = (struct mem_cache){ r->gpa, r->size, r->hva, mm->gen };
+			break;
+		}
+	}
+	return mem_map_iov(mm, gpa, len, iov, max);
 }

@@ -33,6 +33,11 @@ struct mem_region {
 
 struct mem {
 	unsigned n;
+	/* Bumped by every change of the table (mem_set_table, mem_add, mem_remove, mem_clear):
+	 * a ring's cache of the last region it hit (struct mem_cache) is valid only for the
+	 * generation it was filled in. The back-end changes the table only while every ring is
+	 * stopped (backend.c, stop_all), so no ring reads it during a change. */
+	uint64_t gen;
 	/* Set by the SIGBUS guard when a mapping of this device (a region, or the inflight
 	 * buffer registered by the back-end) lost its pages: the front-end shrank the file. */
 	struct guard_poison poison;
@@ -76,6 +81,28 @@ static inline void *mem_gpa_to_hva(const struct mem *mm, uint64_t gpa, uint64_t 
 	return NULL;
 }
 
+/* A copy of the region a ring's last descriptor fell in (no pointer into the table, whose
+ * slots move on REM_MEM_REG), valid while its gen is the table's. size 0: empty. */
+struct mem_cache {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+	uint64_t gen;
+};
+
+/* [gpa, gpa + len) as one pointer when it lies in the cached region of the current table,
+ * else NULL (mem_map_iov_cached() looks it up and refills the cache). */
+static inline void *mem_cache_hit(const struct mem *mm, const struct mem_cache *c, uint64_t gpa,
+				  uint64_t len)
+{
+	uint64_t off = gpa - c->gpa;
+
+	if (__builtin_expect(
+		    c->gen == mm->gen && gpa >= c->gpa && off < c->size && len <= c->size - off, 1))
+		return c->hva + off;
+	return NULL;
+}
+
 /* Front-end virtual -> pointer for len bytes that must be contiguous in one region. */
 void *mem_uva_to_hva(const struct mem *mm, uint64_t uva, uint64_t len);
 /* Front-end virtual -> guest-physical, UINT64_MAX when unmapped (the ring's own guest address,
@@ -87,5 +114,8 @@ void *mem_gpa_to_hva_whole(const struct mem *mm, uint64_t gpa, uint64_t len);
 /* Fills iov with views of [gpa, gpa + len), split at region ends. Returns the number of
  * iovecs used, -EFAULT when part of the range is unmapped, -ENOBUFS when max is too small. */
 int mem_map_iov(const struct mem *mm, uint64_t gpa, uint32_t len, struct iovec *iov, unsigned max);
+/* mem_map_iov() through a ring's cache c: the region of the range's first byte is kept in c. */
+int mem_map_iov_cached(const struct mem *mm, struct mem_cache *c, uint64_t gpa, uint32_t len,
+		       struct iovec *iov, unsigned max);
 
 #endif

@@ -151,8 +151,8 @@ static int map_iov_iova(struct vhu_virtq *vq, uint64_t iova, uint32_t len, struc
 	return (int)n;
 }
 
-int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
-		  bool writable)
+int elem_add_desc_slow(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
+		       bool writable)
 {
 	unsigned used = e->out_num + e->in_num;
 	int n;
@@ -166,7 +166,8 @@ int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint3
 	n = vq->iotlb || vq->xlate
 		    ? map_iov_iova(vq, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used,
 				   writable ? IOTLB_PERM_WO : IOTLB_PERM_RO)
-		    : mem_map_iov(vq->mem, addr, len, &e->iov[used], VHU_ELEM_MAX_IOV - used);
+		    : mem_map_iov_cached(vq->mem, &vq->mc, addr, len, &e->iov[used],
+					 VHU_ELEM_MAX_IOV - used);
 	if (n == -EAGAIN)
 		return n;
 	/* "the device never writes through a read-only mapping" (nor reads a write-only one). */

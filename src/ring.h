@@ -61,6 +61,10 @@ struct vhu_virtq {
 	bool log_pending; /* something was marked since the last flush (SET_LOG_FD) */
 	VRING_PARTS;
 	const struct mem *mem;
+	/* The memory region the last descriptor fell in (no IOTLB, no owner's translation):
+	 * most descriptors lie in the one before them did (mem.h, checked against the table's
+	 * generation at every use). */
+	struct mem_cache mc;
 	const struct logger *lg;
 	int kick_fd;
 	int call_fd;
@@ -171,7 +175,32 @@ void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned pe
 void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm);
 
 /* Adds [addr, addr + len) of a descriptor to e (readable or writable side). */
-int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
-		  bool writable);
+int elem_add_desc_slow(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
+		       bool writable);
+static inline int elem_add_desc(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr,
+				uint32_t len, bool writable)
+{
+	unsigned used = e->out_num + e->in_num;
+	void *p;
+
+	/* The common case, a non-empty descriptor in the region the last one hit, with room
+	 * and nothing the slow path would refuse (a readable after a writable one, 4 GiB):
+	 * one iovec. Everything else, errors included, goes the one way. */
+	if (__builtin_expect(!vq->iotlb && !vq->xlate && len && used < VHU_ELEM_MAX_IOV &&
+				     (writable || !e->in_num),
+			     1) &&
+	    (p = mem_cache_hit(vq->mem, &vq->mc, addr, len)) != NULL) {
+		uint32_t *n = writable ? &e->in_num : &e->out_num;
+		uint32_t *l = writable ? &e->in_len : &e->out_len;
+		if ((uint64_t)*l + len <= UINT32_MAX) {
+			e->iov[used].iov_base = p;
+			e->iov[used].iov_len = len;
+			*n += 1;
+			*l += len;
+			return 0;
+		}
+	}
+	return elem_add_desc_slow(vq, e, addr, len, writable);
+}
 
 #endif

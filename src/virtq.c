@@ -147,31 +147,38 @@ static bool poisoned(struct vhu_virtq *vq)
 	return true;
 }
 
-VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+/* ACCESS_PLATFORM: before a pop. 1: pop, 0: wait for an update (nothing to pop), -EIO. */
+static int iotlb_ready(struct vhu_virtq *vq)
 {
 	int ret;
 
-	if (unlikely(vq->broken) || poisoned(vq))
-		return -EIO;
-	/* ACCESS_PLATFORM: after a miss, nothing until the update came (it kicks the ring). */
-	if (unlikely(vq->iotlb)) {
-		if (ring_tlb_waiting(vq))
-			return 0;
-		ret = areas_current(vq);
-		if (ret)
-			return ret == -EAGAIN ? 0 : ret;
-		if (vq->iotlb->per_buffer) {
-			vq->tlb_nused = 0;
-			vq->tlb_over = false;
-		}
+	/* After a miss, nothing until the update came (it kicks the ring). */
+	if (ring_tlb_waiting(vq))
+		return 0;
+	ret = areas_current(vq);
+	if (ret)
+		return ret == -EAGAIN ? 0 : ret;
+	return 1;
+}
+
+/* One element, the ring's checks done (and again by the caller for the poison). */
+static inline __attribute__((always_inline)) int pop_one(struct vhu_virtq *vq, struct vhu_elem *e,
+							 bool keep_nobufs)
+{
+	int ret;
+
+	if (unlikely(vq->iotlb) && vq->iotlb->per_buffer) {
+		vq->tlb_nused = 0;
+		vq->tlb_over = false;
 	}
-	ret = vq->packed ? packed_pop(vq, e) : split_pop(vq, e);
+	ret = vq->packed ? packed_pop(vq, e, keep_nobufs) : split_pop(vq, e, keep_nobufs);
 	if (ret == -EAGAIN)
 		ret = 0;
 	/* VHU_DEVICE_F_IOTLB_PER_BUFFER: the buffer's pointers are resolved; what it was mapped
 	 * through is forgotten, so that the next buffer at these IOVAs asks the front-end again
 	 * (a guest may have unmapped and reused them without an invalidation reaching us). Also
-	 * for a chain too long (-ENOBUFS): consumed all the same. */
+	 * for a chain too long (-ENOBUFS): consumed all the same (or left in the ring, and
+	 * translated again when popped). */
 	if (unlikely(vq->iotlb) && vq->iotlb->per_buffer && (ret > 0 || ret == -ENOBUFS)) {
 		static const struct iotlb_range all = { 0, UINT64_MAX };
 		if (vq->tlb_over)
@@ -179,7 +186,58 @@ VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 		else
 			iotlb_forget(vq->iotlb, vq->tlb_used, vq->tlb_nused);
 	}
+	return ret;
+}
+
+VHU_EXPORT int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+{
+	int ret;
+
+	if (unlikely(vq->broken) || poisoned(vq))
+		return -EIO;
+	if (unlikely(vq->iotlb) && (ret = iotlb_ready(vq)) <= 0)
+		return ret;
+	ret = pop_one(vq, e, false);
 	return poisoned(vq) ? -EIO : ret;
+}
+
+/*
+ * The single pop's results, in a run: the checks of the ring (broken, poison, IOTLB areas)
+ * once, the split ring's avail index read at most once, and each element through pop_one(),
+ * the same walk and validation as vhu_virtq_pop(). The first result other than an element
+ * ends the burst, and is what the call returns only when it is the first: a chain too long
+ * after elements stays in the ring (the next call returns -ENOBUFS for it), a broken ring
+ * returns -EIO at the next call, an IOTLB miss leaves the buffer and the rest in the ring.
+ */
+VHU_EXPORT int vhu_virtq_pop_burst(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n)
+{
+	unsigned i = 0;
+	int ret = 0;
+
+	if (unlikely(vq->broken) || poisoned(vq))
+		return -EIO;
+	if (unlikely(vq->iotlb) && (ret = iotlb_ready(vq)) <= 0)
+		return ret;
+	/* After a restart the resubmitted requests come one at a time (they are not in the
+	 * avail ring). Split: no more than the driver's index, read once, says. */
+	if (unlikely(vq->infs && vq->infs->pos < vq->infs->nresub)) {
+		n = MIN(n, 1u);
+	} else if (!vq->packed) {
+		unsigned avail = split_avail(vq);
+		n = MIN(n, avail);
+	}
+	if (unlikely(vq->broken))
+		return -EIO;
+	for (; i < n; i++) {
+		ret = pop_one(vq, &e[i], i > 0);
+		if (ret <= 0)
+			break;
+	}
+	if (poisoned(vq))
+		return -EIO;
+	if (i == 0 && n)
+		return ret;
+	return (int)i;
 }
 
 static void log_written(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
@@ -195,10 +253,10 @@ static void log_written(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t
 	}
 }
 
-VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
+/* One element, the ring's checks done. */
+static inline __attribute__((always_inline)) void
+push_one(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
 {
-	if (unlikely(vq->broken) || poisoned(vq))
-		return;
 	if (written > e->in_len)
 		written = e->in_len;
 	/* The element is the application's: a count no pop could have produced would move the
@@ -215,6 +273,23 @@ VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, u
 		packed_push(vq, e, written);
 	else
 		split_push(vq, e, written);
+}
+
+VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
+{
+	if (unlikely(vq->broken) || poisoned(vq))
+		return;
+	push_one(vq, e, written);
+	poisoned(vq);
+}
+
+VHU_EXPORT void vhu_virtq_push_burst(struct vhu_virtq *vq, const struct vhu_elem *e,
+				     const uint32_t *written, unsigned n)
+{
+	if (unlikely(vq->broken) || poisoned(vq))
+		return;
+	for (unsigned i = 0; i < n && !vq->broken; i++)
+		push_one(vq, &e[i], written ? written[i] : 0);
 	poisoned(vq);
 }
 

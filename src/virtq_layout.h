@@ -12,7 +12,12 @@
 
 #include "ring.h"
 
-int split_pop(struct vhu_virtq *vq, struct vhu_elem *e);
+/* keep_nobufs: a chain too long (-ENOBUFS) is left in the ring, not consumed (a burst ends
+ * before it). */
+int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs);
+/* Buffers available from the avail index as last read, reading it again (once) only when
+ * they are all popped; 0 and the ring broken when the index is impossible. */
+unsigned split_avail(struct vhu_virtq *vq);
 void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
 bool split_flush(struct vhu_virtq *vq);
 /* IN_ORDER: writes out a pending batch and publishes the used index covering it (the ring
@@ -26,7 +31,7 @@ int split_map(struct vhu_virtq *vq);
  * also again after an IOTLB change (virtq.c). */
 int split_areas(struct vhu_virtq *vq);
 
-int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e);
+int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs);
 void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
 bool packed_flush(struct vhu_virtq *vq);
 /* Stores the flags of the used descriptors pushed since the last flush, in ring order,

@@ -121,7 +121,7 @@ static int packed_resubmit(struct vhu_virtq *vq, struct vhu_elem *e)
 	return ret == 0 ? 1 : ret;
 }
 
-int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
 {
 	uint16_t idx = vq->last_avail_idx, flags;
 	bool wrap = vq->avail_wrap;
@@ -137,6 +137,19 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 		return 0;
 	e->out_num = e->in_num = 0;
 	e->out_len = e->in_len = 0;
+	/* The common buffer, one descriptor without an indirect table (and no inflight record to
+	 * write): what the loop does with it, without the loop. */
+	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) && !vq->infs)) {
+		const struct vring_packed_desc *d = &vq->pk.desc[idx];
+		e->id = le16toh(d->id);
+		ret = elem_add_desc(vq, e, le64toh(d->addr), le32toh(d->len),
+				    flags & VRING_DESC_F_WRITE);
+		if (ret == -EIO || ret == -EAGAIN)
+			return ret;
+		count = 1;
+		vring_packed_advance(&idx, &wrap, 1, vq->num);
+		goto chain_end;
+	}
 	for (;;) {
 		const struct vring_packed_desc *d = &vq->pk.desc[idx];
 		uint64_t addr = le64toh(d->addr);
@@ -175,9 +188,14 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 			return ring_broken(vq, "descriptor chain at %u longer than the ring",
 					   vq->last_avail_idx);
 	}
+chain_end:
 	if (e->id >= vq->num)
 		return ring_broken(vq, "buffer id %u out of range (ring size %u)", e->id, vq->num);
 	e->ndescs = (uint16_t)count;
+	/* A burst with elements before this one: a chain too long stays in the ring (nothing
+	 * committed), for the next pop to take. */
+	if (keep_nobufs && ret == -ENOBUFS)
+		return ret;
 	/* Every element consumed is tracked, also one the device cannot use (-ENOBUFS): it is
 	 * pushed like any other, and a restart must find it. */
 	if (vq->infs && inflight_packed_pop(vq, e->ndescs, e->id))

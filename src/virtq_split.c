@@ -62,25 +62,15 @@ int split_map(struct vhu_virtq *vq)
 	return 0;
 }
 
-/* Walks one chain starting at head, into e. */
-static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem *e)
+/* Walks the chain at head, whose first descriptor (a private copy) is d, into e. */
+static int split_walk(struct vhu_virtq *vq, uint16_t head, struct vhu_elem *e, struct vring_desc d)
 {
 	const struct vring_desc *table = vq->split.desc;
 	unsigned max = vq->num, i = head, count = 0;
 	bool indirect = false;
 	int ret = 0;
 
-	e->id = head;
-	e->ndescs = 1;
-	e->out_num = e->in_num = 0;
-	e->out_len = e->in_len = 0;
-	if (head >= vq->num)
-		return ring_broken(vq, "avail ring names head %u, ring size %u", head, vq->num);
 	for (;;) {
-		/* One read of the descriptor into private memory; an indirect table may sit at
-		 * any address the driver chose, so no aligned access is assumed. */
-		struct vring_desc d;
-		memcpy(&d, &table[i], sizeof(d));
 		uint64_t addr = le64toh(d.addr);
 		uint32_t len = le32toh(d.len);
 		uint16_t flags = le16toh(d.flags), next = le16toh(d.next);
@@ -105,6 +95,7 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 			max = len / sizeof(struct vring_desc);
 			i = 0;
 			count = 0;
+			memcpy(&d, &table[i], sizeof(d));
 			continue;
 		}
 		if (ret == 0)
@@ -118,11 +109,49 @@ static int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem 
 		if (next >= max)
 			return ring_broken(vq, "descriptor %u: next %u out of range", i, next);
 		i = next;
+		/* One read of each descriptor into private memory; an indirect table may sit at
+		 * any address the driver chose, so no aligned access is assumed. */
+		memcpy(&d, &table[i], sizeof(d));
 	}
 	return ret;
 }
 
-int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
+/* Walks one chain starting at head, into e. The common chain, one descriptor without an
+ * indirect table, here; any other in split_walk(), from the same copy of its first
+ * descriptor. */
+static inline int split_map_chain(struct vhu_virtq *vq, uint16_t head, struct vhu_elem *e)
+{
+	struct vring_desc d;
+
+	e->id = head;
+	e->ndescs = 1;
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+	if (head >= vq->num)
+		return ring_broken(vq, "avail ring names head %u, ring size %u", head, vq->num);
+	memcpy(&d, &vq->split.desc[head], sizeof(d));
+	if (likely(!(le16toh(d.flags) & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))))
+		return elem_add_desc(vq, e, le64toh(d.addr), le32toh(d.len),
+				     le16toh(d.flags) & VRING_DESC_F_WRITE);
+	return split_walk(vq, head, e, d);
+}
+
+unsigned split_avail(struct vhu_virtq *vq)
+{
+	if (vq->last_avail_idx == vq->shadow_avail_idx) {
+		/* Pairs with the driver's release store of avail->idx: ring entries and the
+		 * descriptors they name are visible once the index is. */
+		vq->shadow_avail_idx = le16toh(load_acquire16(&vq->split.avail->idx));
+		if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) > vq->num) {
+			ring_broken(vq, "avail idx %u is more than %u ahead of %u",
+				    vq->shadow_avail_idx, vq->num, vq->last_avail_idx);
+			return 0;
+		}
+	}
+	return (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
+}
+
+int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
 {
 	uint16_t head;
 
@@ -137,22 +166,16 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e)
 		vq->st.pops++;
 		return ret == 0 ? 1 : ret;
 	}
-	if (vq->last_avail_idx == vq->shadow_avail_idx) {
-		/* Pairs with the driver's release store of avail->idx: ring entries and the
-		 * descriptors they name are visible once the index is. */
-		vq->shadow_avail_idx = le16toh(load_acquire16(&vq->split.avail->idx));
-		if (vq->last_avail_idx == vq->shadow_avail_idx)
-			return 0;
-		if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) > vq->num)
-			return ring_broken(vq, "avail idx %u is more than %u ahead of %u",
-					   vq->shadow_avail_idx, vq->num, vq->last_avail_idx);
-	}
+	if (vq->last_avail_idx == vq->shadow_avail_idx && !split_avail(vq))
+		return vq->broken ? -EIO : 0;
 	head = le16toh(vq->split.avail->ring[vq->last_avail_idx & (vq->num - 1)]);
 	vq->last_avail_idx++;
 	vq->st.pops++;
 	int ret = split_map_chain(vq, head, e);
-	if (ret == -EAGAIN) {
-		/* An IOTLB miss: the buffer stays in the ring, popped again after the update. */
+	/* -EAGAIN, an IOTLB miss: the buffer stays in the ring, popped again after the update;
+	 * keep_nobufs (a burst with elements before it): so does a chain too long, which the
+	 * next pop takes. */
+	if (ret == -EAGAIN || (keep_nobufs && ret == -ENOBUFS)) {
 		vq->last_avail_idx--;
 		vq->st.pops--;
 		return ret;

@@ -46,9 +46,32 @@ struct vhu_elem {
  */
 int vhu_virtq_pop(struct vhu_virtq *vq, struct vhu_elem *e);
 
+/*
+ * Up to n available buffers into e[0 .. n), with the checks vhu_virtq_pop() makes on every
+ * call made once (broken ring, memory poison, IOTLB areas) and, on a split ring, the driver's
+ * avail index read at most once. Each element gets exactly the walk and validation of
+ * vhu_virtq_pop(): a burst returns what a run of single pops would, the same elements in the
+ * same order, grouped. Returns how many elements it filled (0: the ring is empty), or, only
+ * when no element came before it, what vhu_virtq_pop() would return for the first buffer:
+ * -EIO (the ring is broken) or -ENOBUFS (e[0] is that chain, consumed: push it with length
+ * 0). The first buffer that is not an element ends the burst after the elements before it:
+ * - a chain needing more than VHU_ELEM_MAX_IOV iovecs stays in the ring, and the next call
+ *   returns -ENOBUFS for it;
+ * - one the front-end wrote invalid breaks the ring (logged as by vhu_virtq_pop()): the
+ *   elements before it are returned (their pushes do nothing: the ring is not touched again),
+ *   vhu_virtq_broken() is true, the next call returns -EIO;
+ * - an IOTLB miss (ACCESS_PLATFORM): it and the buffers after it stay in the ring.
+ * After a restart with inflight tracking, the resubmitted requests come one per call.
+ */
+int vhu_virtq_pop_burst(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n);
+
 /* Returns an element to the driver as used, with `written` bytes written into its in-iovecs.
  * Not visible to the driver until vhu_virtq_flush(). */
 void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written);
+/* vhu_virtq_push() of e[0 .. n) in order, written[i] bytes into e[i] (written NULL: 0 for
+ * all), the ring's checks made once. */
+void vhu_virtq_push_burst(struct vhu_virtq *vq, const struct vhu_elem *e, const uint32_t *written,
+			  unsigned n);
 
 /*
  * Live migration: while the front-end has dirty logging on (VHOST_F_LOG_ALL), vhu_virtq_push()

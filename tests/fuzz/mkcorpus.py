@@ -5,7 +5,8 @@ variants read the seeds of their plain twin):
             memfd (which the target fills with the input itself), with every protocol feature
             the fuzz device offers: INFLIGHT_SHMFD (GET/SET_INFLIGHT_FD, a ring stopped and
             restarted on its region), memory slots, config, status, reset, packed rings
-  ring      split and packed rings: chains, indirect tables, event idx, wrap-around bases
+  ring      split and packed rings: chains, indirect tables, event idx, wrap-around bases,
+            popped one at a time or in bursts
   inflight  the same rings with fresh, restorable and mid-push inflight regions
   blkreq    every request type in typical and odd iovec shapes
   net       rx/tx/control rings for each feature set, control commands of every class
@@ -191,6 +192,10 @@ for name in ("ring", "inflight"):
     put(name, "split-wrap", ring_hdr(8, 4, 2, 1, 0xfffe) + r + split_mem(wrapbase=0xfffe))
     put(name, "packed", ring_hdr(1, 4, 3, 0, PBASE) + r + packed_mem())
     put(name, "packed-event", ring_hdr(1 | 2 | 4 | 8, 4, 1, 3, PBASE) + r + packed_mem())
+    # restart_flags bit 2: popped and pushed in bursts
+    put(name, "split-burst", ring_hdr(0, 4, 3, 4) + r + split_mem())
+    put(name, "split-wrap-burst", ring_hdr(8, 4, 2, 5, 0xfffe) + r + split_mem(wrapbase=0xfffe))
+    put(name, "packed-burst", ring_hdr(1 | 2, 4, 3, 4, PBASE) + r + packed_mem())
 
 # Restorable regions: split with two heads in flight, packed with one buffer in flight and
 # one push half done.

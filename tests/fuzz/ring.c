@@ -8,6 +8,7 @@
  * the ring (for INFLIGHT: restores the region, as after a restart), pops every buffer it can,
  * pushes them back in an order the input chooses, flushes, and toggles notifications; INFLIGHT
  * then restarts once more on the same region and pops and pushes the resubmitted buffers.
+ * A header bit has the device pop and push in bursts (vhu_virtq_pop_burst) instead.
  *
  * Built with RACE=1, a second thread keeps rewriting the region and the ring areas while the
  * device starts and pops, alternating between the input's bytes and the same bytes XORed with
@@ -42,12 +43,13 @@
 #define HOLD	   16
 
 struct fuzz_hdr {
-	uint8_t flags;	       /* bit 0 packed, 1 event idx, 2 push in reverse, 3 write in-buffers,
-				* 4 IN_ORDER */
-	uint8_t qlog;	       /* queue size 1 << (qlog % 9) */
-	uint8_t hold;	       /* buffers held before pushing (out-of-order completion) */
-	uint8_t restart_flags; /* bit 0 restart (always with INFLIGHT), 1 as a resume */
-	uint32_t base;	       /* SET_VRING_BASE */
+	uint8_t flags; /* bit 0 packed, 1 event idx, 2 push in reverse, 3 write in-buffers,
+			* 4 IN_ORDER */
+	uint8_t qlog;  /* queue size 1 << (qlog % 9) */
+	uint8_t hold;  /* buffers held before pushing (out-of-order completion) */
+	/* bit 0 restart (always with INFLIGHT), 1 as a resume, 2 pop and push in bursts */
+	uint8_t restart_flags;
+	uint32_t base; /* SET_VRING_BASE */
 	uint8_t key[8];
 };
 
@@ -80,9 +82,49 @@ static void *mutator(void *arg)
 }
 #endif
 
+/* The same with vhu_virtq_pop_burst / vhu_virtq_push_burst, bursts of hold buffers; what a
+ * burst returns is checked against its contract (a mismatch aborts). */
+static void drain_burst(struct vhu_virtq *vq, const struct fuzz_hdr *h)
+{
+	static struct vhu_elem e[HOLD];
+	uint32_t w[HOLD];
+	unsigned hold = h->hold % HOLD + 1;
+
+	for (unsigned n = 0; n < 3u * vq->num + 8; n++) {
+		int r = vhu_virtq_pop_burst(vq, e, hold);
+		if (r == 0 || r == -EIO) {
+			if ((r == -EIO) != vq->broken)
+				abort();
+			break;
+		}
+		/* -ENOBUFS: e[0] alone, consumed; else r elements, each a whole one. */
+		unsigned got = r == -ENOBUFS ? 1 : (unsigned)r;
+		if ((r < 0 && r != -ENOBUFS) || got > hold)
+			abort();
+		for (unsigned i = 0; i < got; i++) {
+			if (r > 0 && (e[i].out_num + e[i].in_num > VHU_ELEM_MAX_IOV ||
+				      e[i].ndescs == 0 || e[i].ndescs > vq->num))
+				abort();
+			w[i] = r > 0 ? e[i].in_len : 0;
+			if (r > 0 && (h->flags & 8))
+				for (unsigned k = e[i].out_num; k < e[i].out_num + e[i].in_num; k++)
+					memset(e[i].iov[k].iov_base, 0xa5, e[i].iov[k].iov_len);
+		}
+		vhu_virtq_push_burst(vq, e, w, got);
+		vhu_virtq_flush(vq);
+		if (vhu_virtq_enable_notify(vq))
+			vhu_virtq_disable_notify(vq);
+	}
+}
+
 /* Pops everything, pushing held buffers back in the order the header chooses. */
 static void drain(struct vhu_virtq *vq, const struct fuzz_hdr *h)
 {
+	if (h->restart_flags & 4) {
+		drain_burst(vq, h);
+		return;
+	}
+
 	static struct vhu_elem e[HOLD];
 	unsigned held = 0, hold = h->hold % HOLD + 1;
 

@@ -238,6 +238,75 @@ static int broken(void)
 	return 0;
 }
 
+/* Bursts over many laps: partial bursts, chains of several descriptors, the used descriptors
+ * in order with the lengths given. */
+static int burst_laps(void)
+{
+	struct vhu_elem e[QN];
+	uint32_t w[QN];
+	uint16_t id;
+	uint32_t len;
+
+	setup(false);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, QN), 0);
+	for (unsigned round = 0; round < 20; round++) {
+		/* 5 buffers of 1 or 2 descriptors: 7 slots, not a divisor of 16. */
+		for (unsigned i = 0; i < 5; i++)
+			add(1 + (i % 2), (uint16_t)i, true);
+		ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 2), 2);
+		ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 2, QN), 3);
+		ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 5, QN), 0);
+		for (unsigned i = 0; i < 5; i++) {
+			ASSERT_EQ(e[i].id, i);
+			ASSERT_EQ(e[i].ndescs, 1 + (i % 2));
+			w[i] = i + round;
+		}
+		vhu_virtq_push_burst(&vq, e, w, 5);
+		vhu_virtq_flush(&vq);
+		for (unsigned i = 0; i < 5; i++) {
+			ASSERT_EQ(get_used(&id, &len, 1 + (i % 2)), 1);
+			ASSERT_EQ(id, i);
+			ASSERT_EQ(len, i + round);
+		}
+	}
+	return 0;
+}
+
+/* A bad buffer in the middle of a burst (id out of range): the elements before it, the ring
+ * broken, -EIO next; a chain too long after an element stays for the next burst. */
+static int burst_bad_nobufs(void)
+{
+	struct vhu_elem e[4];
+	struct vring_packed_desc *t = (void *)(g + BUF_OFF + 0x2000);
+
+	setup(false);
+	add(1, 0, false);
+	add(1, 1, false);
+	uint16_t slot = next;
+	add(1, 99, false);
+	add(1, 2, false);
+	ASSERT_EQ(D[slot].id, 99);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), 2);
+	ASSERT_TRUE(vhu_virtq_broken(&vq));
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), -EIO);
+
+	setup(false);
+	for (int i = 0; i < 70; i++)
+		t[i] = (struct vring_packed_desc){ gpa(BUF_OFF), 1, 0, 0 };
+	add(1, 0, false);
+	D[1] = (struct vring_packed_desc){ gpa(BUF_OFF + 0x2000), 70 * 16, 4, 0 };
+	__atomic_store_n(&D[1].flags, (uint16_t)(AV | VRING_DESC_F_INDIRECT), __ATOMIC_RELEASE);
+	next = 2;
+	add(1, 1, false);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), 1);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 1, 3), -ENOBUFS);
+	ASSERT_EQ(e[1].id, 4);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 2, 2), 1);
+	ASSERT_EQ(e[2].id, 1);
+	ASSERT_TRUE(!vhu_virtq_broken(&vq));
+	return 0;
+}
+
 static int base_state(void)
 {
 	struct vhu_elem e;
@@ -405,5 +474,7 @@ int main(void)
 	RUN(in_order_tx);
 	RUN(in_order_laps);
 	RUN(in_order_save);
+	RUN(burst_laps);
+	RUN(burst_bad_nobufs);
 	T_MAIN_END();
 }

@@ -399,6 +399,212 @@ static int in_order_save(void)
 	return 0;
 }
 
+/* ---- bursts (vhu_virtq_pop_burst, vhu_virtq_push_burst) ---- */
+
+/* Partial bursts, across the ring's end: the elements of single pops, in order; a burst
+ * asks no more than the avail index said, and the used ring gets them in order. */
+static int burst_partial_wrap(void)
+{
+	struct vhu_elem e[QN];
+	uint32_t w[QN];
+	uint16_t want = 0;
+
+	setup(false);
+	for (int i = 0; i < QN; i++)
+		D[i] = (struct vring_desc){ gpa(BUF_OFF + (uint64_t)i * 64), 64, VRING_DESC_F_WRITE,
+					    0 };
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, QN), 0);
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 11; i++)
+			publish((uint16_t)((round * 11 + i) % QN));
+		ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), 4);
+		ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 4, QN), 7); /* what was left */
+		ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 11, QN), 0);
+		for (int i = 0; i < 11; i++) {
+			ASSERT_EQ(e[i].id, (round * 11 + i) % QN);
+			ASSERT_EQ(e[i].in_num, 1);
+			ASSERT_EQ(e[i].in_len, 64);
+			ASSERT_TRUE(e[i].iov[0].iov_base ==
+				    mm.regions[0].hva + BUF_OFF + e[i].id * 64);
+			w[i] = (uint32_t)i;
+		}
+		vhu_virtq_push_burst(&vq, e, w, 11);
+		vhu_virtq_flush(&vq);
+		for (int i = 0; i < 11; i++, want++) {
+			ASSERT_EQ(U->ring[want % QN].id, (round * 11 + i) % QN);
+			ASSERT_EQ(U->ring[want % QN].len, i);
+		}
+		ASSERT_EQ(U->idx, want);
+	}
+	/* written NULL: nothing written into any. */
+	publish(0);
+	publish(1);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 2), 2);
+	vhu_virtq_push_burst(&vq, e, NULL, 2);
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(U->ring[(want + 1) % QN].len, 0);
+	return 0;
+}
+
+/* A bad chain in the middle of a burst: the elements before it come back, the ring is
+ * broken with the single pop's message, and the next burst returns -EIO. */
+static int burst_bad_mid(void)
+{
+	struct vhu_elem e[4];
+
+	setup(false);
+	D[0] = (struct vring_desc){ gpa(BUF_OFF), 10, 0, 0 };
+	D[1] = (struct vring_desc){ gpa(BUF_OFF), 10, 0, 0 };
+	D[2] = (struct vring_desc){ gpa(BUF_OFF), 10, VRING_DESC_F_NEXT, 2 }; /* loops */
+	D[3] = (struct vring_desc){ gpa(BUF_OFF), 10, 0, 0 };
+	publish(0);
+	publish(1);
+	publish(2);
+	publish(3);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), 2);
+	ASSERT_TRUE(vhu_virtq_broken(&vq));
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), -EIO);
+	ASSERT_EQ(vhu_virtq_pop(&vq, e), -EIO);
+	vhu_virtq_push_burst(&vq, e, NULL, 2); /* a broken ring is not touched */
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(U->idx, 0);
+	/* A head out of range, first in the burst: -EIO at once. */
+	setup(false);
+	publish(QN + 3);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), -EIO);
+	/* An avail index more than a ring ahead: -EIO, nothing popped. */
+	setup(false);
+	__atomic_store_n(&A->idx, (uint16_t)(QN + 1), __ATOMIC_RELEASE);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), -EIO);
+	ASSERT_EQ(vq.st.pops, 0);
+	return 0;
+}
+
+/* A chain too long after elements ends the burst and stays in the ring; the next burst
+ * returns -ENOBUFS for it (consumed, pushed back empty), then the rest. */
+static int burst_nobufs(void)
+{
+	struct vhu_elem e[4];
+	struct vring_desc *t = (void *)(g + BUF_OFF + 0x2000);
+
+	setup(false);
+	for (int i = 0; i < 70; i++)
+		t[i] = (struct vring_desc){ gpa(BUF_OFF), 1, i < 69 ? VRING_DESC_F_NEXT : 0,
+					    (uint16_t)(i + 1) };
+	D[0] = (struct vring_desc){ gpa(BUF_OFF), 10, 0, 0 };
+	D[5] = (struct vring_desc){ gpa(BUF_OFF + 0x2000), 70 * 16, VRING_DESC_F_INDIRECT, 0 };
+	D[1] = (struct vring_desc){ gpa(BUF_OFF), 20, 0, 0 };
+	publish(0);
+	publish(5);
+	publish(1);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), 1);
+	ASSERT_EQ(e[0].id, 0);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 1, 3), -ENOBUFS);
+	ASSERT_EQ(e[1].id, 5);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 2, 2), 1);
+	ASSERT_EQ(e[2].id, 1);
+	ASSERT_EQ(e[2].out_len, 20);
+	ASSERT_TRUE(!vhu_virtq_broken(&vq));
+	vhu_virtq_push_burst(&vq, e, NULL, 3);
+	vhu_virtq_flush(&vq);
+	ASSERT_EQ(U->idx, 3);
+	ASSERT_EQ(U->ring[1].id, 5);
+	return 0;
+}
+
+static unsigned nmiss;
+static void on_miss(void *opaque, uint64_t iova, unsigned perm)
+{
+	(void)opaque, (void)iova, (void)perm;
+	nmiss++;
+}
+
+static int tlb_map(struct iotlb *t, uint64_t iova, uint64_t size, uint64_t uaddr)
+{
+	struct vhu_iotlb_msg m = {
+		.iova = iova, .size = size, .uaddr = uaddr, .perm = 3, .type = IOTLB_UPDATE
+	};
+	return iotlb_msg(t, &mm, &m);
+}
+
+/* ACCESS_PLATFORM: a buffer that misses in the IOTLB in the middle of a burst ends it; it
+ * and the buffers after it stay in the ring, popped once the update came. */
+static int burst_iotlb_miss(void)
+{
+	static struct iotlb t;
+	static const struct logger quiet;
+	struct vhu_elem e[4];
+
+	setup(false);
+	iotlb_init(&t, &quiet, on_miss, NULL);
+	ASSERT_OK(tlb_map(&t, UVA, BUF_OFF, UVA));		      /* the ring, at IOVA = UVA */
+	ASSERT_OK(tlb_map(&t, GPA + BUF_OFF, 0x1000, UVA + BUF_OFF)); /* the first buffers */
+	vq.iotlb = &t;
+	ASSERT_OK(virtq_map(&vq, false, false, false));
+	for (int i = 0; i < 4; i++)
+		D[i] = (struct vring_desc){ gpa(BUF_OFF + (i == 2 ? 0x4000 : (uint64_t)i * 64)), 64,
+					    0, 0 };
+	for (int i = 0; i < 4; i++)
+		publish((uint16_t)i);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 4), 2);
+	ASSERT_EQ(nmiss, 1);
+	ASSERT_TRUE(vhu_virtq_iotlb_waiting(&vq));
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 2, 2), 0); /* waits for the update */
+	ASSERT_OK(tlb_map(&t, GPA + BUF_OFF + 0x4000, 0x1000, UVA + BUF_OFF + 0x4000));
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e + 2, 2), 2);
+	ASSERT_EQ(e[2].id, 2);
+	ASSERT_EQ(e[3].id, 3);
+	ASSERT_TRUE(e[2].iov[0].iov_base == mm.regions[0].hva + BUF_OFF + 0x4000);
+	ASSERT_TRUE(!vhu_virtq_broken(&vq));
+	vq.iotlb = NULL;
+	return 0;
+}
+
+/* The region cache never outlives the table: after SET_MEM_TABLE a descriptor maps into the
+ * new mappings, and after a region is removed, into nothing (the ring breaks) instead of
+ * through a stale pointer. */
+static int region_cache_stale(void)
+{
+	struct vhu_elem e;
+	uint64_t cut = BUF_OFF + 0x3000;
+
+	setup(false);
+	D[0] = (struct vring_desc){ gpa(BUF_OFF + 0x4000), 10, 0, 0 };
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop(&vq, &e), 1); /* cached: the one region */
+	ASSERT_OK(ring_split_memory(cut, false));
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, &e, 1), 1);
+	ASSERT_TRUE(e.iov[0].iov_base == mm.regions[1].hva + 0x1000);
+	/* REM_MEM_REG of the region the cache names (the back-end stops and restarts the
+	 * rings; here the ring areas, in region 0, do not move). */
+	struct vhu_mem_region r = { GPA + cut, MEMSZ - cut, UVA + cut, cut };
+	ASSERT_OK(mem_remove(&mm, &r, NULL));
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, &e, 1), -EIO);
+	ring_split_memory(0, false);
+	return 0;
+}
+
+/* push_burst: an element no pop produced breaks the ring there, and the rest is not pushed.
+ */
+static int burst_push_bad(void)
+{
+	struct vhu_elem e[3];
+
+	setup(false);
+	D[0] = (struct vring_desc){ gpa(BUF_OFF), 10, 0, 0 };
+	publish(0);
+	publish(0);
+	publish(0);
+	ASSERT_EQ(vhu_virtq_pop_burst(&vq, e, 3), 3);
+	e[1].ndescs = 0;
+	vhu_virtq_push_burst(&vq, e, NULL, 3);
+	ASSERT_TRUE(vhu_virtq_broken(&vq));
+	ASSERT_EQ(vq.used_idx, 1);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(chain);
@@ -414,5 +620,11 @@ int main(void)
 	RUN(in_order_tx);
 	RUN(in_order_mixed);
 	RUN(in_order_save);
+	RUN(burst_partial_wrap);
+	RUN(burst_bad_mid);
+	RUN(burst_nobufs);
+	RUN(burst_iotlb_miss);
+	RUN(region_cache_stale);
+	RUN(burst_push_bad);
 	T_MAIN_END();
 }

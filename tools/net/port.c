@@ -277,9 +277,8 @@ void port_forward(struct net *n, struct port *from, unsigned qp, const struct gs
 {
 	uint32_t to = fwd_decide(&n->fdb, n->mode, from->id, n->nports, from->mac, f, len);
 
-	for (unsigned i = 0; to; i++, to >>= 1)
-		if (to & 1)
-			port_send(n, n->ports[i], qp, h, f, len);
+	for (; to; to &= to - 1)
+		port_send(n, n->ports[__builtin_ctz(to)], qp, h, f, len);
 }
 
 /* ---- tx: frames from the front-end's transmit queue ---- */
@@ -293,6 +292,13 @@ static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *hdr, uint
 
 	if (e->out_len < hdr_len || e->out_len - hdr_len > NET_MAX_FRAME)
 		return -1;
+	/* The common case: header and frame in one iovec (one descriptor, one region). */
+	if (__builtin_expect(e->out_num == 1, 1)) {
+		const uint8_t *b = e->iov[0].iov_base;
+		memcpy(hdr, b, hdr_len);
+		memcpy(buf, b + hdr_len, e->out_len - hdr_len);
+		return (int)(e->out_len - hdr_len);
+	}
 	for (unsigned i = 0; i < e->out_num; i++) {
 		const uint8_t *b = e->iov[i].iov_base;
 		size_t l = e->iov[i].iov_len;
@@ -309,14 +315,12 @@ static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *hdr, uint
 	return (int)len;
 }
 
-/* The header a port's guest (or tap) sent with frame f: zero, or checked against the frame
- * and what the port negotiated (gso_check). 0, or -EINVAL: the frame is dropped. */
-static int tx_hdr(struct port *p, const uint8_t *wire, struct gso_hdr *h, const uint8_t *f,
-		  uint32_t len)
+/* A header with flags or GSO, into *h and checked against frame f and what the port
+ * negotiated (gso_check): 0, or -EINVAL (logged once per port). */
+static int tx_hdr_check(struct port *p, const uint8_t *wire, struct gso_hdr *h, const uint8_t *f,
+			uint32_t len)
 {
 	gso_hdr_read(h, wire);
-	if (!h->flags && !h->gso_type)
-		return 0;
 	if (gso_check(h, f, len, p->tx_ok) == 0)
 		return 0;
 	if (!p->bad_hdr++)
@@ -326,28 +330,61 @@ static int tx_hdr(struct port *p, const uint8_t *wire, struct gso_hdr *h, const 
 	return -EINVAL;
 }
 
+/* The header a port's guest (or tap) sent with frame f: none (*h NULL: no flags, no GSO), or
+ * checked (tx_hdr_check). 0, or -EINVAL: the frame is dropped. */
+static inline int tx_hdr(struct port *p, const uint8_t *wire, struct gso_hdr **h, const uint8_t *f,
+			 uint32_t len)
+{
+	/* flags and gso_type, the header's first two bytes: zero for most frames. */
+	if (__builtin_expect(!wire[0] && !wire[1], 1)) {
+		*h = NULL;
+		return 0;
+	}
+	return tx_hdr_check(p, wire, *h, f, len);
+}
+
+/* Pops up to NET_BATCH buffers of q into tx_elems, ok[i] false for those that cannot be used
+ * (a chain too long). Returns how many. Bursts (vhu_virtq_pop_burst): the ring's checks and
+ * the avail index once per burst; another burst only after a chain too long ended one. */
+static unsigned tx_pop(struct port *p, struct nqueue *q, bool *ok)
+{
+	unsigned cnt = 0;
+
+	while (cnt < NET_BATCH) {
+		int r = vhu_virtq_pop_burst(q->vq, &tx_elems[cnt], NET_BATCH - cnt);
+		if (r == -ENOBUFS) {
+			ok[cnt++] = false; /* consumed: pushed back empty */
+			continue;
+		}
+		if (r == -EIO)
+			p->teardown = true;
+		if (r <= 0)
+			break;
+		/* Prefetch each frame, so that the cache misses on the front-end's buffers
+		 * overlap instead of being paid one after the other. */
+		for (unsigned i = cnt; i < cnt + (unsigned)r; i++) {
+			ok[i] = true;
+			if (tx_elems[i].out_num)
+				__builtin_prefetch(tx_elems[i].iov[0].iov_base);
+		}
+		cnt += (unsigned)r;
+		/* Fewer than asked: the ring had no more (or a chain too long comes next, for the
+		 * next batch), and asking again would read the avail index again. */
+		break;
+	}
+	return cnt;
+}
+
 /* Processes up to one batch. Returns the number of buffers consumed. */
 static unsigned process_tx(struct net *n, struct nqueue *q)
 {
 	struct port *p = q->port;
-	unsigned qp = q->index / 2, cnt = 0;
+	unsigned qp = q->index / 2, cnt;
 	bool enabled = vhu_virtq_enabled(q->vq);
 	bool ok[NET_BATCH];
 
-	/* Pop the whole batch first and prefetch each frame, so that the cache misses on the
-	 * front-end's buffers overlap instead of being paid one after the other. */
-	while (cnt < NET_BATCH) {
-		struct vhu_elem *e = &tx_elems[cnt];
-		int r = vhu_virtq_pop(q->vq, e);
-		if (r == -EIO)
-			p->teardown = true;
-		if (r == 0 || r == -EIO)
-			break;
-		ok[cnt] = r > 0;
-		if (r > 0 && e->out_num)
-			__builtin_prefetch(e->iov[0].iov_base);
-		cnt++;
-	}
+	/* Pop the whole batch first, then forward. */
+	cnt = tx_pop(p, q, ok);
 	for (unsigned i = 0; i < cnt; i++) {
 		/* "Ring states": started but disabled, TX is processed and discarded. */
 		if (!ok[i] || !enabled) {
@@ -356,7 +393,7 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 		}
 		/* The sink copies the frame out too, as a switch (or DPDK's vhost PMD) does. */
 		uint8_t wire[NET_HDR_MAX] = { 0 };
-		struct gso_hdr h;
+		struct gso_hdr hb, *h = &hb;
 		int len = gather(&tx_elems[i], p->hdr_len, wire, n->frame);
 		if (len < 0 || tx_hdr(p, wire, &h, n->frame, (uint32_t)len)) {
 			q->drops++;
@@ -364,12 +401,13 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 		}
 		q->packets++;
 		q->bytes += (uint64_t)len;
-		port_forward(n, p, qp, &h, n->frame, (uint32_t)len);
+		port_forward(n, p, qp, h, n->frame, (uint32_t)len);
 	}
-	for (unsigned i = 0; i < cnt; i++)
-		vhu_virtq_push(q->vq, &tx_elems[i], 0);
-	if (cnt)
-		vhu_virtq_flush(q->vq);
+	if (!cnt)
+		return 0;
+	/* Every buffer goes back, with nothing written (tx). */
+	vhu_virtq_push_burst(q->vq, tx_elems, NULL, cnt);
+	vhu_virtq_flush(q->vq);
 	if (vhu_virtq_broken(q->vq))
 		p->teardown = true;
 	net_flush_dirty(n);
@@ -816,7 +854,7 @@ static void tap_on_read(struct net *n, struct port *p)
 		uint8_t wire[NET_HDR_MAX] = { 0 };
 		struct iovec iov[2] = { { wire, sizeof(wire) }, { n->frame, sizeof(n->frame) } };
 		unsigned k = p->tap_vnet ? 0 : 1;
-		struct gso_hdr h;
+		struct gso_hdr hb, *h = &hb;
 		ssize_t len = readv(p->tap_fd, iov + k, 2 - (int)k);
 		if (len <= 0)
 			break;
@@ -828,7 +866,7 @@ static void tap_on_read(struct net *n, struct port *p)
 			p->tap_drops++;
 			continue;
 		}
-		port_forward(n, p, 0, &h, n->frame, (uint32_t)len);
+		port_forward(n, p, 0, h, n->frame, (uint32_t)len);
 	}
 	net_flush_dirty(n);
 }
