@@ -228,10 +228,17 @@ VHU_EXPORT int vhu_virtq_pop_burst(struct vhu_virtq *vq, struct vhu_elem *e, uns
 	}
 	if (unlikely(vq->broken))
 		return -EIO;
-	for (; i < n; i++) {
-		ret = pop_one(vq, &e[i], i > 0);
-		if (ret <= 0)
-			break;
+	if (likely(!vq->iotlb || !vq->iotlb->per_buffer)) {
+		/* pop_one() is the layout's pop then: the loop runs where it is inlined. */
+		i = vq->packed ? packed_pop_many(vq, e, n, &ret) : split_pop_many(vq, e, n, &ret);
+		if (ret == -EAGAIN)
+			ret = 0;
+	} else {
+		for (; i < n; i++) {
+			ret = pop_one(vq, &e[i], i > 0);
+			if (ret <= 0)
+				break;
+		}
 	}
 	if (poisoned(vq))
 		return -EIO;
@@ -269,10 +276,13 @@ push_one(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)
 	 * the buffer used. `written` bytes from the start of the device-writable part. */
 	if (unlikely(ring_logging(vq) & RING_LOG_DATA))
 		log_written(vq, e, written);
-	if (vq->packed)
-		packed_push(vq, e, written);
-	else
+	/* IN_ORDER tx buffers join the pending batch here, without a call. */
+	if (vq->packed) {
+		if (!packed_push_batched(vq, e))
+			packed_push(vq, e, written);
+	} else if (!split_push_batched(vq, e)) {
 		split_push(vq, e, written);
+	}
 }
 
 VHU_EXPORT void vhu_virtq_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t written)

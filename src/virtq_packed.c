@@ -121,7 +121,8 @@ static int packed_resubmit(struct vhu_virtq *vq, struct vhu_elem *e)
 	return ret == 0 ? 1 : ret;
 }
 
-int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
+static inline __attribute__((always_inline)) int pop(struct vhu_virtq *vq, struct vhu_elem *e,
+						     bool keep_nobufs)
 {
 	uint16_t idx = vq->last_avail_idx, flags;
 	bool wrap = vq->avail_wrap;
@@ -204,6 +205,26 @@ chain_end:
 	vq->avail_wrap = wrap;
 	vq->st.pops++;
 	return ret == 0 ? 1 : ret;
+}
+
+int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
+{
+	return pop(vq, e, keep_nobufs);
+}
+
+unsigned packed_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret)
+{
+	unsigned i;
+
+	*ret = 0;
+	for (i = 0; i < n; i++) {
+		int r = pop(vq, &e[i], i > 0);
+		if (r <= 0) {
+			*ret = r;
+			break;
+		}
+	}
+	return i;
 }
 
 /* Stores the flags of the pending used descriptors, in ring order. */
@@ -305,21 +326,15 @@ static __attribute__((noinline)) void packed_batch_end(struct vhu_virtq *vq,
  * ends the batch and is written out on its own, and so does a flush. A batch spans at most
  * the ring (the wrap counter of each pending slot is rebuilt from the slot order). Cache
  * lines ("Cache lines per burst" in docs/ARCHITECTURE.md): a burst of 32 one-descriptor tx
- * buffers writes 1 used descriptor (1 line) instead of 32 (8-9 lines).
+ * buffers writes 1 used descriptor (1 line) instead of 32 (8-9 lines). The batching test is
+ * packed_push_batched() (virtq_layout.h), which virtq.c calls first, inline; here the buffers
+ * it did not take.
  */
 void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 {
-	if (vq->in_order) {
-		if (e->in_len == 0 && vq->io_n + e->ndescs <= vq->num) {
-			vq->io_n = (uint16_t)(vq->io_n + e->ndescs);
-			vq->io_id = e->id;
-			vring_packed_advance(&vq->used_idx, &vq->used_wrap, e->ndescs, vq->num);
-			return;
-		}
-		if (vq->io_n) {
-			packed_batch_end(vq, e, len);
-			return;
-		}
+	if (vq->io_n) {
+		packed_batch_end(vq, e, len);
+		return;
 	}
 	packed_used_desc(vq, e, len);
 }

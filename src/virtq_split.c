@@ -151,7 +151,8 @@ unsigned split_avail(struct vhu_virtq *vq)
 	return (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
 }
 
-int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
+static inline __attribute__((always_inline)) int pop(struct vhu_virtq *vq, struct vhu_elem *e,
+						     bool keep_nobufs)
 {
 	uint16_t head;
 
@@ -188,6 +189,26 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
 			return r;
 	}
 	return ret == 0 ? 1 : ret;
+}
+
+int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
+{
+	return pop(vq, e, keep_nobufs);
+}
+
+unsigned split_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret)
+{
+	unsigned i;
+
+	*ret = 0;
+	for (i = 0; i < n; i++) {
+		int r = pop(vq, &e[i], i > 0);
+		if (r <= 0) {
+			*ret = r;
+			break;
+		}
+	}
+	return i;
 }
 
 /* One used entry for e, at the next slot. */
@@ -236,21 +257,15 @@ static __attribute__((noinline)) void split_batch_end(struct vhu_virtq *vq,
  * device-writable (net tx), whose lengths no driver reads. A buffer with a writable part
  * ends the batch and gets its own entry (drivers read rx lengths entry by entry), and so
  * does a flush. Cache lines ("Cache lines per burst" in docs/ARCHITECTURE.md): a burst of 32
- * tx buffers writes 1 used entry instead of 32 (1 line instead of 4-5), plus the index.
+ * tx buffers writes 1 used entry instead of 32 (1 line instead of 4-5), plus the index. The
+ * batching test is split_push_batched() (virtq_layout.h), which virtq.c calls first, inline;
+ * here the buffers it did not take.
  */
 void split_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 {
-	if (vq->in_order) {
-		if (e->in_len == 0 && vq->io_n < vq->num) {
-			vq->io_n++;
-			vq->io_id = e->id;
-			vq->used_idx++;
-			return;
-		}
-		if (vq->io_n) {
-			split_batch_end(vq, e, len);
-			return;
-		}
+	if (vq->io_n) {
+		split_batch_end(vq, e, len);
+		return;
 	}
 	split_used_entry(vq, e, len);
 }
