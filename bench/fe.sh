@@ -5,7 +5,8 @@
 #   A: vhu-fe net-bench --mode tx      -> vhu-net --sink --poll
 #   B: vhu-fe net-bench --mode tx      -> dpdk-testpmd net_vhost rxonly
 #   C: dpdk-testpmd virtio-user txonly -> dpdk-testpmd net_vhost rxonly (DPDK to DPDK)
-# Odd rounds run A B C, even rounds C B A. Prints each round's rates and ratios A/C, B/C, then
+# Odd rounds run A B C A, even rounds C B A C: a round whose two runs of its first side differ by
+# more than BENCH_STEADY (1.2x) saw the placement change, and counts only in the "all" lines. Prints each round's rates and ratios A/C, B/C, then
 # (bench/pairs.py) the median of the per-round ratios over all rounds and per host placement (fast /
 # slow, told apart by C's rate), never a ratio of medians.
 # Environment: BENCH_SECS (default 4), BENCH_ROUNDS (default 4), BENCH_SIZES, BENCH_PACKED=1.
@@ -76,18 +77,22 @@ run_c() {
 }
 
 echo "vhu bench: front-ends, ${ROUNDS} interleaved rounds of ${SECS}s per size, packed=$PACKED; Mpps"
-echo "  (odd rounds run A B C, even rounds C B A; ratios per round, then the median of the ratios per placement)"
+echo "  (odd rounds run A B C A, even rounds C B A C; ratios per round, then the median of the ratios per placement)"
 printf "%-6s %-7s %14s %14s %14s %8s %8s\n" size round "A fe->vhu-net" "B fe->dpdk" "C dpdk->dpdk" "A/C" "B/C"
 : >"$T/rows"
 for size in $SIZES; do
 	for r in $(seq "$ROUNDS"); do
+		# The round's first run again at its end: when the two agree, the host kept one
+		# placement through the round (bench/pairs.py: "steady").
 		if [ $((r % 2)) = 1 ]; then
-			a=$(run_a "$size"); b=$(run_b "$size"); c=$(run_c "$size")
+			a=$(run_a "$size"); b=$(run_b "$size"); c=$(run_c "$size"); a2=$(run_a "$size")
+			read -r a st < <(python3 "$SRC/bench/pairs.py" --steady "$a" "$a2")
 		else
-			c=$(run_c "$size"); b=$(run_b "$size"); a=$(run_a "$size")
+			c=$(run_c "$size"); b=$(run_b "$size"); a=$(run_a "$size"); c2=$(run_c "$size")
+			read -r c st < <(python3 "$SRC/bench/pairs.py" --steady "$c" "$c2")
 		fi
-		echo "$size $r $a $b $c" >>"$T/rows"
-		awk -v s="$size" -v r="$r" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%-6s %-7s %14.3f %14.3f %14.3f %8.2f %8.2f\n", s, r, a, b, c, (c > 0 ? a/c : 0), (c > 0 ? b/c : 0)}'
+		echo "$size $r $a $b $c $st" >>"$T/rows"
+		awk -v s="$size" -v r="$r" -v a="$a" -v b="$b" -v c="$c" -v st="$st" 'BEGIN {printf "%-6s %-7s %14.3f %14.3f %14.3f %8.2f %8.2f%s\n", s, r, a, b, c, (c > 0 ? a/c : 0), (c > 0 ? b/c : 0), (st == 1 ? "" : "  (placement changed)")}'
 	done
 done
 python3 "$SRC/bench/pairs.py" A B C <"$T/rows"

@@ -3,9 +3,12 @@
 """Summarises interleaved benchmark rounds: the median of the per-round ratios, per host placement.
 
 usage: pairs.py NAME... <ROWS
+       pairs.py --steady RATE1 RATE2   (prints "MEAN 1" when they agree within BENCH_STEADY, 1.2x,
+                                        else "MEAN 0")
 
-Each row on stdin is "SIZE ROUND RATE..." with one rate per NAME, the last NAME being the reference
-(DPDK to DPDK). Every rate of a row was measured in the same round, next to each other (the scripts
+Each row on stdin is "SIZE ROUND RATE... [STEADY]" with one rate per NAME, the last NAME being the
+reference (DPDK to DPDK), and optionally a 1 when the round's first run, repeated at its end, gave
+the same rate both times (the host kept one placement through the round), 0 when not. Every rate of a row was measured in the same round, next to each other (the scripts
 alternate the order from round to round), so a row's ratios compare runs that saw the same host.
 
 These 2-CPU machines put their two CPUs near each other or far apart, and that changes from run to
@@ -36,16 +39,29 @@ def classify(refs):
     return at if best >= gap else None
 
 
+def steady(a, b):
+    """The mean of two runs of one side, and whether they agree (the placement held)."""
+    a, b = float(a), float(b)
+    lim = float(os.environ.get("BENCH_STEADY", "1.2"))
+    ok = min(a, b) > 0 and max(a, b) / min(a, b) <= lim
+    print("%.4f %d" % ((a + b) / 2, 1 if ok else 0))
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--steady":
+        steady(sys.argv[2], sys.argv[3])
+        return
     names = sys.argv[1:]
     if len(names) < 2:
         sys.exit("usage: pairs.py NAME... (the last is the reference)")
     rows = {}
     for line in sys.stdin:
         f = line.split()
-        if len(f) != 2 + len(names):
+        if len(f) not in (2 + len(names), 3 + len(names)):
             continue
-        rows.setdefault(f[0], []).append([float(x) for x in f[2:]])
+        # a row without the flag counts as steady
+        st = len(f) == 2 + len(names) or f[2 + len(names)] == "1"
+        rows.setdefault(f[0], []).append([float(x) for x in f[2:2 + len(names)]] + [st])
     ref = len(names) - 1
     for size, rs in rows.items():
         split = classify([r[ref] for r in rs])
@@ -57,9 +73,20 @@ def main():
             ]
         else:
             groups += [("one placement", rs)]
-        print("size %s: %d rounds%s" % (size, len(rs),
-                                        "" if split is None else
-                                        ", placements split at %s %.3f" % (names[ref], split)))
+        st = [r for r in rs if r[-1]]
+        if len(st) < len(rs):
+            if split is not None:
+                groups += [
+                    ("steady fast", [r for r in st if r[ref] >= split]),
+                    ("steady slow", [r for r in st if r[ref] < split]),
+                ]
+            else:
+                groups += [("steady", st)]
+        print("size %s: %d rounds%s%s" % (size, len(rs),
+                                          "" if split is None else
+                                          ", placements split at %s %.3f" % (names[ref], split),
+                                          "" if len(st) == len(rs) else
+                                          ", %d steady" % len(st)))
         for label, g in groups:
             if not g:
                 continue

@@ -9,6 +9,9 @@
 # so each size prints the per-round ratios, then (bench/pairs.py) the median of the per-round ratios
 # over all rounds and per placement (fast / slow, told apart by net_vhost's rate, the DPDK to DPDK
 # reference), never a ratio of medians.
+# Each round ends with its first run again; a round whose two runs of that side differ by more
+# than BENCH_STEADY (1.2x) saw the placement change and counts only in the "all" lines, the
+# others also in the "steady" ones (the rate of the repeated side: the mean of its two runs).
 # Environment: BENCH_SECS (per run, default 4), BENCH_ROUNDS (default 6), BENCH_SIZES,
 # BENCH_PACKED=1 for packed rings.
 set -u
@@ -63,18 +66,22 @@ run_dpdk() { # size
 }
 
 echo "vhu bench: testpmd virtio-user txonly into vhu-net vs into testpmd net_vhost"
-echo "  ${ROUNDS} interleaved rounds of ${SECS}s per size (odd rounds A B, even B A), packed_vq=$PACKED; Mpps"
+echo "  ${ROUNDS} interleaved rounds of ${SECS}s per size (odd rounds A B A, even B A B), packed_vq=$PACKED; Mpps"
 printf "%-8s %-7s %12s %12s %8s\n" size round "A vhu-net" "B dpdk-vhost" "A/B"
 : >"$T/rows"
 for size in $SIZES; do
 	for r in $(seq "$ROUNDS"); do
+		# The round's first run again at its end: when the two agree, the host kept one
+		# placement through the round (bench/pairs.py: "steady").
 		if [ $((r % 2)) = 1 ]; then
-			a=$(run_vhu "$size"); b=$(run_dpdk "$size")
+			a=$(run_vhu "$size"); b=$(run_dpdk "$size"); a2=$(run_vhu "$size")
+			read -r a st < <(python3 "$SRC/bench/pairs.py" --steady "$a" "$a2")
 		else
-			b=$(run_dpdk "$size"); a=$(run_vhu "$size")
+			b=$(run_dpdk "$size"); a=$(run_vhu "$size"); b2=$(run_dpdk "$size")
+			read -r b st < <(python3 "$SRC/bench/pairs.py" --steady "$b" "$b2")
 		fi
-		echo "$size $r $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.4f %.4f", a/1e6, b/1e6}')" >>"$T/rows"
-		awk -v s="$size" -v r="$r" -v a="$a" -v b="$b" 'BEGIN {printf "%-8s %-7s %12.3f %12.3f %8.2f\n", s, r, a/1e6, b/1e6, (b > 0 ? a/b : 0)}'
+		echo "$size $r $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.4f %.4f", a/1e6, b/1e6}') $st" >>"$T/rows"
+		awk -v s="$size" -v r="$r" -v a="$a" -v b="$b" -v st="$st" 'BEGIN {printf "%-8s %-7s %12.3f %12.3f %8.2f%s\n", s, r, a/1e6, b/1e6, (b > 0 ? a/b : 0), (st == 1 ? "" : "  (placement changed)")}'
 	done
 done
 python3 "$SRC/bench/pairs.py" A B <"$T/rows"
