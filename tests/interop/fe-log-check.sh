@@ -55,6 +55,14 @@ args+=(--socket-path "$S" --queues "$QUEUES" --duration "${FE_SECS:-2}" --json -
 [ "$PACKED" = 1 ] && args+=(--packed)
 VHU_FE_LOG_CHECK_DROP=$DROP VHU_FE_LOG_CHECK_STOP=$STOP "$VHU_FE" "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
 rc=$?
+# testpmd can drop the very first burst when its rx ring is not up yet as frames arrive (seen once
+# in many runs: 128 frames taken from the tx ring, none forwarded, none ever back, so the loop
+# window never reopens). Nothing at all back: once more, said; any other failure counts.
+if [ "$PEER" = dpdk ] && python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); sys.exit(0 if r["rx_packets"] == 0 and r["tx_packets"] > 0 else 1)' "$T/bench.json" 2>/dev/null; then
+	echo "testpmd forwarded nothing back (its start-up race): running vhu-fe once more"
+	VHU_FE_LOG_CHECK_DROP=$DROP VHU_FE_LOG_CHECK_STOP=$STOP "$VHU_FE" "${args[@]}" >"$T/bench.json" 2>"$T/bench.err"
+	rc=$?
+fi
 cat "$T/bench.json" "$T/bench.err"
 python3 - "$T/bench.json" "$PEER" "$EXPECT" "$DROP" "$STOP" <<'PY' || fail "--log-check against $PEER"
 import json, sys
