@@ -3,6 +3,7 @@
 """Summarises interleaved benchmark rounds: the median of the per-round ratios, per host placement.
 
 usage: pairs.py NAME... <ROWS
+       pairs.py --placed PROBES NAME... <SAMPLES
        pairs.py --steady RATE1 RATE2   (prints "MEAN 1" when they agree within BENCH_STEADY, 1.2x,
                                         else "MEAN 0")
 
@@ -20,6 +21,15 @@ placements (the medians of each side can come from different ones), so this prin
     reference rates when it is at least BENCH_GAP (default 1.4x), "fast" above it and "slow" below;
     BENCH_SPLIT (in the rates' unit) sets the split point instead. Without a split the rounds are one
     placement ("one placement").
+
+--placed: the placement measured, not inferred. PROBES holds "UNIX_TIME NS" lines from bench/xcore
+--every (the cache-line round trip between the two CPUs, a few times a second, all through the
+benchmark); SAMPLES holds "SIZE ROUND NAME UNIX_TIME RATE" lines, one per reading of the sender's
+per-second rate. A reading counts as "near" or "far" when every probe of the second before it
+(at least two) is on one side of the split of the probe values (their widest gap, as above, or
+BENCH_XCORE_SPLIT ns), else it is left out (the host moved the CPUs inside that second). For each
+round and placement, a side's rate is the median of its readings there; the round's ratio for that
+placement compares sides of the same round; the summary is the median of those per-round ratios.
 """
 import os
 import statistics
@@ -47,7 +57,83 @@ def steady(a, b):
     print("%.4f %d" % ((a + b) / 2, 1 if ok else 0))
 
 
+def placed(probe_file, names):
+    """Per-placement medians of per-round ratios from timestamped readings (see --placed)."""
+    probes = []
+    with open(probe_file) as f:
+        for line in f:
+            p = line.split()
+            if len(p) == 2:
+                probes.append((float(p[0]), float(p[1])))
+    probes.sort()
+    # A probe that took more than 10x the fastest was interrupted: no placement from it.
+    fastest = min((v for _, v in probes), default=0)
+    probes = [(t, v) for t, v in probes if v <= 10 * fastest]
+    if os.environ.get("BENCH_XCORE_SPLIT"):
+        split = float(os.environ["BENCH_XCORE_SPLIT"])
+    else:
+        split = classify([v for _, v in probes])
+    if split is None:
+        split = float("inf")  # one placement: every reading is "near"
+    cells = {}  # (size, round, placement, name) -> rates
+    kept = total = 0
+    for line in sys.stdin:
+        f = line.split()
+        if len(f) != 5 or f[2] not in names:
+            continue
+        total += 1
+        t = float(f[3])
+        win = [v for pt, v in probes if t - 1.0 <= pt <= t]
+        if len(win) < 2:
+            continue
+        if all(v < split for v in win):
+            where = "near"
+        elif all(v >= split for v in win):
+            where = "far"
+        else:
+            continue
+        kept += 1
+        cells.setdefault((f[0], f[1], where, f[2]), []).append(float(f[4]))
+    print("placement probes: %d, split at %s ns; readings placed: %d of %d" %
+          (len(probes), "none" if split == float("inf") else "%.0f" % split, kept, total))
+    ref = names[-1]
+    sizes = sorted({k[0] for k in cells}, key=lambda x: float(x))
+    for size in sizes:
+        for where in ("near", "far"):
+            rounds = sorted({k[1] for k in cells if k[0] == size and k[2] == where},
+                            key=int)
+            for name in names[:-1]:
+                pr, rates = [], {n: [] for n in names}
+                for r in rounds:
+                    a = cells.get((size, r, where, name))
+                    b = cells.get((size, r, where, ref))
+                    if a and b:
+                        ma, mb = statistics.median(a), statistics.median(b)
+                        pr.append(ma / mb)
+                        rates[name].append(ma / 1e6)
+                        rates[ref].append(mb / 1e6)
+                if pr:
+                    print("size %s %-4s %2d rounds  median of pair ratios %s/%s %.2f (%.2f-%.2f)"
+                          "  median Mpps %s %.3f, %s %.3f" %
+                          (size, where, len(pr), name, ref, statistics.median(pr), min(pr),
+                           max(pr), name, statistics.median(rates[name]), ref,
+                           statistics.median(rates[ref])))
+                # Every reading of the placement, whatever its round: more readings, but a ratio
+                # of medians (runs of different rounds), so printed apart.
+                pa = [x for k, v in cells.items() if k[0] == size and k[2] == where and
+                      k[3] == name for x in v]
+                pb = [x for k, v in cells.items() if k[0] == size and k[2] == where and
+                      k[3] == ref for x in v]
+                if pa and pb:
+                    print("size %s %-4s pooled: %s %.3f Mpps (%d readings), %s %.3f (%d)" %
+                          (size, where, name, statistics.median(pa) / 1e6, len(pa), ref,
+                           statistics.median(pb) / 1e6, len(pb)))
+
+
 def main():
+    if len(sys.argv) >= 5 and sys.argv[1] == "--placed":
+        placed(sys.argv[2], sys.argv[3:])
+        return
     if len(sys.argv) == 4 and sys.argv[1] == "--steady":
         steady(sys.argv[2], sys.argv[3])
         return

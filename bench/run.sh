@@ -12,12 +12,17 @@
 # Each round ends with its first run again; a round whose two runs of that side differ by more
 # than BENCH_STEADY (1.2x) saw the placement change and counts only in the "all" lines, the
 # others also in the "steady" ones (the rate of the repeated side: the mean of its two runs).
-# Environment: BENCH_SECS (per run, default 4), BENCH_ROUNDS (default 6), BENCH_SIZES,
-# BENCH_PACKED=1 for packed rings.
+# Placement measured: bench/xcore probes the CPUs' cache-line round trip 4 times a second all
+# through the run, every reading of the sender is stamped with its time, and pairs.py --placed
+# prints the per-round ratios over the readings taken wholly "near" or wholly "far" (the host
+# moves the CPUs several times a minute, inside runs too).
+# Environment: BENCH_SECS (per run, default 8), BENCH_ROUNDS (default 6), BENCH_SIZES,
+# BENCH_PACKED=1 for packed rings, BENCH_VHU_ARGS more vhu-net options,
+# BENCH_KEEP=DIR keeps the probes and stamped readings there.
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$SRC/build}
-SECS=${BENCH_SECS:-4}
+SECS=${BENCH_SECS:-8}
 ROUNDS=${BENCH_ROUNDS:-6}
 SIZES=${BENCH_SIZES:-"64 1518"}
 PACKED=${BENCH_PACKED:-0}
@@ -25,17 +30,27 @@ T=$(mktemp -d /tmp/vhu-bench.XXXXXX)
 trap 'pkill -9 -P $$ 2>/dev/null; rm -rf "$T" /var/run/dpdk/vhub-*' EXIT
 command -v dpdk-testpmd >/dev/null || { echo "bench: dpdk-testpmd missing (make setup)"; exit 1; }
 
-# sender SOCKET SIZE LOG: txonly for SECS seconds; prints the median Tx-pps.
+XCORE=$BUILD/bench/xcore
+[ -x "$XCORE" ] || { echo "bench: $XCORE missing (make)"; exit 1; }
+"$XCORE" --every 250 >"$T/probes" &
+XPID=$!
+: >"$T/samples"
+
+# sender SOCKET SIZE LOG NAME: txonly for SECS seconds; prints the median Tx-pps. Its readings,
+# stamped, go to $T/samples as "SIZE ROUND NAME TIME RATE" (ROUND from the caller).
 sender() {
 	timeout $((SECS + 20)) stdbuf -oL dpdk-testpmd -l 0-1 --no-pci --no-huge -m 256 \
 		--file-prefix=vhub-fe-$$ \
 		--vdev "net_virtio_user0,path=$1,queues=1,queue_size=256,mrg_rxbuf=1,in_order=1,packed_vq=$PACKED" \
 		-- -a --nb-cores=1 --forward-mode=txonly --txpkts="$2" --stats-period=1 \
-		--total-num-mbufs=16384 >"$3" 2>&1 &
+		--total-num-mbufs=16384 > >(python3 -u "$SRC/bench/stamp.py" >"$3") 2>&1 &
 	local pid=$!
 	sleep $((SECS + 2))
 	kill -INT $pid
 	wait $pid 2>/dev/null
+	sleep 0.2 # the stamping filter's last lines
+	grep "Tx-pps:" "$3" | tail -n +3 |
+		awk -v s="$2" -v r="$ROUND" -v n="$4" '{for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print s, r, n, $1, $(i + 1)}' >>"$T/samples"
 	grep -o "Tx-pps: *[0-9]*" "$3" | awk '{print $2}' | tail -n +3 | sort -n |
 		awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print 0}'
 }
@@ -43,10 +58,10 @@ sender() {
 run_vhu() { # size
 	local s=$T/vhu.sock
 	rm -f "$s"
-	taskset -c 0 "$BUILD/tools/vhu-net" --socket-path "$s" --sink --poll >"$T/vhu.log" 2>&1 &
+	taskset -c 0 "$BUILD/tools/vhu-net" --socket-path "$s" --sink --poll ${BENCH_VHU_ARGS:-} >"$T/vhu.log" 2>&1 &
 	local pid=$!
 	for _ in $(seq 50); do [ -S "$s" ] && break; sleep 0.1; done
-	sender "$s" "$1" "$T/fe-a.log"
+	sender "$s" "$1" "$T/fe-a.log" A
 	kill -TERM $pid
 	wait $pid 2>/dev/null
 }
@@ -60,7 +75,7 @@ run_dpdk() { # size
 		--total-num-mbufs=16384 >"$T/be.log" 2>&1 &
 	local pid=$!
 	for _ in $(seq 100); do [ -S "$s" ] && break; sleep 0.1; done
-	sender "$s" "$1" "$T/fe-b.log"
+	sender "$s" "$1" "$T/fe-b.log" B
 	kill -INT $pid
 	wait $pid 2>/dev/null
 }
@@ -71,6 +86,7 @@ printf "%-8s %-7s %12s %12s %8s\n" size round "A vhu-net" "B dpdk-vhost" "A/B"
 : >"$T/rows"
 for size in $SIZES; do
 	for r in $(seq "$ROUNDS"); do
+		ROUND=$r
 		# The round's first run again at its end: when the two agree, the host kept one
 		# placement through the round (bench/pairs.py: "steady").
 		if [ $((r % 2)) = 1 ]; then
@@ -85,3 +101,8 @@ for size in $SIZES; do
 	done
 done
 python3 "$SRC/bench/pairs.py" A B <"$T/rows"
+kill $XPID
+wait $XPID 2>/dev/null
+echo "per measured placement (bench/xcore; A vhu-net, B dpdk-vhost):"
+python3 "$SRC/bench/pairs.py" --placed "$T/probes" A B <"$T/samples"
+[ -n "${BENCH_KEEP:-}" ] && cp "$T/probes" "$T/samples" "$BENCH_KEEP"/
