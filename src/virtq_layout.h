@@ -15,6 +15,26 @@
 /* keep_nobufs: a chain too long (-ENOBUFS) is left in the ring, not consumed (a burst ends
  * before it). */
 int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs);
+
+/* The loop of split_pop_many() and packed_pop_many(), instantiated in each layout's file with
+ * its pop (a constant, inlined there): up to n pops, keep_nobufs for all but the first, ending
+ * at the first result that is not an element, left in *ret (0 when all n were popped). */
+static inline __attribute__((always_inline)) unsigned
+layout_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret,
+		int (*pop)(struct vhu_virtq *, struct vhu_elem *, bool))
+{
+	unsigned i;
+
+	*ret = 0;
+	for (i = 0; i < n; i++) {
+		int r = pop(vq, &e[i], i > 0);
+		if (r <= 0) {
+			*ret = r;
+			break;
+		}
+	}
+	return i;
+}
 /* As packed_pop_many(), for split_pop(). */
 unsigned split_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret);
 /* Buffers available from the avail index as last read, reading it again (once) only when

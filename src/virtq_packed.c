@@ -214,17 +214,7 @@ int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
 
 unsigned packed_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret)
 {
-	unsigned i;
-
-	*ret = 0;
-	for (i = 0; i < n; i++) {
-		int r = pop(vq, &e[i], i > 0);
-		if (r <= 0) {
-			*ret = r;
-			break;
-		}
-	}
-	return i;
+	return layout_pop_many(vq, e, n, ret, pop);
 }
 
 /* Stores the flags of the pending used descriptors, in ring order. */

@@ -198,17 +198,7 @@ int split_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs)
 
 unsigned split_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret)
 {
-	unsigned i;
-
-	*ret = 0;
-	for (i = 0; i < n; i++) {
-		int r = pop(vq, &e[i], i > 0);
-		if (r <= 0) {
-			*ret = r;
-			break;
-		}
-	}
-	return i;
+	return layout_pop_many(vq, e, n, ret, pop);
 }
 
 /* One used entry for e, at the next slot. */

@@ -556,21 +556,13 @@ static const struct opt opts[] = {
 	{ "dump-state", 0, "FILE", opt_str, &a.dump,
 	  "write \"block generation\" for every block written" },
 	{ "packed", 0, NULL, opt_flag, &a.packed, "packed rings (default split)" },
-	{ "iommu", 0, NULL, opt_flag, &a.iommu,
-	  "ACCESS_PLATFORM: IOVAs, the memory mapped ahead (IOTLB_MSG)" },
+	{ "iommu", 0, NULL, opt_flag, &a.iommu, FE_HELP_IOMMU },
 	{ "iommu-strict", 0, NULL, opt_flag, &a.iommu_strict,
 	  "ACCESS_PLATFORM: pages mapped on IOTLB misses, each request\ninvalidated when it "
 	  "completed" },
-	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
-	  "when the back-end goes away, wait up to S seconds for it to\n"
-	  "come back and resume (default 30; 0: fail at once)" },
-	{ "log", 0, NULL, opt_flag, &a.log,
-	  "run with dirty page logging on, as during a live migration\n"
-	  "(measures what logging costs the back-end)" },
-	{ "log-check", 0, NULL, opt_flag, &a.log_check,
-	  "run with dirty page logging on and check that every page the\n"
-	  "back-end wrote is marked in the log (JSON: log_pages,\n"
-	  "log_missing; exit status 1 when a page is missing)" },
+	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s, FE_HELP_RECONNECT },
+	{ "log", 0, NULL, opt_flag, &a.log, FE_HELP_LOG },
+	{ "log-check", 0, NULL, opt_flag, &a.log_check, FE_HELP_LOG_CHECK },
 	{ "json", 'j', NULL, opt_flag, &a.json,
 	  "one JSON object at the end: ios, iops, mbps, lat_p50_us,\n"
 	  "lat_p99_us, lat_p999_us, verify_errors" },

@@ -37,6 +37,20 @@ const char *fe_feature_name(enum fe_dev dev, unsigned bit);
 /* Guesses the device type from the features it offers (vhost-user has no type query). */
 enum fe_dev fe_guess_dev(uint64_t features);
 
+/* Help texts of the options net-bench and blk-bench share (tests/options.py checks each tool's
+ * --help against its man page). */
+#define FE_HELP_IOMMU "ACCESS_PLATFORM: IOVAs, the memory mapped ahead (IOTLB_MSG)"
+#define FE_HELP_RECONNECT                                                                          \
+	"when the back-end goes away, wait up to S seconds for it to\n"                            \
+	"come back and resume (default 30; 0: fail at once)"
+#define FE_HELP_LOG                                                                                \
+	"run with dirty page logging on, as during a live migration\n"                             \
+	"(measures what logging costs the back-end)"
+#define FE_HELP_LOG_CHECK                                                                          \
+	"run with dirty page logging on and check that every page the\n"                           \
+	"back-end wrote is marked in the log (JSON: log_pages,\n"                                  \
+	"log_missing; exit status 1 when a page is missing)"
+
 /* Latency histogram: log-linear buckets, 1/16 resolution per power of two, in ns. */
 struct fe_hist {
 	uint64_t count;

@@ -806,23 +806,15 @@ static const struct opt opts[] = {
 	  "send, receive, or send and check every frame comes back" },
 	{ "no-mrg-rxbuf", 0, NULL, opt_flag, &a.no_mrg, "do not negotiate MRG_RXBUF" },
 	{ "no-in-order", 0, NULL, opt_flag, &a.no_in_order, "do not negotiate IN_ORDER" },
-	{ "iommu", 0, NULL, opt_flag, &a.iommu,
-	  "ACCESS_PLATFORM: IOVAs, the memory mapped ahead (IOTLB_MSG)" },
+	{ "iommu", 0, NULL, opt_flag, &a.iommu, FE_HELP_IOMMU },
 	{ "iommu-strict", 0, NULL, opt_flag, &a.iommu_strict,
 	  "ACCESS_PLATFORM: pages mapped on IOTLB misses, each buffer\ninvalidated when it "
 	  "completed" },
 	{ "hugepages", 0, "DIR", opt_str, &a.o.hugepage_dir,
 	  "shared memory on hugetlbfs mounted at DIR" },
-	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s,
-	  "when the back-end goes away, wait up to S seconds for it to\n"
-	  "come back and resume (default 30; 0: fail at once)" },
-	{ "log", 0, NULL, opt_flag, &a.log,
-	  "run with dirty page logging on, as during a live migration\n"
-	  "(measures what logging costs the back-end)" },
-	{ "log-check", 0, NULL, opt_flag, &a.log_check,
-	  "run with dirty page logging on and check that every page the\n"
-	  "back-end wrote is marked in the log (JSON: log_pages,\n"
-	  "log_missing; exit status 1 when a page is missing)" },
+	{ "reconnect-timeout", 0, "S", opt_double, &a.reconnect_s, FE_HELP_RECONNECT },
+	{ "log", 0, NULL, opt_flag, &a.log, FE_HELP_LOG },
+	{ "log-check", 0, NULL, opt_flag, &a.log_check, FE_HELP_LOG_CHECK },
 	{ "peer", 0, "PATH", opt_str, &a.peer,
 	  "loop mode: send on --path, receive and check on a second\n"
 	  "front-end on PATH (e.g. two ports of a vhu-net switch)" },
