@@ -151,23 +151,19 @@ def main():
     ref = len(names) - 1
     for size, rs in rows.items():
         split = classify([r[ref] for r in rs])
-        groups = [("all", rs)]
-        if split is not None:
-            groups += [
-                ("fast", [r for r in rs if r[ref] >= split]),
-                ("slow", [r for r in rs if r[ref] < split]),
-            ]
-        else:
-            groups += [("one placement", rs)]
+
+        def by_placement(label, g):
+            """g split at the reference rate: "LABEL fast" and "LABEL slow", or g alone."""
+            if split is None:
+                return [(label or "one placement", g)]
+            pre = label + " " if label else ""
+            return [(pre + "fast", [r for r in g if r[ref] >= split]),
+                    (pre + "slow", [r for r in g if r[ref] < split])]
+
+        groups = [("all", rs)] + by_placement("", rs)
         st = [r for r in rs if r[-1]]
         if len(st) < len(rs):
-            if split is not None:
-                groups += [
-                    ("steady fast", [r for r in st if r[ref] >= split]),
-                    ("steady slow", [r for r in st if r[ref] < split]),
-                ]
-            else:
-                groups += [("steady", st)]
+            groups += by_placement("steady", st)
         print("size %s: %d rounds%s%s" % (size, len(rs),
                                           "" if split is None else
                                           ", placements split at %s %.3f" % (names[ref], split),
