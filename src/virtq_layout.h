@@ -35,7 +35,7 @@ layout_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret,
 	}
 	return i;
 }
-/* As packed_pop_many(), for split_pop(). */
+/* As packed_pop_many(), with split_pop()'s pop. */
 unsigned split_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret);
 /* Buffers available from the avail index as last read, reading it again (once) only when
  * they are all popped; 0 and the ring broken when the index is impossible. */
@@ -55,10 +55,8 @@ int split_map(struct vhu_virtq *vq);
 int split_areas(struct vhu_virtq *vq);
 
 int packed_pop(struct vhu_virtq *vq, struct vhu_elem *e, bool keep_nobufs);
-/* Up to n pops in a row into e[] (the loop of vhu_virtq_pop_burst() for a ring without
- * per-buffer IOTLB bookkeeping, here where the pop is inlined): each as packed_pop() with
- * keep_nobufs for all but the first; stops at the first result that is not an element, left
- * in *ret (0 when all n were popped). Returns how many were popped. */
+/* The loop of vhu_virtq_pop_burst() for a ring without per-buffer IOTLB bookkeeping:
+ * layout_pop_many() with packed_pop()'s pop. Returns how many were popped. */
 unsigned packed_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, int *ret);
 /* A used descriptor for e, which packed_push_batched() did not take (below). */
 void packed_push(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len);
