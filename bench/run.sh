@@ -19,6 +19,10 @@
 # Environment: BENCH_SECS (per run, default 8), BENCH_ROUNDS (default 6), BENCH_SIZES,
 # BENCH_PACKED=1 for packed rings, BENCH_VHU_ARGS more vhu-net options,
 # BENCH_KEEP=DIR keeps the probes and stamped readings there.
+# Who holds the rate: testpmd counts a frame its tx burst could not place (the ring full of
+# buffers the back-end has not handed back) as TX-dropped; the last lines give, per side, the
+# median share of such refused attempts over its runs. A back-end that keeps up leaves few (the
+# sender's own cost sets the rate); one that does not leaves many (its own rate sets it).
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$SRC/build}
@@ -35,6 +39,7 @@ XCORE=$BUILD/bench/xcore
 "$XCORE" --every 250 >"$T/probes" &
 XPID=$!
 : >"$T/samples"
+: >"$T/refused"
 
 # sender SOCKET SIZE LOG NAME: txonly for SECS seconds; prints the median Tx-pps. Its readings,
 # stamped, go to $T/samples as "SIZE ROUND NAME TIME RATE" (ROUND from the caller).
@@ -49,6 +54,9 @@ sender() {
 	kill -INT $pid
 	wait $pid 2>/dev/null
 	sleep 0.2 # the stamping filter's last lines
+	grep -m1 "TX-dropped:" "$3" | awk -v s="$2" -v n="$4" '{for (i = 1; i < NF; i++) {
+		if ($i == "TX-dropped:") d = $(i + 1); if ($i == "TX-total:") t = $(i + 1) }
+		if (t > 0) print s, n, d / t}' >>"$T/refused"
 	grep "Tx-pps:" "$3" | tail -n +3 |
 		awk -v s="$2" -v r="$ROUND" -v n="$4" '{for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print s, r, n, $1, $(i + 1)}' >>"$T/samples"
 	grep -o "Tx-pps: *[0-9]*" "$3" | awk '{print $2}' | tail -n +3 | sort -n |
@@ -105,4 +113,13 @@ kill $XPID
 wait $XPID 2>/dev/null
 echo "per measured placement (bench/xcore; A vhu-net, B dpdk-vhost):"
 python3 "$SRC/bench/pairs.py" --placed "$T/probes" A B <"$T/samples"
-[ -n "${BENCH_KEEP:-}" ] && cp "$T/probes" "$T/samples" "$BENCH_KEEP"/
+echo "sender's tx attempts refused by a full ring (testpmd TX-dropped / TX-total), median over runs:"
+sort -k1,1n -k2,2 -k3,3g "$T/refused" | awk '
+	function out() { if (n) printf "  size %-6s %-2s %5.1f %% (%d runs)\n", k1, k2, 100 * v[int((n + 1) / 2)], n }
+	$1 != k1 || $2 != k2 { out(); k1 = $1; k2 = $2; n = 0 }
+	{ v[++n] = $3 }
+	END { out() }'
+# (an if: a last command that fails would stop make bench's other benchmarks)
+if [ -n "${BENCH_KEEP:-}" ]; then
+	cp "$T/probes" "$T/samples" "$T/refused" "$BENCH_KEEP"/
+fi
