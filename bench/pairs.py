@@ -26,11 +26,12 @@ placements (the medians of each side can come from different ones), so this prin
 --every (the cache-line round trip between the two CPUs, a few times a second, all through the
 benchmark); SAMPLES holds "SIZE ROUND NAME UNIX_TIME RATE" lines, one per reading of the sender's
 per-second rate. A reading counts as "near" or "far" when every probe of the second before it
-(at least two) is on one side of the split of the probe values (their widest gap, as above, or
-BENCH_XCORE_SPLIT ns), else it is left out (the host moved the CPUs inside that second). For each
+(at least two) is on one side of the split of the probe values (probe_split(): the best
+two-group division of their logarithms, or BENCH_XCORE_SPLIT ns), else it is left out (the host moved the CPUs inside that second). For each
 round and placement, a side's rate is the median of its readings there; the round's ratio for that
 placement compares sides of the same round; the summary is the median of those per-round ratios.
 """
+import math
 import os
 import statistics
 import sys
@@ -47,6 +48,35 @@ def classify(refs):
         if hi / lo > best:
             best, at = hi / lo, (lo * hi) ** 0.5
     return at if best >= gap else None
+
+
+def probe_split(values):
+    """The round trip (ns) that splits near from far probes, or None for one placement: the
+    boundary that best separates the sorted log values into two groups (Otsu's between-group
+    variance), kept when the groups' medians are BENCH_XCORE_GAP (2.0) or more apart. Unlike the
+    widest gap, a few probes caught while the host moved the CPUs (values between the clusters)
+    do not hide the split."""
+    s = sorted(math.log(v) for v in values if v > 0)
+    n = len(s)
+    if n < 2:
+        return None
+    total = sum(s)
+    best, at, left = -1.0, None, 0.0
+    for i in range(1, n):
+        left += s[i - 1]
+        if s[i] == s[i - 1]:
+            continue
+        m1, m2 = left / i, (total - left) / (n - i)
+        var = i * (n - i) * (m1 - m2) ** 2
+        if var > best:
+            best, at = var, i
+    if at is None:
+        return None
+    lo, hi = s[:at], s[at:]
+    gap = float(os.environ.get("BENCH_XCORE_GAP", "2.0"))
+    if math.exp(hi[len(hi) // 2] - lo[len(lo) // 2]) < gap:
+        return None
+    return math.exp((s[at - 1] + s[at]) / 2)
 
 
 def steady(a, b):
@@ -72,7 +102,7 @@ def placed(probe_file, names):
     if os.environ.get("BENCH_XCORE_SPLIT"):
         split = float(os.environ["BENCH_XCORE_SPLIT"])
     else:
-        split = classify([v for _, v in probes])
+        split = probe_split([v for _, v in probes])
     if split is None:
         split = float("inf")  # one placement: every reading is "near"
     cells = {}  # (size, round, placement, name) -> rates

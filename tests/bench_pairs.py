@@ -5,6 +5,7 @@ second saw, a second whose probes disagree is left out, and the per-placement ra
 rounds with both sides in that placement. Then xcore --every prints stamped probes.
 usage: bench_pairs.py SOURCE_ROOT BUILD_ROOT"""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,11 @@ with tempfile.TemporaryDirectory() as d:
             v = 100 if t < 1050 else 450
             f.write("%.3f %d\n" % (t, 90000 if abs(t - 1020) < 0.01 else v))
             t += 0.25
+        # probes caught while the host moved the CPUs, filling the gap between the clusters
+        # with steps of less than 1.4x (a widest-gap split finds none), outside every reading's
+        # second
+        for t, v in ((1001.1, 130), (1001.6, 170), (1002.1, 220), (1002.6, 290), (1003.1, 380)):
+            f.write("%.3f %d\n" % (t, v))
     rows = []
     # rounds 1-2 near: A twice B; rounds 3-4 far: A half of B
     for r, base in ((1, 1010), (2, 1030), (3, 1060), (4, 1080)):
@@ -43,6 +49,8 @@ with tempfile.TemporaryDirectory() as d:
                          text=True).stdout
     print(out, end="")
     check("readings placed: 24 of 25" in out, "the straddling reading is left out")
+    m = re.search(r"split at (\d+) ns", out)
+    check(m and 100 < int(m.group(1)) < 450, "a split between the clusters: %r" % out[:80])
     check("size 64 near  2 rounds  median of pair ratios A/B 2.00" in out, "near ratio 2.00")
     check("size 64 far   2 rounds  median of pair ratios A/B 0.50" in out, "far ratio 0.50")
     check("near pooled: A 20.000 Mpps (6 readings), B 10.000 (6)" in out, "near pooled")
