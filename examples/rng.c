@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <linux/virtio_config.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,14 +47,21 @@ static void queue_stop(void *dev, struct vhu_virtq *vq)
 	((struct rng *)dev)->vq = NULL;
 }
 
-/* Fills every available buffer: the writable part gets random bytes. */
-static void serve(struct rng *r)
+/* Buffers served per turn: a front-end that refills its ring as fast as it is served must not
+ * keep the socket (its next request) waiting forever. */
+#define RNG_TURN 64
+
+/* Fills up to RNG_TURN available buffers: the writable part gets random bytes. Returns true when
+ * it stopped at RNG_TURN, with more perhaps waiting (their kick already drained). */
+static bool serve(struct rng *r)
 {
 	struct vhu_elem e;
+	unsigned served = 0;
 	int ret;
 
 	vhu_virtq_kick_drain(r->vq);
-	while ((ret = vhu_virtq_pop(r->vq, &e)) != 0) {
+	while (served < RNG_TURN && (ret = vhu_virtq_pop(r->vq, &e)) != 0) {
+		served++;
 		uint32_t written = 0;
 		if (ret < 0 && ret != -ENOBUFS)
 			break; /* broken ring: the front-end wrote nonsense */
@@ -67,6 +75,7 @@ static void serve(struct rng *r)
 		r->bytes += written;
 	}
 	vhu_virtq_flush(r->vq);
+	return served == RNG_TURN;
 }
 
 int main(int argc, char **argv)
@@ -102,16 +111,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "rng: front-end connected (libvhu %s)\n", vhu_version());
-	for (;;) {
+	for (bool more = false;;) {
 		struct pollfd p[2] = { { .fd = vhu_backend_fd(r.be), .events = POLLIN },
 				       { .fd = r.vq ? vhu_virtq_kick_fd(r.vq) : -1,
 					 .events = POLLIN } };
-		if (poll(p, 2, r.vq && p[1].fd < 0 ? 1 : -1) < 0 && errno != EINTR)
+		/* Without a kick fd the ring is polled every millisecond; with a turn left
+		 * over, the socket is only looked at before the next one. */
+		if (poll(p, 2, more ? 0 : r.vq && p[1].fd < 0 ? 1 : -1) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents && vhu_backend_dispatch(r.be) < 0)
 			break; /* hung up, or broke the protocol */
-		if (r.vq && (p[1].revents || p[1].fd < 0))
-			serve(&r);
+		more = r.vq && (p[1].revents || p[1].fd < 0 || more) && serve(&r);
 	}
 	fprintf(stderr, "rng: front-end gone after %llu random bytes\n", r.bytes);
 	vhu_backend_free(r.be);
