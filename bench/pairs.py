@@ -17,8 +17,9 @@ run: the reference rate then moves by 2x or more. A ratio of medians taken over 
 placements (the medians of each side can come from different ones), so this prints, per size:
   - each rate's median, for orientation only;
   - the median of the per-round ratios RATE / reference, over all rounds;
-  - the same for each placement: the rounds are split at the widest gap between the sorted
-    reference rates when it is at least BENCH_GAP (default 1.4x), "fast" above it and "slow" below;
+  - the same for each placement: the rounds are split where their reference rates divide best
+    into two groups (two_groups()) whose medians are BENCH_GAP (default 1.4x) or more apart, "fast"
+    above it and "slow" below;
     BENCH_SPLIT (in the rates' unit) sets the split point instead. Without a split the rounds are one
     placement ("one placement").
 
@@ -26,8 +27,8 @@ placements (the medians of each side can come from different ones), so this prin
 --every (the cache-line round trip between the two CPUs, a few times a second, all through the
 benchmark); SAMPLES holds "SIZE ROUND NAME UNIX_TIME RATE" lines, one per reading of the sender's
 per-second rate. A reading counts as "near" or "far" when every probe of the second before it
-(at least two) is on one side of the split of the probe values (probe_split(): the best
-two-group division of their logarithms, or BENCH_XCORE_SPLIT ns), else it is left out (the host moved the CPUs inside that second). For each
+(at least two) is on one side of the split of the probe values (two_groups() with medians
+BENCH_XCORE_GAP, 2.0x, apart; or BENCH_XCORE_SPLIT ns), else it is left out (the host moved the CPUs inside that second). For each
 round and placement, a side's rate is the median of its readings there; the round's ratio for that
 placement compares sides of the same round; the summary is the median of those per-round ratios.
 """
@@ -41,25 +42,16 @@ def classify(refs):
     """Returns the rate that splits fast from slow rounds, or None for one placement."""
     if os.environ.get("BENCH_SPLIT"):
         return float(os.environ["BENCH_SPLIT"])
-    gap = float(os.environ.get("BENCH_GAP", "1.4"))
-    s = sorted(r for r in refs if r > 0)
-    best, at = 1.0, None
-    for lo, hi in zip(s, s[1:]):
-        if hi / lo > best:
-            best, at = hi / lo, (lo * hi) ** 0.5
-    return at if best >= gap else None
+    return two_groups(refs, float(os.environ.get("BENCH_GAP", "1.4")))
 
 
-def probe_split(values):
-    """The round trip (ns) that splits near from far probes, or None for one placement: the
-    boundary that best separates the sorted log values into two groups (Otsu's between-group
-    variance), kept when the groups' medians are BENCH_XCORE_GAP (2.0) or more apart. Unlike the
-    widest gap, a few probes caught while the host moved the CPUs (values between the clusters)
-    do not hide the split."""
+def two_groups(values, gap):
+    """The value that splits values into two placements, or None for one: the boundary that best
+    separates their sorted logarithms into two groups (Otsu's between-group variance), kept when
+    the groups' medians are gap or more apart. Unlike the widest gap between neighbours, a few
+    values caught while the host moved the CPUs (between the clusters) do not hide the split."""
     s = sorted(math.log(v) for v in values if v > 0)
     n = len(s)
-    if n < 2:
-        return None
     total = sum(s)
     best, at, left = -1.0, None, 0.0
     for i in range(1, n):
@@ -73,7 +65,6 @@ def probe_split(values):
     if at is None:
         return None
     lo, hi = s[:at], s[at:]
-    gap = float(os.environ.get("BENCH_XCORE_GAP", "2.0"))
     if math.exp(hi[len(hi) // 2] - lo[len(lo) // 2]) < gap:
         return None
     return math.exp((s[at - 1] + s[at]) / 2)
@@ -102,7 +93,7 @@ def placed(probe_file, names):
     if os.environ.get("BENCH_XCORE_SPLIT"):
         split = float(os.environ["BENCH_XCORE_SPLIT"])
     else:
-        split = probe_split([v for _, v in probes])
+        split = two_groups([v for _, v in probes], float(os.environ.get("BENCH_XCORE_GAP", "2.0")))
     if split is None:
         split = float("inf")  # one placement: every reading is "near"
     cells = {}  # (size, round, placement, name) -> rates
