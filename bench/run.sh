@@ -57,10 +57,13 @@ sender() {
 	grep -m1 "TX-dropped:" "$3" | awk -v s="$2" -v n="$4" '{for (i = 1; i < NF; i++) {
 		if ($i == "TX-dropped:") d = $(i + 1); if ($i == "TX-total:") t = $(i + 1) }
 		if (t > 0) print s, n, d / t}' >>"$T/refused"
-	grep "Tx-pps:" "$3" | tail -n +3 |
-		awk -v s="$2" -v r="$ROUND" -v n="$4" '{for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print s, r, n, $1, $(i + 1)}' >>"$T/samples"
-	grep -o "Tx-pps: *[0-9]*" "$3" | awk '{print $2}' | tail -n +3 | sort -n |
-		awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print 0}'
+	# Each reading once: stamped into samples, and the run's median from the same lines.
+	local rd
+	rd=$(grep "Tx-pps:" "$3" | tail -n +3 |
+		awk -v s="$2" -v r="$ROUND" -v n="$4" '{for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print s, r, n, $1, $(i + 1)}')
+	[ -n "$rd" ] && echo "$rd" >>"$T/samples"
+	awk '{print $5}' <<<"$rd" | sort -n |
+		awk '$1 != "" {a[++n]=$1} END {if (n) print a[int((n+1)/2)]; else print 0}'
 }
 
 run_vhu() { # size
