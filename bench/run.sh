@@ -124,5 +124,5 @@ sort -k1,1n -k2,2 -k3,3g "$T/refused" | awk '
 	END { out() }'
 # (an if: a last command that fails would stop make bench's other benchmarks)
 if [ -n "${BENCH_KEEP:-}" ]; then
-	cp "$T/probes" "$T/samples" "$T/refused" "$BENCH_KEEP"/
+	mkdir -p "$BENCH_KEEP" && cp "$T/probes" "$T/samples" "$T/refused" "$BENCH_KEEP"/
 fi
