@@ -223,7 +223,9 @@ int main(int argc, char **argv)
 	ret = check_args();
 	if (ret)
 		return ret;
-	n = calloc(1, sizeof(*n));
+	n = aligned_alloc(_Alignof(struct net), sizeof(*n)); /* frame[] is cache-line aligned */
+	if (n)
+		memset(n, 0, sizeof(*n));
 	if (!n) {
 		perror("vhu-net");
 		return 1;
