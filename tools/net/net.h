@@ -44,8 +44,9 @@ struct port;
  * whatever the front-end keeps next to it. In DPDK that is the next mbuf's header, which its
  * sender writes for every packet: with memcpy, testpmd's txonly spent 20-25 % of its time
  * on mbuf headers that had moved to vhu-net's core (2-4 % against its own net_vhost), and
- * vhu-net reached 0.73 of net_vhost's rate with 1518-byte frames when the two cores share no
- * cache; with `rep movsb`, 3 % and 0.96 (docs/TESTING.md). Short copies keep memcpy. */
+ * vhu-net reached 0.72 of net_vhost's rate with 1518-byte frames when the two cores share no
+ * cache; with `rep movsb`, 3-5 % and 0.99-1.04 (with tx_pop's prefetches; docs/TESTING.md).
+ * Short copies keep memcpy. */
 static inline void net_copy_out(void *dst, const void *src, size_t n)
 {
 #if defined(__x86_64__) || defined(__i386__)
