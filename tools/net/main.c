@@ -224,12 +224,11 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	n = aligned_alloc(_Alignof(struct net), sizeof(*n)); /* frame[] is cache-line aligned */
-	if (n)
-		memset(n, 0, sizeof(*n));
 	if (!n) {
 		perror("vhu-net");
 		return 1;
 	}
+	memset(n, 0, sizeof(*n));
 	n->mode = a.sink ? MODE_SINK : a.loopback ? MODE_LOOPBACK : MODE_SWITCH;
 	n->poll = a.poll;
 	n->mtu = a.mtu;

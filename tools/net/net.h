@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <linux/virtio_net.h>
 #include <vhu/vhu.h>
 
@@ -38,19 +41,33 @@
 
 struct port;
 
-/* Copies n bytes out of a front-end's buffer. A copy of more than a few cache lines uses
- * `rep movsb` on x86: memcpy's loop of vector loads (or software prefetches of each line)
+#if defined(__x86_64__) || defined(__i386__)
+/* ERMS (CPUID.7.0:EBX bit 9): `rep movsb` runs at the speed of a vector loop. Without it
+ * (CPUs before Ivy Bridge and Zen) it does not, and net_copy_out keeps memcpy. */
+static inline bool net_cpu_erms(void)
+{
+	static int erms = -1;
+	if (erms < 0) {
+		unsigned eax, ebx = 0, ecx, edx;
+		erms = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & (1u << 9));
+	}
+	return erms;
+}
+#endif
+
+/* Copies n bytes out of a front-end's buffer. A copy of 256 bytes or more uses `rep movsb` on
+ * x86 CPUs with ERMS: memcpy's loop of vector loads (or software prefetches of each line)
  * trains the CPU's stream prefetcher, which then runs on past the end of the buffer into
  * whatever the front-end keeps next to it. In DPDK that is the next mbuf's header, which its
- * sender writes for every packet: with memcpy, testpmd's txonly spent 20-25 % of its time
+ * sender writes for every packet: with memcpy, testpmd's txonly spent 19-25 % of its time
  * on mbuf headers that had moved to vhu-net's core (2-4 % against its own net_vhost), and
  * vhu-net reached 0.72 of net_vhost's rate with 1518-byte frames when the two cores share no
  * cache; with `rep movsb`, 3-5 % and 0.99-1.04 (with tx_pop's prefetches; docs/TESTING.md).
- * Short copies keep memcpy. */
+ * Shorter copies keep memcpy. */
 static inline void net_copy_out(void *dst, const void *src, size_t n)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	if (n >= 256) {
+	if (n >= 256 && net_cpu_erms()) {
 		__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
 		return;
 	}
@@ -156,9 +173,8 @@ struct net {
 	struct nqueue *dirty[NET_MAX_PORTS * NET_MAX_VQS];
 	unsigned ndirty;
 	unsigned mtu; /* --mtu: the config space's mtu, and the taps' */
-	/* 64-byte aligned: net_copy_out's `rep movsb` into an unaligned destination runs at
-	 * about 3/4 of the speed (testpmd -> vhu-net --sink, 1518 B, near: 1.05 of net_vhost
-	 * against 1.35 aligned). */
+	/* 64-byte aligned for net_copy_out's `rep movsb`: into this buffer 16 bytes past a line,
+	 * vhu-net --sink under testpmd (1518 B, near) ran at 1.05 of net_vhost, aligned 1.35. */
 	uint8_t frame[NET_MAX_FRAME] __attribute__((aligned(64)));
 	uint8_t seg[NET_MAX_FRAME]; /* a segment, or a frame whose checksum is completed */
 	struct fdb fdb;
