@@ -17,7 +17,10 @@
 #  6. --uso: UDP/IPv4 GSO frames (HOST_USO) whole to a receiver with GUEST_USO4, and segmented
 #     by vhu-net for one without (--tso-segments): UDP lengths, checksums and bytes checked;
 #     the same over IPv6 (GUEST_USO6; segments without MRG_RXBUF). vhu-net's "gso whole" and
-#     "gso segmented" counters of port 1 must match the frames sent.
+#     "gso segmented" counters of port 1 must match the frames sent;
+#  7. --tso --ipv6: TCP/IPv6 GSO frames (HOST_TSO6) whole to a receiver with GUEST_TSO6, and
+#     segmented for one without: payload lengths, checksums, sequence numbers and bytes
+#     checked, and counted in the same two counters.
 . "$(dirname "$0")/lib.sh"
 need python3
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
@@ -72,6 +75,8 @@ run uso-whole whole "${SW[@]}" --uso
 run uso-segments segments "${SW[@]}" --uso --tso-segments --packed
 run uso6-whole whole "${SW[@]}" --uso --ipv6 --packed
 run uso6-segments segments "${SW[@]}" --uso --ipv6 --tso-segments --no-mrg-rxbuf
+run tso6-whole whole "${SW[@]}" --tso --ipv6
+run tso6-segments segments "${SW[@]}" --tso --ipv6 --tso-segments --packed
 kill -TERM "$PID_net" "$PID_sw"
 wait "$PID_net" "$PID_sw" 2>/dev/null
 cat "$T/net.log"
@@ -98,8 +103,8 @@ gw, gs, cc, bad, over, rxp, drops = ports[1]
 sent_over = js("oversize")["tx_packets"]
 assert over == sent_over and drops == sent_over, (ports, sent_over)
 frames = lambda *runs: sum(js(r)["tx_packets"] // 8 for r in runs)
-assert gw == frames("uso-whole", "uso6-whole"), (ports, "gso whole")
-assert gs == frames("uso-segments", "uso6-segments"), (ports, "gso segmented")
+assert gw == frames("uso-whole", "uso6-whole", "tso6-whole"), (ports, "gso whole")
+assert gs == frames("uso-segments", "uso6-segments", "tso6-segments"), (ports, "gso segmented")
 assert bad == 0 and cc == 0 and ports[0][3] == 0 and ports[0][6] == 0, ports
 print("switch port 1:", ports[1])
 PY
