@@ -110,4 +110,4 @@ print("switch port 1:", ports[1])
 PY
 grep -q "error" "$T/sw.log" && fail "vhu-net (switch) logged an error"
 echo "PASS: vhu-fe --tso -> vhu-net: whole frames and software segments checked;" \
-	"jumbo frames (MTU 9000, merged and big buffers), oversize drops and USO through the switch"
+	"jumbo frames (MTU 9000, merged and big buffers), oversize drops, USO and TCP/IPv6 GSO through the switch"
