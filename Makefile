@@ -25,6 +25,7 @@ check: setup
 
 bench: setup all
 	./bench/run.sh
+	BENCH_LOOP=1 ./bench/run.sh
 	./bench/fe.sh
 	./bench/blk.sh
 	./bench/log.sh

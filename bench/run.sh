@@ -2,6 +2,12 @@
 # make bench: the back-end's packet rate, side by side in one run.
 #   A: dpdk-testpmd net_virtio_user txonly -> vhu-net --sink --poll
 #   B: dpdk-testpmd net_virtio_user txonly -> dpdk-testpmd net_vhost rxonly
+# BENCH_LOOP=1: both directions, the back-end's receive path (copies into the front-end's
+# receive buffers) as well as its transmit path:
+#   A: dpdk-testpmd net_virtio_user flowgen (sends, and takes back and frees what comes in)
+#      <-> vhu-net --loopback --poll
+#   B: the same <-> dpdk-testpmd net_vhost, io forwarding with --port-topology=loop
+#   and the rate is the frames that came back (the sender's Rx-pps).
 # One busy core each side (sender's forwarding lcore on CPU 1, back-end on CPU 0). Runs are
 # interleaved A B A B ... for each frame size; the rate is the sender's steady Tx-pps (median
 # of its per-second readings, the first ones dropped), identical tooling for both back-ends.
@@ -17,7 +23,7 @@
 # prints the per-round ratios over the readings taken wholly "near" or wholly "far" (the host
 # moves the CPUs several times a minute, inside runs too).
 # Environment: BENCH_SECS (per run, default 8), BENCH_ROUNDS (default 6), BENCH_SIZES,
-# BENCH_PACKED=1 for packed rings, BENCH_VHU_ARGS more vhu-net options,
+# BENCH_PACKED=1 for packed rings, BENCH_LOOP=1 both directions, BENCH_VHU_ARGS more vhu-net options,
 # BENCH_KEEP=DIR keeps the probes and stamped readings there.
 # Who holds the rate: testpmd counts a frame its tx burst could not place (the ring full of
 # buffers the back-end has not handed back) as TX-dropped; the last lines give, per side, the
@@ -30,6 +36,12 @@ SECS=${BENCH_SECS:-8}
 ROUNDS=${BENCH_ROUNDS:-6}
 SIZES=${BENCH_SIZES:-"64 1518"}
 PACKED=${BENCH_PACKED:-0}
+LOOP=${BENCH_LOOP:-0}
+if [ "$LOOP" = 1 ]; then
+	S_FWD=flowgen RATE=Rx-pps: VHU_MODE=--loopback B_FWD="io --port-topology=loop"
+else
+	S_FWD=txonly RATE=Tx-pps: VHU_MODE=--sink B_FWD=rxonly
+fi
 T=$(mktemp -d /tmp/vhu-bench.XXXXXX)
 trap 'pkill -9 -P $$ 2>/dev/null; rm -rf "$T" /var/run/dpdk/vhub-*' EXIT
 command -v dpdk-testpmd >/dev/null || { echo "bench: dpdk-testpmd missing (make setup)"; exit 1; }
@@ -41,13 +53,14 @@ XPID=$!
 : >"$T/samples"
 : >"$T/refused"
 
-# sender SOCKET SIZE LOG NAME: txonly for SECS seconds; prints the median Tx-pps. Its readings,
+# sender SOCKET SIZE LOG NAME: txonly (flowgen) for SECS seconds; prints the median Tx-pps
+# (Rx-pps). Its readings,
 # stamped, go to $T/samples as "SIZE ROUND NAME TIME RATE" (ROUND from the caller).
 sender() {
 	timeout $((SECS + 20)) stdbuf -oL dpdk-testpmd -l 0-1 --no-pci --no-huge -m 256 \
 		--file-prefix=vhub-fe-$$ \
 		--vdev "net_virtio_user0,path=$1,queues=1,queue_size=256,mrg_rxbuf=1,in_order=1,packed_vq=$PACKED" \
-		-- -a --nb-cores=1 --forward-mode=txonly --txpkts="$2" --stats-period=1 \
+		-- -a --nb-cores=1 --forward-mode=$S_FWD --txpkts="$2" --stats-period=1 \
 		--total-num-mbufs=16384 > >(python3 -u "$SRC/bench/stamp.py" >"$3") 2>&1 &
 	local pid=$!
 	sleep $((SECS + 2))
@@ -59,8 +72,8 @@ sender() {
 		if (t > 0) print s, n, d / t}' >>"$T/refused"
 	# Each reading once: stamped into samples, and the run's median from the same lines.
 	local rd
-	rd=$(grep "Tx-pps:" "$3" | tail -n +3 |
-		awk -v s="$2" -v r="$ROUND" -v n="$4" '{for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print s, r, n, $1, $(i + 1)}')
+	rd=$(grep "$RATE" "$3" | tail -n +3 |
+		awk -v s="$2" -v r="$ROUND" -v n="$4" -v k="$RATE" '{for (i = 1; i < NF; i++) if ($i == k) print s, r, n, $1, $(i + 1)}')
 	[ -n "$rd" ] && echo "$rd" >>"$T/samples"
 	awk '{print $5}' <<<"$rd" | sort -n |
 		awk '$1 != "" {a[++n]=$1} END {if (n) print a[int((n+1)/2)]; else print 0}'
@@ -69,7 +82,7 @@ sender() {
 run_vhu() { # size
 	local s=$T/vhu.sock
 	rm -f "$s"
-	taskset -c 0 "$BUILD/tools/vhu-net" --socket-path "$s" --sink --poll ${BENCH_VHU_ARGS:-} >"$T/vhu.log" 2>&1 &
+	taskset -c 0 "$BUILD/tools/vhu-net" --socket-path "$s" $VHU_MODE --poll ${BENCH_VHU_ARGS:-} >"$T/vhu.log" 2>&1 &
 	local pid=$!
 	for _ in $(seq 50); do [ -S "$s" ] && break; sleep 0.1; done
 	sender "$s" "$1" "$T/fe-a.log" A
@@ -82,7 +95,7 @@ run_dpdk() { # size
 	rm -f "$s"
 	timeout $((SECS + 30)) dpdk-testpmd -l 0-1 --main-lcore 1 --no-pci --no-huge -m 256 \
 		--file-prefix=vhub-be-$$ --vdev "net_vhost0,iface=$s,queues=1" \
-		-- -a --nb-cores=1 --forward-mode=rxonly --stats-period=5 \
+		-- -a --nb-cores=1 --forward-mode=$B_FWD --stats-period=5 \
 		--total-num-mbufs=16384 >"$T/be.log" 2>&1 &
 	local pid=$!
 	for _ in $(seq 100); do [ -S "$s" ] && break; sleep 0.1; done
@@ -91,7 +104,11 @@ run_dpdk() { # size
 	wait $pid 2>/dev/null
 }
 
-echo "vhu bench: testpmd virtio-user txonly into vhu-net vs into testpmd net_vhost"
+if [ "$LOOP" = 1 ]; then
+	echo "vhu bench: testpmd virtio-user flowgen through vhu-net --loopback vs through testpmd net_vhost (io, loop); frames back"
+else
+	echo "vhu bench: testpmd virtio-user txonly into vhu-net vs into testpmd net_vhost"
+fi
 echo "  ${ROUNDS} interleaved rounds of ${SECS}s per size (odd rounds A B A, even B A B), packed_vq=$PACKED; Mpps"
 printf "%-8s %-7s %12s %12s %8s\n" size round "A vhu-net" "B dpdk-vhost" "A/B"
 : >"$T/rows"
