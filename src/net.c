@@ -9,6 +9,7 @@
 #include <linux/virtio_net.h>
 #include <string.h>
 
+#include "ring.h"
 #include "util.h"
 #include "vhu/net.h"
 
@@ -19,6 +20,11 @@ VHU_EXPORT size_t vhu_net_hdr_len(uint64_t features)
 		return sizeof(struct virtio_net_hdr_mrg_rxbuf);
 	return sizeof(struct virtio_net_hdr);
 }
+
+/* How far ahead of the next pop vhu_net_rx prefetches a buffer: 4 buffers, about a sender's
+ * burst of 32 frames copied with a quarter of it in flight, and measured ahead of 0 (no
+ * prefetch) in the loopback benchmark (docs/TESTING.md). */
+#define RX_AHEAD 4
 
 /* A cursor over source bytes: the header first, then the frame's iovecs. */
 struct src {
@@ -117,6 +123,10 @@ VHU_EXPORT int vhu_net_rx(struct vhu_virtq *vq, uint64_t features, const void *h
 		vhu_virtq_rewind(vq, cursor);
 		return -ENOBUFS;
 	}
+	/* The buffer RX_AHEAD pops on: its header's line and its frame's first line prefetched for
+	 * writing (ring_prefetch_ahead), so that frames received one after another have the
+	 * misses on the lines the driver owns under way together (docs/ARCHITECTURE.md). */
+	ring_prefetch_ahead(vq, RX_AHEAD, hlen);
 	if (hdr)
 		memcpy(h, hdr, hlen);
 	/* num_buffers (le16 with VERSION_1; the legacy header has no such field unless MRG_RXBUF
