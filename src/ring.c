@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "ring.h"
 #include "stall.h"
@@ -250,4 +253,74 @@ void ring_log_gpa(struct vhu_virtq *vq, const uint64_t *base, uint64_t off, uint
 	vq->log_pending = true;
 	if (unlikely(!dirty_mark(vq->dlog, b + off, len)))
 		log_outside(vq, "the ring");
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* PREFETCHW (CPUID 0x80000001 ECX bit 8): asks for the line to write it, so that the driver's
+ * copy is given up before the store instead of at it. Checked once; a read prefetch without. */
+static bool cpu_prefetchw(void)
+{
+	static int has = -1;
+	int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
+
+	if (h < 0) {
+		unsigned eax, ebx, ecx, edx;
+		h = __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 8));
+		__atomic_store_n(&has, h, __ATOMIC_RELAXED);
+	}
+	return h;
+}
+#endif
+
+static inline void prefetch_for_write(const char *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (cpu_prefetchw()) {
+		__asm__ volatile("prefetchw %0" : : "m"(*p));
+		return;
+	}
+#endif
+	__builtin_prefetch(p, 1);
+}
+
+void ring_prefetch_ahead(struct vhu_virtq *vq, unsigned d, uint32_t off)
+{
+	uint64_t addr;
+	uint16_t flags;
+	const char *p;
+
+	if (vq->broken || vq->iotlb || vq->xlate || vq->infs || d >= vq->num)
+		return;
+	/* Every field of the ring is loaded atomically: the driver may be writing it. */
+	if (vq->packed) {
+		uint16_t idx = vq->last_avail_idx;
+		bool wrap = vq->avail_wrap;
+		vring_packed_advance(&idx, &wrap, d, vq->num);
+		const struct vring_packed_desc *pd = &vq->pk.desc[idx];
+		flags = le16toh(load_acquire16(&pd->flags));
+		if (!vring_packed_is_avail(flags, wrap))
+			return;
+		addr = le64toh(__atomic_load_n(&pd->addr, __ATOMIC_RELAXED));
+	} else {
+		/* Only below the avail index already read: the entries up to it are written. */
+		if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) <= d)
+			return;
+		uint16_t head = le16toh(load_relaxed16(
+			&vq->split.avail
+				 ->ring[(uint16_t)(vq->last_avail_idx + d) & (vq->num - 1)]));
+		if (head >= vq->num)
+			return;
+		const struct vring_desc *sd = &vq->split.desc[head];
+		flags = le16toh(load_relaxed16(&sd->flags));
+		addr = le64toh(__atomic_load_n(&sd->addr, __ATOMIC_RELAXED));
+	}
+	/* A single writable descriptor: not a chain, and never an indirect table (which the
+	 * device only reads; a prefetch for writing would take its line from the driver). */
+	if ((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || !(flags & VRING_DESC_F_WRITE))
+		return;
+	p = mem_cache_hit(vq->mem, &vq->mc, addr, (uint64_t)off + 1);
+	if (!p)
+		return;
+	prefetch_for_write(p);
+	prefetch_for_write(p + off);
 }

@@ -175,12 +175,13 @@ void *ring_piece(struct vhu_virtq *vq, uint64_t addr, uint64_t *len, unsigned pe
 void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm);
 
 /* A hint for a receive path: the lines at offsets 0 and off of the buffer d places past the
- * next pop are prefetched for writing, so that copying into one buffer after another finds
- * the next ones' lines on the way from the driver's CPU instead of waiting for each in turn.
- * Its descriptor is read only for this; the pop reads it again and nothing read here is
- * used for anything else (a prefetch of any address is harmless, never a fault). Only the
- * common case: no IOTLB or owner's translation, no inflight region, a single descriptor in
- * the region the ring's cache holds. */
+ * next pop (packed: d descriptor slots, one buffer each when each is a single descriptor) are
+ * prefetched for writing, so that copying into one buffer after another finds the next ones'
+ * lines on the way from the driver's CPU instead of waiting for each in turn. Its descriptor
+ * is read only for this; the pop reads it again and nothing read here is used for anything
+ * else (a prefetch of any address is harmless, never a fault). Only the common case: no IOTLB
+ * or owner's translation, no inflight region, a single writable descriptor in the region the
+ * ring's cache holds. */
 void ring_prefetch_ahead(struct vhu_virtq *vq, unsigned d, uint32_t off);
 
 /* Adds [addr, addr + len) of a descriptor to e (readable or writable side). */

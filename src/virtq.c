@@ -303,68 +303,6 @@ VHU_EXPORT void vhu_virtq_push_burst(struct vhu_virtq *vq, const struct vhu_elem
 	poisoned(vq);
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-/* PREFETCHW (CPUID 0x80000001 ECX bit 8): asks for the line to write it, so that the driver's
- * copy is given up before the store instead of at it. Checked once; a read prefetch without. */
-static bool cpu_prefetchw(void)
-{
-	static int has = -1;
-	int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
-
-	if (h < 0) {
-		unsigned eax, ebx, ecx, edx;
-		h = __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 8));
-		__atomic_store_n(&has, h, __ATOMIC_RELAXED);
-	}
-	return h;
-}
-#endif
-
-static inline void prefetch_for_write(const char *p)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	if (cpu_prefetchw()) {
-		__asm__ volatile("prefetchw %0" : : "m"(*p));
-		return;
-	}
-#endif
-	__builtin_prefetch(p, 1);
-}
-
-void ring_prefetch_ahead(struct vhu_virtq *vq, unsigned d, uint32_t off)
-{
-	uint64_t addr;
-	const char *p;
-
-	if (vq->broken || vq->iotlb || vq->xlate || vq->infs || d >= vq->num)
-		return;
-	if (vq->packed) {
-		uint16_t idx = vq->last_avail_idx, flags;
-		bool wrap = vq->avail_wrap;
-		vring_packed_advance(&idx, &wrap, d, vq->num);
-		flags = le16toh(load_relaxed16(&vq->pk.desc[idx].flags));
-		if (!vring_packed_is_avail(flags, wrap) ||
-		    (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
-			return;
-		addr = le64toh(vq->pk.desc[idx].addr);
-	} else {
-		/* Only below the avail index already read: the entries up to it are written. */
-		if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) <= d)
-			return;
-		uint16_t head = le16toh(load_relaxed16(
-			&vq->split.avail->ring[(uint16_t)(vq->last_avail_idx + d) % vq->num]));
-		if (head >= vq->num)
-			return;
-		addr = le64toh(vq->split.desc[head].addr);
-	}
-	p = mem_cache_hit(vq->mem, &vq->mc, addr, (uint64_t)off + 1);
-	if (!p)
-		return;
-	prefetch_for_write(p);
-	prefetch_for_write(p + off);
-}
-
 VHU_EXPORT void vhu_virtq_log_write(struct vhu_virtq *vq, const void *addr, size_t len)
 {
 	if (unlikely(ring_logging(vq) & RING_LOG_DATA) && !vq->broken)

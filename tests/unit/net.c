@@ -171,38 +171,42 @@ static int single(bool packed)
 	return 0;
 }
 
-/* The buffer RX_AHEAD (4) places past the one a frame goes into is prefetched
- * (ring_prefetch_ahead, src/virtq.c). Buffers there with an address outside guest memory,
- * one that wraps, 0 and a chain change nothing: the frame lands whole in its buffer and the
- * ring is not broken until a pop reaches them; only a prefetch (which never faults) sees
- * such an address before that. */
+/* The buffer RX_AHEAD (4) places past the next pop is prefetched (ring_prefetch_ahead,
+ * src/ring.c). One there with an address outside guest memory, one that wraps, 0, or a chain
+ * starting at one of those, changes nothing: the frame lands whole in its buffer, and the ring
+ * is broken only when a pop reaches the bad buffer; only a prefetch (which never faults) sees
+ * such an address before that. Each kind sits exactly where the first frame's prefetch looks. */
 static int ahead(bool packed)
 {
-	uint32_t id, len;
-
-	if (start(packed, true))
-		return -1;
-	struct vhu_virtq *vq = vhu_backend_virtq(be, RXQ);
-	drv_add_buf(&d, RXQ, 0, 2048, true);
-	const uint64_t bad[] = { drv_gpa(0) + (1ULL << 40), ~0ULL - 8, 0,
-				 drv_gpa(0) + (1ULL << 40), ~0ULL - 8, 0 };
+	const uint64_t bad[] = { drv_gpa(0) + (1ULL << 40), ~0ULL - 8, 0 };
 	const uint32_t blen[2] = { 2048, 2048 };
 	const uint16_t fl[2] = { VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, VRING_DESC_F_WRITE };
-	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ASSERT_TRUE(drv_add_raw(&d, RXQ, &bad[i], blen, fl + 1, 1) >= 0);
-	const uint64_t chain[2] = { ~0ULL - 8, drv_gpa(0) + (1ULL << 40) };
-	ASSERT_TRUE(drv_add_raw(&d, RXQ, chain, blen, fl, 2) >= 0);
-	ASSERT_OK(rx(NULL, 8)); /* into buffer 0, prefetching the 5th after it */
-	vhu_virtq_flush(vq);
-	ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 100), 1);
-	ASSERT_EQ(len, 312);
-	ASSERT_EQ(num_buffers(0), 1);
-	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 0) + 12, frame, 300));
-	ASSERT_TRUE(!vhu_virtq_broken(vq));
-	/* The pop itself refuses the unmapped buffer: the ring is broken then, not before. */
-	ASSERT_EQ(rx(NULL, 8), -EIO);
-	ASSERT_TRUE(vhu_virtq_broken(vq));
-	stop();
+	uint32_t id, len;
+
+	for (unsigned k = 0; k < 2 * sizeof(bad) / sizeof(bad[0]); k++) {
+		bool chain = k >= sizeof(bad) / sizeof(bad[0]);
+		const uint64_t addr[2] = { bad[k % 3], drv_gpa(0) + (1ULL << 40) };
+		if (start(packed, true))
+			return -1;
+		struct vhu_virtq *vq = vhu_backend_virtq(be, RXQ);
+		for (unsigned i = 0; i < 5; i++) /* slots 0-4: the next pop's and four more */
+			drv_add_buf(&d, RXQ, i, 2048, true);
+		ASSERT_TRUE(drv_add_raw(&d, RXQ, addr, blen, chain ? fl : fl + 1, chain ? 2 : 1) >=
+			    0);
+		ASSERT_OK(rx(NULL, 8)); /* into buffer 0, prefetching the 5th after it */
+		vhu_virtq_flush(vq);
+		ASSERT_EQ(drv_get_used(&d, RXQ, &id, &len, 100), 1);
+		ASSERT_EQ(len, 312);
+		ASSERT_EQ(num_buffers(0), 1);
+		ASSERT_OK(memcmp(drv_buf(&d, RXQ, 0) + 12, frame, 300));
+		ASSERT_TRUE(!vhu_virtq_broken(vq));
+		/* The pop itself refuses the bad buffer: the ring is broken then, not before. */
+		for (unsigned i = 1; i < 5; i++)
+			ASSERT_OK(rx(NULL, 8));
+		ASSERT_EQ(rx(NULL, 8), -EIO);
+		ASSERT_TRUE(vhu_virtq_broken(vq));
+		stop();
+	}
 	return 0;
 }
 
