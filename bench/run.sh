@@ -9,8 +9,9 @@
 #   B: the same <-> dpdk-testpmd net_vhost, io forwarding with --port-topology=loop
 #   and the rate is the frames that came back (the sender's Rx-pps).
 # One busy core each side (sender's forwarding lcore on CPU 1, back-end on CPU 0). Runs are
-# interleaved A B A B ... for each frame size; the rate is the sender's steady Tx-pps (median
-# of its per-second readings, the first ones dropped), identical tooling for both back-ends.
+# interleaved A B A B ... for each frame size; the rate is the sender's steady Tx-pps (Rx-pps
+# with BENCH_LOOP=1: the median of its per-second readings, the first ones dropped), identical
+# tooling for both back-ends.
 # The host flips between a fast and a slow cross-CPU regime from run to run (see PROTOCOL-NOTES),
 # so each size prints the per-round ratios, then (bench/pairs.py) the median of the per-round ratios
 # over all rounds and per placement (fast / slow, told apart by net_vhost's rate, the DPDK to DPDK
@@ -54,8 +55,8 @@ XPID=$!
 : >"$T/refused"
 
 # sender SOCKET SIZE LOG NAME: txonly (flowgen) for SECS seconds; prints the median Tx-pps
-# (Rx-pps). Its readings,
-# stamped, go to $T/samples as "SIZE ROUND NAME TIME RATE" (ROUND from the caller).
+# (Rx-pps). Its readings, stamped, go to $T/samples as "SIZE ROUND NAME TIME RATE" (ROUND from
+# the caller).
 sender() {
 	timeout $((SECS + 20)) stdbuf -oL dpdk-testpmd -l 0-1 --no-pci --no-huge -m 256 \
 		--file-prefix=vhub-fe-$$ \
@@ -141,5 +142,8 @@ sort -k1,1n -k2,2 -k3,3g "$T/refused" | awk '
 	END { out() }'
 # (an if: a last command that fails would stop make bench's other benchmarks)
 if [ -n "${BENCH_KEEP:-}" ]; then
-	mkdir -p "$BENCH_KEEP" && cp "$T/probes" "$T/samples" "$T/refused" "$BENCH_KEEP"/
+	# make bench's second run (BENCH_LOOP=1) keeps its files next to the first's.
+	k=$BENCH_KEEP
+	[ "$LOOP" = 1 ] && k=$BENCH_KEEP/loop
+	mkdir -p "$k" && cp "$T/probes" "$T/samples" "$T/refused" "$k"/
 fi
