@@ -6,6 +6,10 @@
 #   peer=vhu-blk  the same against vhu-blk, which offers INFLIGHT_SHMFD: the front-end keeps
 #                 the inflight buffer and hands it to each new vhu-blk, which resubmits what
 #                 the killed one had in flight (split rings; packed=1 runs packed rings).
+#                 Each kill is sure to find requests in flight: vhu-blk is stopped
+#                 (SIGSTOP) and killed only when its inflight region holds some
+#                 (inflight-busy.py), else let go on for 20 ms and tried again; every
+#                 restarted vhu-blk must then resubmit.
 #   peer=vhu-net  server mode: vhu-fe listens, vhu-net --client --loopback connects; vhu-net is
 #                 killed twice under net-bench --mode loop and started again; it reconnects,
 #                 the traffic resumes, nothing beyond the frames it held is lost, none is bad.
@@ -25,12 +29,14 @@ if [ "$PEER" = qsd ] || [ "$PEER" = vhu-blk ]; then
 	[ "$PEER" = qsd ] && need qemu-storage-daemon
 	IMG=$T/disk.img
 	truncate -s 64M "$IMG"
+	N=0
 	qsd() {
+		N=$((N + 1))
 		if [ "$PEER" = vhu-blk ]; then
 			# Writethrough (every write stable before it completes) keeps requests in
-			# flight long enough that each kill finds some, even when the sender is slow.
+			# flight longer, so that kill_busy seldom has to try twice.
 			"${VHU_BLK:-$BUILD/tools/vhu-blk}" --socket-path "$S" --image "$IMG" --queues 2 \
-				--writethrough >>"$T/qsd.log" 2>&1 &
+				--writethrough >"$T/qsd.$N.log" 2>&1 &
 			QPID=$!
 			PIDS+=($QPID)
 			return
@@ -43,6 +49,22 @@ if [ "$PEER" = qsd ] || [ "$PEER" = vhu-blk ]; then
 		QPID=$!
 		PIDS+=($QPID)
 	}
+	layout=split
+	[ "$PACKED" = 1 ] && layout=packed
+	# SIGKILL the back-end; vhu-blk only at a moment it holds requests in flight.
+	kill_busy() {
+		if [ "$PEER" = vhu-blk ]; then
+			for try in $(seq 100); do
+				kill -STOP "$QPID"
+				python3 "$(dirname "$0")/inflight-busy.py" "$QPID" "$layout" \
+					>"$T/busy.out" 2>&1 && break
+				kill -CONT "$QPID"
+				sleep 0.02
+			done
+			echo "kill $i (try $try): $(tr '\n' ' ' <"$T/busy.out")"
+		fi
+		kill -9 "$QPID"
+	}
 	qsd
 	wait_file "$S" 10 || fail "qemu-storage-daemon did not listen"
 	bargs=()
@@ -52,7 +74,7 @@ if [ "$PEER" = qsd ] || [ "$PEER" = vhu-blk ]; then
 	BPID=$!
 	for i in 1 2 3; do
 		sleep 2
-		kill -9 "$QPID"
+		kill_busy
 		wait "$QPID" 2>/dev/null
 		sleep 0.2
 		qsd
@@ -60,6 +82,7 @@ if [ "$PEER" = qsd ] || [ "$PEER" = vhu-blk ]; then
 	wait $BPID
 	rc=$?
 	cat "$T/bench.json" "$T/bench.err"
+	[ "$PEER" = vhu-blk ] && cat "$T"/qsd.*.log >"$T/qsd.log"
 	python3 - "$T/bench.json" <<'PY' || { cat "$T/qsd.log"; fail "blk-bench across $PEER restarts"; }
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
@@ -69,8 +92,11 @@ assert r.get("log_missing", 0) == 0 and r.get("log_written", 1) > 0, r
 PY
 	[ $rc = 0 ] || fail "blk-bench exited with $rc"
 	if [ "$PEER" = vhu-blk ]; then
-		grep "resubmitting" "$T/qsd.log" | head -3
-		grep -q "resubmitting [1-9]" "$T/qsd.log" || { tail -20 "$T/qsd.log"; fail "no restarted vhu-blk resubmitted anything"; }
+		grep "resubmitting" "$T/qsd.log"
+		for n in 2 3 4; do
+			grep -q "resubmitting [1-9]" "$T/qsd.$n.log" ||
+				{ cat "$T/qsd.$n.log"; fail "vhu-blk started after kill $((n - 1)) resubmitted nothing"; }
+		done
 	fi
 	echo "PASS: vhu-fe blk-bench survives 3 x kill -9 of $PEER (client mode, packed=$PACKED)"
 	exit 0
