@@ -283,6 +283,18 @@ static inline void prefetch_for_write(const char *p)
 	__builtin_prefetch(p, 1);
 }
 
+void ring_prefetch_elems(const struct vhu_elem *e, unsigned n, uint32_t off)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (!e[i].in_num)
+			continue;
+		const struct iovec *v = &e[i].iov[e[i].out_num];
+		prefetch_for_write(v->iov_base);
+		if (off < v->iov_len)
+			prefetch_for_write((const char *)v->iov_base + off);
+	}
+}
+
 void ring_prefetch_ahead(struct vhu_virtq *vq, unsigned d, uint32_t off)
 {
 	uint64_t addr;

@@ -184,6 +184,11 @@ void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm
  * ring's cache holds. */
 void ring_prefetch_ahead(struct vhu_virtq *vq, unsigned d, uint32_t off);
 
+/* For each of the n popped elements e: the lines at offsets 0 and off of its first writable
+ * iovec prefetched for writing (PREFETCHW where the CPU has it). The iovecs are the pop's,
+ * checked and mapped. */
+void ring_prefetch_elems(const struct vhu_elem *e, unsigned n, uint32_t off);
+
 /* Adds [addr, addr + len) of a descriptor to e (readable or writable side). */
 int elem_add_desc_slow(struct vhu_virtq *vq, struct vhu_elem *e, uint64_t addr, uint32_t len,
 		       bool writable);

@@ -4,8 +4,8 @@
  * receive path (one frame into one or more of the driver's receive buffers), which every
  * net device otherwise writes itself.
  *
- * Threading: vhu_net_rx() is a virtqueue call (virtq.h): call it only on the thread that
- * serves that receive queue.
+ * Threading: vhu_net_rx() and vhu_net_rx_burst() are virtqueue calls (virtq.h): call them
+ * only on the thread that serves that receive queue.
  */
 #ifndef VHU_NET_H
 #define VHU_NET_H
@@ -60,6 +60,35 @@ size_t vhu_net_hdr_len(uint64_t features);
  */
 int vhu_net_rx(struct vhu_virtq *vq, uint64_t features, const void *hdr, const struct iovec *frame,
 	       unsigned niov, struct vhu_elem *elems, unsigned nelems);
+
+/* One frame for vhu_net_rx_burst(): hdr as vhu_net_rx()'s (NULL: a zero header), and the
+ * frame's len bytes at data. */
+struct vhu_net_frame {
+	const void *hdr;
+	const void *data;
+	uint32_t len;
+};
+
+/*
+ * Receives frames f[0 .. n) into receive queue vq, in order, each into one buffer: pops up
+ * to n buffers at once (vhu_virtq_pop_burst(): one read of the driver's index, one pass of
+ * checks), then writes the headers and frames and pushes the buffers, each copy prefetching
+ * for writing the lines of the buffer 4 on. The misses on the lines the driver owns are then
+ * under way while the frames before them are copied.
+ *
+ * Returns how many frames from the start were delivered (0 .. n), each as vhu_net_rx() would
+ * have delivered it in one buffer (num_buffers 1); flush as after vhu_net_rx(). It stops
+ * early, leaving the ring as it was from the first frame not delivered on, when the ring has
+ * no more buffers, when the next buffer is too short for its frame or otherwise not a plain
+ * receive buffer (a frame that needs MRG_RXBUF's several buffers, a buffer that must go back
+ * unused), or while an IOTLB update is awaited. Hand that frame to vhu_net_rx(), which
+ * handles every case, and the rest to vhu_net_rx_burst() again. On a ring with inflight
+ * tracking it delivers nothing (a pop taken back breaks such a ring): use vhu_net_rx().
+ * -EIO: the ring is broken; -EINVAL: vq, f or elems is NULL. elems: scratch for nelems
+ * popped elements; at most nelems frames are delivered per call.
+ */
+int vhu_net_rx_burst(struct vhu_virtq *vq, uint64_t features, const struct vhu_net_frame *f,
+		     unsigned n, struct vhu_elem *elems, unsigned nelems);
 
 #ifdef __cplusplus
 }
