@@ -36,6 +36,7 @@
 	 (1ULL << VIRTIO_NET_F_HOST_TSO6) | (1ULL << VIRTIO_NET_F_HOST_ECN) |                      \
 	 (1ULL << VIRTIO_NET_F_HOST_USO) | (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS))
 #define NET_BATCH     64
+#define NET_PEND      64 /* frames waiting in struct net's pend */
 #define NET_MAC_TABLE 64 /* unicast and multicast filter entries each */
 #define NET_RARP_LEN  64 /* the RARP frame sent after a migration, as DPDK's vhost makes it */
 
@@ -178,6 +179,14 @@ struct net {
 	uint8_t frame[NET_MAX_FRAME] __attribute__((aligned(64)));
 	uint8_t seg[NET_MAX_FRAME]; /* a segment, or a frame whose checksum is completed */
 	struct fdb fdb;
+	/* Frames for vhost ports waiting for the end of their tx batch (port.c: vhost_send). */
+	struct net_pend {
+		struct nqueue *q;
+		struct gso_hdr h;
+		const uint8_t *f;
+		uint32_t len;
+	} pend[NET_PEND];
+	unsigned npend;
 };
 
 static inline bool port_connected(const struct port *p)
