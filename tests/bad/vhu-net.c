@@ -1167,6 +1167,45 @@ static int offload_headers(void)
 }
 
 /*
+ * A port that negotiated no host offload (no CSUM, HOST_TSO4/6, HOST_ECN, HOST_USO): vhu-net does
+ * not read the header its frames come with (tx_hdr_read). One with NEEDS_CSUM and GSO_TCPV4 set
+ * anyway, which the driver must not send then, is taken as a zero header: the frame comes back
+ * with a zero header, its checksum as partial as it was sent, its bytes whole; a vhu-net that
+ * read it would drop it (as offload_headers' bad ones).
+ */
+static int header_unread(void)
+{
+	const uint64_t host = (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+			      (1ULL << VIRTIO_NET_F_HOST_TSO6) | (1ULL << VIRTIO_NET_F_HOST_ECN) |
+			      (1ULL << 56) /* HOST_USO */;
+	uint32_t id, len;
+	struct drv d;
+
+	for (int packed = 0; packed <= 1; packed++) {
+		ASSERT_OK(drv_open(&d, sock_path));
+		d.nq = 3;
+		ASSERT_OK(drv_start(&d, packed, ~host));
+		ASSERT_TRUE(!(d.features & host));
+		ASSERT_TRUE(drv_add_buf(&d, 0, 0, 2048, true) >= 0);
+		uint8_t *b = csum_frame(&d, 0, 34);
+		b[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+		b[4] = 100; /* gso_size */
+		ASSERT_TRUE(drv_add_buf(&d, 1, 0, 12 + 60, false) >= 0);
+		ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+		ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+		ASSERT_EQ(len, 12 + 60);
+		const uint8_t *r = drv_buf(&d, 0, 0);
+		for (unsigned i = 0; i < 10; i++)
+			ASSERT_EQ(r[i], 0);
+		ASSERT_TRUE(!udp_csum_ok(r + 12));
+		ASSERT_OK(memcmp(r + 12 + 42, "checksum me, please", 18));
+		drv_close(&d);
+		ASSERT_OK(bad_check_clean(&dm, "header unread"));
+	}
+	return 0;
+}
+
+/*
  * MTU negotiated (vhu-net's default 1500): "The device MUST NOT pass received packets that exceed
  * mtu (plus low level ethernet header length) size with gso_type NONE": a 1600-byte frame is
  * dropped on its way back, a 1518-byte one (a VLAN tag's room) delivered.
@@ -1275,6 +1314,7 @@ int main(int argc, char **argv)
 	RUN(ctrl_after_reset);
 	RUN(ctrl_flood);
 	RUN(offload_headers);
+	RUN(header_unread);
 	RUN(mtu_oversize);
 	{
 		int before = t_failed;

@@ -364,8 +364,8 @@ void port_forward(struct net *n, struct port *from, unsigned qp, const struct gs
 /* ---- tx: frames from the front-end's transmit queue ---- */
 
 /* Gathers the virtio-net header (hdr_len bytes) into hdr and the frame after it into buf,
- * each byte read once. Returns the frame's length, or -1 when it does not fit or the header
- * is missing. */
+ * each byte read once; with hdr NULL the header is skipped, not read (tx_hdr_read). Returns
+ * the frame's length, or -1 when it does not fit or the header is missing. */
 static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *hdr, uint8_t *buf)
 {
 	size_t skip = hdr_len, len = 0;
@@ -375,7 +375,8 @@ static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *hdr, uint
 	/* The common case: header and frame in one iovec (one descriptor, one region). */
 	if (__builtin_expect(e->out_num == 1, 1)) {
 		const uint8_t *b = e->iov[0].iov_base;
-		memcpy(hdr, b, hdr_len);
+		if (hdr)
+			memcpy(hdr, b, hdr_len);
 		net_copy_out(buf, b + hdr_len, e->out_len - hdr_len);
 		return (int)(e->out_len - hdr_len);
 	}
@@ -384,7 +385,8 @@ static int gather(const struct vhu_elem *e, unsigned hdr_len, uint8_t *hdr, uint
 		size_t l = e->iov[i].iov_len;
 		if (skip) {
 			size_t c = skip < l ? skip : l;
-			memcpy(hdr + (hdr_len - skip), b, c);
+			if (hdr)
+				memcpy(hdr + (hdr_len - skip), b, c);
 			skip -= c;
 			b += c;
 			l -= c;
@@ -423,6 +425,18 @@ static inline int tx_hdr(struct port *p, const uint8_t *wire, struct gso_hdr **h
 	return tx_hdr_check(p, wire, *h, f, len);
 }
 
+/* Whether the header a port's guest sends with each frame is read at all. Not when the port
+ * negotiated no offload its guest may ask for (CSUM, HOST_TSO4/6, HOST_ECN, HOST_USO): the
+ * driver "MUST set flags to zero" and gso_type to NONE then ("Packet Transmission"), so
+ * nothing in it is for the device, and the frame is taken as with a zero header (as DPDK's
+ * vhost does, which reads it only with a host offload negotiated). Its line is one of two
+ * that every 64-byte frame moves from the sender's core: skipping it ran vhu-net --loopback
+ * at 1.53x with the cores far apart, 1.20x near (docs/TESTING.md). */
+static inline bool tx_hdr_read(const struct port *p)
+{
+	return p->tx_ok != 0;
+}
+
 /* Pops up to NET_BATCH buffers of q into tx_elems, ok[i] false for those that cannot be used
  * (a chain too long). Returns how many. Bursts (vhu_virtq_pop_burst): the ring's checks and
  * the avail index once per burst; another burst only after a chain too long ended one. */
@@ -441,19 +455,22 @@ static unsigned tx_pop(struct port *p, struct nqueue *q, bool *ok)
 		if (r <= 0)
 			break;
 		/* Prefetch the lines a sender writes for every frame, its first line and the
-		 * header's (DPDK keeps the header in the headroom, on the line before), so that
+		 * header's when it is read (tx_hdr_read; DPDK keeps the header in the headroom,
+		 * on the line before), so that
 		 * the misses on them overlap instead of being paid one after the other inside
 		 * net_copy_out, whose `rep movsb` prefetches nothing. The frame's line goes
 		 * first: the other way round, two ascending misses per frame, the sender ran at
 		 * 0.90 of its rate into net_vhost instead of 1.04 (1518 B, far; docs/TESTING.md).
 		 */
+		bool hdr = tx_hdr_read(p);
 		for (unsigned i = cnt; i < cnt + (unsigned)r; i++) {
 			ok[i] = true;
 			if (tx_elems[i].out_num) {
 				const uint8_t *b = tx_elems[i].iov[0].iov_base;
 				if (tx_elems[i].iov[0].iov_len > p->hdr_len)
 					__builtin_prefetch(b + p->hdr_len);
-				__builtin_prefetch(b);
+				if (hdr)
+					__builtin_prefetch(b);
 			}
 		}
 		cnt += (unsigned)r;
@@ -484,6 +501,8 @@ static bool pend_ok(const uint8_t *f)
  * descriptors). */
 static void tx_gather_small(struct port *p, unsigned cnt, const bool *ok, bool enabled, int *len)
 {
+	bool hdr = tx_hdr_read(p);
+
 	for (unsigned i = 0; i < cnt; i++) {
 		const struct vhu_elem *e = &tx_elems[i];
 		if (!ok[i] || !enabled) {
@@ -496,7 +515,10 @@ static void tx_gather_small(struct port *p, unsigned cnt, const bool *ok, bool e
 			continue;
 		}
 		const uint8_t *b = e->iov[0].iov_base;
-		memcpy(tx_wire[i], b, p->hdr_len);
+		if (hdr)
+			memcpy(tx_wire[i], b, p->hdr_len);
+		else
+			tx_wire[i][0] = tx_wire[i][1] = 0; /* no flags, no GSO: all tx_hdr reads */
 		memcpy(tx_small[i], b + p->hdr_len, e->out_len - p->hdr_len);
 		len[i] = (int)(e->out_len - p->hdr_len);
 	}
@@ -523,7 +545,7 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 			 * does. */
 			wire = wire_long;
 			f = n->frame;
-			len = gather(&tx_elems[i], p->hdr_len, wire, f);
+			len = gather(&tx_elems[i], p->hdr_len, tx_hdr_read(p) ? wire : NULL, f);
 		}
 		if (len < 0 || tx_hdr(p, wire, &h, f, (uint32_t)len)) {
 			q->drops++;
