@@ -39,14 +39,18 @@ struct vhu_virtq {
 	bool signalled_used_valid;
 	bool avail_wrap; /* packed: driver wrap counter we expect */
 	bool used_wrap;	 /* packed: device wrap counter we write */
-	/* packed: used descriptors pushed since the last flush, whose flags the flush stores
-	 * back to back in ring order (a burst's lines move to the driver once, and what it
-	 * can see is a prefix at any instant, as a restarted back-end expects); pk_pend_wrap:
-	 * the wrap counter of slot pk_pend[0] (a later slot lower than its predecessor
-	 * wrapped). */
+	/* packed: used descriptors pushed since the last flush (slot, buffer id, length), which
+	 * the flush stores whole, back to back in ring order: a burst's lines move to the driver
+	 * once, where a driver polling the line of its next used descriptor would take it back
+	 * after each descriptor's id and length; and what it can see is a prefix at any instant,
+	 * as a restarted back-end expects. pk_pend_wrap: the wrap counter of pk_pend[0].slot (a
+	 * later slot lower than its predecessor wrapped). */
 	uint8_t pk_npend;
 	bool pk_pend_wrap;
-	uint16_t pk_pend[32];
+	struct {
+		uint16_t slot, id;
+		uint32_t len;
+	} pk_pend[32];
 	/* IN_ORDER negotiated (and no inflight tracking): buffers pushed with nothing writable
 	 * are batched. io_n of them (split: buffers; packed: the descriptors they span, at most
 	 * the ring) pushed since the batch began, io_n used positions back, the last with id

@@ -217,18 +217,21 @@ unsigned packed_pop_many(struct vhu_virtq *vq, struct vhu_elem *e, unsigned n, i
 	return layout_pop_many(vq, e, n, ret, pop);
 }
 
-/* Stores the flags of the pending used descriptors, in ring order. */
+/* Stores the pending used descriptors, in ring order. */
 static void pend_store(struct vhu_virtq *vq)
 {
 	bool w = vq->pk_pend_wrap;
 	uint16_t prev = 0;
 
 	for (unsigned i = 0; i < vq->pk_npend; i++) {
-		uint16_t slot = vq->pk_pend[i];
+		uint16_t slot = vq->pk_pend[i].slot;
+		struct vring_packed_desc *d = &vq->pk.desc[slot];
 		w ^= slot < prev; /* the ring wrapped in between */
 		prev = slot;
+		d->id = htole16(vq->pk_pend[i].id);
+		d->len = htole32(vq->pk_pend[i].len);
 		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
-		store_release16(&vq->pk.desc[slot].flags, htole16(vring_packed_used_bits(w)));
+		store_release16(&d->flags, htole16(vring_packed_used_bits(w)));
 		/* "Migration": marked after its last write (the flags), or a log sync between
 		 * the push and this store could send the page without it. */
 		ring_log_ring(vq, &vq->log_used, (uint64_t)slot * sizeof(vq->pk.desc[0]),
@@ -237,16 +240,17 @@ static void pend_store(struct vhu_virtq *vq)
 	vq->pk_npend = 0;
 }
 
-/* Adds the used descriptor at slot (its id and len written, wrap its lap) to those whose
- * flags the next flush stores. */
+/* Adds the used descriptor (id, len) at slot (wrap its lap) to those the next flush stores. */
 static inline __attribute__((always_inline)) void pend_add(struct vhu_virtq *vq, uint16_t slot,
-							   bool wrap)
+							   bool wrap, uint16_t id, uint32_t len)
 {
 	if (vq->pk_npend == sizeof(vq->pk_pend) / sizeof(vq->pk_pend[0]))
 		pend_store(vq);
 	if (vq->pk_npend == 0)
 		vq->pk_pend_wrap = wrap;
-	vq->pk_pend[vq->pk_npend++] = slot;
+	vq->pk_pend[vq->pk_npend].slot = slot;
+	vq->pk_pend[vq->pk_npend].id = id;
+	vq->pk_pend[vq->pk_npend++].len = len;
 }
 
 /* One used descriptor for e, at the next used position. */
@@ -259,16 +263,15 @@ packed_used_desc(struct vhu_virtq *vq, const struct vhu_elem *e, uint32_t len)
 	bool next_wrap = vq->used_wrap;
 
 	vring_packed_advance(&next, &next_wrap, e->ndescs, vq->num);
-	d->id = htole16(e->id);
-	d->len = htole32(len);
-	if (vq->infs)
-		inflight_packed_push_begin(vq, e->id, next, next_wrap);
 	if (!vq->infs) {
-		/* Flags stored by the flush, with the rest of the burst ("Cache lines per
-		 * burst" in docs/ARCHITECTURE.md): the driver, polling, reads each line of 4
-		 * used descriptors once instead of once per descriptor. */
-		pend_add(vq, vq->used_idx, vq->used_wrap);
+		/* Stored by the flush, with the rest of the burst ("Cache lines per burst" in
+		 * docs/ARCHITECTURE.md): the driver, polling, reads each line of 4 used
+		 * descriptors once instead of once per descriptor. */
+		pend_add(vq, vq->used_idx, vq->used_wrap, e->id, len);
 	} else {
+		d->id = htole16(e->id);
+		d->len = htole32(len);
+		inflight_packed_push_begin(vq, e->id, next, next_wrap);
 		/* Pairs with the driver's acquire load of flags: id and len are visible first. */
 		store_release16(&d->flags, htole16(flags));
 		ring_log_ring(vq, &vq->log_used, (uint64_t)(d - vq->pk.desc) * sizeof(*d),
@@ -293,10 +296,8 @@ static void packed_batch_out(struct vhu_virtq *vq)
 		pos = (uint16_t)(pos + vq->num - vq->io_n);
 		wrap = !wrap;
 	}
-	vq->pk.desc[pos].id = htole16(vq->io_id);
-	vq->pk.desc[pos].len = 0;
 	vq->io_n = 0;
-	pend_add(vq, pos, wrap);
+	pend_add(vq, pos, wrap, vq->io_id, 0);
 }
 
 /* The batch ends before e, which gets a used descriptor of its own. */
