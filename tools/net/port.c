@@ -183,8 +183,8 @@ static int rx_one(struct net *n, struct nqueue *q, const struct gso_hdr *h, cons
  * (pend_flush), and then go to each receive queue a run at a time, vhu_net_rx_burst: the
  * run's buffers popped at once, each copy prefetching the lines of the buffer 4 on. Only
  * frames that stay where they are until then wait: the small ones process_tx copied into
- * tx_small. A frame the burst cannot take (several buffers, IOTLB, none left) goes by
- * rx_one, in its place in the run. */
+ * tx_small. The frame the burst cannot take (several buffers, IOTLB, none left) and the
+ * rest of its run go by rx_one, in order. */
 static bool pend_ok(const uint8_t *f);
 
 static void pend_run(struct net *n, unsigned a, unsigned b)
@@ -193,7 +193,7 @@ static void pend_run(struct net *n, unsigned a, unsigned b)
 	uint64_t feat = vhu_backend_features(q->port->be);
 	struct vhu_net_frame fr[NET_PEND];
 	uint8_t hdr[NET_PEND][NET_HDR_MAX];
-	unsigned m = b - a, k = 0;
+	unsigned m = b - a, k;
 
 	for (unsigned i = 0; i < m; i++) {
 		const struct net_pend *e = &n->pend[a + i];
@@ -204,28 +204,26 @@ static void pend_run(struct net *n, unsigned a, unsigned b)
 			fr[i].hdr = hdr[i];
 		}
 	}
-	while (k < m) {
-		int r = q->started ? vhu_net_rx_burst(q->vq, feat, fr + k, m - k, rx_elems,
-						      RX_MAX_BUFS)
-				   : -ENOTCONN;
-		if (r < 0) {
-			if (r == -EIO)
-				q->port->teardown = true;
-			q->drops += m - k;
-			return;
-		}
-		for (unsigned i = k; i < k + (unsigned)r; i++)
-			q->bytes += fr[i].len;
-		q->packets += (unsigned)r;
-		if (r)
-			mark_dirty(n, q);
-		k += (unsigned)r;
-		/* The frame the burst left: vhu_net_rx's, which handles every case. */
-		if (k < m) {
-			rx_one(n, q, &n->pend[a + k].h, n->pend[a + k].f, n->pend[a + k].len);
-			k++;
-		}
+	int r = q->started ? vhu_net_rx_burst(q->vq, feat, fr, m, rx_elems, RX_MAX_BUFS)
+			   : -ENOTCONN;
+	if (r < 0) {
+		if (r == -EIO)
+			q->port->teardown = true;
+		q->drops += m;
+		return;
 	}
+	for (k = 0; k < (unsigned)r; k++)
+		q->bytes += fr[k].len;
+	q->packets += (unsigned)r;
+	if (r)
+		mark_dirty(n, q);
+	/* The frame the burst left, and every one after it: vhu_net_rx's, which handles every
+	 * case. Not another burst: a burst pops its whole run before it finds the buffer that
+	 * does not fit, and a guest whose buffers alternate long and short would have the run
+	 * popped again after each frame (as many pops as frames squared, every other port
+	 * waiting). */
+	for (; k < m; k++)
+		rx_one(n, q, &n->pend[a + k].h, n->pend[a + k].f, n->pend[a + k].len);
 }
 
 static void pend_flush(struct net *n)
