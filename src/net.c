@@ -35,6 +35,20 @@ struct src {
 	size_t off;
 };
 
+/* The header to write into h (zeroed by the caller): hdr's hlen bytes (none: zeroes), with
+ * num_buffers set to nb. */
+static void hdr_fill(uint8_t *h, const void *hdr, uint32_t hlen, uint16_t nb)
+{
+	if (hdr)
+		memcpy(h, hdr, hlen);
+	/* num_buffers (le16 with VERSION_1; the legacy header has no such field unless MRG_RXBUF
+	 * is negotiated, and then the 12-byte header is used too). */
+	if (hlen == sizeof(struct virtio_net_hdr_mrg_rxbuf)) {
+		uint16_t n = htole16(nb);
+		memcpy(h + offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers), &n, sizeof(n));
+	}
+}
+
 /* Copies up to `room` bytes from s into the writable iovecs of e at byte offset 0.
  * Returns the bytes written. */
 static uint32_t fill_elem(const struct vhu_elem *e, struct src *s, uint32_t room)
@@ -127,14 +141,7 @@ VHU_EXPORT int vhu_net_rx(struct vhu_virtq *vq, uint64_t features, const void *h
 	 * writing (ring_prefetch_ahead), so that frames received one after another have the
 	 * misses on the lines the driver owns under way together (docs/ARCHITECTURE.md). */
 	ring_prefetch_ahead(vq, RX_AHEAD, hlen);
-	if (hdr)
-		memcpy(h, hdr, hlen);
-	/* num_buffers (le16 with VERSION_1; the legacy header has no such field unless MRG_RXBUF
-	 * is negotiated, and then the 12-byte header is used too). */
-	if (hlen == sizeof(struct virtio_net_hdr_mrg_rxbuf)) {
-		uint16_t n = htole16((uint16_t)nb);
-		memcpy(h + offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers), &n, sizeof(n));
-	}
+	hdr_fill(h, hdr, hlen, (uint16_t)nb);
 	struct src s = { .hdr = h, .hdr_left = hlen, .iov = frame, .niov = niov };
 	uint64_t left = need;
 	for (unsigned i = 0; i < nb; i++) {
@@ -147,17 +154,16 @@ VHU_EXPORT int vhu_net_rx(struct vhu_virtq *vq, uint64_t features, const void *h
 }
 
 /* The cursor just past e, popped at cursor c: split rings take one avail entry per buffer,
- * packed ones e->ndescs slots, the wrap counter flipping at the ring's end. */
+ * packed ones e->ndescs slots (vring_packed_advance, the wrap counter in bit 16). */
 static uint32_t cursor_after(const struct vhu_virtq *vq, uint32_t c, const struct vhu_elem *e)
 {
+	uint16_t idx = (uint16_t)c;
+	bool wrap = c >> 16;
+
 	if (!vq->packed)
-		return (c & ~0xffffu) | (uint16_t)(c + 1);
-	uint32_t idx = (c & 0xffffu) + e->ndescs, wrap = c >> 16;
-	if (idx >= vq->num) {
-		idx -= vq->num;
-		wrap ^= 1;
-	}
-	return idx | wrap << 16;
+		return (c & ~0xffffu) | (uint16_t)(idx + 1);
+	vring_packed_advance(&idx, &wrap, e->ndescs, vq->num);
+	return idx | (uint32_t)wrap << 16;
 }
 
 VHU_EXPORT int vhu_net_rx_burst(struct vhu_virtq *vq, uint64_t features,
@@ -199,13 +205,7 @@ VHU_EXPORT int vhu_net_rx_burst(struct vhu_virtq *vq, uint64_t features,
 		    (f[i].len && !f[i].data))
 			break;
 		memset(h, 0, sizeof(h));
-		if (f[i].hdr)
-			memcpy(h, f[i].hdr, hlen);
-		if (hlen == sizeof(struct virtio_net_hdr_mrg_rxbuf)) {
-			uint16_t one = htole16(1);
-			memcpy(h + offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers), &one,
-			       sizeof(one));
-		}
+		hdr_fill(h, f[i].hdr, hlen, 1);
 		const struct iovec *v = &e->iov[e->out_num];
 		if (v->iov_len >= hlen + f[i].len) {
 			/* The common case: the header and the frame in the first writable iovec. */
