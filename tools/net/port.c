@@ -512,13 +512,9 @@ static void tx_gather_small(struct port *p, unsigned cnt, const bool *ok, bool e
 			len[i] = -2;
 			continue;
 		}
-		const uint8_t *b = e->iov[0].iov_base;
-		if (hdr)
-			memcpy(tx_wire[i], b, p->hdr_len);
-		else
+		if (!hdr)
 			tx_wire[i][0] = tx_wire[i][1] = 0; /* no flags, no GSO: all tx_hdr reads */
-		memcpy(tx_small[i], b + p->hdr_len, e->out_len - p->hdr_len);
-		len[i] = (int)(e->out_len - p->hdr_len);
+		len[i] = gather(e, p->hdr_len, hdr ? tx_wire[i] : NULL, tx_small[i]);
 	}
 }
 
