@@ -119,7 +119,7 @@ void vhu_virtq_set_priv(struct vhu_virtq *vq, void *priv);
 void *vhu_virtq_priv(const struct vhu_virtq *vq);
 
 struct vhu_virtq_stats {
-	uint64_t pops;
+	uint64_t pops;	 /* buffers taken; one taken again after vhu_virtq_rewind() counts twice */
 	uint64_t kicks;	 /* kick eventfd reads */
 	uint64_t calls;	 /* call eventfd writes */
 	uint64_t broken; /* 1 when the ring was marked broken */
