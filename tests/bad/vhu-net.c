@@ -1171,7 +1171,8 @@ static int offload_headers(void)
  * not read the header its frames come with (tx_hdr_read). One with NEEDS_CSUM and GSO_TCPV4 set
  * anyway, which the driver must not send then, is taken as a zero header: the frame comes back
  * with a zero header, its checksum as partial as it was sent, its bytes whole; a vhu-net that
- * read it would drop it (as offload_headers' bad ones).
+ * read it would drop it (as offload_headers' bad ones). Each of vhu-net's tx copies is taken:
+ * a batch's short frames, a frame in two descriptors, a long one.
  */
 static int header_unread(void)
 {
@@ -1186,19 +1187,35 @@ static int header_unread(void)
 		d.nq = 3;
 		ASSERT_OK(drv_start(&d, packed, ~host));
 		ASSERT_TRUE(!(d.features & host));
-		ASSERT_TRUE(drv_add_buf(&d, 0, 0, 2048, true) >= 0);
-		uint8_t *b = csum_frame(&d, 0, 34);
-		b[1] = VIRTIO_NET_HDR_GSO_TCPV4;
-		b[4] = 100; /* gso_size */
-		ASSERT_TRUE(drv_add_buf(&d, 1, 0, 12 + 60, false) >= 0);
-		ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
-		ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
-		ASSERT_EQ(len, 12 + 60);
-		const uint8_t *r = drv_buf(&d, 0, 0);
-		for (unsigned i = 0; i < 10; i++)
-			ASSERT_EQ(r[i], 0);
-		ASSERT_TRUE(!udp_csum_ok(r + 12));
-		ASSERT_OK(memcmp(r + 12 + 42, "checksum me, please", 18));
+		/* Three shapes, each through its own copy in vhu-net: a short frame in one
+		 * descriptor (copied with its batch), the header and the frame in two, and a frame
+		 * of 400 bytes (longer than a batch copies ahead; the IPv4 datagram padded). */
+		for (unsigned shape = 0; shape < 3; shape++) {
+			const uint32_t flen = shape == 2 ? 400 : 60;
+			ASSERT_TRUE(drv_add_buf(&d, 0, shape, 2048, true) >= 0);
+			uint8_t *b = csum_frame(&d, shape, 34);
+			b[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+			b[4] = 100; /* gso_size */
+			memset(b + 12 + 60, 0xa5, flen - 60);
+			if (shape == 1) {
+				const uint64_t a[2] = { drv_buf_gpa(&d, 1, shape),
+							drv_buf_gpa(&d, 1, shape) + 12 };
+				const uint32_t l[2] = { 12, flen };
+				const uint16_t fl[2] = { 0, 0 };
+				ASSERT_TRUE(drv_add_raw(&d, 1, a, l, fl, 2) >= 0);
+			} else {
+				ASSERT_TRUE(drv_add_buf(&d, 1, shape, 12 + flen, false) >= 0);
+			}
+			ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+			ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 3000), 1);
+			ASSERT_EQ(len, 12 + flen);
+			const uint8_t *r = drv_buf(&d, 0, shape);
+			for (unsigned i = 0; i < 10; i++)
+				ASSERT_EQ(r[i], 0);
+			ASSERT_TRUE(!udp_csum_ok(r + 12));
+			/* the payload as sent (the loopback swaps the addresses) */
+			ASSERT_OK(memcmp(r + 12 + 42, b + 12 + 42, flen - 42));
+		}
 		drv_close(&d);
 		ASSERT_OK(bad_check_clean(&dm, "header unread"));
 	}
