@@ -1,16 +1,21 @@
 #!/bin/bash
 # vhu-fe against vhu-net --loopback (both ends ours, two processes): probe, then
-# net-bench --mode loop: every frame comes back intact, on every queue pair.
+# net-bench --mode loop: every frame comes back intact and in order, on every queue pair.
 # huge=1: vhu-fe's shared memory on hugetlbfs (reserves 2 MiB pages and mounts a hugetlbfs in
 # the test's directory; needs root).
 # iommu=1: vhu-fe --iommu (ACCESS_PLATFORM, IOVAs, mapped ahead); iommu=strict: --iommu-strict
 # (transmit pages mapped on IOTLB misses, every completed buffer invalidated).
+# mix=BYTES: net-bench --mix (every fourth transmit buffer sends frames of BYTES): vhu-net copies
+# short frames out of a batch first and delivers them at its end, longer ones at once, and
+# must still deliver each queue's frames in the order they were sent.
 # usage: fe-vhu-net.sh [packed=0|1] [queues=N] [size=BYTES] [poll=0|1] [huge=0|1] [iommu=0|1|strict]
+#        [mix=BYTES]
 . "$(dirname "$0")/lib.sh"
 need python3
-PACKED=0 QUEUES=1 SIZE=64 POLL=0 HUGE=0 IOMMU=0 MIN_TX=10000
-for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; huge=*) HUGE=${a#*=} ;; iommu=*) IOMMU=${a#*=} ;; esac; done
+PACKED=0 QUEUES=1 SIZE=64 POLL=0 HUGE=0 IOMMU=0 MIX=0 MIN_TX=10000
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; huge=*) HUGE=${a#*=} ;; iommu=*) IOMMU=${a#*=} ;; mix=*) MIX=${a#*=} ;; esac; done
 fe_extra=()
+[ "$MIX" != 0 ] && fe_extra+=(--mix "$MIX")
 if [ "$HUGE" = 1 ]; then
 	[ "$(id -u)" = 0 ] || skip "hugepages need root"
 	free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
@@ -54,6 +59,7 @@ import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert r["tx_packets"] > int(sys.argv[2]) and r["bad"] == 0 and r["lost"] == 0, r
 assert r["rx_packets"] == r["tx_packets"], r
+assert r["reordered"] == 0, r
 PY
 [ $rc = 0 ] || fail "net-bench exited with $rc"
 kill -TERM "$PID_net"
@@ -63,4 +69,4 @@ for q in $(seq 1 2 $((2 * QUEUES - 1))); do
 	[ "${n:-0}" -gt 0 ] || { cat "$T/net.log"; fail "no traffic on tx queue $q"; }
 done
 grep -q "error" "$T/net.log" && { cat "$T/net.log"; fail "vhu-net logged an error"; }
-echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL huge=$HUGE iommu=$IOMMU"
+echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL huge=$HUGE iommu=$IOMMU mix=$MIX"

@@ -6,7 +6,11 @@
  * loop: every frame carries a magic, a sequence number and a payload derived from it; frames
  * come back (the back-end may rewrite MAC, IP and port fields, as testpmd's io, macswap and
  * 5tswap and vhu-net --loopback do) and are checked. The frames in flight are bounded by the
- * receive buffers posted, so a back-end that reflects everything never has to drop.
+ * receive buffers posted, so a back-end that reflects everything never has to drop. A frame
+ * that comes back on its pair after one sent later on that pair counts as reordered (JSON
+ * reordered; a test decides: a back-end that forwards each queue to the same queue keeps the
+ * order). --mix BYTES: every fourth transmit buffer carries frames of BYTES instead of --size,
+ * so that short and long frames go out interleaved in every burst.
  *
  * One thread serves every queue pair, busy-polling (no interrupts).
  *
@@ -76,6 +80,7 @@ struct pair {
 	uint32_t merge_len;
 	bool merge_bad; /* a buffer of it was not full, or it does not fit in frame */
 	uint8_t merge_hdr[HDR_LEN];
+	uint64_t next_seq; /* loop: the lowest sequence number still in order on this pair */
 	uint8_t frame[65536];
 };
 
@@ -86,8 +91,9 @@ struct bench {
 	struct vhu_frontend *peer; /* --peer: the receiving side, else fe */
 	enum mode mode;
 	unsigned pairs, qsz, size;
-	unsigned rxbuf;	    /* bytes per receive buffer */
-	unsigned txbuf;	    /* bytes per transmit buffer (allocated) */
+	unsigned mix;	/* --mix: every fourth transmit buffer's frames are this long (0: none) */
+	unsigned rxbuf; /* bytes per receive buffer */
+	unsigned txbuf; /* bytes per transmit buffer (allocated) */
 	unsigned tx_parts;  /* --tx-parts */
 	unsigned mtu;	    /* VIRTIO_NET_F_MTU negotiated: the config's mtu; else 0 */
 	uint64_t rx_merged; /* frames that came in more than one buffer (MRG_RXBUF) */
@@ -102,6 +108,8 @@ struct bench {
 	 * one buffer itself, anything else (merging, too short) goes through rx_frame(). */
 	bool count_only;
 	uint64_t tx, rx, rx_bytes, bad, foreign, seq;
+	uint64_t reordered; /* loop: frames back on their pair after one sent later */
+	uint64_t tx_bytes;  /* --mix: frame bytes sent */
 	unsigned reconnects;
 	uint64_t rx_at_reconnect; /* rx count when the last reconnect finished */
 	uint64_t at_risk;	  /* loop mode: frames in flight when a back-end went away */
@@ -125,10 +133,16 @@ static uint8_t pattern(uint64_t seq, unsigned i)
 	return (uint8_t)(seq * 7 + i);
 }
 
-/* A UDP frame of b->size bytes (without the virtio-net header) with seq in its payload. */
+/* The length of the frames transmit buffer i carries: --size, or --mix for every fourth. */
+static unsigned frame_len(const struct bench *b, unsigned i)
+{
+	return b->mix && i % 4 == 3 ? b->mix : b->size;
+}
+
+/* A UDP frame of len bytes (without the virtio-net header) with seq in its payload. */
 static void build_gso(const struct bench *b, uint8_t *f, unsigned pair);
 
-static void build_frame(const struct bench *b, uint8_t *f, unsigned pair)
+static void build_frame(const struct bench *b, uint8_t *f, unsigned pair, unsigned len)
 {
 	if (b->gso) {
 		build_gso(b, f, pair);
@@ -136,7 +150,7 @@ static void build_frame(const struct bench *b, uint8_t *f, unsigned pair)
 	}
 	static const uint8_t dst[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 	static const uint8_t src[6] = { 0x02, 0x76, 0x68, 0x75, 0xfe, 0x00 };
-	unsigned len = b->size, ipl = len - 14, udpl = ipl - 20;
+	unsigned ipl = len - 14, udpl = ipl - 20;
 
 	memset(f, 0, len);
 	memcpy(f, dst, 6);
@@ -405,19 +419,20 @@ static void check_gso(struct bench *b, const uint8_t *hdr, uint8_t *f, uint32_t 
 	b->rx += n;
 }
 
-/* Writes seq and the payload it implies. */
-static void stamp(const struct bench *b, uint8_t *f, uint64_t seq)
+/* Writes seq and the payload it implies into frame f of len bytes. */
+static void stamp(const struct bench *b, uint8_t *f, unsigned len, uint64_t seq)
 {
 	uint32_t m = MAGIC;
 
 	memcpy(f + L2L3L4, &m, 4);
 	memcpy(f + L2L3L4 + 4, &seq, 8);
 	if (b->mode == MODE_LOOP)
-		for (unsigned i = L2L3L4 + 12; i < b->size; i++)
+		for (unsigned i = L2L3L4 + 12; i < len; i++)
 			f[i] = pattern(seq, i);
 }
 
-static void check_frame(struct bench *b, const uint8_t *hdr, uint8_t *f, uint32_t len)
+static void check_frame(struct bench *b, struct pair *p, const uint8_t *hdr, uint8_t *f,
+			uint32_t len)
 {
 	uint32_t m;
 	uint64_t seq;
@@ -440,10 +455,23 @@ static void check_frame(struct bench *b, const uint8_t *hdr, uint8_t *f, uint32_
 		return;
 	}
 	memcpy(&seq, f + L2L3L4 + 4, 8);
-	if (len != b->size || seq >= b->seq) {
+	/* Its length: --size, or with --mix the one its IPv4 total length says, if one of the
+	 * two (the back-ends rewrite addresses, never lengths). */
+	uint32_t want = b->size;
+	if (b->mix) {
+		want = (uint32_t)(f[16] << 8 | f[17]) + 14;
+		want = want == b->mix || want == b->size ? want : 0;
+	}
+	if (len != want || seq >= b->seq) {
 		b->bad++;
 		return;
 	}
+	/* Each pair's frames go out in sequence order, and a back-end that forwards a queue to
+	 * the same queue (vhu-net --loopback, testpmd io) keeps it. */
+	if (seq < p->next_seq)
+		b->reordered++;
+	else
+		p->next_seq = seq + 1;
 	for (unsigned i = L2L3L4 + 12; i < len; i++) {
 		if (f[i] != pattern(seq, i)) {
 			b->bad++;
@@ -492,7 +520,7 @@ static void rx_frame(struct bench *b, struct pair *p, unsigned i, uint32_t len)
 			if (p->merge_bad)
 				rx_bad(b);
 			else
-				check_frame(b, p->merge_hdr, p->frame, p->merge_len);
+				check_frame(b, p, p->merge_hdr, p->frame, p->merge_len);
 		}
 	} else if (len < HDR_LEN) {
 		b->bad++;
@@ -511,7 +539,7 @@ static void rx_frame(struct bench *b, struct pair *p, unsigned i, uint32_t len)
 			p->merge_left = nb - 1u;
 			p->merge_bad = len != b->rxbuf;
 		} else {
-			check_frame(b, buf, buf + HDR_LEN, len - HDR_LEN);
+			check_frame(b, p, buf, buf + HDR_LEN, len - HDR_LEN);
 		}
 	}
 	/* --iommu-strict: the vIOMMU takes the buffer back before reposting it. */
@@ -611,7 +639,7 @@ static unsigned send_tx(struct bench *b, struct pair *p, uint64_t budget)
 	uint64_t per = b->gso ? GSO_SEGS : 1; /* budget and counts are in segments */
 	uint64_t most = budget / per + (budget % per != 0);
 	unsigned n = p->ntxfree < TX_BATCH ? p->ntxfree : TX_BATCH;
-	size_t len = b->gso ? HDR_LEN + gso_hdrs(b) + gso_payload(b) : HDR_LEN + b->size;
+	size_t glen = HDR_LEN + gso_hdrs(b) + gso_payload(b);
 	const uint16_t *fr = p->txfree + p->ntxfree;
 	int added;
 
@@ -622,7 +650,7 @@ static unsigned send_tx(struct bench *b, struct pair *p, uint64_t budget)
 	/* One burst: up to TX_BATCH frames, one publish, one kick check. */
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = fr[-1 - (int)k];
-		iov[k] = (struct iovec){ p->txbuf[i], len };
+		iov[k] = (struct iovec){ p->txbuf[i], b->gso ? glen : HDR_LEN + frame_len(b, i) };
 		toks[k] = (void *)(uintptr_t)(i + 1);
 	}
 	/* What is checked when it comes back (loop mode) carries its sequence number; tx mode
@@ -632,7 +660,8 @@ static unsigned send_tx(struct bench *b, struct pair *p, uint64_t budget)
 			stamp_gso(b, iov[k].iov_base, b->seq + k);
 	else if (b->mode == MODE_LOOP)
 		for (unsigned k = 0; k < n; k++)
-			stamp(b, (uint8_t *)iov[k].iov_base + HDR_LEN, b->seq + k);
+			stamp(b, (uint8_t *)iov[k].iov_base + HDR_LEN,
+			      (unsigned)iov[k].iov_len - HDR_LEN, b->seq + k);
 	if (b->tx_parts > 1)
 		added = add_parts(b, p, iov, toks, n);
 	else
@@ -642,6 +671,9 @@ static unsigned send_tx(struct bench *b, struct pair *p, uint64_t budget)
 	p->ntxfree -= (unsigned)added;
 	b->seq += (unsigned)added;
 	b->tx += (unsigned)added * per;
+	if (b->mix)
+		for (int k = 0; k < added; k++)
+			b->tx_bytes += iov[k].iov_len - HDR_LEN;
 	vhu_drvq_kick(p->txq);
 	return (unsigned)added;
 }
@@ -688,7 +720,7 @@ static int keep_alive(struct bench *b)
 static uint32_t frame_back(const struct bench *b)
 {
 	if (!b->gso)
-		return b->size;
+		return b->mix > b->size ? b->mix : b->size;
 	return gso_hdrs(b) + (b->tso_segments ? b->mss : gso_payload(b));
 }
 
@@ -725,9 +757,9 @@ static int setup_pair(struct bench *b, unsigned k)
 		p->txbuf[i] = vhu_frontend_alloc(b->fe, b->txbuf, al);
 		if (!p->rxbuf[i] || !p->txbuf[i])
 			return -ENOMEM;
-		build_frame(b, p->txbuf[i] + HDR_LEN, k);
-		if (!b->gso)
-			stamp(b, p->txbuf[i] + HDR_LEN, 0); /* tx mode sends it as it is */
+		build_frame(b, p->txbuf[i] + HDR_LEN, k, frame_len(b, i));
+		if (!b->gso) /* tx mode sends it as it is */
+			stamp(b, p->txbuf[i] + HDR_LEN, frame_len(b, i), 0);
 		p->txfree[p->ntxfree++] = (uint16_t)i;
 	}
 	if (b->mode != MODE_TX) {
@@ -796,6 +828,10 @@ static const struct opt opts[] = {
 	{ "size", 'z', "BYTES", opt_uint, &b.size,
 	  "frame size without the virtio-net header (default 64; over\n"
 	  "2036, several buffers each with MRG_RXBUF, else big ones)",
+	  60, MAX_SIZE },
+	{ "mix", 0, "BYTES", opt_uint, &b.mix,
+	  "every fourth transmit buffer sends frames of BYTES instead\n"
+	  "(not with --tso/--uso)",
 	  60, MAX_SIZE },
 	{ "tx-parts", 0, "N", opt_uint, &b.tx_parts,
 	  "send each frame in N parts: the virtio-net header alone, then\n"
@@ -1104,7 +1140,8 @@ static int report(double elapsed, bool alive_err)
 	uint64_t lost = b.mode == MODE_LOOP && b.tx > rx_ours ? b.tx - rx_ours : 0;
 	uint64_t pkts = b.mode == MODE_RX ? b.rx : b.tx;
 	double mpps = (double)pkts / elapsed / 1e6;
-	double gbps = (double)pkts * b.size * 8 / elapsed / 1e9;
+	double gbps = (b.mix && b.mode != MODE_RX ? (double)b.tx_bytes : (double)pkts * b.size) *
+		      8 / elapsed / 1e9;
 	bool broken = false, log_err = false;
 
 	for (unsigned k = 0; k < b.pairs; k++)
@@ -1119,14 +1156,15 @@ static int report(double elapsed, bool alive_err)
 		       "\"bad\": %llu, \"lost\": %llu, \"foreign\": %llu, \"reconnects\": %u, "
 		       "\"lost_allowed\": %llu, \"rx_since_reconnect\": %llu, \"tso_whole\": %llu, "
 		       "\"tso_segments\": %llu, \"tso_nohdr\": %llu, \"rx_merged\": %llu, "
-		       "\"mtu\": %u",
+		       "\"mtu\": %u, \"reordered\": %llu",
 		       mode_name(b.mode), a.packed ? "true" : "false", b.pairs, b.size, elapsed,
 		       (unsigned long long)b.tx, (unsigned long long)b.rx, mpps, gbps,
 		       (unsigned long long)b.bad, (unsigned long long)lost,
 		       (unsigned long long)b.foreign, b.reconnects, (unsigned long long)b.at_risk,
 		       (unsigned long long)(b.rx - b.rx_at_reconnect),
 		       (unsigned long long)b.tso_whole, (unsigned long long)b.tso_segs,
-		       (unsigned long long)b.tso_nohdr, (unsigned long long)b.rx_merged, b.mtu);
+		       (unsigned long long)b.tso_nohdr, (unsigned long long)b.rx_merged, b.mtu,
+		       (unsigned long long)b.reordered);
 		fe_logcheck_json(&b.lc, stdout);
 		printf("}\n");
 	} else {
@@ -1160,10 +1198,10 @@ static int run(int argc, char **argv)
 	fe_verbose = a.verbose;
 	b.reconnect_ms = (int)(a.reconnect_s * 1000);
 	b.gso = a.uso ? GSO_UDP : a.tso ? GSO_TCP : GSO_NONE;
-	if ((a.tso && a.uso) || (b.ipv6 && !b.gso) ||
+	if ((a.tso && a.uso) || (b.ipv6 && !b.gso) || (b.mix && b.gso) ||
 	    (b.gso && (b.mode != MODE_LOOP || a.iommu_strict))) {
 		fprintf(stderr, "vhu-fe net-bench: one of --tso or --uso (--ipv6 goes with one), "
-				"in --mode loop and without --iommu-strict\n");
+				"in --mode loop and without --iommu-strict or --mix\n");
 		return 2;
 	}
 	if (a.peer && (b.mode != MODE_LOOP || a.iommu || a.iommu_strict || a.log || a.log_check ||
@@ -1174,7 +1212,7 @@ static int run(int argc, char **argv)
 	}
 	/* Transmit buffers hold the largest frame sent; receive buffers are BUF_SIZE with
 	 * MRG_RXBUF, else as big as what comes back. */
-	uint32_t sent = b.gso ? gso_hdrs(&b) + gso_payload(&b) : b.size;
+	uint32_t sent = b.gso ? gso_hdrs(&b) + gso_payload(&b) : frame_back(&b);
 	b.txbuf = (unsigned)round_up(HDR_LEN + sent, a.iommu_strict ? 4096 : 64);
 	b.txbuf = b.txbuf < BUF_SIZE ? BUF_SIZE : b.txbuf;
 	b.rxbuf = (unsigned)round_up(HDR_LEN + frame_back(&b), 64);
