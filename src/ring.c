@@ -283,15 +283,29 @@ static inline void prefetch_for_write(const char *p)
 	__builtin_prefetch(p, 1);
 }
 
+/* A receive buffer at p whose frame starts at off (after the virtio-net header), len bytes
+ * long. The header's line, when the frame does not start in it, is prefetched for reading
+ * only: the receive path writes the header only where it differs (net.c hdr_store), and a
+ * driver that leaves the header where its last frame had it (DPDK: the mbuf's headroom) then
+ * keeps its copy of the line. The frame's first line is always written. */
+static inline void prefetch_rx_buffer(const char *p, uint32_t off, size_t len)
+{
+	if (off >= len) {
+		prefetch_for_write(p);
+		return;
+	}
+	if ((uintptr_t)p / 64 != (uintptr_t)(p + off) / 64)
+		__builtin_prefetch(p, 0, 3);
+	prefetch_for_write(p + off);
+}
+
 void ring_prefetch_elems(const struct vhu_elem *e, unsigned n, uint32_t off)
 {
 	for (unsigned i = 0; i < n; i++) {
 		if (!e[i].in_num)
 			continue;
 		const struct iovec *v = &e[i].iov[e[i].out_num];
-		prefetch_for_write(v->iov_base);
-		if (off < v->iov_len)
-			prefetch_for_write((const char *)v->iov_base + off);
+		prefetch_rx_buffer(v->iov_base, off, v->iov_len);
 	}
 }
 
@@ -333,6 +347,5 @@ void ring_prefetch_ahead(struct vhu_virtq *vq, unsigned d, uint32_t off)
 	p = mem_cache_hit(vq->mem, &vq->mc, addr, (uint64_t)off + 1);
 	if (!p)
 		return;
-	prefetch_for_write(p);
-	prefetch_for_write(p + off);
+	prefetch_rx_buffer(p, off, (size_t)off + 1);
 }

@@ -180,8 +180,9 @@ void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm
 
 /* A hint for a receive path: the lines at offsets 0 and off of the buffer d places past the
  * next pop (packed: d descriptor slots, one buffer each when each is a single descriptor) are
- * prefetched for writing, so that copying into one buffer after another finds the next ones'
- * lines on the way from the driver's CPU instead of waiting for each in turn. Its descriptor
+ * prefetched, the one at off for writing (the one at 0, when another, for reading: the header
+ * is written only where it differs), so that copying into one buffer after another finds the next
+ * ones' lines on the way from the driver's CPU instead of waiting for each in turn. Its descriptor
  * is read only for this; the pop reads it again and nothing read here is used for anything
  * else (a prefetch of any address is harmless, never a fault). Only the common case: no IOTLB
  * or owner's translation, no inflight region, a single writable descriptor in the region the
@@ -189,8 +190,8 @@ void *ring_area(struct vhu_virtq *vq, uint64_t addr, uint64_t len, unsigned perm
 void ring_prefetch_ahead(struct vhu_virtq *vq, unsigned d, uint32_t off);
 
 /* For each of the n popped elements e: the lines at offsets 0 and off of its first writable
- * iovec prefetched for writing (PREFETCHW where the CPU has it). The iovecs are the pop's,
- * checked and mapped. */
+ * iovec prefetched as ring_prefetch_ahead does (for writing: PREFETCHW where the CPU has it).
+ * The iovecs are the pop's, checked and mapped. */
 void ring_prefetch_elems(const struct vhu_elem *e, unsigned n, uint32_t off);
 
 /* Adds [addr, addr + len) of a descriptor to e (readable or writable side). */

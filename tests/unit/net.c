@@ -230,6 +230,13 @@ static int burst(bool packed)
 	uint64_t feat = vhu_backend_features(be);
 	ASSERT_EQ(vhu_net_rx_burst(vq, feat, f, 4, elems, 8), 0); /* empty ring */
 	ASSERT_EQ(vhu_net_rx_burst(NULL, feat, f, 4, elems, 8), -EINVAL);
+	/* Header bytes written only where they differ (hdr_store): buffers 1 and 4 hold a stale
+	 * header, buffer 0 the very header frame 0 brings (left alone, and still right). */
+	memset(drv_buf(&d, RXQ, 1), 0xa5, 12);
+	memset(drv_buf(&d, RXQ, 4), 0x5a, 12);
+	memcpy(drv_buf(&d, RXQ, 0), &h, 12);
+	drv_buf(&d, RXQ, 0)[10] = 1; /* num_buffers as it will be */
+	drv_buf(&d, RXQ, 0)[11] = 0;
 	drv_add_buf(&d, RXQ, 0, 2048, true);
 	drv_add_buf(&d, RXQ, 1, 2048, true);
 	drv_add_buf(&d, RXQ, 2, 64, true); /* too short for frame 2 alone */
@@ -252,12 +259,15 @@ static int burst(bool packed)
 	ASSERT_EQ(drv_buf(&d, RXQ, 0)[0], VIRTIO_NET_HDR_F_DATA_VALID);
 	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 0) + 12, frame, 300));
 	ASSERT_EQ(num_buffers(1), 1);
-	ASSERT_EQ(drv_buf(&d, RXQ, 1)[0], 0); /* NULL header: zeroes */
+	for (unsigned i = 0; i < 10; i++)
+		ASSERT_EQ(drv_buf(&d, RXQ, 1)[i], 0); /* NULL header: zeroes */
 	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 1) + 12, frame + 1, 60));
 	ASSERT_EQ(num_buffers(2), 2);
 	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 2) + 12, frame + 2, 52));
 	ASSERT_OK(memcmp(drv_buf(&d, RXQ, 3), frame + 54, 148));
 	ASSERT_EQ(num_buffers(4), 1);
+	for (unsigned i = 0; i < 10; i++)
+		ASSERT_EQ(drv_buf(&d, RXQ, 4)[i], 0);
 	/* Around the ring several times, a burst stopping at a short buffer each time: the
 	 * position it goes back to (split: one entry per buffer; packed: slots, the wrap
 	 * counter flipping) is where the next pop finds that buffer. Buffer 1 is a chain of two
