@@ -59,7 +59,9 @@ static void hdr_fill(uint8_t *h, const void *hdr, uint32_t hlen, uint16_t nb)
  * CPU and back for every frame: testpmd's virtio-user receive path spent 14 % of its time on
  * that read with the CPUs far apart (under 1.5 % against net_vhost), and vhu-net --loopback
  * ran at 0.80 of net_vhost there (docs/TESTING.md). The bytes are read only to decide the
- * store; a driver that changes a buffer it posted gets its own bytes back.
+ * store; a driver that changes a buffer it posted gets its own bytes back. Under a vIOMMU the
+ * buffer may be mapped write-only: the read reveals nothing, since the buffer ends holding h
+ * either way.
  */
 static inline void hdr_store(uint8_t *dst, const uint8_t *h, size_t n)
 {
