@@ -95,14 +95,12 @@ static uint32_t fill_elem(const struct vhu_elem *e, struct src *s, uint32_t room
 				avail = s->iov[s->i].iov_len - s->off;
 			}
 			size_t c = MIN(avail, dl);
-			if (s->hdr_left)
-				hdr_store(dst, from, c);
-			else
-				memcpy(dst, from, c);
 			if (s->hdr_left) {
+				hdr_store(dst, from, c);
 				s->hdr += c;
 				s->hdr_left -= c;
 			} else {
+				memcpy(dst, from, c);
 				s->off += c;
 			}
 			dst += c;
