@@ -101,7 +101,10 @@ static int do_send(const char *ip, int port, uint64_t bytes, int secs)
 		fprintf(stderr, "tcpcheck: could not connect to %s:%d\n", ip, port);
 		return 1;
 	}
+	/* A path that loses every frame of some size (a jumbo frame dropped on the way) leaves
+	 * send() blocked while TCP retransmits: it gives up after secs without progress too. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	t0 = now();
 	while (sent < bytes) {
 		size_t n = bytes - sent < sizeof(buf) ? (size_t)(bytes - sent) : sizeof(buf);
