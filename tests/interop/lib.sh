@@ -162,3 +162,26 @@ qemu_net_args() {
 	echo "-chardev socket,id=c0,path=$1${3:+,$3} -netdev vhost-user,id=n0,chardev=c0" \
 		"-device virtio-net-pci,netdev=n0,vectors=0,mac=$2"
 }
+
+# tcp_guest_script MY-IP PEER-IP MTU: a guest /test.sh (stdout) for a pair of guests on one
+# switch: eth0 must have come up at MTU (the device's host_mtu), then a TCP stream of BYTES
+# (the caller's variable) each way, every byte checked by tcpcheck, and the kernel's InCsumErrors must stay 0.
+tcp_guest_script() {
+	cat <<GUEST
+#!/bin/sh
+mtu=\$(cat /sys/class/net/eth0/mtu)
+echo "eth0 mtu \$mtu"
+ok=1
+[ "\$mtu" = $3 ] || ok=0
+ip link set eth0 up
+ip addr add $1/24 dev eth0
+tcpcheck serve 7001 $BYTES 40 &
+srv=\$!
+tcpcheck send $2 7001 $BYTES 30 || ok=0
+wait \$srv || ok=0
+cs=\$(awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if (\$i == "InCsumErrors") c = i; h = 1 } else print \$c }' /proc/net/snmp)
+echo "tcp checksum errors: \$cs"
+[ "\$cs" = 0 ] || ok=0
+[ \$ok = 1 ] && echo VHU-PASS || echo VHU-FAIL
+GUEST
+}

@@ -17,27 +17,8 @@ BYTES=${TCP_BYTES:-16000000}
 start_bg net "$VHU_NET" --socket-path "$T/a.sock" --socket-path "$T/b.sock"
 wait_file "$T/b.sock" 5 || fail "vhu-net did not listen"
 
-guest_script() { # my-ip peer-ip
-	cat <<GUEST
-#!/bin/sh
-mtu=\$(cat /sys/class/net/eth0/mtu)
-echo "eth0 mtu \$mtu"
-ok=1
-[ "\$mtu" = 9000 ] || ok=0
-ip link set eth0 up
-ip addr add $1/24 dev eth0
-tcpcheck serve 7001 $BYTES 40 &
-srv=\$!
-tcpcheck send $2 7001 $BYTES 30 || ok=0
-wait \$srv || ok=0
-cs=\$(awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if (\$i == "InCsumErrors") c = i; h = 1 } else print \$c }' /proc/net/snmp)
-echo "tcp checksum errors: \$cs"
-[ "\$cs" = 0 ] || ok=0
-[ \$ok = 1 ] && echo VHU-PASS || echo VHU-FAIL
-GUEST
-}
-guest_script 10.0.0.1 10.0.0.2 | guest_initrd a
-guest_script 10.0.0.2 10.0.0.1 | guest_initrd b
+tcp_guest_script 10.0.0.1 10.0.0.2 9000 | guest_initrd a
+tcp_guest_script 10.0.0.2 10.0.0.1 9000 | guest_initrd b
 NONE=,csum=off,host_tso4=off,host_tso6=off,host_ecn=off,host_ufo=off
 NONE=$NONE,guest_csum=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off
 # shellcheck disable=SC2046
