@@ -185,3 +185,18 @@ echo "tcp checksum errors: \$cs"
 [ \$ok = 1 ] && echo VHU-PASS || echo VHU-FAIL
 GUEST
 }
+
+# tcp_guests_wait: waits for guests a and b (tcp_guest_script), shows what tcpcheck said, fails
+# unless both passed, then stops vhu-net (started as "net"), which prints its counters.
+tcp_guests_wait() {
+	local ra=0 rb=0
+	guest_wait a || ra=1
+	guest_wait b || rb=1
+	grep -hE "tcpcheck|checksum errors|eth0 mtu" "$T/a.log" "$T/b.log"
+	if [ $ra = 1 ] || [ $rb = 1 ]; then
+		tail -n 20 "$T/a.log" "$T/b.log" "$T/net.log"
+		fail "the TCP streams between the guests did not get through intact"
+	fi
+	kill -TERM "$PID_net"
+	wait "$PID_net"
+}

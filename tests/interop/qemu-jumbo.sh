@@ -25,16 +25,7 @@ NONE=$NONE,guest_csum=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=
 qemu_start a 256 1 $(qemu_net_args "$T/a.sock" 52:54:00:00:00:0a),host_mtu=9000
 # shellcheck disable=SC2046
 qemu_start b 256 1 $(qemu_net_args "$T/b.sock" 52:54:00:00:00:0b),host_mtu=9000,packed=on$NONE
-ra=0 rb=0
-guest_wait a || ra=1
-guest_wait b || rb=1
-grep -hE "tcpcheck|checksum errors|eth0 mtu" "$T/a.log" "$T/b.log"
-if [ $ra = 1 ] || [ $rb = 1 ]; then
-	tail -n 20 "$T/a.log" "$T/b.log" "$T/net.log"
-	fail "the TCP streams between the guests did not get through intact"
-fi
-kill -TERM "$PID_net"
-wait "$PID_net"
+tcp_guests_wait
 grep -E "^port|offloads:|queue 0 rx" "$T/net.log"
 # The receive queue (queue 0) of port $1 (1: A, 2: B): "packets P bytes B".
 rxq() { grep "queue 0 rx:" "$T/net.log" | sed -n "$1p" | awk '{print $5, $7}'; }
