@@ -18,12 +18,17 @@
  *    it, and that request moves the new page's bytes, not the old one's.
  *  - vhu-blk: an invalidation of a running ring's own area (its avail ring) takes effect at
  *    the next request: a miss names the area, nothing completes until the update.
+ *  - vhu-net --loopback: a frame whose receive buffer misses is held, and frames after it keep
+ *    their order, also one that arrives after the update was taken but before the receive
+ *    ring's kick that the update makes.
  * usage: iotlb PATH-TO-DAEMON blk|net
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_net.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -361,6 +366,90 @@ static int ring_invalidated(void)
 	return 0;
 }
 
+/* A loopback frame of len bytes (non-IP: only its MACs are swapped) after a zero virtio-net
+ * header in tx slot `slot`, carrying mark; its source is the broadcast address, so that the
+ * reflected frame goes to the broadcast address, which every receive filter takes. */
+static void net_frame(struct drv *d, unsigned slot, uint32_t len, uint8_t mark)
+{
+	uint8_t *b = drv_buf(d, 1, slot);
+
+	memset(b, 0, 12);
+	memset(b + 12, mark, len);
+	memcpy(b + 12, (const uint8_t[]){ 0x02, 0, 0, 0, 0, 0x01 }, 6);
+	memset(b + 12 + 6, 0xff, 6);
+	b[12 + 12] = 0x88;
+	b[12 + 13] = 0xb5;
+	drv_add_buf(d, 1, slot, 12 + len, false);
+}
+
+/*
+ * vhu-net: frame 1 needs two 64-byte receive buffers (MRG_RXBUF), the second on a page the
+ * IOTLB does not map: it misses, and the frame is held. The daemon is then stopped while the
+ * update and frame 2's kick are sent, so that it takes the update first and frame 2 before the
+ * receive ring's kick that the update makes (the kick eventfd is only readable after it): frame
+ * 2 fits one buffer, and must still come after frame 1, not in the buffer frame 1 left.
+ */
+static int held_order(void)
+{
+	static const unsigned rx_slots[] = { 0, 2, 1, 4, 5 };
+	struct drv d;
+	struct vhu_hdr h;
+	struct vhu_iotlb_msg m;
+	uint32_t id, len, ids[3], lens[3];
+	int rx_id[5], st;
+
+	ASSERT_OK(start(&d));
+	ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_MRG_RXBUF));
+	/* The page of rx slots 2 and 3, and nothing else, left unmapped. */
+	uint64_t hole = drv_buf_gpa(&d, 0, 2), end = DRV_GPA_BASE + DRV_MEM_SIZE;
+	ASSERT_EQ(hole % 4096, 0);
+	ASSERT_EQ(drv_buf_gpa(&d, 0, 4), hole + 4096);
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, DRV_GPA_BASE, hole - DRV_GPA_BASE, 0, RW), 0);
+	ASSERT_EQ(drv_iotlb(&d, UPDATE, hole + 4096, end - hole - 4096, hole + 4096 - DRV_GPA_BASE,
+			    RW),
+		  0);
+	msleep(100);
+	chan_drain(d.chan); /* the rings' misses before the updates */
+	for (unsigned i = 0; i < 5; i++)
+		rx_id[i] = drv_add_buf(&d, 0, rx_slots[i], 64, true);
+	net_frame(&d, 0, 100, 0xf1);
+	ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
+	ASSERT_OK(chan_recv(d.chan, &h, &m, 3000));
+	ASSERT_EQ(m.type, 1);
+	ASSERT_EQ(m.iova & ~0xfffull, hole);
+	ASSERT_EQ(m.perm, WO);
+	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 300), 0); /* held */
+
+	ASSERT_OK(kill(dm.pid, SIGSTOP));
+	ASSERT_EQ(waitpid(dm.pid, &st, WUNTRACED), dm.pid);
+	ASSERT_TRUE(WIFSTOPPED(st));
+	struct vhu_iotlb_msg u = { .iova = hole,
+				   .size = 4096,
+				   .uaddr = (uint64_t)(uintptr_t)d.mem + (hole - DRV_GPA_BASE),
+				   .perm = RW,
+				   .type = UPDATE };
+	ASSERT_OK(drv_send(&d, VHU_REQ_IOTLB_MSG, VHU_VERSION, &u, sizeof(u), NULL, 0));
+	net_frame(&d, 1, 40, 0xf2);
+	ASSERT_OK(kill(dm.pid, SIGCONT));
+
+	for (unsigned k = 0; k < 3; k++)
+		ASSERT_EQ(drv_get_used(&d, 0, &ids[k], &lens[k], 3000), 1);
+	/* Frame 1 in the first two buffers (num_buffers 2), frame 2 in the third. */
+	ASSERT_EQ(ids[0], (uint32_t)rx_id[0]);
+	ASSERT_EQ(lens[0], 64);
+	ASSERT_EQ(drv_buf(&d, 0, 0)[12 + 20], 0xf1);
+	ASSERT_EQ(drv_buf(&d, 0, 0)[10], 2);
+	ASSERT_EQ(ids[1], (uint32_t)rx_id[1]);
+	ASSERT_EQ(lens[1], 12 + 100 - 64);
+	ASSERT_EQ(ids[2], (uint32_t)rx_id[2]);
+	ASSERT_EQ(lens[2], 12 + 40);
+	ASSERT_EQ(drv_buf(&d, 0, 1)[12 + 20], 0xf2);
+	ASSERT_TRUE(alive(dm.pid));
+	chan_drain(d.chan);
+	drv_close(&d);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -386,6 +475,8 @@ int main(int argc, char **argv)
 	}
 
 	RUN(hostile);
+	if (!blk)
+		RUN(held_order);
 	if (blk) {
 		RUN(misses);
 		RUN(stop_forgets);
