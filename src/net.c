@@ -215,12 +215,18 @@ VHU_EXPORT int vhu_net_rx_burst(struct vhu_virtq *vq, uint64_t features,
 	}
 	/* The first RX_AHEAD buffers' header and frame lines asked for now, then each copy asks
 	 * for those of the buffer RX_AHEAD on, as DPDK's enqueue does batches of 4: all of a
-	 * burst at once ran vhu-net --loopback slower with the cores far apart (0.76 of this). */
+	 * burst at once ran vhu-net --loopback slower with the cores far apart (0.76 of this).
+	 * The last RX_AHEAD copies ask for the buffers the next burst starts with, still in the
+	 * ring (ring_prefetch_ahead), so that a burst's first copies do not wait for their lines
+	 * either: 1.04 near and 1.02 far on packed rings, 1.05 and 1.11 on split ones
+	 * (docs/TESTING.md). */
 	ring_prefetch_elems(elems, MIN((unsigned)got, RX_AHEAD), hlen);
 	for (i = 0; i < (unsigned)got; i++) {
 		const struct vhu_elem *e = &elems[i];
 		if (i + RX_AHEAD < (unsigned)got)
 			ring_prefetch_elems(e + RX_AHEAD, 1, hlen);
+		else
+			ring_prefetch_ahead(vq, i + RX_AHEAD - (unsigned)got, hlen);
 		/* What vhu_net_rx() takes as one whole buffer; anything else is left to it. */
 		if (f[i].len > UINT32_MAX - hlen || e->in_len < hlen + f[i].len || e->in_len == 0 ||
 		    (f[i].len && !f[i].data))
