@@ -112,7 +112,8 @@ struct port {
 	struct vhu_device_ops ops;
 	unsigned pairs;
 	unsigned hdr_len;
-	unsigned mtu; /* --mtu, or what NET_SET_MTU said */
+	unsigned mtu;	     /* --mtu, or what NET_SET_MTU said */
+	bool mtu_negotiated; /* VIRTIO_NET_F_MTU: none over mtu + 18 (vhost_send) */
 	uint8_t mac[6];
 	/* Control queue (only when the front-end negotiated CTRL_VQ and passes it to us; QEMU
 	 * and DPDK virtio-user run it themselves and switch pairs with SET_VRING_ENABLE). */

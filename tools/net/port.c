@@ -53,7 +53,9 @@ static void ep_del(struct net *n, int fd)
 
 static struct nqueue *pick_rxq(struct port *p, unsigned qp)
 {
-	struct nqueue *q = &p->q[2 * (qp % p->active_pairs)];
+	/* active_pairs >= 1 (ctrl.c); no division for the usual qp below it. */
+	unsigned a = p->active_pairs;
+	struct nqueue *q = &p->q[2 * (qp < a ? qp : qp % a)];
 
 	if (q->started && vhu_virtq_enabled(q->vq))
 		return q;
@@ -244,7 +246,6 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const struct g
 		      const uint8_t *f, uint32_t len)
 {
 	struct nqueue *q = pick_rxq(p, qp);
-	uint64_t feat = vhu_backend_features(p->be);
 
 	if (!q)
 		return -ENOTCONN;
@@ -255,7 +256,7 @@ static int vhost_send(struct net *n, struct port *p, unsigned qp, const struct g
 	/* "The device MUST NOT pass received packets that exceed mtu (plus low level ethernet
 	 * header length) size with gso_type NONE or ECN after VIRTIO_NET_F_MTU has been
 	 * successfully negotiated" (a VLAN tag counted as part of that header). */
-	if (!h->gso_type && (feat & (1ULL << VIRTIO_NET_F_MTU)) && len > p->mtu + 18u) {
+	if (!h->gso_type && p->mtu_negotiated && len > p->mtu + 18u) {
 		p->oversize++;
 		q->drops++;
 		return -EMSGSIZE;
@@ -759,6 +760,7 @@ static void cb_features_set(void *dev, uint64_t f)
 	p->has_ctrl = f & (1ULL << VIRTIO_NET_F_CTRL_VQ);
 	/* CTRL_GUEST_OFFLOADS: "Upon feature negotiation corresponding offload gets enabled". */
 	p->guest_offloads = f & NET_GUEST_OFFLOADS;
+	p->mtu_negotiated = f & (1ULL << VIRTIO_NET_F_MTU);
 	p->tx_ok = gso_ok_from_features(f, true);
 	p->ctrl_index = (f & (1ULL << VIRTIO_NET_F_MQ)) ? 2 * p->pairs : 2;
 	ctrl_reset(p);
@@ -776,6 +778,7 @@ static void cb_reset(void *dev)
 
 	p->has_ctrl = false;
 	p->guest_offloads = 0;
+	p->mtu_negotiated = false;
 	p->tx_ok = 0;
 	ctrl_reset(p);
 }
