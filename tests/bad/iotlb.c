@@ -475,9 +475,9 @@ int main(int argc, char **argv)
 	}
 
 	RUN(hostile);
-	if (!blk)
+	if (!blk) {
 		RUN(held_order);
-	if (blk) {
+	} else {
 		RUN(misses);
 		RUN(stop_forgets);
 		RUN(ring_invalidated);

@@ -200,3 +200,13 @@ tcp_guests_wait() {
 	kill -TERM "$PID_net"
 	wait "$PID_net"
 }
+
+# tcp_guests_start MTU-A MTU-B: vhu-net as a switch with ports a and b (started as "net"), and
+# the initrds of guests a (10.0.0.1) and b (10.0.0.2) running tcp_guest_script, which expects
+# eth0 at those MTUs. BYTES: the caller's stream length.
+tcp_guests_start() {
+	start_bg net "$VHU_NET" --socket-path "$T/a.sock" --socket-path "$T/b.sock"
+	wait_file "$T/b.sock" 5 || fail "vhu-net did not listen"
+	tcp_guest_script 10.0.0.1 10.0.0.2 "$1" | guest_initrd a
+	tcp_guest_script 10.0.0.2 10.0.0.1 "$2" | guest_initrd b
+}

@@ -11,11 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 need_guest
 BYTES=${TCP_BYTES:-16000000}
-start_bg net "$VHU_NET" --socket-path "$T/a.sock" --socket-path "$T/b.sock"
-wait_file "$T/b.sock" 5 || fail "vhu-net did not listen"
-
-tcp_guest_script 10.0.0.1 10.0.0.2 9000 | guest_initrd a
-tcp_guest_script 10.0.0.2 10.0.0.1 1500 | guest_initrd b
+tcp_guests_start 9000 1500
 OFF=,guest_csum=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off
 # shellcheck disable=SC2046
 qemu_start a 256 1 $(qemu_net_args "$T/a.sock" 52:54:00:00:00:0a),host_mtu=9000
