@@ -20,7 +20,8 @@
  *    the next request: a miss names the area, nothing completes until the update.
  *  - vhu-net --loopback: a frame whose receive buffer misses is held, and frames after it keep
  *    their order, also one that arrives after the update was taken but before the receive
- *    ring's kick that the update makes.
+ *    ring's kick that the update makes; on a receive ring whose kick is VRING_NOFD, the held
+ *    frame goes out after the update with no other frame to push it.
  * usage: iotlb PATH-TO-DAEMON blk|net
  */
 #include <errno.h>
@@ -382,68 +383,120 @@ static void net_frame(struct drv *d, unsigned slot, uint32_t len, uint8_t mark)
 	drv_add_buf(d, 1, slot, 12 + len, false);
 }
 
+/* Port `d` for the held-frame tests: every page mapped but that of rx slots 2 and 3, five
+ * 64-byte receive buffers (slots 0, 2, 1, 4, 5: the second on that page; ids in rx_id), and
+ * frame 1 (100 bytes, mark 0xf1) sent. It needs two of them (MRG_RXBUF): the second misses,
+ * the daemon asks for the page, and the frame is held. Returns the page's address, or 0. */
+static uint64_t held_setup(struct drv *d, int *rx_id)
+{
+	static const unsigned rx_slots[] = { 0, 2, 1, 4, 5 };
+	struct vhu_hdr h;
+	struct vhu_iotlb_msg m;
+	uint32_t id, len;
+
+	if (!(d->features & (1ULL << VIRTIO_NET_F_MRG_RXBUF)))
+		return 0;
+	uint64_t hole = drv_buf_gpa(d, 0, 2), end = DRV_GPA_BASE + DRV_MEM_SIZE;
+	if (hole % 4096 || drv_buf_gpa(d, 0, 4) != hole + 4096)
+		return 0;
+	if (drv_iotlb(d, UPDATE, DRV_GPA_BASE, hole - DRV_GPA_BASE, 0, RW) ||
+	    drv_iotlb(d, UPDATE, hole + 4096, end - hole - 4096, hole + 4096 - DRV_GPA_BASE, RW))
+		return 0;
+	msleep(100);
+	chan_drain(d->chan); /* the rings' misses before the updates */
+	for (unsigned i = 0; i < 5; i++)
+		rx_id[i] = drv_add_buf(d, 0, rx_slots[i], 64, true);
+	net_frame(d, 0, 100, 0xf1);
+	if (drv_get_used(d, 1, &id, &len, 3000) != 1 || chan_recv(d->chan, &h, &m, 3000) ||
+	    m.type != 1 || (m.iova & ~0xfffull) != hole || m.perm != WO)
+		return 0;
+	if (drv_get_used(d, 0, &id, &len, 300) != 0) /* held */
+		return 0;
+	return hole;
+}
+
+/* Frame 1 of held_setup() in the first two buffers (num_buffers 2), ids[0..1], lens[0..1]. */
+static int held_first_ok(struct drv *d, const int *rx_id, const uint32_t *ids, const uint32_t *lens)
+{
+	ASSERT_EQ(ids[0], (uint32_t)rx_id[0]);
+	ASSERT_EQ(lens[0], 64);
+	ASSERT_EQ(drv_buf(d, 0, 0)[12 + 20], 0xf1);
+	ASSERT_EQ(drv_buf(d, 0, 0)[10], 2);
+	ASSERT_EQ(ids[1], (uint32_t)rx_id[1]);
+	ASSERT_EQ(lens[1], 12 + 100 - 64);
+	return 0;
+}
+
+/* The update for held_setup()'s page, as a message (the caller sends it). */
+static struct vhu_iotlb_msg held_update(const struct drv *d, uint64_t hole)
+{
+	return (struct vhu_iotlb_msg){ .iova = hole,
+				       .size = 4096,
+				       .uaddr = (uint64_t)(uintptr_t)d->mem + (hole - DRV_GPA_BASE),
+				       .perm = RW,
+				       .type = UPDATE };
+}
+
 /*
- * vhu-net: frame 1 needs two 64-byte receive buffers (MRG_RXBUF), the second on a page the
- * IOTLB does not map: it misses, and the frame is held. The daemon is then stopped while the
- * update and frame 2's kick are sent, so that it takes the update first and frame 2 before the
- * receive ring's kick that the update makes (the kick eventfd is only readable after it): frame
- * 2 fits one buffer, and must still come after frame 1, not in the buffer frame 1 left.
+ * vhu-net: frame 1 is held (held_setup). The daemon is then stopped while the update and frame
+ * 2's kick are sent, so that it takes the update first and frame 2 before the receive ring's
+ * kick that the update makes (the kick eventfd is only readable after it): frame 2 fits one
+ * buffer, and must still come after frame 1, not in the buffer frame 1 left.
  */
 static int held_order(void)
 {
-	static const unsigned rx_slots[] = { 0, 2, 1, 4, 5 };
 	struct drv d;
-	struct vhu_hdr h;
-	struct vhu_iotlb_msg m;
-	uint32_t id, len, ids[3], lens[3];
+	uint32_t ids[3], lens[3];
 	int rx_id[5], st;
+	uint64_t hole;
 
 	ASSERT_OK(start(&d));
-	ASSERT_TRUE(d.features & (1ULL << VIRTIO_NET_F_MRG_RXBUF));
-	/* The page of rx slots 2 and 3, and nothing else, left unmapped. */
-	uint64_t hole = drv_buf_gpa(&d, 0, 2), end = DRV_GPA_BASE + DRV_MEM_SIZE;
-	ASSERT_EQ(hole % 4096, 0);
-	ASSERT_EQ(drv_buf_gpa(&d, 0, 4), hole + 4096);
-	ASSERT_EQ(drv_iotlb(&d, UPDATE, DRV_GPA_BASE, hole - DRV_GPA_BASE, 0, RW), 0);
-	ASSERT_EQ(drv_iotlb(&d, UPDATE, hole + 4096, end - hole - 4096, hole + 4096 - DRV_GPA_BASE,
-			    RW),
-		  0);
-	msleep(100);
-	chan_drain(d.chan); /* the rings' misses before the updates */
-	for (unsigned i = 0; i < 5; i++)
-		rx_id[i] = drv_add_buf(&d, 0, rx_slots[i], 64, true);
-	net_frame(&d, 0, 100, 0xf1);
-	ASSERT_EQ(drv_get_used(&d, 1, &id, &len, 3000), 1);
-	ASSERT_OK(chan_recv(d.chan, &h, &m, 3000));
-	ASSERT_EQ(m.type, 1);
-	ASSERT_EQ(m.iova & ~0xfffull, hole);
-	ASSERT_EQ(m.perm, WO);
-	ASSERT_EQ(drv_get_used(&d, 0, &id, &len, 300), 0); /* held */
-
+	ASSERT_TRUE((hole = held_setup(&d, rx_id)) != 0);
 	ASSERT_OK(kill(dm.pid, SIGSTOP));
 	ASSERT_EQ(waitpid(dm.pid, &st, WUNTRACED), dm.pid);
 	ASSERT_TRUE(WIFSTOPPED(st));
-	struct vhu_iotlb_msg u = { .iova = hole,
-				   .size = 4096,
-				   .uaddr = (uint64_t)(uintptr_t)d.mem + (hole - DRV_GPA_BASE),
-				   .perm = RW,
-				   .type = UPDATE };
+	struct vhu_iotlb_msg u = held_update(&d, hole);
 	ASSERT_OK(drv_send(&d, VHU_REQ_IOTLB_MSG, VHU_VERSION, &u, sizeof(u), NULL, 0));
 	net_frame(&d, 1, 40, 0xf2);
 	ASSERT_OK(kill(dm.pid, SIGCONT));
 
 	for (unsigned k = 0; k < 3; k++)
 		ASSERT_EQ(drv_get_used(&d, 0, &ids[k], &lens[k], 3000), 1);
-	/* Frame 1 in the first two buffers (num_buffers 2), frame 2 in the third. */
-	ASSERT_EQ(ids[0], (uint32_t)rx_id[0]);
-	ASSERT_EQ(lens[0], 64);
-	ASSERT_EQ(drv_buf(&d, 0, 0)[12 + 20], 0xf1);
-	ASSERT_EQ(drv_buf(&d, 0, 0)[10], 2);
-	ASSERT_EQ(ids[1], (uint32_t)rx_id[1]);
-	ASSERT_EQ(lens[1], 12 + 100 - 64);
+	ASSERT_OK(held_first_ok(&d, rx_id, ids, lens));
+	/* Frame 2 in the third. */
 	ASSERT_EQ(ids[2], (uint32_t)rx_id[2]);
 	ASSERT_EQ(lens[2], 12 + 40);
 	ASSERT_EQ(drv_buf(&d, 0, 1)[12 + 20], 0xf2);
+	ASSERT_TRUE(alive(dm.pid));
+	chan_drain(d.chan);
+	drv_close(&d);
+	return 0;
+}
+
+/*
+ * vhu-net: the same held frame on a receive ring whose kick is VRING_NOFD. The update has no
+ * eventfd to kick there, and no other frame comes: the daemon must try the held frame again by
+ * itself (it polls the ring while a frame is held), not keep it until the next frame.
+ */
+static int held_nofd(void)
+{
+	struct drv d;
+	uint32_t ids[2], lens[2];
+	uint64_t hole, u64 = 0 | VHU_VRING_NOFD;
+	int rx_id[5];
+
+	ASSERT_OK(start(&d));
+	ASSERT_EQ(drv_call_ack(&d, VHU_REQ_SET_VRING_KICK, &u64, 8, NULL, 0), 0);
+	ASSERT_TRUE((hole = held_setup(&d, rx_id)) != 0);
+	struct vhu_iotlb_msg u = held_update(&d, hole);
+	ASSERT_OK(drv_send(&d, VHU_REQ_IOTLB_MSG, VHU_VERSION, &u, sizeof(u), NULL, 0));
+	for (unsigned k = 0; k < 2; k++) {
+		if (drv_get_used(&d, 0, &ids[k], &lens[k], 3000) != 1) {
+			T_FAILF("the held frame was not delivered after the update (buffer %u)", k);
+			return -1;
+		}
+	}
+	ASSERT_OK(held_first_ok(&d, rx_id, ids, lens));
 	ASSERT_TRUE(alive(dm.pid));
 	chan_drain(d.chan);
 	drv_close(&d);
@@ -477,6 +530,7 @@ int main(int argc, char **argv)
 	RUN(hostile);
 	if (!blk) {
 		RUN(held_order);
+		RUN(held_nofd);
 	} else {
 		RUN(misses);
 		RUN(stop_forgets);

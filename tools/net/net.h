@@ -202,8 +202,9 @@ void port_free(struct net *n, struct port *p);
 /* --client ports: connects those that are due; true while one is still not connected. */
 bool net_try_connect(struct net *n);
 /* One round over the tx queues that are polled: all in busy-poll mode, else those without a
- * kick fd (VRING_NOFD), and control queues without one. Returns frames handled; *nofd tells
- * whether any started queue has no kick fd, so the loop must keep polling. */
+ * kick fd (VRING_NOFD), and control queues without one; and the frames held for an IOTLB
+ * update on receive queues without one. Returns frames handled; *nofd tells whether any
+ * started queue has no kick fd (or holds frames without one), so the loop must keep polling. */
 unsigned net_poll_all(struct net *n, bool *nofd);
 /* One round over the tx queues polled after a kick; *active tells whether any still is. */
 unsigned net_poll_adaptive(struct net *n, bool *active);

@@ -623,6 +623,19 @@ unsigned net_poll_all(struct net *n, bool *nofd)
 			if (n->poll || kickless)
 				total += process_tx(n, q);
 		}
+		/* Frames held for an IOTLB update on a receive ring without a kick fd: the update
+		 * has no eventfd to kick (queue_on_kick), so they are tried here, each round while
+		 * any is held, instead of waiting for the next frame to that ring. */
+		for (unsigned j = 0; j < 2 * p->pairs; j += 2) {
+			struct nqueue *q = &p->q[j];
+			if (!q->started || !q->held_n || vhu_virtq_kick_fd(q->vq) >= 0)
+				continue;
+			*nofd = true;
+			unsigned before = q->held_n;
+			held_flush(n, q);
+			net_flush_dirty(n);
+			total += before - q->held_n;
+		}
 		/* The control queue: polled when it has no kick fd, or when its last turn
 		 * stopped at CTRL_TURN commands with more perhaps waiting. */
 		struct nqueue *c = &p->q[p->ctrl_index];
