@@ -27,7 +27,8 @@ int main(int argc, char **argv)
 	struct vhu_frontend_opts o = { .size = VHU_FRONTEND_OPTS_SIZE,
 				       .timeout_ms = 5000,
 				       .mem_size = 1 << 20 };
-	struct vhu_frontend_start_opts so = { .features = 1ULL << VIRTIO_F_VERSION_1,
+	struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+					      .features = 1ULL << VIRTIO_F_VERSION_1,
 					      .nvqs = 1,
 					      .queue_size = 64 };
 	struct vhu_frontend *fe;

@@ -170,30 +170,35 @@ static const struct fe_ops *pick_transport(enum vhu_transport *t, const char *pa
 /* More than any release will grow to: a size beyond it is not a size. */
 #define OPTS_SIZE_MAX 4096
 
-/* Copies the caller's options into *o, reading only the opts->size bytes the caller's struct
+/* The smallest struct vhu_frontend_start_opts: every member of the first release. */
+#define START_OPTS_SIZE_MIN (offsetof(struct vhu_frontend_start_opts, poll) + sizeof(bool))
+
+/* Copies a caller's options struct (its first member: its size as the caller compiled it)
+ * into dst (this library's struct, have bytes), reading only the bytes the caller's struct
  * has: members past them stay zero (their defaults); members past this library's struct must
  * be zero (a newer caller asking for something this library cannot do), as the kernel's
- * copy_struct_from_user() rules for openat2() and clone3(). 0, -EINVAL or -E2BIG. */
-static int opts_copy(struct vhu_frontend_opts *o, const struct vhu_frontend_opts *user)
+ * copy_struct_from_user() rules for openat2() and clone3(). min: the smallest size a
+ * release had. 0, -EINVAL or -E2BIG. */
+static int sized_copy(void *dst, size_t have, const void *user, size_t min)
 {
 	size_t n;
 
-	*o = (struct vhu_frontend_opts){ 0 };
+	memset(dst, 0, have);
 	if (!user)
 		return -EINVAL;
-	n = user->size;
-	if (n < OPTS_SIZE_MIN)
+	memcpy(&n, user, sizeof(n));
+	if (n < min)
 		return -EINVAL;
 	if (n > OPTS_SIZE_MAX)
 		return -E2BIG;
-	if (n > sizeof(*o)) {
-		const unsigned char *tail = (const unsigned char *)user + sizeof(*o);
-		for (size_t i = 0; i < n - sizeof(*o); i++)
+	if (n > have) {
+		const unsigned char *tail = (const unsigned char *)user + have;
+		for (size_t i = 0; i < n - have; i++)
 			if (tail[i])
 				return -E2BIG;
-		n = sizeof(*o);
+		n = have;
 	}
-	memcpy(o, user, n);
+	memcpy(dst, user, n);
 	return 0;
 }
 
@@ -206,7 +211,7 @@ VHU_EXPORT int vhu_frontend_open(struct vhu_frontend **out, const struct vhu_fro
 	const struct fe_ops *ops;
 	int ret;
 
-	ret = opts_copy(o, opts);
+	ret = sized_copy(o, sizeof(*o), opts, OPTS_SIZE_MIN);
 	if (ret)
 		return ret;
 	timeout = o->timeout_ms > 0 ? o->timeout_ms : 5000;
@@ -455,12 +460,18 @@ static int setup_device(struct vhu_frontend *fe, bool resume)
 					VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK));
 }
 
-VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_frontend_start_opts *o)
+VHU_EXPORT int vhu_frontend_start(struct vhu_frontend *fe,
+				  const struct vhu_frontend_start_opts *user)
 {
-	unsigned qsz = o->queue_size ? o->queue_size : 256;
+	struct vhu_frontend_start_opts copy, *o = &copy;
+	unsigned qsz;
 	bool packed;
 	int ret;
 
+	ret = sized_copy(o, sizeof(*o), user, START_OPTS_SIZE_MIN);
+	if (ret)
+		return ret;
+	qsz = o->queue_size ? o->queue_size : 256;
 	if (fe->started || o->nvqs == 0 || o->nvqs > FE_MAX_VQS)
 		return -EINVAL;
 	fe->features = (o->features & fe->dev_features) |

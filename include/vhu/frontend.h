@@ -105,12 +105,21 @@ int vhu_frontend_get_config(struct vhu_frontend *fe, uint32_t off, void *buf, ui
 /* Zeroed shared memory the back-end can reach; NULL when exhausted. Never freed before close. */
 void *vhu_frontend_alloc(struct vhu_frontend *fe, size_t size, size_t align);
 
+/* Grows as struct vhu_frontend_opts does: size first, later members zero by default. */
 struct vhu_frontend_start_opts {
+	size_t size;	     /* sizeof(struct vhu_frontend_start_opts) as the caller compiled it */
 	uint64_t features;   /* wanted; masked with the offer; VERSION_1 is required */
 	unsigned nvqs;	     /* virtqueues to set up (indices 0 .. nvqs-1) */
 	unsigned queue_size; /* power of two for split; 0 means 256 */
 	bool poll;	     /* no interrupts: the driver busy-polls used rings (no call eventfd) */
 };
+#define VHU_FRONTEND_START_OPTS_SIZE sizeof(struct vhu_frontend_start_opts)
+
+/* Zeroes *o (every default) and sets its size; inline, so the size is the caller's. */
+static inline void vhu_frontend_start_opts_init(struct vhu_frontend_start_opts *o)
+{
+	*o = (struct vhu_frontend_start_opts){ .size = VHU_FRONTEND_START_OPTS_SIZE };
+}
 
 /*
  * A vIOMMU for the front-end's own memory (VIRTIO_F_ACCESS_PLATFORM), set before start:
@@ -129,7 +138,8 @@ int vhu_frontend_iotlb_invalidate(struct vhu_frontend *fe, const void *p, size_t
  * to be posted, as a driver's DMA map). 0 or -errno. */
 int vhu_frontend_iotlb_map(struct vhu_frontend *fe, const void *p, size_t len);
 
-/* Negotiates and starts the device. 0 or -errno. */
+/* Negotiates and starts the device. 0 or -errno (-EINVAL also for a size no release had,
+ * -E2BIG for a member past this library's struct that is set). */
 int vhu_frontend_start(struct vhu_frontend *fe, const struct vhu_frontend_start_opts *o);
 /* GET_VRING_BASE on every ring; the queues must no longer be used. 0 or -errno. */
 int vhu_frontend_stop(struct vhu_frontend *fe);

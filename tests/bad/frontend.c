@@ -268,7 +268,8 @@ static int run_case(const char *name, uint32_t at, enum bad bad, int want)
 	o.path = f.path;
 	ret = vhu_frontend_open(&fe, &o);
 	if (ret == 0) {
-		struct vhu_frontend_start_opts so = { .features = 1ULL << VIRTIO_F_VERSION_1,
+		struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+						      .features = 1ULL << VIRTIO_F_VERSION_1,
 						      .nvqs = 2,
 						      .queue_size = 64 };
 		ret = vhu_frontend_start(fe, &so);

@@ -250,7 +250,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	if (vhu_frontend_open(&fe, &o) == 0) {
 		feed_channel(fe);
-		struct vhu_frontend_start_opts so = { .features = h.features,
+		struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+						      .features = h.features,
 						      .nvqs = h.nvqs % 4 + 1,
 						      .queue_size = 1u << (h.qlog % 9),
 						      .poll = h.flags & 1 };

@@ -281,7 +281,9 @@ static int kernel_two_pairs(void)
 	ASSERT_TRUE(!(f >> VHOST_NET_F_VIRTIO_NET_HDR & 1));
 	ASSERT_TRUE(vhu_frontend_queue_num(fe) >= 2);
 	ASSERT_EQ(vhu_frontend_get_config(fe, 0, &f, 8), -ENOTSUP);
-	struct vhu_frontend_start_opts so = { .features = want, .nvqs = 4, .queue_size = 64 };
+	struct vhu_frontend_start_opts so = {
+		.size = VHU_FRONTEND_START_OPTS_SIZE, .features = want, .nvqs = 4, .queue_size = 64
+	};
 	ASSERT_OK(vhu_frontend_start(fe, &so));
 	/* Two device fds, each owned, with the features (no MQ) and the memory table. */
 	ASSERT_EQ(count(VHOST_SET_OWNER), 2);
@@ -354,7 +356,9 @@ static int kernel_ioctl_failure(void)
 	reset_fake();
 	fail_req = TUNSETIFF;
 	ASSERT_OK(vhu_frontend_open(&fe, &o));
-	struct vhu_frontend_start_opts so = { .features = 1ull << VIRTIO_F_VERSION_1, .nvqs = 2 };
+	struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+					      .features = 1ull << VIRTIO_F_VERSION_1,
+					      .nvqs = 2 };
 	ASSERT_EQ(vhu_frontend_start(fe, &so), -EPERM);
 	ASSERT_TRUE(strstr(logbuf, "TUNSETIFF on /dev/net/tun") != NULL);
 	vhu_frontend_close(fe);
@@ -417,7 +421,8 @@ static int vdpa_start_stop(void)
 	ASSERT_EQ(cfg[7], 12);
 
 	uint8_t *buf = vhu_frontend_alloc(fe, 512, 64);
-	struct vhu_frontend_start_opts so = { .features = (1ull << VIRTIO_F_VERSION_1) |
+	struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+					      .features = (1ull << VIRTIO_F_VERSION_1) |
 							  (1ull << VIRTIO_BLK_F_SEG_MAX),
 					      .nvqs = 1,
 					      .queue_size = 64,
@@ -469,7 +474,9 @@ static int vdpa_refusals(void)
 {
 	struct vhu_frontend *fe;
 	struct vhu_frontend_opts o = opts(VHU_TRANSPORT_VDPA);
-	struct vhu_frontend_start_opts so = { .features = 1ull << VIRTIO_F_VERSION_1, .nvqs = 1 };
+	struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+					      .features = 1ull << VIRTIO_F_VERSION_1,
+					      .nvqs = 1 };
 	struct vhost_msg_v2 m[8];
 	int fds = count_fds();
 
@@ -538,7 +545,9 @@ static int opts_size(void)
 {
 	struct vhu_frontend *fe = NULL;
 	struct vhu_frontend_opts o = opts(VHU_TRANSPORT_KERNEL);
-	struct vhu_frontend_start_opts so = { .features = 1ull << VIRTIO_F_VERSION_1, .nvqs = 2 };
+	struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+					      .features = 1ull << VIRTIO_F_VERSION_1,
+					      .nvqs = 2 };
 	const size_t before_iface = offsetof(struct vhu_frontend_opts, iface);
 	union {
 		struct vhu_frontend_opts o;
@@ -593,6 +602,47 @@ static int opts_size(void)
 	return 0;
 }
 
+/* The start options follow the same rules: no size, one byte short of the first release's
+ * members, a set member past this library's struct, all refused before anything is sent. */
+static int start_opts_size(void)
+{
+	struct vhu_frontend *fe = NULL;
+	struct vhu_frontend_opts o = opts(VHU_TRANSPORT_KERNEL);
+	const size_t all = offsetof(struct vhu_frontend_start_opts, poll) + sizeof(bool);
+	union {
+		struct vhu_frontend_start_opts so;
+		unsigned char b[sizeof(struct vhu_frontend_start_opts) + 64];
+	} u;
+	int fds = count_fds();
+
+	reset_fake();
+	ASSERT_OK(vhu_frontend_open(&fe, &o));
+	unsigned before = ncalls;
+	memset(&u, 0, sizeof(u));
+	u.so = (struct vhu_frontend_start_opts){ .features = 1ull << VIRTIO_F_VERSION_1,
+						 .nvqs = 2 };
+	ASSERT_EQ(vhu_frontend_start(fe, &u.so), -EINVAL); /* size 0 */
+	u.so.size = all - 1;
+	ASSERT_EQ(vhu_frontend_start(fe, &u.so), -EINVAL);
+	u.so.size = sizeof(u);
+	u.b[sizeof(u.so) + 8] = 1;
+	ASSERT_EQ(vhu_frontend_start(fe, &u.so), -E2BIG);
+	ASSERT_EQ(vhu_frontend_start(fe, NULL), -EINVAL);
+	ASSERT_EQ(ncalls, before); /* nothing reached the device */
+	/* A newer caller's larger struct with zeros past this library's members: started. */
+	u.b[sizeof(u.so) + 8] = 0;
+	ASSERT_OK(vhu_frontend_start(fe, &u.so));
+	ASSERT_TRUE(ncalls > before);
+	vhu_frontend_close(fe);
+	ASSERT_EQ(count_fds(), fds);
+	/* vhu_frontend_start_opts_init(): every member zero but the size. */
+	memset(&u, 0xa5, sizeof(u));
+	vhu_frontend_start_opts_init(&u.so);
+	ASSERT_EQ(u.so.size, sizeof(struct vhu_frontend_start_opts));
+	ASSERT_TRUE(!u.so.features && !u.so.nvqs && !u.so.queue_size && !u.so.poll);
+	return 0;
+}
+
 int main(void)
 {
 	snprintf(dev_path, sizeof(dev_path), "/tmp/vhu-fe-vhost-%d", (int)getpid());
@@ -611,6 +661,7 @@ int main(void)
 	RUN(vdpa_refusals);
 	RUN(auto_pick);
 	RUN(opts_size);
+	RUN(start_opts_size);
 	close(reader);
 	unlink(dev_path);
 	T_MAIN_END();

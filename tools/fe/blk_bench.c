@@ -632,7 +632,10 @@ static int start_queues(unsigned qsz, uint64_t *features)
 		want |= 1ULL << VIRTIO_BLK_F_MQ;
 	if (a.packed)
 		want |= 1ULL << VIRTIO_F_RING_PACKED;
-	struct vhu_frontend_start_opts so = { .features = want, .nvqs = b.nq, .queue_size = qsz };
+	struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+					      .features = want,
+					      .nvqs = b.nq,
+					      .queue_size = qsz };
 	int ret = vhu_frontend_start(b.fe, &so);
 	if (ret) {
 		fprintf(stderr, "vhu-fe blk-bench: start: %s\n", strerror(-ret));

@@ -960,9 +960,11 @@ static int open_start(void)
 		gso |= (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << guest);
 	if (b.gso)
 		want |= gso;
-	struct vhu_frontend_start_opts so = {
-		.features = want, .nvqs = 2 * b.pairs, .queue_size = b.qsz, .poll = true
-	};
+	struct vhu_frontend_start_opts so = { .size = VHU_FRONTEND_START_OPTS_SIZE,
+					      .features = want,
+					      .nvqs = 2 * b.pairs,
+					      .queue_size = b.qsz,
+					      .poll = true };
 	ret = vhu_frontend_start(b.fe, &so);
 	if (!ret && b.peer)
 		ret = vhu_frontend_start(b.peer, &so);
