@@ -26,6 +26,7 @@ check: setup
 bench: setup all
 	./bench/run.sh
 	BENCH_LOOP=1 ./bench/run.sh
+	BENCH_LOOP=1 BENCH_DPDK_FWD=io ./bench/run.sh
 	./bench/fe.sh
 	./bench/blk.sh
 	./bench/log.sh
