@@ -142,6 +142,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 for m in $MODS; do insmod /lib/modules/\$m.ko 2>/dev/null; done
+# The drivers' probes (virtio-net, virtio-blk: the devices' first requests) are done: a guest
+# that hangs before this line hangs in the kernel's boot or in a probe.
+echo "VHU-GUEST: modules loaded"
 ip link set lo up
 # let udev-less device nodes appear
 sleep 0.3
