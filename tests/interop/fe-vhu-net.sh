@@ -6,14 +6,16 @@
 # iommu=1: vhu-fe --iommu (ACCESS_PLATFORM, IOVAs, mapped ahead); iommu=strict: --iommu-strict
 # (transmit pages mapped on IOTLB misses, every completed buffer invalidated).
 # mix=BYTES: net-bench --mix (every fourth transmit buffer sends frames of BYTES): vhu-net copies
-# short frames out of a batch first and delivers them at its end, longer ones at once, and
-# must still deliver each queue's frames in the order they were sent.
+# frames of up to 256 bytes out of a batch first, frames of up to 2 KiB one at a time into slots
+# of their own, both delivered at the batch's end, and longer ones into one buffer, delivered at
+# once; it must still deliver each queue's frames in the order they were sent.
+# mtu=N: vhu-net --mtu N (the config's mtu, which net-bench takes), for a mix past 1500 bytes.
 # usage: fe-vhu-net.sh [packed=0|1] [queues=N] [size=BYTES] [poll=0|1] [huge=0|1] [iommu=0|1|strict]
-#        [mix=BYTES]
+#        [mix=BYTES] [mtu=N]
 . "$(dirname "$0")/lib.sh"
 need python3
-PACKED=0 QUEUES=1 SIZE=64 POLL=0 HUGE=0 IOMMU=0 MIX=0 MIN_TX=10000
-for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; huge=*) HUGE=${a#*=} ;; iommu=*) IOMMU=${a#*=} ;; mix=*) MIX=${a#*=} ;; esac; done
+PACKED=0 QUEUES=1 SIZE=64 POLL=0 HUGE=0 IOMMU=0 MIX=0 MTU=0 MIN_TX=10000
+for a in "$@"; do case $a in packed=*) PACKED=${a#*=} ;; queues=*) QUEUES=${a#*=} ;; size=*) SIZE=${a#*=} ;; poll=*) POLL=${a#*=} ;; huge=*) HUGE=${a#*=} ;; iommu=*) IOMMU=${a#*=} ;; mix=*) MIX=${a#*=} ;; mtu=*) MTU=${a#*=} ;; esac; done
 fe_extra=()
 [ "$MIX" != 0 ] && fe_extra+=(--mix "$MIX")
 if [ "$HUGE" = 1 ]; then
@@ -33,6 +35,7 @@ VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
 S=$T/net.sock
 extra=()
 [ "$POLL" = 1 ] && extra+=(--poll)
+[ "$MTU" != 0 ] && extra+=(--mtu "$MTU")
 start_bg net "$VHU_NET" --socket-path "$S" --loopback --queues "$QUEUES" "${extra[@]}"
 wait_file "$S" 5 || fail "vhu-net did not listen"
 "$VHU_FE" probe --socket-path "$S" --json >"$T/probe.json" || fail "probe failed"
@@ -69,4 +72,4 @@ for q in $(seq 1 2 $((2 * QUEUES - 1))); do
 	[ "${n:-0}" -gt 0 ] || { cat "$T/net.log"; fail "no traffic on tx queue $q"; }
 done
 grep -q "error" "$T/net.log" && { cat "$T/net.log"; fail "vhu-net logged an error"; }
-echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL huge=$HUGE iommu=$IOMMU mix=$MIX"
+echo "PASS: vhu-fe -> vhu-net packed=$PACKED queues=$QUEUES size=$SIZE poll=$POLL huge=$HUGE iommu=$IOMMU mix=$MIX mtu=$MTU"
