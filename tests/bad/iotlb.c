@@ -387,6 +387,9 @@ static void net_frame(struct drv *d, unsigned slot, uint32_t len, uint8_t mark)
 	drv_add_buf(d, 1, slot, 12 + len, false);
 }
 
+/* The tx slots of held_setup()'s five receive buffers, in the order they are posted. */
+static const unsigned rx_slots[] = { 0, 2, 1, 4, 5 };
+
 /* Port `d` for the held-frame tests: every page mapped but that of rx slots 2 and 3, five
  * 64-byte receive buffers (slots 0, 2, 1, 4, 5: the second on that page; ids in rx_id), and
  * frame 1 (flen bytes, 66 to 300, with mark) sent. It needs two or more of them (MRG_RXBUF):
@@ -394,7 +397,6 @@ static void net_frame(struct drv *d, unsigned slot, uint32_t len, uint8_t mark)
  * address, or 0. */
 static uint64_t held_setup(struct drv *d, int *rx_id, uint32_t flen, uint8_t mark)
 {
-	static const unsigned rx_slots[] = { 0, 2, 1, 4, 5 };
 	struct vhu_hdr h;
 	struct vhu_iotlb_msg m;
 	uint32_t id, len;
@@ -490,7 +492,6 @@ static int held_order(void)
  */
 static int held_deliver(bool nofd, uint32_t flen)
 {
-	static const unsigned rx_slots[] = { 0, 2, 1, 4, 5 };
 	struct drv d;
 	uint32_t ids[5], lens[5];
 	uint64_t hole, u64 = 0 | VHU_VRING_NOFD;

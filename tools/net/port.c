@@ -184,8 +184,8 @@ static int rx_one(struct net *n, struct nqueue *q, const struct gso_hdr *h, cons
 /* Frames to vhost ports wait in n->pend until the tx batch they came in has been forwarded
  * (pend_flush), and then go to each receive queue a run at a time, vhu_net_rx_burst: the
  * run's buffers popped at once, each copy prefetching the lines of the buffer 4 on. Only
- * frames that stay where they are until then wait: those process_tx copied into tx_small or
- * tx_mid. The frame the burst cannot take (several buffers, IOTLB, none left) and the
+ * frames that stay where they are until then wait: those process_tx copied into tx_stay (small
+ * or mid). The frame the burst cannot take (several buffers, IOTLB, none left) and the
  * rest of its run go by rx_one, in order. */
 static bool pend_ok(const uint8_t *f);
 
@@ -487,7 +487,6 @@ static unsigned tx_pop(struct port *p, struct nqueue *q, bool *ok)
  * with the cores far apart, level near (docs/TESTING.md). Longer frames stay one at a time:
  * 32 x 1518 bytes copied ahead ran vhu-net --sink at 0.87x with the cores near. */
 #define NET_TX_SMALL 256
-static uint8_t tx_small[NET_BATCH][NET_TX_SMALL] __attribute__((aligned(64)));
 static uint8_t tx_wire[NET_BATCH][NET_HDR_MAX];
 
 /* Longer frames of up to NET_TX_MID bytes with their header (an Ethernet frame at MTU 1500 and
@@ -498,16 +497,18 @@ static uint8_t tx_wire[NET_BATCH][NET_HDR_MAX];
  * (docs/TESTING.md). The sink keeps n->frame: its frames go nowhere, and one buffer stays in
  * L1. */
 #define NET_TX_MID 2048
-static uint8_t tx_mid[NET_BATCH][NET_TX_MID] __attribute__((aligned(64)));
+/* The copies that stay put until the batch's end (pend_ok): both kinds in one block. */
+static struct {
+	uint8_t small[NET_BATCH][NET_TX_SMALL] __attribute__((aligned(64)));
+	uint8_t mid[NET_BATCH][NET_TX_MID] __attribute__((aligned(64)));
+} tx_stay;
 
 static bool pend_ok(const uint8_t *f)
 {
-	return (f >= (const uint8_t *)tx_small &&
-		f < (const uint8_t *)tx_small + sizeof(tx_small)) ||
-	       (f >= (const uint8_t *)tx_mid && f < (const uint8_t *)tx_mid + sizeof(tx_mid));
+	return f >= (const uint8_t *)&tx_stay && f < (const uint8_t *)&tx_stay + sizeof(tx_stay);
 }
 
-/* Phase one: len[i] the length of small frame i, gathered into tx_small[i] and its header
+/* Phase one: len[i] the length of small frame i, gathered into tx_stay.small[i] and its header
  * into tx_wire[i]; -1 for a buffer dropped; -2 for one gathered later (long, or several
  * descriptors). */
 static void tx_gather_small(struct port *p, unsigned cnt, const bool *ok, bool enabled, int *len)
@@ -527,7 +528,7 @@ static void tx_gather_small(struct port *p, unsigned cnt, const bool *ok, bool e
 		}
 		if (!hdr)
 			tx_wire[i][0] = tx_wire[i][1] = 0; /* no flags, no GSO: all tx_hdr reads */
-		len[i] = gather(e, p->hdr_len, hdr ? tx_wire[i] : NULL, tx_small[i]);
+		len[i] = gather(e, p->hdr_len, hdr ? tx_wire[i] : NULL, tx_stay.small[i]);
 	}
 }
 
@@ -544,15 +545,16 @@ static unsigned process_tx(struct net *n, struct nqueue *q)
 	/* "Ring states": started but disabled, TX is processed and discarded. */
 	tx_gather_small(p, cnt, ok, vhu_virtq_enabled(q->vq), lens);
 	for (unsigned i = 0; i < cnt; i++) {
-		uint8_t wire_long[NET_HDR_MAX] = { 0 }, *wire = tx_wire[i], *f = tx_small[i];
+		uint8_t wire_long[NET_HDR_MAX] = { 0 }, *wire = tx_wire[i], *f = tx_stay.small[i];
 		struct gso_hdr hb, *h = &hb;
 		int len = lens[i];
 		if (len == -2) {
 			/* The sink copies the frame out too, as a switch (or DPDK's vhost PMD)
 			 * does. */
 			wire = wire_long;
-			f = n->mode != MODE_SINK && tx_elems[i].out_len <= NET_TX_MID ? tx_mid[i]
-										      : n->frame;
+			f = n->mode != MODE_SINK && tx_elems[i].out_len <= NET_TX_MID
+				    ? tx_stay.mid[i]
+				    : n->frame;
 			len = gather(&tx_elems[i], p->hdr_len, tx_hdr_read(p) ? wire : NULL, f);
 		}
 		if (len < 0 || tx_hdr(p, wire, &h, f, (uint32_t)len)) {
