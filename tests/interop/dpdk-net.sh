@@ -60,12 +60,13 @@ nall=$(grep -c "  src=" "$T/tp.log")
 echo "frames back intact: $n64 of 64 B, $n1518 of 1518 B ($nall printed)"
 [ "$n64" = "$BURST" ] && [ "$n1518" = "$BURST" ] && [ "$nall" = $((2 * BURST)) ] ||
 	fail "frames came back altered"
-lost=$((TX[2] - RX[2]))
-echo "io run: TX ${TX[2]} RX ${RX[2]} in flight $lost"
-[ "${RX[2]}" -gt 10000 ] || fail "io run moved only ${RX[2]} frames"
-[ "$lost" -ge 0 ] && [ "$lost" -le "$BURST" ] || fail "io run lost $lost frames"
+# vhu-net's counters (printed as it exits) first: a failure below says where frames stopped.
 kill -TERM "$PID_net"
 wait "$PID_net"
 grep -E "queue" "$T/net.log"
+lost=$((TX[2] - RX[2]))
+echo "io run: TX ${TX[2]} RX ${RX[2]} in flight $lost"
+[ "${RX[2]}" -gt 10000 ] || { tail -20 "$T/tp.log"; fail "io run moved only ${RX[2]} frames"; }
+[ "$lost" -ge 0 ] && [ "$lost" -le "$BURST" ] || fail "io run lost $lost frames"
 grep -q "error" "$T/net.log" && fail "vhu-net logged an error"
 echo "PASS: dpdk-net packed=$PACKED queues=$QUEUES mrg=$MRG in_order=$INORDER"
