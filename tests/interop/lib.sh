@@ -149,6 +149,18 @@ qemu_start() {
 }
 
 # Waits for the guest to finish its test; returns 0 when it printed VHU-PASS.
+# console_say LOG FD TEXT: types TEXT on a guest's console (FD, the fifo its QEMU reads) until
+# the guest logs "VHU-HEARD TEXT", at most 10 times 3 s. A line typed once was lost once
+# (qemu-migrate-switch: no echo on the guest's console, the guest kept waiting for it).
+console_say() {
+	local i
+	for i in $(seq 1 10); do
+		echo "$3" >&"$2"
+		wait_log "$1" "VHU-HEARD $3" 3 && return 0
+	done
+	return 1
+}
+
 guest_wait() {
 	local name=$1 pid
 	pid=$(eval echo "\$PID_$name")

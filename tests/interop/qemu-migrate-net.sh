@@ -33,6 +33,7 @@ while :; do
 	fi
 	read -t 0.2 line && [ "\$line" = done ] && break
 done
+echo "VHU-HEARD done"
 ok=1
 ping -c 3 -i 0.2 -W 2 10.0.0.2 || ok=0
 udpcheck send 10.0.0.2 7777 100 1400 || ok=0
@@ -104,7 +105,7 @@ $QMP "$T/src.qmp" 'migrate-set-parameters={"max-bandwidth": 10000000000}' \
 echo "t=${SECONDS}s: $(grep status= "$T/mig.out")"
 $QMP "$T/src.qmp" query-status | grep -q postmigrate || dump "source not in postmigrate"
 wait_rounds dst2 3 20 || dump "no traffic on the destination"
-echo "done" >&8
+console_say "$T/dst2.log" 8 done || dump "the guest never read \"done\""
 guest_wait dst2 || dump "the guest's final checks on the destination"
 echo "t=${SECONDS}s: the guest passed its checks on the destination"
 $QMP "$T/src.qmp" quit >/dev/null

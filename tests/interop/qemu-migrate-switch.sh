@@ -35,9 +35,11 @@ if [ $4 = 1 ]; then
 		ping -c 1 -W 1 $2 >/dev/null && echo "VHU-ROUND \$n ok" || echo "VHU-ROUND \$n fail"
 		read -t 0.2 line && [ "\$line" = done ] && break
 	done
+	echo "VHU-HEARD done"
 	echo VHU-PASS
 else
 	while ! read -t 5 line || [ "\$line" != done ]; do :; done
+	echo "VHU-HEARD done"
 	udpcheck send $2 7000 100 1000 && echo VHU-PASS || echo VHU-FAIL
 fi
 GUEST
@@ -78,10 +80,10 @@ echo "t=${SECONDS}s: $(grep status= "$T/mig.out")"
 # B's rounds after the switch-over: the first ones may have been in flight during it.
 for _ in $(seq 1 100); do [ "$(rounds b)" -ge $((at + 5)) ] && break; sleep 0.1; done
 end=$(rounds b) # A stops answering once it is done
-echo "done" >&8
+console_say "$T/a2.log" 8 done || dump "guest A on the destination never read \"done\""
 guest_wait a2 || dump "guest A on the destination"
 echo "t=${SECONDS}s: A passed its checks on the destination"
-echo "done" >&7
+console_say "$T/b.log" 7 done || dump "guest B never read \"done\""
 guest_wait b || dump "guest B"
 echo "t=${SECONDS}s: B is done"
 $QMP "$T/a.qmp" quit >/dev/null
