@@ -38,6 +38,10 @@ struct fuzz_hdr {
 	 * 4 INDIRECT_DESC, 5 MQ with 2 pairs, 6 IN_ORDER, 7 switch mode (else loopback) */
 	uint8_t flags;
 	uint8_t qlog; /* ring size 1 << (qlog % 9) */
+	/* bit 0: poll_ns 0 (else 50 us); bit 1: --mac-lock, with --max-macs (bits 2-3); bit 4
+	 * (with the lock): a running port 1 in the learning table, holding the first frame's
+	 * source MAC, and the frames to receive also go through the switch's learning, from
+	 * ports 0 and 1 in turn */
 	uint8_t poll_ns;
 	/* bit 0: protocol features RARP and LOG_SHMFD, a dirty log, LOG_ALL and VHOST_VRING_F_LOG
 	 * on every ring (rings then enabled with SET_VRING_ENABLE); bit 1 (with bit 0): SEND_RARP
@@ -168,6 +172,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	n->mode = h.flags & 128 ? MODE_SWITCH : MODE_LOOPBACK;
 	n->poll_ns = h.poll_ns & 1 ? 0 : 50000;
+	/* The learning table starts empty each run; port 1 exists only in it. */
+	memset(&n->fdb, 0, sizeof(n->fdb));
+	n->fdb.lock = h.poll_ns & 2;
+	n->fdb.max_macs = (h.poll_ns >> 2) & 3;
+	if (n->fdb.lock && (h.poll_ns & 16) && flen >= 12) {
+		fdb_port_state(&n->fdb, 1, true, true, true);
+		fwd_rarp_move(&n->fdb, frames + 6, 1);
+	}
 	n->listen = (struct listen_opts)LISTEN_OPTS_INIT;
 	unsigned pairs = h.flags & 32 ? 2 : 1;
 	unsigned nvqs = 2 * pairs + (h.flags & 4 ? 1 : 0);
@@ -206,6 +218,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			l = (size_t)(frames + flen - fp);
 		memcpy(frame, fp, l);
 		fp += l;
+		if (n->fdb.lock && (h.poll_ns & 16))
+			fwd_switch(&n->fdb, (unsigned)i & 1, 2, frame, (uint32_t)l);
 		port_send(n, p, (unsigned)i, NULL, frame, (uint32_t)l);
 		net_flush_dirty(n);
 		net_reap(n);

@@ -12,8 +12,14 @@ need python3
 QMP="python3 $SRC/tests/interop/qmpc.py"
 MAC_A=52:54:00:00:00:0a MAC_B=52:54:00:00:00:0b
 
+# lock=1: vhu-net --mac-lock. A's MAC is held by port 1 (A's source, still connected), and
+# SEND_RARP moves it only because QEMU stopped the source's device before the destination ran.
+LOCK=0
+for a in "$@"; do case $a in lock=*) LOCK=${a#*=} ;; esac; done
+args=()
+[ "$LOCK" = 1 ] && args=(--mac-lock)
 start_bg net "$VHU_NET" --socket-path "$T/b.sock" --socket-path "$T/a.sock" \
-	--socket-path "$T/a2.sock"
+	--socket-path "$T/a2.sock" "${args[@]}"
 wait_file "$T/a2.sock" 5 || fail "vhu-net did not listen"
 
 # guest_script MY-IP PEER-IP PEER-MAC PINGER: B (PINGER=1) pings in rounds until the host

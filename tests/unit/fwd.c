@@ -2,9 +2,9 @@
 /*
  * vhu-net's forwarding decisions (tools/net/fwd.c) and receive filters (tools/net/ctrl.c), on
  * frames alone, without sockets: the learning switch (learning, flooding, unicast to the
- * learned port, a MAC that moves, the RARP after a migration), the sink, loopback reflection (MAC,
- * IPv4 and port swaps, ARP and ICMP echo answers) and the control-queue commands that set a port's
- * rx filter; and net_copy_out, the copy out of a front-end's buffer.
+ * learned port, a MAC that moves, the RARP after a migration, --mac-lock), the sink, loopback
+ * reflection (MAC, IPv4 and port swaps, ARP and ICMP echo answers) and the control-queue commands
+ * that set a port's rx filter; and net_copy_out, the copy out of a front-end's buffer.
  */
 #include <arpa/inet.h>
 #include <linux/virtio_net.h>
@@ -84,6 +84,78 @@ static int switch_learns(void)
 	ASSERT_EQ(fwd_switch(&fdb, 1, 2, f, 60), 0x1);
 	/* Runts go nowhere. */
 	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 13), 0);
+	return 0;
+}
+
+/* --mac-lock: a MAC stays on the port that is up with it; another port's frames with it as
+ * source are dropped and counted, while the port that holds it is stopped too; SEND_RARP
+ * moves it only from a stopped device; a port that goes down has its MACs forgotten; a
+ * vhost-user port learns at most max_macs (a tap, not limited, any number). */
+static int mac_lock(void)
+{
+	static struct fdb fdb;
+	uint8_t f[128], m[6] = { 0x02, 0, 0, 0, 1, 0 };
+
+	fdb.lock = true;
+	fdb.max_macs = 3;
+	for (unsigned i = 0; i < 3; i++)
+		fdb_port_state(&fdb, i, true, true, i < 2); /* port 2: a tap */
+	eth(f, bcast, mac_a, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 60), 0x6);
+	/* Port 1 sends as A: dropped, counted, A still on port 0. */
+	eth(f, mac_c, mac_a, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0);
+	ASSERT_EQ(fdb.refused_spoof[1], 1);
+	ASSERT_EQ(memcmp(fdb.refused_mac[1], mac_a, 6), 0);
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 0);
+	/* Port 0 stopped (still up): its MAC is still its own against frames... */
+	fdb_port_state(&fdb, 0, true, false, true);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0);
+	ASSERT_EQ(fdb.refused_spoof[1], 2);
+	/* ...but SEND_RARP on port 1 moves it (a migration: the source's device is stopped). */
+	ASSERT_TRUE(fwd_rarp_move(&fdb, mac_a, 1));
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 1);
+	ASSERT_EQ(fdb.owned[0], 0);
+	ASSERT_EQ(fdb.owned[1], 1);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0x5);
+	/* Port 0 running again: A is port 1's now, and SEND_RARP on 0 cannot take it back
+	 * while port 1 runs. */
+	fdb_port_state(&fdb, 0, true, true, true);
+	eth(f, bcast, mac_a, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 60), 0);
+	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_a, 0));
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 1);
+	/* Port 1 goes down: its MACs are forgotten, and A is free to be learned again. */
+	fdb_port_state(&fdb, 1, false, false, true);
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), -1);
+	ASSERT_EQ(fdb.owned[1], 0);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 60), 0x6);
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 0);
+	/* max_macs: port 0 has A; two more, then the fourth is refused, and A still passes. */
+	for (unsigned i = 0; i < 3; i++) {
+		m[5] = (uint8_t)i;
+		eth(f, bcast, m, 0x0800);
+		ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 60), i < 2 ? 0x6u : 0u);
+	}
+	ASSERT_EQ(fdb.owned[0], 3);
+	ASSERT_EQ(fdb.refused_full[0], 1);
+	eth(f, bcast, mac_a, 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 60), 0x6);
+	/* The tap (port 2) is not limited. */
+	for (unsigned i = 0; i < 8; i++) {
+		m[4] = 2;
+		m[5] = (uint8_t)i;
+		eth(f, bcast, m, 0x0800);
+		ASSERT_EQ(fwd_switch(&fdb, 2, 3, f, 60), 0x3);
+	}
+	ASSERT_EQ(fdb.owned[2], 8);
+	ASSERT_EQ(fdb.refused_full[2], 0);
+	/* Without the lock the same frames move MACs freely (the switch as before). */
+	static struct fdb open;
+	eth(f, bcast, mac_a, 0x0800);
+	fwd_switch(&open, 0, 3, f, 60);
+	ASSERT_EQ(fwd_switch(&open, 1, 3, f, 60), 0x5);
+	ASSERT_EQ(fwd_learned_port(&open, mac_a, 3), 1);
 	return 0;
 }
 
@@ -358,6 +430,7 @@ static int copy_out(void)
 int main(void)
 {
 	RUN(switch_learns);
+	RUN(mac_lock);
 	RUN(modes);
 	RUN(reflect_udp);
 	RUN(reflect_arp);

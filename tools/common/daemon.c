@@ -178,9 +178,8 @@ static void on_conn(struct dhandler *h)
 	struct dconn *c = DAEMON_CONTAINER_OF(h, struct dconn, h_conn);
 
 	if (c->fd < 0)
-		return; /* dropped earlier in this batch of events */
-	if (dconn_dispatch(c) && c->closed)
-		c->closed(c);
+		return;	   /* dropped earlier in this batch of events */
+	dconn_dispatch(c); /* a close calls c->closed (dconn_drop) */
 }
 
 /* Notification writes of this back-end the eventfd guard had to interrupt, so far. */
@@ -333,6 +332,8 @@ void dconn_drop(struct dconn *c)
 	vhu_backend_detach(c->be);
 	c->fd = -1;
 	c->next_connect_ms = 0;
+	if (c->closed)
+		c->closed(c);
 }
 
 bool dconn_done(const struct dconn *c)

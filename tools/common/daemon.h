@@ -95,7 +95,8 @@ struct dconn {
 	struct vhu_backend *be;
 	struct dhandler h_listen, h_conn;
 	/* Set by the caller before dconn_open: the loop the listening socket and the connection
-	 * go into, the log, and (optional) a hook called once the connection has closed. */
+	 * go into, the log, and (optional) a hook called once the connection has closed (by the
+	 * front-end or dropped by us: dconn_drop). */
 	struct dloop *loop;
 	void (*log)(void *opaque, int level, const char *msg);
 	void *log_opaque;

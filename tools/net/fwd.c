@@ -96,15 +96,91 @@ static unsigned fdb_hash(const uint8_t *mac)
 	return h % FDB_SIZE;
 }
 
-static void fdb_learn(struct fdb *fdb, const uint8_t *mac, unsigned port)
+static bool port_bit(uint32_t mask, unsigned port)
 {
-	struct fdb_entry *e = &fdb->e[fdb_hash(mac)];
+	return port < NET_MAX_PORTS && (mask >> port & 1);
+}
 
-	if (mac[0] & 1)
-		return;
+static void fdb_take(struct fdb *fdb, struct fdb_entry *e, const uint8_t *mac, unsigned port)
+{
+	if (e->valid && e->port != port && e->port < NET_MAX_PORTS && fdb->owned[e->port])
+		fdb->owned[e->port]--;
+	if (!(e->valid && e->port == port))
+		fdb->owned[port]++;
 	memcpy(e->mac, mac, 6);
 	e->port = (uint8_t)port;
 	e->valid = 1;
+}
+
+/* Whether port may add a MAC: a slot already its own is replaced, anything else counts. */
+static bool fdb_room(struct fdb *fdb, const struct fdb_entry *e, unsigned port)
+{
+	return (e->valid && e->port == port) || !fdb->max_macs || !port_bit(fdb->limited, port) ||
+	       fdb->owned[port] < fdb->max_macs;
+}
+
+/* Learns mac on port. false: the frame is refused (--mac-lock: the MAC is held by another
+ * port, or port is at its max_macs). */
+static bool fdb_learn(struct fdb *fdb, const uint8_t *mac, unsigned port)
+{
+	struct fdb_entry *e = &fdb->e[fdb_hash(mac)];
+	bool same = e->valid && memcmp(e->mac, mac, 6) == 0;
+
+	if ((mac[0] & 1) || port >= NET_MAX_PORTS || (same && e->port == port))
+		return true;
+	if (fdb->lock) {
+		bool held = e->valid && e->port != port && port_bit(fdb->up, e->port);
+		if (held && same) {
+			fdb->refused_spoof[port]++;
+			memcpy(fdb->refused_mac[port], mac, 6);
+			return false;
+		}
+		if (held)
+			return true; /* another MAC's slot, held: forwarded, not learned */
+		if (!fdb_room(fdb, e, port)) {
+			fdb->refused_full[port]++;
+			memcpy(fdb->refused_mac[port], mac, 6);
+			return false;
+		}
+	}
+	fdb_take(fdb, e, mac, port);
+	return true;
+}
+
+bool fwd_rarp_move(struct fdb *fdb, const uint8_t *mac, unsigned port)
+{
+	struct fdb_entry *e = &fdb->e[fdb_hash(mac)];
+	bool same = e->valid && memcmp(e->mac, mac, 6) == 0;
+
+	if (port >= NET_MAX_PORTS || !fwd_mac_usable(mac))
+		return false;
+	if (same && e->port == port)
+		return true;
+	if (fdb->lock) {
+		if (e->valid && e->port != port && port_bit(fdb->up, e->port) &&
+		    port_bit(fdb->running, e->port))
+			return false;
+		if (!fdb_room(fdb, e, port))
+			return false;
+	}
+	fdb_take(fdb, e, mac, port);
+	return true;
+}
+
+void fdb_port_state(struct fdb *fdb, unsigned port, bool up, bool running, bool limited)
+{
+	if (port >= NET_MAX_PORTS)
+		return;
+	if (!up && port_bit(fdb->up, port)) {
+		for (unsigned i = 0; i < FDB_SIZE; i++)
+			if (fdb->e[i].valid && fdb->e[i].port == port)
+				fdb->e[i].valid = 0;
+		fdb->owned[port] = 0;
+	}
+	uint32_t b = 1u << port;
+	fdb->up = up ? fdb->up | b : fdb->up & ~b;
+	fdb->running = running ? fdb->running | b : fdb->running & ~b;
+	fdb->limited = limited ? fdb->limited | b : fdb->limited & ~b;
 }
 
 static int fdb_lookup(const struct fdb *fdb, const uint8_t *mac, unsigned nports)
@@ -128,7 +204,8 @@ uint32_t fwd_switch(struct fdb *fdb, unsigned from, unsigned nports, const uint8
 
 	if (len < ETH_HLEN)
 		return 0;
-	fdb_learn(fdb, f + 6, from);
+	if (!fdb_learn(fdb, f + 6, from))
+		return 0;
 	dst = (f[0] & 1) ? -1 : fdb_lookup(fdb, f, nports);
 	if (dst >= 0)
 		return (unsigned)dst == from ? 0 : 1u << dst;

@@ -20,13 +20,13 @@
 struct args {
 	struct opt_list paths, taps;
 	int fd;
-	unsigned pairs, poll_us, mtu;
-	bool client, loopback, sink, poll, verbose, caps, tlb_per_buffer;
+	unsigned pairs, poll_us, mtu, max_macs;
+	bool client, loopback, sink, poll, verbose, caps, tlb_per_buffer, mac_lock;
 	struct listen_opts listen;
 };
 
 static struct args a = {
-	.fd = -1, .pairs = 1, .poll_us = 50, .mtu = 1500, .listen = LISTEN_OPTS_INIT
+	.fd = -1, .pairs = 1, .poll_us = 50, .mtu = 1500, .max_macs = 16, .listen = LISTEN_OPTS_INIT
 };
 
 static const struct opt opts[] = {
@@ -50,6 +50,14 @@ static const struct opt opts[] = {
 	{ "sink", 0, NULL, opt_flag, &a.sink, "copy out and drop every frame (benchmarks)" },
 	{ "tap", 't', "IFNAME", opt_list, &a.taps, "add a tap port to the switch (repeatable)", 0,
 	  NET_MAX_PORTS },
+	{ "mac-lock", 0, NULL, opt_flag, &a.mac_lock,
+	  "switch: a MAC learned on a port stays there while the port is\n"
+	  "connected; frames from other ports with it as source are\n"
+	  "dropped, and SEND_RARP moves it only from a stopped device" },
+	{ "max-macs", 0, "N", opt_uint, &a.max_macs,
+	  "with --mac-lock: MACs each vhost-user port may learn (default\n"
+	  "16; 0: no limit); frames from a new MAC past it are dropped",
+	  0, FDB_SIZE },
 	{ "mtu", 'm', "BYTES", opt_uint, &a.mtu,
 	  "the MTU the ports' guests are given (VIRTIO_NET_F_MTU) and\n"
 	  "the taps are set to (default 1500, 68 to " STR(NET_MAX_MTU) ")",
@@ -96,6 +104,11 @@ static int check_args(void)
 	 * destination VMM on one vhu-net. */
 	if (a.loopback && (a.taps.n || a.sink)) {
 		fprintf(stderr, "vhu-net: --loopback takes vhost-user ports only\n");
+		return 2;
+	}
+	if (a.mac_lock && (a.loopback || a.sink)) {
+		fprintf(stderr,
+			"vhu-net: --mac-lock is for the switch (not --loopback or --sink)\n");
 		return 2;
 	}
 	return 0;
@@ -236,6 +249,8 @@ int main(int argc, char **argv)
 	n->listen = a.listen;
 	n->verbose = a.verbose;
 	n->tlb_per_buffer = a.tlb_per_buffer;
+	n->fdb.lock = a.mac_lock;
+	n->fdb.max_macs = a.max_macs;
 	ret = serve(n);
 	free(n);
 	return ret;

@@ -140,7 +140,9 @@ struct port {
 	uint64_t oversize;  /* frames over the MTU this port's guest cannot be given */
 	uint64_t ctrl_bad;  /* control commands refused or malformed */
 	struct nqueue q[NET_MAX_VQS];
-	bool teardown; /* a ring broke: drop the connection at the next safe point */
+	bool teardown;		 /* a ring broke: drop the connection at the next safe point */
+	uint64_t refused_logged; /* --mac-lock: refused frames (fdb) already logged */
+	uint64_t refused_log_ms; /* and when the last such line went out (one a second) */
 	/* tap */
 	int tap_fd;
 	bool tap_vnet; /* IFF_VNET_HDR: every frame read or written has a 12-byte header */
@@ -148,7 +150,12 @@ struct port {
 	uint64_t tap_rx, tap_tx, tap_drops;
 };
 
-/* The learning table: MAC -> port, one entry per hash slot (a later MAC takes it over). */
+/* The learning table: MAC -> port, one entry per hash slot (a later MAC takes it over).
+ * lock (--mac-lock): a MAC learned on a port that is up (fdb_port_state: a connected vhost-user
+ * port, a tap) stays there. A frame from another port with it as source is dropped, its slot
+ * is not taken over, and a vhost-user port learns at most max_macs MACs (0: no limit). Only
+ * SEND_RARP (fwd_rarp_move) moves a MAC from a port that is up, and only while that port's
+ * device is stopped (a migration's source). */
 #define FDB_SIZE 1024
 struct fdb {
 	struct fdb_entry {
@@ -156,6 +163,15 @@ struct fdb {
 		uint8_t valid;
 		uint8_t port;
 	} e[FDB_SIZE];
+	bool lock;
+	unsigned max_macs;
+	uint32_t up;	  /* bit i: port i holds its MACs (connected, or a tap) */
+	uint32_t running; /* bit i: port i's device runs (a started ring, or a tap) */
+	uint32_t limited; /* bit i: max_macs applies to port i (vhost-user ports) */
+	unsigned owned[NET_MAX_PORTS];
+	uint64_t refused_spoof[NET_MAX_PORTS]; /* source MAC held by another port */
+	uint64_t refused_full[NET_MAX_PORTS];  /* a new MAC past max_macs */
+	uint8_t refused_mac[NET_MAX_PORTS][6]; /* the source of the last frame refused */
 };
 
 enum net_mode { MODE_SWITCH, MODE_LOOPBACK, MODE_SINK };
@@ -249,6 +265,12 @@ uint32_t fwd_switch(struct fdb *fdb, unsigned from, unsigned nports, const uint8
 		    uint32_t len);
 /* The port MAC was learned on, or -1. */
 int fwd_learned_port(const struct fdb *fdb, const uint8_t *mac, unsigned nports);
+/* A port's state for the table: up (it holds its MACs), running (its device runs), limited
+ * (max_macs applies). A port that goes down has its MACs forgotten. */
+void fdb_port_state(struct fdb *fdb, unsigned port, bool up, bool running, bool limited);
+/* SEND_RARP on port for mac: moves mac there. With lock, refused (false) while another port
+ * that is up and running holds it, or when port is at its max_macs. */
+bool fwd_rarp_move(struct fdb *fdb, const uint8_t *mac, unsigned port);
 /* Whether a MAC can be a frame's source (and be learned): not multicast, not zero. */
 bool fwd_mac_usable(const uint8_t *mac);
 /* Writes the broadcast RARP announcing mac into frame (NET_RARP_LEN bytes); returns its length. */

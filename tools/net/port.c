@@ -719,6 +719,27 @@ unsigned net_poll_adaptive(struct net *n, bool *active)
 
 /* ---- device callbacks ---- */
 
+/* The learning table's view of a vhost-user port (--mac-lock): up while it has a started
+ * ring or stays connected after one (a stopped device keeps its MACs: a paused guest, a
+ * migration's source), running while a ring is started; down (its MACs forgotten) once the
+ * connection has gone (port_closed). */
+static void port_fdb_state(struct port *p)
+{
+	bool running = false;
+
+	for (unsigned i = 0; i < NET_MAX_VQS; i++)
+		running |= p->q[i].started;
+	bool up = port_connected(p) && (running || (p->net->fdb.up >> p->id & 1));
+	fdb_port_state(&p->net->fdb, p->id, up, running, true);
+}
+
+static void port_closed(struct dconn *c)
+{
+	struct port *p = DAEMON_CONTAINER_OF(c, struct port, conn);
+
+	fdb_port_state(&p->net->fdb, p->id, false, false, true);
+}
+
 static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 {
 	struct port *p = dev;
@@ -731,6 +752,7 @@ static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 	q->vq = vq;
 	q->started = true;
 	q->polling = false;
+	port_fdb_state(p);
 	if (is_ctrl(p, i)) {
 		/* Commands are rare: always kicked, also in busy-poll mode. */
 		if (vhu_virtq_kick_fd(vq) >= 0) {
@@ -776,6 +798,7 @@ static void cb_queue_stop(void *dev, struct vhu_virtq *vq)
 	q->in_ep = false;
 	q->polling = false;
 	q->started = false;
+	port_fdb_state(p);
 	free(q->held); /* held frames die with the ring's buffers */
 	q->held = NULL;
 	q->held_n = q->held_first = 0;
@@ -865,6 +888,17 @@ static int rarp(struct port *p, const struct vhu_msg *m)
 	}
 	int was = fwd_learned_port(&n->fdb, mac, n->nports);
 	uint32_t len = fwd_rarp(f, mac);
+	/* --mac-lock: the MAC moves here only from a port whose device is stopped (a migration's
+	 * source) or gone; a running port keeps it, and nobody is told otherwise. */
+	if (n->mode == MODE_SWITCH && !fwd_rarp_move(&n->fdb, mac, p->id)) {
+		snprintf(msg, sizeof(msg),
+			 "SEND_RARP %02x:%02x:%02x:%02x:%02x:%02x refused: %s (--mac-lock)", mac[0],
+			 mac[1], mac[2], mac[3], mac[4], mac[5],
+			 was >= 0 && was != (int)p->id ? "port running with it"
+						       : "this port has its --max-macs");
+		net_log(p, VHU_LOG_WARN, msg);
+		return VHU_MSG_REFUSED;
+	}
 	if (n->mode == MODE_SWITCH) {
 		port_forward(n, p, 0, NULL, f, len);
 		net_flush_dirty(n);
@@ -992,13 +1026,41 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	p->conn.loop = &n->loop;
 	p->conn.log = net_log;
 	p->conn.log_opaque = p;
+	p->conn.closed = port_closed;
 	return dconn_open(&p->conn, p->be, path, client, fd, &n->listen);
+}
+
+/* --mac-lock: frames refused since the last line, at most one line a second per port. */
+static void log_refused(struct net *n, struct port *p)
+{
+	const struct fdb *d = &n->fdb;
+	uint64_t r = d->refused_spoof[p->id] + d->refused_full[p->id];
+
+	if (r == p->refused_logged)
+		return;
+	uint64_t now = daemon_now_ms();
+	if (p->refused_log_ms && now - p->refused_log_ms < 1000)
+		return;
+	const uint8_t *m = d->refused_mac[p->id];
+	char msg[200];
+	snprintf(msg, sizeof(msg),
+		 "--mac-lock: %llu frames refused (%llu with a source MAC held by another port, "
+		 "%llu past --max-macs %u), the last from %02x:%02x:%02x:%02x:%02x:%02x",
+		 (unsigned long long)(r - p->refused_logged),
+		 (unsigned long long)d->refused_spoof[p->id],
+		 (unsigned long long)d->refused_full[p->id], d->max_macs, m[0], m[1], m[2], m[3],
+		 m[4], m[5]);
+	net_log(p, VHU_LOG_WARN, msg);
+	p->refused_logged = r;
+	p->refused_log_ms = now;
 }
 
 void net_reap(struct net *n)
 {
 	for (unsigned i = 0; i < n->nports; i++) {
 		struct port *p = n->ports[i];
+		if (n->fdb.lock)
+			log_refused(n, p);
 		if (p->kind == PORT_VHOST && p->teardown) {
 			p->teardown = false;
 			if (port_connected(p)) {
@@ -1113,6 +1175,7 @@ int port_tap_new(struct net *n, const char *ifname)
 	p->tap_fd = fd;
 	p->tap_read.fn = on_tap;
 	ep_add(n, fd, &p->tap_read);
+	fdb_port_state(&n->fdb, p->id, true, true, false); /* the host's side: no max_macs */
 	return 0;
 }
 
@@ -1138,6 +1201,16 @@ static void print_offloads(const struct port *p, FILE *f)
 		(unsigned long long)p->oversize);
 }
 
+static void print_lock(const struct net *n, const struct port *p, FILE *f)
+{
+	if (!n->fdb.lock)
+		return;
+	fprintf(f,
+		"  mac-lock: MACs %u, refused: source held by another port %llu, past max %llu\n",
+		n->fdb.owned[p->id], (unsigned long long)n->fdb.refused_spoof[p->id],
+		(unsigned long long)n->fdb.refused_full[p->id]);
+}
+
 void net_print_stats(struct net *n, FILE *f)
 {
 	for (unsigned i = 0; i < n->nports; i++) {
@@ -1147,12 +1220,14 @@ void net_print_stats(struct net *n, FILE *f)
 				(unsigned long long)p->tap_rx, (unsigned long long)p->tap_tx,
 				(unsigned long long)p->tap_drops);
 			print_offloads(p, f);
+			print_lock(n, p, f);
 			continue;
 		}
 		fprintf(f, "port %u %s: %s, %u/%u pairs, filtered %llu, control refused %llu\n", i,
 			p->name, port_connected(p) ? "connected" : "waiting", p->active_pairs,
 			p->pairs, (unsigned long long)p->filtered, (unsigned long long)p->ctrl_bad);
 		print_offloads(p, f);
+		print_lock(n, p, f);
 		for (unsigned j = 0; j < 2 * p->pairs + p->has_ctrl; j++) {
 			struct nqueue *q = &p->q[j];
 			struct vhu_virtq_stats st = { 0 };
