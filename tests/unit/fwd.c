@@ -159,6 +159,88 @@ static int mac_lock(void)
 	return 0;
 }
 
+/* Finds n MACs (02:..) that share the bucket of mac, into out. */
+static void same_bucket(const struct fdb *fdb, const uint8_t *mac, uint8_t (*out)[6], unsigned n)
+{
+	unsigned b = fwd_fdb_bucket(fdb, mac), k = 0;
+
+	for (uint32_t i = 1; k < n; i++) {
+		uint8_t m[6] = {
+			0x02,	   0x99, (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+			(uint8_t)i
+		};
+		if (fwd_fdb_bucket(fdb, m) == b)
+			memcpy(out[k++], m, 6);
+	}
+}
+
+/* --mac-lock and the buckets: a port held to max_macs cannot fill another's bucket, a full
+ * bucket does not let a port past its max_macs, SEND_RARP needs a running requester, takes a
+ * tap's MAC, is not refused for another MAC of the bucket; a port that goes down is forgotten
+ * even if it never ran; the seed changes the buckets. */
+static int mac_lock_buckets(void)
+{
+	static struct fdb fdb;
+	uint8_t f[128], col[6][6];
+
+	fdb.lock = true;
+	fdb.max_macs = 3;
+	fdb.seed = 0x1234567890abcdefull;
+	fdb_port_state(&fdb, 0, true, true, true);
+	fdb_port_state(&fdb, 1, true, true, true);
+	fdb_port_state(&fdb, 2, true, true, false); /* a tap */
+	same_bucket(&fdb, mac_a, col, 6);
+	/* Port 1 takes three ways of A's bucket before A speaks: A still gets the fourth. */
+	for (unsigned i = 0; i < 3; i++) {
+		eth(f, bcast, col[i], 0x0800);
+		ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0x5);
+	}
+	eth(f, bcast, mac_a, 0x0800);
+	fwd_switch(&fdb, 0, 3, f, 60);
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 0);
+	/* The bucket is full (held): port 1, at its max, is refused for a MAC of it too. */
+	eth(f, bcast, col[3], 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0);
+	ASSERT_EQ(fdb.refused_full[1], 1);
+	/* The tap (no max) is forwarded, not learned: no way is free. */
+	ASSERT_EQ(fwd_switch(&fdb, 2, 3, f, 60), 0x3);
+	ASSERT_EQ(fwd_learned_port(&fdb, col[3], 3), -1);
+	/* SEND_RARP for A on port 1: A is held by running port 0 (refused); another MAC of the
+	 * bucket on a running port does not matter once A's own port stopped. */
+	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_a, 1));
+	fdb_port_state(&fdb, 0, true, false, true);
+	fdb_port_state(&fdb, 1, false, false, true); /* port 1 gone: its three ways free */
+	fdb_port_state(&fdb, 1, true, true, true);
+	eth(f, bcast, col[4], 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 2, 3, f, 60), 0x3); /* the tap in the bucket */
+	ASSERT_TRUE(fwd_rarp_move(&fdb, mac_a, 1));
+	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 1);
+	/* A port whose device does not run cannot ask. */
+	fdb_port_state(&fdb, 0, true, false, true);
+	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_b, 0));
+	/* The tap's MAC: refused to frames from a guest, taken by SEND_RARP (a guest that had
+	 * migrated away and was heard on the host's side comes back). */
+	eth(f, bcast, col[4], 0x0800);
+	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0);
+	ASSERT_TRUE(fwd_rarp_move(&fdb, col[4], 1));
+	ASSERT_EQ(fwd_learned_port(&fdb, col[4], 3), 1);
+	/* Another seed, other buckets: the six MACs are not all in one any more. */
+	struct fdb other = { .seed = 42 };
+	unsigned same = 0;
+	for (unsigned i = 1; i < 6; i++)
+		same += fwd_fdb_bucket(&other, col[i]) == fwd_fdb_bucket(&other, col[0]);
+	ASSERT_TRUE(same < 5);
+	/* Without the lock: a MAC moved by SEND_RARP to a port that never ran is forgotten when
+	 * that port goes down. */
+	static struct fdb open;
+	ASSERT_TRUE(fwd_rarp_move(&open, mac_c, 3));
+	ASSERT_EQ(fwd_learned_port(&open, mac_c, 4), 3);
+	fdb_port_state(&open, 3, false, false, true);
+	ASSERT_EQ(fwd_learned_port(&open, mac_c, 4), -1);
+	ASSERT_EQ(open.owned[3], 0);
+	return 0;
+}
+
 static int modes(void)
 {
 	static struct fdb fdb;
@@ -431,6 +513,7 @@ int main(void)
 {
 	RUN(switch_learns);
 	RUN(mac_lock);
+	RUN(mac_lock_buckets);
 	RUN(modes);
 	RUN(reflect_udp);
 	RUN(reflect_arp);

@@ -88,12 +88,31 @@ bool fwd_reflect(uint8_t *f, uint32_t len, const uint8_t *port_mac)
 
 /* ---- learning switch ---- */
 
-static unsigned fdb_hash(const uint8_t *mac)
+/* The bucket of a MAC: a 64-bit mix of the MAC and the table's random seed (set at start-up,
+ * main.c), so that a guest cannot work out which MACs share another guest's bucket. */
+unsigned fwd_fdb_bucket(const struct fdb *fdb, const uint8_t *mac)
 {
-	uint32_t h = 2166136261u;
-	for (int i = 0; i < 6; i++)
-		h = (h ^ mac[i]) * 16777619u;
-	return h % FDB_SIZE;
+	uint64_t v = 0;
+
+	memcpy(&v, mac, 6);
+	v ^= fdb->seed;
+	v *= 0x9e3779b97f4a7c15ull;
+	v ^= v >> 29;
+	v *= 0xbf58476d1ce4e5b9ull;
+	v ^= v >> 32;
+	return (unsigned)(v % (FDB_SIZE / FDB_WAYS)) * FDB_WAYS;
+}
+
+static struct fdb_entry *fdb_find(const struct fdb *fdb, const uint8_t *mac)
+{
+	unsigned b = fwd_fdb_bucket(fdb, mac);
+
+	for (unsigned w = 0; w < FDB_WAYS; w++) {
+		const struct fdb_entry *e = &fdb->e[b + w];
+		if (e->valid && memcmp(e->mac, mac, 6) == 0)
+			return (struct fdb_entry *)e;
+	}
+	return NULL;
 }
 
 static bool port_bit(uint32_t mask, unsigned port)
@@ -101,68 +120,102 @@ static bool port_bit(uint32_t mask, unsigned port)
 	return port < NET_MAX_PORTS && (mask >> port & 1);
 }
 
+/* Held: on a port that is up, other than port (--mac-lock keeps it there). */
+static bool held_from(const struct fdb *fdb, const struct fdb_entry *e, unsigned port)
+{
+	return fdb->lock && e->valid && e->port != port && port_bit(fdb->up, e->port);
+}
+
+/* Where a new MAC for port goes in its bucket: a free way, else one not held (without the
+ * lock: any, in turn). NULL: every way held by other ports that are up. */
+static struct fdb_entry *fdb_slot(struct fdb *fdb, const uint8_t *mac, unsigned port)
+{
+	unsigned b = fwd_fdb_bucket(fdb, mac);
+
+	for (unsigned w = 0; w < FDB_WAYS; w++)
+		if (!fdb->e[b + w].valid)
+			return &fdb->e[b + w];
+	for (unsigned w = 0; w < FDB_WAYS; w++) {
+		unsigned k = (fdb->turn + w) % FDB_WAYS;
+		if (!held_from(fdb, &fdb->e[b + k], port)) {
+			fdb->turn = (uint8_t)(k + 1);
+			return &fdb->e[b + k];
+		}
+	}
+	return NULL;
+}
+
 static void fdb_take(struct fdb *fdb, struct fdb_entry *e, const uint8_t *mac, unsigned port)
 {
-	if (e->valid && e->port != port && e->port < NET_MAX_PORTS && fdb->owned[e->port])
+	if (e->valid && e->port < NET_MAX_PORTS && fdb->owned[e->port])
 		fdb->owned[e->port]--;
-	if (!(e->valid && e->port == port))
-		fdb->owned[port]++;
+	fdb->owned[port]++;
 	memcpy(e->mac, mac, 6);
 	e->port = (uint8_t)port;
 	e->valid = 1;
 }
 
-/* Whether port may add a MAC: a slot already its own is replaced, anything else counts. */
-static bool fdb_room(struct fdb *fdb, const struct fdb_entry *e, unsigned port)
+/* Whether port may learn one more MAC (--max-macs, vhost-user ports). */
+static bool fdb_room(const struct fdb *fdb, unsigned port)
 {
-	return (e->valid && e->port == port) || !fdb->max_macs || !port_bit(fdb->limited, port) ||
+	return !fdb->lock || !fdb->max_macs || !port_bit(fdb->limited, port) ||
 	       fdb->owned[port] < fdb->max_macs;
 }
 
+static void refuse(struct fdb *fdb, uint64_t *counter, const uint8_t *mac, unsigned port)
+{
+	(*counter)++;
+	memcpy(fdb->refused_mac[port], mac, 6);
+}
+
 /* Learns mac on port. false: the frame is refused (--mac-lock: the MAC is held by another
- * port, or port is at its max_macs). */
+ * port that is up, or port is at its max_macs). */
 static bool fdb_learn(struct fdb *fdb, const uint8_t *mac, unsigned port)
 {
-	struct fdb_entry *e = &fdb->e[fdb_hash(mac)];
-	bool same = e->valid && memcmp(e->mac, mac, 6) == 0;
+	struct fdb_entry *e = fdb_find(fdb, mac);
 
-	if ((mac[0] & 1) || port >= NET_MAX_PORTS || (same && e->port == port))
+	if ((mac[0] & 1) || port >= NET_MAX_PORTS || (e && e->port == port))
 		return true;
-	if (fdb->lock) {
-		bool held = e->valid && e->port != port && port_bit(fdb->up, e->port);
-		if (held && same) {
-			fdb->refused_spoof[port]++;
-			memcpy(fdb->refused_mac[port], mac, 6);
-			return false;
-		}
-		if (held)
-			return true; /* another MAC's slot, held: forwarded, not learned */
-		if (!fdb_room(fdb, e, port)) {
-			fdb->refused_full[port]++;
-			memcpy(fdb->refused_mac[port], mac, 6);
-			return false;
-		}
+	if (e && held_from(fdb, e, port)) {
+		refuse(fdb, &fdb->refused_spoof[port], mac, port);
+		return false;
 	}
-	fdb_take(fdb, e, mac, port);
+	if (!fdb_room(fdb, port)) {
+		refuse(fdb, &fdb->refused_full[port], mac, port);
+		return false;
+	}
+	if (!e)
+		e = fdb_slot(fdb, mac, port);
+	if (e)
+		fdb_take(fdb, e, mac, port);
+	/* else: a bucket full of other ports' MACs, all held: forwarded, not learned */
 	return true;
 }
 
 bool fwd_rarp_move(struct fdb *fdb, const uint8_t *mac, unsigned port)
 {
-	struct fdb_entry *e = &fdb->e[fdb_hash(mac)];
-	bool same = e->valid && memcmp(e->mac, mac, 6) == 0;
+	struct fdb_entry *e = fdb_find(fdb, mac);
 
 	if (port >= NET_MAX_PORTS || !fwd_mac_usable(mac))
 		return false;
-	if (same && e->port == port)
+	if (e && e->port == port)
 		return true;
 	if (fdb->lock) {
-		if (e->valid && e->port != port && port_bit(fdb->up, e->port) &&
-		    port_bit(fdb->running, e->port))
+		/* The request comes from a port whose device runs (a migration's destination),
+		 * and takes the MAC from a port whose device does not (its source), or from the
+		 * host's side (a tap: where a guest that had migrated away was heard). */
+		if (!port_bit(fdb->running, port))
 			return false;
-		if (!fdb_room(fdb, e, port))
+		if (e && held_from(fdb, e, port) && port_bit(fdb->running, e->port) &&
+		    port_bit(fdb->limited, e->port))
+			return false;
+		if (!fdb_room(fdb, port))
 			return false;
 	}
+	if (!e)
+		e = fdb_slot(fdb, mac, port);
+	if (!e)
+		return false;
 	fdb_take(fdb, e, mac, port);
 	return true;
 }
@@ -171,7 +224,7 @@ void fdb_port_state(struct fdb *fdb, unsigned port, bool up, bool running, bool 
 {
 	if (port >= NET_MAX_PORTS)
 		return;
-	if (!up && port_bit(fdb->up, port)) {
+	if (!up) {
 		for (unsigned i = 0; i < FDB_SIZE; i++)
 			if (fdb->e[i].valid && fdb->e[i].port == port)
 				fdb->e[i].valid = 0;
@@ -185,9 +238,9 @@ void fdb_port_state(struct fdb *fdb, unsigned port, bool up, bool running, bool 
 
 static int fdb_lookup(const struct fdb *fdb, const uint8_t *mac, unsigned nports)
 {
-	const struct fdb_entry *e = &fdb->e[fdb_hash(mac)];
+	const struct fdb_entry *e = fdb_find(fdb, mac);
 
-	if (e->valid && memcmp(e->mac, mac, 6) == 0 && e->port < nports)
+	if (e && e->port < nports)
 		return e->port;
 	return -1;
 }

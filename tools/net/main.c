@@ -5,6 +5,8 @@
  * Follows vhost-user.rst "Backend program conventions".
  */
 #include <errno.h>
+#include <limits.h>
+#include <sys/random.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +27,12 @@ struct args {
 	struct listen_opts listen;
 };
 
-static struct args a = {
-	.fd = -1, .pairs = 1, .poll_us = 50, .mtu = 1500, .max_macs = 16, .listen = LISTEN_OPTS_INIT
-};
+static struct args a = { .fd = -1,
+			 .pairs = 1,
+			 .poll_us = 50,
+			 .mtu = 1500,
+			 .max_macs = UINT_MAX,
+			 .listen = LISTEN_OPTS_INIT };
 
 static const struct opt opts[] = {
 	{ "socket-path", 's', "PATH", opt_list, &a.paths,
@@ -111,6 +116,12 @@ static int check_args(void)
 			"vhu-net: --mac-lock is for the switch (not --loopback or --sink)\n");
 		return 2;
 	}
+	if (a.max_macs != UINT_MAX && !a.mac_lock) {
+		fprintf(stderr, "vhu-net: --max-macs applies with --mac-lock only\n");
+		return 2;
+	}
+	if (a.max_macs == UINT_MAX)
+		a.max_macs = 16;
 	return 0;
 }
 
@@ -249,6 +260,10 @@ int main(int argc, char **argv)
 	n->listen = a.listen;
 	n->verbose = a.verbose;
 	n->tlb_per_buffer = a.tlb_per_buffer;
+	/* The learning table's buckets: a guest must not be able to tell which MACs share one. */
+	if (getrandom(&n->fdb.seed, sizeof(n->fdb.seed), 0) != sizeof(n->fdb.seed))
+		n->fdb.seed =
+			(uint64_t)daemon_now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	n->fdb.lock = a.mac_lock;
 	n->fdb.max_macs = a.max_macs;
 	ret = serve(n);

@@ -150,24 +150,30 @@ struct port {
 	uint64_t tap_rx, tap_tx, tap_drops;
 };
 
-/* The learning table: MAC -> port, one entry per hash slot (a later MAC takes it over).
- * lock (--mac-lock): a MAC learned on a port that is up (fdb_port_state: a connected vhost-user
- * port, a tap) stays there. A frame from another port with it as source is dropped, its slot
- * is not taken over, and a vhost-user port learns at most max_macs MACs (0: no limit). Only
- * SEND_RARP (fwd_rarp_move) moves a MAC from a port that is up, and only while that port's
- * device is stopped (a migration's source). */
+/* The learning table: MAC -> port, FDB_WAYS entries per bucket, the bucket a mix of the MAC
+ * and a random seed (a guest cannot pick MACs that share another's bucket); a full bucket
+ * takes a new MAC in place of its entries in turn. lock (--mac-lock): a MAC learned on a port
+ * that is up (fdb_port_state: a vhost-user port from its first started ring until its
+ * connection closes, a tap) stays there: a frame from another port with it as source is
+ * dropped, and its entry is not taken for another MAC; a vhost-user port learns at most
+ * max_macs MACs (0: no limit). SEND_RARP (fwd_rarp_move) moves a MAC only to a running port,
+ * and from a port that is up only while that port's device is stopped (a migration's source)
+ * or when it is a tap (the host's side). */
 #define FDB_SIZE 1024
+#define FDB_WAYS 4
 struct fdb {
 	struct fdb_entry {
 		uint8_t mac[6];
 		uint8_t valid;
 		uint8_t port;
 	} e[FDB_SIZE];
+	uint64_t seed;
+	uint8_t turn; /* the way a full bucket gives up next */
 	bool lock;
 	unsigned max_macs;
 	uint32_t up;	  /* bit i: port i holds its MACs (connected, or a tap) */
 	uint32_t running; /* bit i: port i's device runs (a started ring, or a tap) */
-	uint32_t limited; /* bit i: max_macs applies to port i (vhost-user ports) */
+	uint32_t limited; /* bit i: a vhost-user port (max_macs; SEND_RARP may take a tap's) */
 	unsigned owned[NET_MAX_PORTS];
 	uint64_t refused_spoof[NET_MAX_PORTS]; /* source MAC held by another port */
 	uint64_t refused_full[NET_MAX_PORTS];  /* a new MAC past max_macs */
@@ -265,11 +271,14 @@ uint32_t fwd_switch(struct fdb *fdb, unsigned from, unsigned nports, const uint8
 		    uint32_t len);
 /* The port MAC was learned on, or -1. */
 int fwd_learned_port(const struct fdb *fdb, const uint8_t *mac, unsigned nports);
+/* The first entry of mac's bucket in fdb->e (exposed for the unit tests). */
+unsigned fwd_fdb_bucket(const struct fdb *fdb, const uint8_t *mac);
 /* A port's state for the table: up (it holds its MACs), running (its device runs), limited
  * (max_macs applies). A port that goes down has its MACs forgotten. */
 void fdb_port_state(struct fdb *fdb, unsigned port, bool up, bool running, bool limited);
-/* SEND_RARP on port for mac: moves mac there. With lock, refused (false) while another port
- * that is up and running holds it, or when port is at its max_macs. */
+/* SEND_RARP on port for mac: moves mac there. With lock, refused (false) unless port runs,
+ * while a running vhost-user port holds it, or when port is at its max_macs; false too when
+ * mac's bucket is held whole by other ports. */
 bool fwd_rarp_move(struct fdb *fdb, const uint8_t *mac, unsigned port);
 /* Whether a MAC can be a frame's source (and be learned): not multicast, not zero. */
 bool fwd_mac_usable(const uint8_t *mac);

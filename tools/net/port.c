@@ -891,11 +891,16 @@ static int rarp(struct port *p, const struct vhu_msg *m)
 	/* --mac-lock: the MAC moves here only from a port whose device is stopped (a migration's
 	 * source) or gone; a running port keeps it, and nobody is told otherwise. */
 	if (n->mode == MODE_SWITCH && !fwd_rarp_move(&n->fdb, mac, p->id)) {
+		char why[64];
+		if (!(n->fdb.running >> p->id & 1))
+			snprintf(why, sizeof(why), "this port's device is not running");
+		else if (was >= 0 && was != (int)p->id)
+			snprintf(why, sizeof(why), "port %d holds it and its device runs", was);
+		else
+			snprintf(why, sizeof(why), "this port has its --max-macs, or no room");
 		snprintf(msg, sizeof(msg),
-			 "SEND_RARP %02x:%02x:%02x:%02x:%02x:%02x refused: %s (--mac-lock)", mac[0],
-			 mac[1], mac[2], mac[3], mac[4], mac[5],
-			 was >= 0 && was != (int)p->id ? "port running with it"
-						       : "this port has its --max-macs");
+			 "SEND_RARP %02x:%02x:%02x:%02x:%02x:%02x refused (--mac-lock): %s", mac[0],
+			 mac[1], mac[2], mac[3], mac[4], mac[5], why);
 		net_log(p, VHU_LOG_WARN, msg);
 		return VHU_MSG_REFUSED;
 	}
