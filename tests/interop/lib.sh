@@ -149,6 +149,19 @@ qemu_start() {
 }
 
 # Waits for the guest to finish its test; returns 0 when it printed VHU-PASS.
+# guest_static_net MY-IP PEER-IP PEER-MAC: the start of a guest's /test.sh (stdout) that sends
+# nothing by itself: IPv6 off, eth0 up with MY-IP/24, the peer's MAC fixed (no ARP).
+guest_static_net() {
+	cat <<GUEST
+#!/bin/sh
+echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
+ip link set eth0 up
+ip addr add $1/24 dev eth0
+arp -i eth0 -s $2 $3
+GUEST
+}
+
 # console_say LOG FD TEXT: types TEXT on a guest's console (FD, the fifo its QEMU reads) until
 # the guest logs "VHU-HEARD TEXT", at most 10 times 3 s. A line typed once was lost once
 # (qemu-migrate-switch: no echo on the guest's console, the guest kept waiting for it).

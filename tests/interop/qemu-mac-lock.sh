@@ -18,24 +18,17 @@ args=()
 start_bg net "$VHU_NET" --socket-path "$T/a.sock" --socket-path "$T/b.sock" "${args[@]}"
 wait_file "$T/b.sock" 5 || fail "vhu-net did not listen"
 
-guest_initrd a <<GUEST
-#!/bin/sh
-echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
-echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
-ip link set eth0 up
-ip addr add 10.0.0.1/24 dev eth0
-arp -i eth0 -s 10.0.0.2 $MAC_B
+{
+	guest_static_net 10.0.0.1 10.0.0.2 $MAC_B
+	cat <<GUEST
 while ! read -t 5 line || [ "\$line" != done ]; do :; done
 echo "VHU-HEARD done"
 echo VHU-PASS
 GUEST
-guest_initrd b <<GUEST
-#!/bin/sh
-echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
-echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
-ip link set eth0 up
-ip addr add 10.0.0.2/24 dev eth0
-arp -i eth0 -s 10.0.0.1 $MAC_A
+} | guest_initrd a
+{
+	guest_static_net 10.0.0.2 10.0.0.1 $MAC_A
+	cat <<GUEST
 ok=0
 for i in \$(seq 1 60); do ping -c 1 -W 1 10.0.0.1 >/dev/null && ok=1 && break; done
 [ \$ok = 1 ] || { echo VHU-FAIL before; exit 0; }
@@ -54,6 +47,7 @@ done
 echo "VHU-AFTER-OK \$n"
 echo VHU-PASS
 GUEST
+} | guest_initrd b
 mkfifo "$T/a.in"
 exec 7<>"$T/a.in"
 # shellcheck disable=SC2046

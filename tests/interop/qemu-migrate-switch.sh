@@ -25,13 +25,8 @@ wait_file "$T/a2.sock" 5 || fail "vhu-net did not listen"
 # guest_script MY-IP PEER-IP PEER-MAC PINGER: B (PINGER=1) pings in rounds until the host
 # types "done" on its console; A answers, then checks UDP through B's echo server.
 guest_script() {
+	guest_static_net "$1" "$2" "$3"
 	cat <<GUEST
-#!/bin/sh
-echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
-echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
-ip link set eth0 up
-ip addr add $1/24 dev eth0
-arp -i eth0 -s $2 $3
 echo "features: \$(cat /sys/class/net/eth0/device/features)"
 if [ $4 = 1 ]; then
 	udpcheck echo 7000 120 &
