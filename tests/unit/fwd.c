@@ -205,6 +205,7 @@ static int mac_lock_buckets(void)
 	/* The tap (no max) is forwarded, not learned: no way is free. */
 	ASSERT_EQ(fwd_switch(&fdb, 2, 3, f, 60), 0x3);
 	ASSERT_EQ(fwd_learned_port(&fdb, col[3], 3), -1);
+	ASSERT_EQ(fdb.unlearned[2], 1);
 	/* SEND_RARP for A on port 1: A is held by running port 0 (refused); another MAC of the
 	 * bucket on a running port does not matter once A's own port stopped. */
 	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_a, 1));
@@ -224,6 +225,25 @@ static int mac_lock_buckets(void)
 	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0);
 	ASSERT_TRUE(fwd_rarp_move(&fdb, col[4], 1));
 	ASSERT_EQ(fwd_learned_port(&fdb, col[4], 3), 1);
+	/* A bucket full of the tap's MACs (the host's side, never limited, never leaving) still
+	 * takes a guest's MAC: the tap's entries give way, in turn. */
+	static struct fdb t;
+	uint8_t tc[5][6];
+	t.lock = true;
+	t.max_macs = 3;
+	fdb_port_state(&t, 0, true, true, true);
+	fdb_port_state(&t, 2, true, true, false);
+	same_bucket(&t, mac_b, tc, 5);
+	for (unsigned i = 0; i < 5; i++) {
+		eth(f, bcast, tc[i], 0x0800);
+		ASSERT_EQ(fwd_switch(&t, 2, 3, f, 60), 0x3);
+	}
+	ASSERT_EQ(t.owned[2], 4);
+	eth(f, bcast, mac_b, 0x0800);
+	ASSERT_EQ(fwd_switch(&t, 0, 3, f, 60), 0x6);
+	ASSERT_EQ(fwd_learned_port(&t, mac_b, 3), 0);
+	ASSERT_EQ(t.owned[2], 3);
+	ASSERT_EQ(t.unlearned[0], 0);
 	/* Another seed, other buckets: the six MACs are not all in one any more. */
 	struct fdb other = { .seed = 42 };
 	unsigned same = 0;

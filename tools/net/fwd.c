@@ -126,19 +126,24 @@ static bool held_from(const struct fdb *fdb, const struct fdb_entry *e, unsigned
 	return fdb->lock && e->valid && e->port != port && port_bit(fdb->up, e->port);
 }
 
-/* Where a new MAC for port goes in its bucket: a free way, else one not held (without the
- * lock: any, in turn). NULL: every way held by other ports that are up. */
+/* Where a new MAC for port goes in its bucket: a free way, else, in turn, one not held by a
+ * vhost-user port that is up (without the lock: any). A tap's entries give way too: the host's
+ * side is not limited and its MACs never leave, so under the lock they would otherwise fill
+ * buckets for good and keep the guests' MACs in them from being learned. NULL: every way held
+ * by vhost-user ports that are up. */
 static struct fdb_entry *fdb_slot(struct fdb *fdb, const uint8_t *mac, unsigned port)
 {
 	unsigned b = fwd_fdb_bucket(fdb, mac);
+	uint8_t *turn = &fdb->turn[b / FDB_WAYS];
 
 	for (unsigned w = 0; w < FDB_WAYS; w++)
 		if (!fdb->e[b + w].valid)
 			return &fdb->e[b + w];
 	for (unsigned w = 0; w < FDB_WAYS; w++) {
-		unsigned k = (fdb->turn + w) % FDB_WAYS;
-		if (!held_from(fdb, &fdb->e[b + k], port)) {
-			fdb->turn = (uint8_t)(k + 1);
+		unsigned k = (*turn + w) % FDB_WAYS;
+		const struct fdb_entry *e = &fdb->e[b + k];
+		if (!held_from(fdb, e, port) || !port_bit(fdb->limited, e->port)) {
+			*turn = (uint8_t)((k + 1) % FDB_WAYS);
 			return &fdb->e[b + k];
 		}
 	}
@@ -188,7 +193,8 @@ static bool fdb_learn(struct fdb *fdb, const uint8_t *mac, unsigned port)
 		e = fdb_slot(fdb, mac, port);
 	if (e)
 		fdb_take(fdb, e, mac, port);
-	/* else: a bucket full of other ports' MACs, all held: forwarded, not learned */
+	else
+		fdb->unlearned[port]++; /* a bucket full of other guests' MACs: forwarded */
 	return true;
 }
 

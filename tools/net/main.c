@@ -261,7 +261,7 @@ int main(int argc, char **argv)
 	n->verbose = a.verbose;
 	n->tlb_per_buffer = a.tlb_per_buffer;
 	/* The learning table's buckets: a guest must not be able to tell which MACs share one. */
-	if (getrandom(&n->fdb.seed, sizeof(n->fdb.seed), 0) != sizeof(n->fdb.seed))
+	if (getrandom(&n->fdb.seed, sizeof(n->fdb.seed), GRND_NONBLOCK) != sizeof(n->fdb.seed))
 		n->fdb.seed =
 			(uint64_t)daemon_now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	n->fdb.lock = a.mac_lock;

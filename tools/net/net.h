@@ -155,10 +155,10 @@ struct port {
  * takes a new MAC in place of its entries in turn. lock (--mac-lock): a MAC learned on a port
  * that is up (fdb_port_state: a vhost-user port from its first started ring until its
  * connection closes, a tap) stays there: a frame from another port with it as source is
- * dropped, and its entry is not taken for another MAC; a vhost-user port learns at most
- * max_macs MACs (0: no limit). SEND_RARP (fwd_rarp_move) moves a MAC only to a running port,
- * and from a port that is up only while that port's device is stopped (a migration's source)
- * or when it is a tap (the host's side). */
+ * dropped, and a vhost-user port's entry is not taken for another MAC (a tap's is, in turn);
+ * a vhost-user port learns at most max_macs MACs (0: no limit). Under the lock SEND_RARP
+ * (fwd_rarp_move) moves a MAC only to a running port, and from a port that is up only while
+ * that port's device is stopped (a migration's source) or when it is a tap (the host's side). */
 #define FDB_SIZE 1024
 #define FDB_WAYS 4
 struct fdb {
@@ -168,7 +168,7 @@ struct fdb {
 		uint8_t port;
 	} e[FDB_SIZE];
 	uint64_t seed;
-	uint8_t turn; /* the way a full bucket gives up next */
+	uint8_t turn[FDB_SIZE / FDB_WAYS]; /* the way each full bucket gives up next */
 	bool lock;
 	unsigned max_macs;
 	uint32_t up;	  /* bit i: port i holds its MACs (connected, or a tap) */
@@ -178,6 +178,7 @@ struct fdb {
 	uint64_t refused_spoof[NET_MAX_PORTS]; /* source MAC held by another port */
 	uint64_t refused_full[NET_MAX_PORTS];  /* a new MAC past max_macs */
 	uint8_t refused_mac[NET_MAX_PORTS][6]; /* the source of the last frame refused */
+	uint64_t unlearned[NET_MAX_PORTS];     /* forwarded, not learned: the bucket was full */
 };
 
 enum net_mode { MODE_SWITCH, MODE_LOOPBACK, MODE_SINK };

@@ -1211,9 +1211,11 @@ static void print_lock(const struct net *n, const struct port *p, FILE *f)
 	if (!n->fdb.lock)
 		return;
 	fprintf(f,
-		"  mac-lock: MACs %u, refused: source held by another port %llu, past max %llu\n",
+		"  mac-lock: MACs %u, refused: source held by another port %llu, past max %llu; "
+		"not learned (bucket full) %llu\n",
 		n->fdb.owned[p->id], (unsigned long long)n->fdb.refused_spoof[p->id],
-		(unsigned long long)n->fdb.refused_full[p->id]);
+		(unsigned long long)n->fdb.refused_full[p->id],
+		(unsigned long long)n->fdb.unlearned[p->id]);
 }
 
 void net_print_stats(struct net *n, FILE *f)
