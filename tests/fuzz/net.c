@@ -178,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n->fdb.max_macs = (h.poll_ns >> 2) & 3;
 	if (n->fdb.lock && (h.poll_ns & 16) && flen >= 12) {
 		fdb_port_state(&n->fdb, 1, true, true, true);
-		fwd_rarp_move(&n->fdb, frames + 6, 1);
+		fwd_rarp_move(&n->fdb, frames + 6, 1, NULL);
 	}
 	n->listen = (struct listen_opts)LISTEN_OPTS_INIT;
 	unsigned pairs = h.flags & 32 ? 2 : 1;

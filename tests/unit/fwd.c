@@ -113,7 +113,7 @@ static int mac_lock(void)
 	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0);
 	ASSERT_EQ(fdb.refused_spoof[1], 2);
 	/* ...but SEND_RARP on port 1 moves it (a migration: the source's device is stopped). */
-	ASSERT_TRUE(fwd_rarp_move(&fdb, mac_a, 1));
+	ASSERT_TRUE(fwd_rarp_move(&fdb, mac_a, 1, NULL));
 	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 1);
 	ASSERT_EQ(fdb.owned[0], 0);
 	ASSERT_EQ(fdb.owned[1], 1);
@@ -123,7 +123,7 @@ static int mac_lock(void)
 	fdb_port_state(&fdb, 0, true, true, true);
 	eth(f, bcast, mac_a, 0x0800);
 	ASSERT_EQ(fwd_switch(&fdb, 0, 3, f, 60), 0);
-	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_a, 0));
+	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_a, 0, NULL));
 	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 1);
 	/* Port 1 goes down: its MACs are forgotten, and A is free to be learned again. */
 	fdb_port_state(&fdb, 1, false, false, true);
@@ -208,22 +208,22 @@ static int mac_lock_buckets(void)
 	ASSERT_EQ(fdb.unlearned[2], 1);
 	/* SEND_RARP for A on port 1: A is held by running port 0 (refused); another MAC of the
 	 * bucket on a running port does not matter once A's own port stopped. */
-	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_a, 1));
+	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_a, 1, NULL));
 	fdb_port_state(&fdb, 0, true, false, true);
 	fdb_port_state(&fdb, 1, false, false, true); /* port 1 gone: its three ways free */
 	fdb_port_state(&fdb, 1, true, true, true);
 	eth(f, bcast, col[4], 0x0800);
 	ASSERT_EQ(fwd_switch(&fdb, 2, 3, f, 60), 0x3); /* the tap in the bucket */
-	ASSERT_TRUE(fwd_rarp_move(&fdb, mac_a, 1));
+	ASSERT_TRUE(fwd_rarp_move(&fdb, mac_a, 1, NULL));
 	ASSERT_EQ(fwd_learned_port(&fdb, mac_a, 3), 1);
 	/* A port whose device does not run cannot ask. */
 	fdb_port_state(&fdb, 0, true, false, true);
-	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_b, 0));
+	ASSERT_TRUE(!fwd_rarp_move(&fdb, mac_b, 0, NULL));
 	/* The tap's MAC: refused to frames from a guest, taken by SEND_RARP (a guest that had
 	 * migrated away and was heard on the host's side comes back). */
 	eth(f, bcast, col[4], 0x0800);
 	ASSERT_EQ(fwd_switch(&fdb, 1, 3, f, 60), 0);
-	ASSERT_TRUE(fwd_rarp_move(&fdb, col[4], 1));
+	ASSERT_TRUE(fwd_rarp_move(&fdb, col[4], 1, NULL));
 	ASSERT_EQ(fwd_learned_port(&fdb, col[4], 3), 1);
 	/* A bucket full of the tap's MACs (the host's side, never limited, never leaving) still
 	 * takes a guest's MAC: the tap's entries give way, in turn. */
@@ -253,7 +253,7 @@ static int mac_lock_buckets(void)
 	/* Without the lock: a MAC moved by SEND_RARP to a port that never ran is forgotten when
 	 * that port goes down. */
 	static struct fdb open;
-	ASSERT_TRUE(fwd_rarp_move(&open, mac_c, 3));
+	ASSERT_TRUE(fwd_rarp_move(&open, mac_c, 3, NULL));
 	ASSERT_EQ(fwd_learned_port(&open, mac_c, 4), 3);
 	fdb_port_state(&open, 3, false, false, true);
 	ASSERT_EQ(fwd_learned_port(&open, mac_c, 4), -1);

@@ -198,30 +198,32 @@ static bool fdb_learn(struct fdb *fdb, const uint8_t *mac, unsigned port)
 	return true;
 }
 
-bool fwd_rarp_move(struct fdb *fdb, const uint8_t *mac, unsigned port)
+bool fwd_rarp_move(struct fdb *fdb, const uint8_t *mac, unsigned port, const char **why)
 {
 	struct fdb_entry *e = fdb_find(fdb, mac);
+	const char *no = NULL;
 
 	if (port >= NET_MAX_PORTS || !fwd_mac_usable(mac))
-		return false;
-	if (e && e->port == port)
+		no = "not a station's MAC";
+	else if (e && e->port == port)
 		return true;
-	if (fdb->lock) {
+	else if (fdb->lock && !port_bit(fdb->running, port))
 		/* The request comes from a port whose device runs (a migration's destination),
 		 * and takes the MAC from a port whose device does not (its source), or from the
 		 * host's side (a tap: where a guest that had migrated away was heard). */
-		if (!port_bit(fdb->running, port))
-			return false;
-		if (e && held_from(fdb, e, port) && port_bit(fdb->running, e->port) &&
-		    port_bit(fdb->limited, e->port))
-			return false;
-		if (!fdb_room(fdb, port))
-			return false;
-	}
-	if (!e)
-		e = fdb_slot(fdb, mac, port);
-	if (!e)
+		no = "this port's device is not running";
+	else if (fdb->lock && e && held_from(fdb, e, port) && port_bit(fdb->running, e->port) &&
+		 port_bit(fdb->limited, e->port))
+		no = "the port that holds it runs";
+	else if (!fdb_room(fdb, port))
+		no = "this port has its --max-macs";
+	else if (!e && !(e = fdb_slot(fdb, mac, port)))
+		no = "its bucket is full of other guests' MACs";
+	if (no) {
+		if (why)
+			*why = no;
 		return false;
+	}
 	fdb_take(fdb, e, mac, port);
 	return true;
 }

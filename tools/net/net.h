@@ -279,8 +279,8 @@ unsigned fwd_fdb_bucket(const struct fdb *fdb, const uint8_t *mac);
 void fdb_port_state(struct fdb *fdb, unsigned port, bool up, bool running, bool limited);
 /* SEND_RARP on port for mac: moves mac there. With lock, refused (false) unless port runs,
  * while a running vhost-user port holds it, or when port is at its max_macs; false too when
- * mac's bucket is held whole by other ports. */
-bool fwd_rarp_move(struct fdb *fdb, const uint8_t *mac, unsigned port);
+ * mac's bucket is held whole by other ports. *why (if why): the reason, when refused. */
+bool fwd_rarp_move(struct fdb *fdb, const uint8_t *mac, unsigned port, const char **why);
 /* Whether a MAC can be a frame's source (and be learned): not multicast, not zero. */
 bool fwd_mac_usable(const uint8_t *mac);
 /* Writes the broadcast RARP announcing mac into frame (NET_RARP_LEN bytes); returns its length. */

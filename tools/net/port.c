@@ -890,14 +890,8 @@ static int rarp(struct port *p, const struct vhu_msg *m)
 	uint32_t len = fwd_rarp(f, mac);
 	/* --mac-lock: the MAC moves here only from a port whose device is stopped (a migration's
 	 * source) or gone; a running port keeps it, and nobody is told otherwise. */
-	if (n->mode == MODE_SWITCH && !fwd_rarp_move(&n->fdb, mac, p->id)) {
-		char why[64];
-		if (!(n->fdb.running >> p->id & 1))
-			snprintf(why, sizeof(why), "this port's device is not running");
-		else if (was >= 0 && was != (int)p->id)
-			snprintf(why, sizeof(why), "port %d holds it and its device runs", was);
-		else
-			snprintf(why, sizeof(why), "this port has its --max-macs, or no room");
+	const char *why = NULL;
+	if (n->mode == MODE_SWITCH && !fwd_rarp_move(&n->fdb, mac, p->id, &why)) {
 		snprintf(msg, sizeof(msg),
 			 "SEND_RARP %02x:%02x:%02x:%02x:%02x:%02x refused (--mac-lock): %s", mac[0],
 			 mac[1], mac[2], mac[3], mac[4], mac[5], why);
