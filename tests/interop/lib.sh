@@ -148,7 +148,6 @@ qemu_start() {
 		-serial mon:stdio -display none "$@"
 }
 
-# Waits for the guest to finish its test; returns 0 when it printed VHU-PASS.
 # guest_static_net MY-IP PEER-IP PEER-MAC: the start of a guest's /test.sh (stdout) that sends
 # nothing by itself: IPv6 off, eth0 up with MY-IP/24, the peer's MAC fixed (no ARP).
 guest_static_net() {
@@ -174,6 +173,7 @@ console_say() {
 	return 1
 }
 
+# Waits for the guest to finish its test; returns 0 when it printed VHU-PASS.
 guest_wait() {
 	local name=$1 pid
 	pid=$(eval echo "\$PID_$name")
