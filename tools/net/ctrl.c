@@ -214,7 +214,7 @@ unsigned ctrl_process(struct net *n, struct nqueue *q)
 				memcpy(cmd + len, e.iov[i].iov_base, e.iov[i].iov_len);
 				len += (uint32_t)e.iov[i].iov_len;
 			}
-			ack = ctrl_command(p, vhu_backend_features(p->be), cmd, len);
+			ack = ctrl_command(p, port_features(p), cmd, len);
 		} else {
 			ctrl_warn(p, "malformed control command");
 			q->drops++;

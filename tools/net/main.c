@@ -20,7 +20,7 @@
 #define STR(x)	STR_(x)
 
 struct args {
-	struct opt_list paths, taps;
+	struct opt_list paths, taps, vduse;
 	int fd;
 	unsigned pairs, poll_us, mtu, max_macs;
 	bool client, loopback, sink, poll, verbose, caps, tlb_per_buffer, mac_lock;
@@ -55,6 +55,11 @@ static const struct opt opts[] = {
 	{ "sink", 0, NULL, opt_flag, &a.sink, "copy out and drop every frame (benchmarks)" },
 	{ "tap", 't', "IFNAME", opt_list, &a.taps, "add a tap port to the switch (repeatable)", 0,
 	  NET_MAX_PORTS },
+	{ "vduse", 0, "NAME", opt_list, &a.vduse,
+	  "a port served to the kernel's vDPA bus as the VDUSE device\n"
+	  "NAME (/dev/vduse/NAME; then `vdpa dev add name NAME mgmtdev\n"
+	  "vduse`): one queue pair, no control queue (repeatable)",
+	  0, NET_MAX_PORTS },
 	{ "mac-lock", 0, NULL, opt_flag, &a.mac_lock,
 	  "switch: a MAC learned on a port stays there while the port is\n"
 	  "connected; frames from other ports with it as source are\n"
@@ -100,8 +105,8 @@ static void print_capabilities(void)
 /* The options that need each other. 0, or 2 (the exit status) after saying why. */
 static int check_args(void)
 {
-	if ((a.paths.n == 0 && a.fd < 0) || (a.paths.n && a.fd >= 0)) {
-		fprintf(stderr, "vhu-net: one of --socket-path or --fd\n");
+	if ((a.paths.n == 0 && a.fd < 0 && a.vduse.n == 0) || (a.paths.n && a.fd >= 0)) {
+		fprintf(stderr, "vhu-net: one of --socket-path or --fd (or --vduse)\n");
 		opt_usage(&cmd, stderr);
 		return 2;
 	}
@@ -193,6 +198,13 @@ static int add_ports(struct net *n)
 		else if (ret)
 			fprintf(stderr, "vhu-net: %s: %s\n", a.paths.v[i], strerror(-ret));
 	}
+	for (unsigned i = 0; i < a.vduse.n && !ret; i++) {
+		ret = port_vduse_new(n, a.vduse.v[i]);
+		if (ret)
+			fprintf(stderr, "vhu-net: VDUSE device %s: %s%s\n", a.vduse.v[i],
+				strerror(-ret),
+				ret == -ENODEV ? " (no /dev/vduse/control: modprobe vduse)" : "");
+	}
 	for (unsigned i = 0; i < a.taps.n && !ret; i++) {
 		ret = port_tap_new(n, a.taps.v[i]);
 		if (ret)
@@ -216,7 +228,8 @@ static int serve(struct net *n)
 	daemon_guards_install("vhu-net");
 	ret = add_ports(n);
 	if (ret == 0) {
-		fprintf(stderr, "vhu-net: %u port(s), %u queue pair(s) each, mode %s%s\n",
+		fprintf(stderr,
+			"vhu-net: %u port(s), %u queue pair(s) per vhost-user port, mode %s%s\n",
 			n->nports, a.pairs,
 			n->mode == MODE_SINK	   ? "sink"
 			: n->mode == MODE_LOOPBACK ? "loopback"

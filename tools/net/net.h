@@ -99,7 +99,7 @@ struct nqueue {
 	unsigned held_first, held_n;
 };
 
-enum port_kind { PORT_VHOST, PORT_TAP };
+enum port_kind { PORT_VHOST, PORT_TAP, PORT_VDUSE };
 
 struct port {
 	unsigned id;
@@ -110,6 +110,12 @@ struct port {
 	struct dconn conn; /* listener or --client, and the connection */
 	struct vhu_backend *be;
 	struct vhu_device_ops ops;
+	/* VDUSE (--vduse NAME): the kernel's virtio-net driver (virtio_vdpa) or vhost_vdpa
+	 * instead of a vhost-user front-end; the same ops, rings and forwarding. vd_dead: the
+	 * kernel gave up on the device (a request timed out), the port is down for good. */
+	struct vhu_vduse *vd;
+	struct dhandler vd_read;
+	bool vd_dead;
 	unsigned pairs;
 	unsigned hdr_len;
 	unsigned mtu;	     /* --mtu, or what NET_SET_MTU said */
@@ -213,14 +219,27 @@ struct net {
 	unsigned npend;
 };
 
+/* A vhost-user port with its front-end connected, or a VDUSE port whose device the kernel
+ * still serves; never a tap. */
 static inline bool port_connected(const struct port *p)
 {
+	if (p->kind == PORT_VDUSE)
+		return p->vd && !p->vd_dead;
 	return p->kind == PORT_VHOST && p->conn.fd >= 0;
+}
+
+/* The features the port's driver accepted (vhost-user or VDUSE). */
+static inline uint64_t port_features(const struct port *p)
+{
+	return p->kind == PORT_VDUSE ? vhu_vduse_features(p->vd) : vhu_backend_features(p->be);
 }
 
 /* port.c */
 int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs);
 int port_tap_new(struct net *n, const char *ifname);
+/* A VDUSE virtio-net device NAME (/dev/vduse/NAME; one queue pair, no control queue: the
+ * kernel refuses one for VDUSE net) as a port. */
+int port_vduse_new(struct net *n, const char *name);
 void port_free(struct net *n, struct port *p);
 /* --client ports: connects those that are due; true while one is still not connected. */
 bool net_try_connect(struct net *n);

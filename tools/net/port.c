@@ -5,6 +5,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 #include <stdio.h>
@@ -103,8 +104,7 @@ static void held_flush(struct net *n, struct nqueue *q)
 		struct iovec iov = { q->held[k], q->held_len[k] };
 		uint8_t hdr[NET_HDR_MAX] = { 0 };
 		gso_hdr_write(&q->held_hdr[k], hdr);
-		int r = vhu_net_rx(q->vq, vhu_backend_features(p->be), hdr, &iov, 1, rx_elems,
-				   RX_MAX_BUFS);
+		int r = vhu_net_rx(q->vq, port_features(p), hdr, &iov, 1, rx_elems, RX_MAX_BUFS);
 		if (r == -ENOBUFS && vhu_virtq_iotlb_waiting(q->vq))
 			return;
 		if (r == -EIO)
@@ -161,7 +161,7 @@ static int rx_one(struct net *n, struct nqueue *q, const struct gso_hdr *h, cons
 	struct iovec iov = { (void *)f, len };
 	if (h->flags || h->gso_type)
 		gso_hdr_write(h, hdr);
-	r = vhu_net_rx(q->vq, vhu_backend_features(p->be), hdr, &iov, 1, rx_elems, RX_MAX_BUFS);
+	r = vhu_net_rx(q->vq, port_features(p), hdr, &iov, 1, rx_elems, RX_MAX_BUFS);
 	/* ACCESS_PLATFORM: the buffer's mapping missed; the update kicks the ring. A guest maps
 	 * receive buffers as it posts them, and vhost hears of it only by missing: dropping here
 	 * would lose a frame per new buffer. */
@@ -192,7 +192,7 @@ static bool pend_ok(const uint8_t *f);
 static void pend_run(struct net *n, unsigned a, unsigned b)
 {
 	struct nqueue *q = n->pend[a].q;
-	uint64_t feat = vhu_backend_features(q->port->be);
+	uint64_t feat = port_features(q->port);
 	struct vhu_net_frame fr[NET_PEND];
 	uint8_t hdr[NET_PEND][NET_HDR_MAX];
 	unsigned m = b - a, k;
@@ -323,7 +323,7 @@ int port_send(struct net *n, struct port *p, unsigned qp, const struct gso_hdr *
 {
 	static const struct gso_hdr none;
 
-	if (p->kind == PORT_VHOST && !port_connected(p))
+	if (p->kind != PORT_TAP && !port_connected(p))
 		return -ENOTCONN;
 	if (!h)
 		h = &none;
@@ -746,7 +746,7 @@ static int cb_queue_start(void *dev, struct vhu_virtq *vq)
 	struct net *n = p->net;
 	unsigned i = vhu_virtq_index(vq);
 	struct nqueue *q = &p->q[i];
-	uint64_t f = vhu_backend_features(p->be);
+	uint64_t f = port_features(p);
 
 	p->hdr_len = (unsigned)vhu_net_hdr_len(f);
 	q->vq = vq;
@@ -975,14 +975,9 @@ static struct port *port_alloc(struct net *n, enum port_kind kind)
 	return p;
 }
 
-int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs)
+/* The device both kinds of port serve: its features, config space and callbacks. */
+static void port_device(struct net *n, struct port *p, unsigned pairs)
 {
-	struct port *p = port_alloc(n, PORT_VHOST);
-	int ret;
-
-	if (!p)
-		return -ENOSPC;
-	snprintf(p->name, sizeof(p->name), "%s", path ? path : "fd");
 	p->pairs = pairs;
 	p->hdr_len = 12;
 	p->mtu = n->mtu;
@@ -1019,6 +1014,17 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 		p->q[i].kick.fn = on_kick;
 	}
 	ctrl_reset(p);
+}
+
+int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs)
+{
+	struct port *p = port_alloc(n, PORT_VHOST);
+	int ret;
+
+	if (!p)
+		return -ENOSPC;
+	snprintf(p->name, sizeof(p->name), "%s", path ? path : "fd");
+	port_device(n, p, pairs);
 	ret = vhu_backend_new(&p->be, &p->ops, p, 2 * pairs + 1);
 	if (ret)
 		return ret;
@@ -1027,6 +1033,72 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 	p->conn.log_opaque = p;
 	p->conn.closed = port_closed;
 	return dconn_open(&p->conn, p->be, path, client, fd, &n->listen);
+}
+
+/* ---- VDUSE ports ---- */
+
+/* The queues of p stopped here (their kicks out of the loop, their held frames gone), and
+ * p's MACs forgotten when the device is gone for good. */
+static void vduse_stop_queues(struct port *p, bool broken_only)
+{
+	for (unsigned i = 0; i < NET_MAX_VQS; i++) {
+		struct nqueue *q = &p->q[i];
+		if (q->started && (!broken_only || vhu_virtq_broken(q->vq)))
+			cb_queue_stop(p, q->vq);
+	}
+}
+
+/* The device fd is readable: the kernel's requests (status, queue state, IOTLB changes). A
+ * device the kernel gave up on (a request that timed out) takes its port down; the other
+ * ports go on. */
+static void on_vduse(struct dhandler *h)
+{
+	struct port *p = DAEMON_CONTAINER_OF(h, struct port, vd_read);
+	int ret = vhu_vduse_dispatch(p->vd);
+
+	if (ret >= 0)
+		return;
+	char msg[160];
+	snprintf(msg, sizeof(msg),
+		 "the kernel gave up on the VDUSE device (%s): the port is down until vhu-net "
+		 "restarts",
+		 strerror(-ret));
+	net_log(p, VHU_LOG_ERR, msg);
+	dloop_del(&p->net->loop, vhu_vduse_fd(p->vd));
+	vduse_stop_queues(p, false);
+	p->vd_dead = true;
+	fdb_port_state(&p->net->fdb, p->id, false, false, true);
+}
+
+int port_vduse_new(struct net *n, const char *name)
+{
+	struct port *p = port_alloc(n, PORT_VDUSE);
+	int ret;
+
+	if (!p)
+		return -ENOSPC;
+	snprintf(p->name, sizeof(p->name), "vduse:%s", name);
+	port_device(n, p, 1);
+	/* "Now we only support read-only configuration space" and no control queue for net
+	 * (drivers/vdpa/vdpa_user/vduse_dev.c): nothing that needs one (VIRTIO_NET_F_MQ,
+	 * the CTRL_* commands, GUEST_ANNOUNCE), and ACCESS_PLATFORM the library adds. */
+	p->ops.features &= ~((1ULL << VIRTIO_NET_F_MQ) | (1ULL << VIRTIO_NET_F_CTRL_VQ) |
+			     (1ULL << VIRTIO_NET_F_CTRL_RX) | (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR) |
+			     (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE) |
+			     (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS));
+	p->ops.protocol_features = 0;
+	p->ops.process_msg = NULL;
+	struct vhu_vduse_config vc = { .size = sizeof(vc),
+				       .name = name,
+				       .device_id = VIRTIO_ID_NET,
+				       .nvqs = 2,
+				       .queue_size = 256,
+				       .config_size = sizeof(struct virtio_net_config) };
+	ret = vhu_vduse_new(&p->vd, &vc, &p->ops, p);
+	if (ret)
+		return ret;
+	p->vd_read.fn = on_vduse;
+	return dloop_add(&n->loop, vhu_vduse_fd(p->vd), &p->vd_read);
 }
 
 /* --mac-lock: frames refused since the last line, at most one line a second per port. */
@@ -1060,6 +1132,16 @@ void net_reap(struct net *n)
 		struct port *p = n->ports[i];
 		if (n->fdb.lock)
 			log_refused(n, p);
+		if (p->kind == PORT_VDUSE && p->teardown) {
+			/* No connection to drop: the broken ring stops until the driver resets
+			 * the device (a new DRIVER_OK starts it again); the kernel's driver sees
+			 * its transmissions time out. */
+			p->teardown = false;
+			vduse_stop_queues(p, true);
+			net_log(p, VHU_LOG_ERR,
+				"a ring is broken: it stays stopped until the driver resets the "
+				"device");
+		}
 		if (p->kind == PORT_VHOST && p->teardown) {
 			p->teardown = false;
 			if (port_connected(p)) {
@@ -1184,6 +1266,8 @@ void port_free(struct net *n, struct port *p)
 	if (p->kind == PORT_VHOST) {
 		dconn_close(&p->conn);
 		vhu_backend_free(p->be);
+	} else if (p->kind == PORT_VDUSE) {
+		vhu_vduse_free(p->vd); /* its queues stop first (cb_queue_stop) */
 	} else if (p->tap_fd >= 0) {
 		close(p->tap_fd);
 	}
