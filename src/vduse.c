@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "log.h"
 #include "mem.h"
 #include "util.h"
@@ -41,6 +42,7 @@ struct vd_map {
 	void *base;   /* what munmap takes */
 	size_t len;
 	uint8_t perm; /* VDUSE_ACCESS_* (the same bits as IOTLB_PERM_*) */
+	int guard;    /* the SIGBUS guard's slot (guard_add), -1 for none */
 };
 
 struct vhu_vduse {
@@ -145,6 +147,7 @@ static int map_new_locked(struct vhu_vduse *vd, uint64_t iova, struct vd_map *ou
 		prot |= PROT_READ;
 	if (e.perm & VDUSE_ACCESS_WO)
 		prot |= PROT_WRITE;
+	uint64_t fpage = mem_page_size(fd); /* the guard's unit: a huge page on hugetlbfs */
 	base = mmap(NULL, size + pgoff, prot, MAP_SHARED, fd, (off_t)(e.offset - pgoff));
 	close(fd);
 	if (base == MAP_FAILED) {
@@ -153,12 +156,24 @@ static int map_new_locked(struct vhu_vduse *vd, uint64_t iova, struct vd_map *ou
 			(unsigned long long)e.start, (unsigned long long)e.last, strerror(err));
 		return -err;
 	}
+	/* Over vhost-vdpa the file is the VMM's memory, which it may shrink after this fstat: a
+	 * SIGBUS inside the mapping then poisons this device alone (its rings break), instead of
+	 * ending every device of the process. */
+	int slot = guard_add(base, size + pgoff, fpage, e.start, &vd->mem->poison);
+	if (slot == -ENOSPC) {
+		log_err(&vd->lg,
+			"VDUSE device %s: IOTLB range 0x%llx-0x%llx: no room in the SIGBUS guard",
+			vd->name, (unsigned long long)e.start, (unsigned long long)e.last);
+		munmap(base, size + pgoff);
+		return -ENOSPC;
+	}
 	*out = (struct vd_map){ .start = e.start,
 				.last = e.last,
 				.hva = (uint8_t *)base + pgoff,
 				.base = base,
 				.len = size + pgoff,
-				.perm = e.perm };
+				.perm = e.perm,
+				.guard = slot };
 	vd->maps[vd->nmaps++] = *out;
 	log_debug(&vd->lg, "VDUSE device %s: mapped IOVA 0x%llx-0x%llx perm %u", vd->name,
 		  (unsigned long long)e.start, (unsigned long long)e.last, e.perm);
@@ -207,6 +222,7 @@ static unsigned unmap_range(struct vhu_vduse *vd, uint64_t start, uint64_t last)
 			i++;
 			continue;
 		}
+		guard_remove(m->guard);
 		munmap(m->base, m->len);
 		vd->maps[i] = vd->maps[--vd->nmaps];
 		n++;
@@ -291,6 +307,8 @@ static void stop_all(struct vhu_vduse *vd)
 		virtq_reset(vq);
 	}
 	unmap_range(vd, 0, UINT64_MAX);
+	/* Every mapping is gone: poisoned memory (a SIGBUS inside one) is no more. */
+	guard_clear(&vd->mem->poison);
 	vd->running = false;
 }
 
@@ -441,7 +459,8 @@ static int req_update_iotlb(struct vhu_vduse *vd, uint64_t start, uint64_t last)
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < vd->nvqs; i++) {
-		was[i] = vd->vqs[i].started;
+		/* A broken ring stays stopped until the driver resets the device (stop_all). */
+		was[i] = vd->vqs[i].started && !vd->vqs[i].broken;
 		vq_stop(vd, &vd->vqs[i]);
 	}
 	unmap_range(vd, start, last);
@@ -502,6 +521,16 @@ VHU_EXPORT int vhu_vduse_dispatch(struct vhu_vduse *vd)
 		resp.result =
 			handle(vd, &req, &resp) ? VDUSE_REQ_RESULT_FAILED : VDUSE_REQ_RESULT_OK;
 		n = write(vd->fd, &resp, sizeof(resp));
+		if (n < 0 && errno == ENOENT) {
+			/* The kernel dropped the request: the task waiting for it was killed (a
+			 * `vdpa dev del` interrupted, a vhost-vdpa user gone). The device is
+			 * still served; the next request comes as usual. */
+			log_warn(&vd->lg,
+				 "VDUSE device %s: request %u (type %u) was withdrawn before our "
+				 "reply",
+				 vd->name, req.request_id, req.type);
+			continue;
+		}
 		if (n != sizeof(resp)) {
 			int err = n < 0 ? errno : EIO;
 			log_err(&vd->lg, "VDUSE device %s: reply to request %u: %s", vd->name,

@@ -7,7 +7,12 @@
  * (an IOTLB update after DRIVER_OK: VDUSE's UPDATE_IOTLB with the queue running), reads the
  * sector back into it, compares, then checks VHOST_GET_VRING_BASE (VDUSE's GET_VQ_STATE) says
  * both requests were taken, and resets the device.
- * usage: vdpablk /dev/vhost-vdpa-N SECTOR
+ * With "shrink" it writes, then makes a read available and shrinks the memfd to nothing
+ * (ftruncate) before the kick: the device's next look at the ring faults (SIGBUS in the device's
+ * process), which must cost only this device's ring: no completion comes (exit status 3, the
+ * ring is not read again here: our own mapping of it is gone too), the device process lives
+ * on, and the reset at the end makes the device usable again.
+ * usage: vdpablk /dev/vhost-vdpa-N SECTOR [shrink]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +21,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,9 +82,10 @@ static void set_status(uint8_t s)
 	}
 }
 
-/* One request: header, data (device-readable for OUT, writable for IN), status. */
+/* One request: header, data (device-readable for OUT, writable for IN), status. shrink_fd >= 0:
+ * that memfd is emptied before the kick, and only the call eventfd is watched (3 s). */
 static int request(int kick, int call, uint16_t *avail_idx, uint32_t type, uint64_t sector,
-		   uint64_t data_iova)
+		   uint64_t data_iova, int shrink_fd)
 {
 	struct vring_desc *d = (void *)(m + DESC);
 	struct vring_avail *a = (void *)(m + AVAIL);
@@ -101,6 +108,15 @@ static int request(int kick, int call, uint16_t *avail_idx, uint32_t type, uint6
 	a->ring[*avail_idx % QN] = 0;
 	__atomic_store_n(&a->idx, (uint16_t)(*avail_idx + 1), __ATOMIC_RELEASE);
 	(*avail_idx)++;
+	if (shrink_fd >= 0) {
+		CHECK(ftruncate(shrink_fd, 0));
+		eventfd_write(kick, 1);
+		if (poll(&p, 1, 3000) == 1) {
+			fprintf(stderr, "vdpablk: a call after the memory was shrunk\n");
+			return 0;
+		}
+		return -1;
+	}
 	eventfd_write(kick, 1);
 	for (int i = 0; i < 100 && __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) == used_before; i++)
 		if (poll(&p, 1, 100) == 1)
@@ -123,8 +139,10 @@ int main(int argc, char **argv)
 	uint16_t avail_idx = 0;
 	int mfd, kick, call;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: vdpablk /dev/vhost-vdpa-N SECTOR\n");
+	bool shrink = argc == 4 && strcmp(argv[3], "shrink") == 0;
+
+	if (argc != 3 && !shrink) {
+		fprintf(stderr, "usage: vdpablk /dev/vhost-vdpa-N SECTOR [shrink]\n");
 		return 2;
 	}
 	sector = strtoull(argv[2], NULL, 0);
@@ -175,13 +193,21 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < 4096; i++)
 		m[WBUF + i] = (uint8_t)(i * 7 + sector);
-	if (request(kick, call, &avail_idx, VIRTIO_BLK_T_OUT, sector, IOVA + WBUF))
+	if (request(kick, call, &avail_idx, VIRTIO_BLK_T_OUT, sector, IOVA + WBUF, -1))
 		return 1;
+	if (shrink) {
+		if (request(kick, call, &avail_idx, VIRTIO_BLK_T_IN, sector, IOVA + WBUF, mfd) == 0)
+			return 1;
+		set_status(0);
+		close(fd);
+		printf("vdpablk: memory shrunk under the ring: no completion, device reset\n");
+		return 3;
+	}
 	/* A second mapping while the device runs: the device side drops its mappings and maps
 	 * again (UPDATE_IOTLB), the ring goes on. */
 	iotlb(IOVA2, MEM, m2, VHOST_IOTLB_UPDATE);
 	memset(m2 + RBUF_OFF, 0, 4096);
-	if (request(kick, call, &avail_idx, VIRTIO_BLK_T_IN, sector, IOVA2 + RBUF_OFF))
+	if (request(kick, call, &avail_idx, VIRTIO_BLK_T_IN, sector, IOVA2 + RBUF_OFF, -1))
 		return 1;
 	if (memcmp(m + WBUF, m2 + RBUF_OFF, 4096)) {
 		fprintf(stderr, "vdpablk: read back different data\n");

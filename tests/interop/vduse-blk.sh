@@ -9,7 +9,9 @@
 #   anew; the data written before is there. A second vhu-blk of a name in use fails naming
 #   VDUSE_CREATE_DEV and the device. Reference: qemu-storage-daemon's vduse-blk export on the
 #   same kernel, same write/read-back. Bound to vhost_vdpa, a bare vhost-vdpa front-end
-#   (tests/guest/vdpablk.c) writes and reads back, with an IOTLB update while the queue runs.
+#   (tests/guest/vdpablk.c) writes and reads back, with an IOTLB update while the queue runs;
+#   then shrinks its memfd under the ring: the SIGBUS guard breaks that ring only (vhu-blk
+#   lives, says why), and after the reset the device works again.
 #   SIGTERM after `vdpa dev del` leaves no VDUSE device; vhu-blk logged no error.
 . "$(dirname "$0")/lib.sh"
 need_guest612
@@ -134,6 +136,13 @@ i=0
 while ! ls /dev/vhost-vdpa-* >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 vv=$(ls /dev/vhost-vdpa-* 2>/dev/null | head -1)
 [ -n "$vv" ] && timeout 30 vdpablk $vv 65536 || bad "vhost-vdpa front-end on vb0"
+# The front-end's memory shrunk under the ring (its ftruncate after VDUSE_IOTLB_GET_FD gave
+# vhu-blk the file): the SIGBUS guard breaks that ring only; vhu-blk lives on, and after the
+# front-end's reset the device works again.
+timeout 30 vdpablk $vv 65536 shrink; r=$?
+[ $r = 3 ] || bad "vdpablk shrink: exit status $r, not 3"
+kill -0 $BLK 2>/dev/null || bad "vhu-blk died when the memory under its ring shrank"
+timeout 30 vdpablk $vv 65536 || bad "vhost-vdpa front-end on vb0 after the shrink"
 vdpa dev del vb0 || bad "vdpa dev del (vhost_vdpa)"
 
 # Clean end: vdpa dev del, then SIGTERM: the VDUSE device is destroyed.
@@ -152,5 +161,13 @@ fi
 tr -d '\r' <"$T/g.log" | grep -E "features|queues|size:|resized|dev del|qsd:|vdpablk"
 grep -q "vdpablk: write, map while running, read back, vring base 2: ok" "$T/g.log" ||
 	fail "the vhost-vdpa front-end did not report its run"
-grep -E "vhu-blk: (error|ERR)" "$T/g.log" | grep -v "VDUSE_CREATE_DEV on VDUSE device vb0" && fail "vhu-blk logged an error"
+grep -q "vdpablk: memory shrunk under the ring: no completion, device reset" "$T/g.log" ||
+	fail "the shrink run did not report"
+# The one error the shrink must cause: the ring broken, with the guard's words.
+grep -E "vhu-blk: .*(error|ERR).*vring 0 broken: front-end memory shrank under the device: SIGBUS" "$T/g.log" ||
+	fail "vhu-blk did not say the memory under its ring shrank"
+grep -E "vhu-blk: (error|ERR)" "$T/g.log" | grep -v "VDUSE_CREATE_DEV on VDUSE device vb0" |
+	grep -v "front-end memory shrank under the device" |
+	grep -v "a ring is broken: it stays stopped until the driver resets the device" &&
+	fail "vhu-blk logged an error"
 echo "PASS: vduse-blk"
