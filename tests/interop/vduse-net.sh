@@ -1,13 +1,17 @@
 #!/bin/bash
 # vhu-net --vduse in Debian 12's 6.12 kernel (a QEMU TCG guest; the host has no VDUSE):
-#   1. vhu-net --vduse vn0 --vduse vn1, a switch of two VDUSE ports; `vdpa dev add` of each
+#   1. vhu-net --vduse vn0 --vduse vn1 --mac-lock, a switch of two VDUSE ports; `vdpa dev add` of each
 #      bound to virtio_vdpa gives two kernel virtio-net interfaces, moved into network
 #      namespaces a (10.0.0.1) and b (10.0.0.2). ping both ways, then a TCP stream of BYTES
 #      each way, every byte checked by tcpcheck, with the offloads the kernel's driver
 #      negotiates (CSUM, TSO4/6 both ways: its GSO frames cross the switch whole, which
 #      vhu-net's counters must show; packed rings) and no TCP checksum error at either end.
-#   2. vhu-net --loopback --vduse vl0 bound to vhost_vdpa: vhu-fe net-bench --mode loop on
-#      /dev/vhost-vdpa-N, split and packed rings, every frame back intact (vhu-fe's vhost-vdpa
+#      Then vn0's driver is unbound (a reset: under --mac-lock its port's MAC is forgotten) and
+#      bound again (a new DRIVER_OK): a new interface, which pings b again.
+#   2. vhu-net --loopback --vduse vl0 --mtu 9000 bound to vhost_vdpa: vhu-fe probe on
+#      /dev/vhost-vdpa-N reads the config space (MAC, MTU 9000, one pair, LINK_UP); net-bench
+#      --mode loop with split and packed rings, 8000-byte frames (several receive buffers
+#      each) and --tso (GSO frames back whole), every frame back intact (vhu-fe's vhost-vdpa
 #      transport with a net device; the kernel's vDPA bus between the two).
 #   vhu-net ends on SIGTERM with status 0 after `vdpa dev del`, leaves no VDUSE device and
 #   logs no error.
@@ -43,7 +47,7 @@ add_net() {
 }
 
 # 1. Two kernel virtio-net interfaces on a vhu-net switch.
-vhu-net --vduse vn0 --vduse vn1 >>/tmp/net.log 2>&1 &
+vhu-net --vduse vn0 --vduse vn1 --mac-lock >>/tmp/net.log 2>&1 &
 NET=\$!
 wait_for /dev/vduse/vn0 && wait_for /dev/vduse/vn1 || bad "no /dev/vduse/vn0 and vn1"
 add_net vn0
@@ -76,13 +80,26 @@ for ns in a b; do
 	[ "\$cs" = 0 ] || bad "checksum errors in \$ns"
 done
 kill -USR1 \$NET; sleep 0.5
+# --mac-lock: vn0's MAC is its port's while its driver runs; a reset (unbind) forgets it, and
+# a new driver (bind again: a new DRIVER_OK) gets the port, and the MAC, back.
+macs0() { kill -USR1 \$NET; sleep 0.5; grep -A3 "^port 0 vduse:vn0" /tmp/net.log | grep -o "MACs [0-9]*" | tail -1; }
+m=\$(macs0); echo "vn0 bound: \$m"; [ "\$m" = "MACs 1" ] || bad "vn0 bound: \$m, not MACs 1"
+echo vn0 > /sys/bus/vdpa/drivers/virtio_vdpa/unbind || bad "unbind vn0"
+m=\$(macs0); echo "vn0 unbound: \$m"; [ "\$m" = "MACs 0" ] || bad "vn0 unbound: \$m, not MACs 0"
+echo vn0 > /sys/bus/vdpa/drivers/virtio_vdpa/bind || bad "bind vn0 again"
+i=0; while [ -z "\$(ifname vn0)" ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i+1)); done
+A=\$(ifname vn0)
+echo "vn0 bound again: \$A"
+ip2 link set \$A netns a && ip2 -n a link set \$A up && ip2 -n a addr add 10.0.0.1/24 dev \$A || bad "set up \$A again"
+ip2 netns exec a ping -c 3 -W 5 10.0.0.2 >/tmp/ping 2>&1 || { cat /tmp/ping; bad "ping a -> b after the rebind"; }
+m=\$(macs0); echo "vn0 after the rebind: \$m"; [ "\$m" = "MACs 1" ] || bad "vn0 after the rebind: \$m, not MACs 1"
 vdpa dev del vn0 || bad "vdpa dev del vn0"
 vdpa dev del vn1 || bad "vdpa dev del vn1"
 kill -TERM \$NET
 wait \$NET || bad "vhu-net (switch) exit status \$?"
 
 # 2. vhu-fe over vhost-vdpa against vhu-net --loopback on VDUSE.
-vhu-net --loopback --vduse vl0 >>/tmp/net.log 2>&1 &
+vhu-net --loopback --vduse vl0 --mtu 9000 >>/tmp/net.log 2>&1 &
 NET=\$!
 wait_for /dev/vduse/vl0 || bad "no /dev/vduse/vl0"
 vdpa dev add name vl0 mgmtdev vduse || bad "vdpa dev add vl0"
@@ -90,9 +107,11 @@ echo vl0 > /sys/bus/vdpa/drivers/vhost_vdpa/bind || bad "bind vl0 to vhost_vdpa"
 i=0
 while ! ls /dev/vhost-vdpa-* >/dev/null 2>&1 && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done
 vv=\$(ls /dev/vhost-vdpa-* 2>/dev/null | head -1)
-for pk in "" --packed; do
-	r=\$(vhu-fe net-bench --path \$vv --mode loop \$pk --duration $DUR --json) || bad "net-bench \$pk"
-	echo "VHU-RESULT\$pk \$r"
+r=\$(vhu-fe probe --path \$vv --json | tr -d '\n') || bad "probe"
+echo "VHU-PROBE \$r"
+for run in split: packed:--packed jumbo:"--size 8000 --packed" tso:--tso; do
+	r=\$(vhu-fe net-bench --path \$vv --mode loop \${run#*:} --duration $DUR --json) || bad "net-bench \$run"
+	echo "VHU-RESULT-\${run%%:*} \$r"
 done
 vdpa dev del vl0 || bad "vdpa dev del vl0"
 kill -TERM \$NET
@@ -108,7 +127,7 @@ if ! guest_wait g; then
 	fail "vhu-net over VDUSE in the guest"
 fi
 log=$(tr -d '\r' <"$T/g.log")
-echo "$log" | grep -E "interfaces:|features vn0|packets transmitted|tcpcheck|checksum errors|VHU-RESULT|gso whole|^port"
+echo "$log" | grep -E "interfaces:|features vn0|packets transmitted|tcpcheck|checksum errors|VHU-RESULT|VHU-PROBE|gso whole|^port|^vn0 "
 # Both streams were checked byte by byte in the guest; the offloads must have been in use:
 # the kernel's TSO frames crossed the switch whole to the other port.
 # The driver's features (a string of bits, 0 first): CSUM 0, GUEST_CSUM 1, GUEST_TSO4 7,
@@ -119,15 +138,30 @@ for b in 0 1 7 11 15 34; do
 done
 whole=$(echo "$log" | grep -A1 "^port 1 vduse:vn1" | grep -o "gso whole [0-9]*" | grep -o "[0-9]*$" | head -1)
 [ "${whole:-0}" -gt 0 ] || fail "no GSO frame crossed the switch whole (gso whole: ${whole:-none})"
-for pk in "" --packed; do
-	r=$(echo "$log" | grep "^VHU-RESULT$pk {" | head -1 | sed "s/^VHU-RESULT$pk //")
-	[ -n "$r" ] || fail "no net-bench result${pk:+ ($pk)}"
-	python3 - "$r" <<'EOF' || fail "net-bench over vhost-vdpa${pk:+ ($pk)}: frames lost or damaged"
+p=$(echo "$log" | sed -n 's/^VHU-PROBE //p' | head -1)
+python3 - "$p" <<'EOF' || fail "vhu-fe probe over vhost-vdpa said the wrong thing: $p"
 import json, sys
-r = json.loads(sys.argv[1])
-print("net-bench over vhost-vdpa (%s): %d sent, %d back, %.3f Mpps, bad %d, lost %d" %
-      ("packed" if r["packed"] else "split", r["tx_packets"], r["rx_packets"], r["mpps"], r["bad"], r["lost"]))
-assert r["rx_packets"] > 0 and r["bad"] == 0 and r["lost"] == 0, r
+p = json.loads(sys.argv[1])
+assert p["transport"] == "vhost-vdpa" and p["device_id"] == 1 and p["type"] == "net", p
+c = p["config"]
+assert c["mtu"] == 9000 and c["max_virtqueue_pairs"] == 1 and c["status"] == 1, c
+assert c["mac"] == "02:76:68:75:00:00", c
+print("probe over vhost-vdpa: net, mac %s, mtu %d, %d pair" % (c["mac"], c["mtu"], c["max_virtqueue_pairs"]))
+EOF
+for run in split packed jumbo tso; do
+	r=$(echo "$log" | sed -n "s/^VHU-RESULT-$run //p" | head -1)
+	[ -n "$r" ] || fail "no net-bench result ($run)"
+	python3 - "$r" "$run" <<'EOF' || fail "net-bench over vhost-vdpa ($run): frames lost or damaged"
+import json, sys
+r, run = json.loads(sys.argv[1]), sys.argv[2]
+print("net-bench over vhost-vdpa (%s): %d sent, %d back, %.3f Mpps, bad %d, lost %d, mtu %d" %
+      (run, r["tx_packets"], r["rx_packets"], r["mpps"], r["bad"], r["lost"], r["mtu"]))
+assert r["rx_packets"] > 0 and r["bad"] == 0 and r["lost"] == 0 and r["mtu"] == 9000, r
+assert r["packed"] == (run in ("packed", "jumbo")), r
+if run == "jumbo":  # 8000-byte frames, several receive buffers each (MRG_RXBUF)
+    assert r["size"] == 8000 and r["rx_merged"] == r["rx_packets"], r
+if run == "tso":  # GSO frames of 8 segments back whole (GUEST_TSO4)
+    assert r["tso_whole"] * 8 == r["rx_packets"] and r["tso_segments"] == 0, r
 EOF
 done
 echo "$log" | grep -E "vhu-net: .*: (error|ERR)" && fail "vhu-net logged an error"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vhu-net: a vhost-user virtio-net back-end. One port per --socket-path; with --loopback each
- * port reflects its own frames, else two or more ports (and --tap) form a learning switch.
+ * vhu-net: a vhost-user virtio-net back-end. One port per --socket-path (and per --vduse
+ * device, served to the kernel's vDPA bus); with --loopback each port reflects its own
+ * frames, else two or more ports (and --tap) form a learning switch.
  * Follows vhost-user.rst "Backend program conventions".
  */
 #include <errno.h>
@@ -47,11 +48,12 @@ static const struct opt opts[] = {
 	{ "socket-group", 0, "GROUP", opt_sock_group, &a.listen.gid,
 	  "group of the listening sockets (name or number)" },
 	{ "queues", 'q', "N", opt_uint, &a.pairs,
-	  "queue pairs per port (default 1, max " STR(NET_MAX_PAIRS) ")", 1, NET_MAX_PAIRS },
+	  "queue pairs per vhost-user port (default 1, max " STR(NET_MAX_PAIRS) ")", 1,
+	  NET_MAX_PAIRS },
 	{ "loopback", 'l', NULL, opt_flag, &a.loopback,
 	  "reflect every frame back (swap MAC, IPv4, L4 ports; answer\n"
 	  "ARP and ICMP echo), as testpmd's 5tswap; each vhost-user\n"
-	  "port to itself (several: a guest's migration), no tap" },
+	  "or VDUSE port to itself (several: a guest's migration), no tap" },
 	{ "sink", 0, NULL, opt_flag, &a.sink, "copy out and drop every frame (benchmarks)" },
 	{ "tap", 't', "IFNAME", opt_list, &a.taps, "add a tap port to the switch (repeatable)", 0,
 	  NET_MAX_PORTS },
@@ -62,11 +64,13 @@ static const struct opt opts[] = {
 	  0, NET_MAX_PORTS },
 	{ "mac-lock", 0, NULL, opt_flag, &a.mac_lock,
 	  "switch: a MAC learned on a port stays there while the port is\n"
-	  "connected; frames from other ports with it as source are\n"
-	  "dropped, and SEND_RARP moves it only from a stopped device" },
+	  "up (a front-end connected, a VDUSE driver not reset); frames\n"
+	  "from other ports with it as source are dropped, and\n"
+	  "SEND_RARP moves it only from a stopped device" },
 	{ "max-macs", 0, "N", opt_uint, &a.max_macs,
-	  "with --mac-lock: MACs each vhost-user port may learn (default\n"
-	  "16; 0: no limit); frames from a new MAC past it are dropped",
+	  "with --mac-lock: MACs each vhost-user or VDUSE port may learn\n"
+	  "(default 16; 0: no limit); frames from a new MAC past it are\n"
+	  "dropped",
 	  0, FDB_SIZE },
 	{ "mtu", 'm', "BYTES", opt_uint, &a.mtu,
 	  "the MTU the ports' guests are given (VIRTIO_NET_F_MTU) and\n"
@@ -113,7 +117,7 @@ static int check_args(void)
 	/* Several loopback ports reflect each to itself: a migrating guest's source and
 	 * destination VMM on one vhu-net. */
 	if (a.loopback && (a.taps.n || a.sink)) {
-		fprintf(stderr, "vhu-net: --loopback takes vhost-user ports only\n");
+		fprintf(stderr, "vhu-net: --loopback takes vhost-user and VDUSE ports, no tap\n");
 		return 2;
 	}
 	if (a.mac_lock && (a.loopback || a.sink)) {
@@ -228,9 +232,11 @@ static int serve(struct net *n)
 	daemon_guards_install("vhu-net");
 	ret = add_ports(n);
 	if (ret == 0) {
+		unsigned nvhost = a.paths.n + (a.fd >= 0);
 		fprintf(stderr,
-			"vhu-net: %u port(s), %u queue pair(s) per vhost-user port, mode %s%s\n",
-			n->nports, a.pairs,
+			"vhu-net: %u port(s) (%u vhost-user with %u queue pair(s) each, %u VDUSE, "
+			"%u tap), mode %s%s\n",
+			n->nports, nvhost, a.pairs, a.vduse.n, a.taps.n,
 			n->mode == MODE_SINK	   ? "sink"
 			: n->mode == MODE_LOOPBACK ? "loopback"
 						   : "switch",

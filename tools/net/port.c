@@ -827,6 +827,11 @@ static void cb_reset(void *dev)
 {
 	struct port *p = dev;
 
+	/* A VDUSE device's driver went (a reset: unbound, `vdpa dev del`, a vhost-vdpa user
+	 * closing): its MACs are forgotten, as a vhost-user port's when its front-end closes.
+	 * The next DRIVER_OK's ring start makes the port up again. */
+	if (p->kind == PORT_VDUSE)
+		fdb_port_state(&p->net->fdb, p->id, false, false, true);
 	p->has_ctrl = false;
 	p->guest_offloads = 0;
 	p->mtu_negotiated = false;
@@ -1296,6 +1301,18 @@ static void print_lock(const struct net *n, const struct port *p, FILE *f)
 		(unsigned long long)n->fdb.unlearned[p->id]);
 }
 
+static const char *port_state(const struct port *p)
+{
+	if (p->kind == PORT_VHOST)
+		return port_connected(p) ? "connected" : "waiting";
+	if (p->vd_dead)
+		return "down (the kernel gave up on the device)";
+	for (unsigned i = 0; i < NET_MAX_VQS; i++)
+		if (p->q[i].started)
+			return "driver running";
+	return "no driver running";
+}
+
 void net_print_stats(struct net *n, FILE *f)
 {
 	for (unsigned i = 0; i < n->nports; i++) {
@@ -1309,8 +1326,8 @@ void net_print_stats(struct net *n, FILE *f)
 			continue;
 		}
 		fprintf(f, "port %u %s: %s, %u/%u pairs, filtered %llu, control refused %llu\n", i,
-			p->name, port_connected(p) ? "connected" : "waiting", p->active_pairs,
-			p->pairs, (unsigned long long)p->filtered, (unsigned long long)p->ctrl_bad);
+			p->name, port_state(p), p->active_pairs, p->pairs,
+			(unsigned long long)p->filtered, (unsigned long long)p->ctrl_bad);
 		print_offloads(p, f);
 		print_lock(n, p, f);
 		for (unsigned j = 0; j < 2 * p->pairs + p->has_ctrl; j++) {
