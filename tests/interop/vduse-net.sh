@@ -7,7 +7,10 @@
 #      negotiates (CSUM, TSO4/6 both ways: its GSO frames cross the switch whole, which
 #      vhu-net's counters must show; packed rings) and no TCP checksum error at either end.
 #      Then vn0's driver is unbound (a reset: under --mac-lock its port's MAC is forgotten) and
-#      bound again (a new DRIVER_OK): a new interface, which pings b again.
+#      bound again (a new DRIVER_OK): a new interface, which pings b again. Then vn1's device
+#      dies (the kernel gives up on a request vhu-net, stopped, does not answer in time): vhu-net
+#      says so, lives on, and vn0 still reaches a tap port (vt0, 10.0.0.3). vn1's MAC is the
+#      one --vduse vn1,mac= gave; vn0's is derived from its name.
 #   2. vhu-net --loopback --vduse vl0 --mtu 9000 bound to vhost_vdpa: vhu-fe probe on
 #      /dev/vhost-vdpa-N reads the config space (MAC, MTU 9000, one pair, LINK_UP); net-bench
 #      --mode loop with split and packed rings, 8000-byte frames (several receive buffers
@@ -47,7 +50,7 @@ add_net() {
 }
 
 # 1. Two kernel virtio-net interfaces on a vhu-net switch.
-vhu-net --vduse vn0 --vduse vn1 --mac-lock >>/tmp/net.log 2>&1 &
+vhu-net --vduse vn0 --vduse vn1,mac=02:00:00:00:01:01 --tap vt0 --mac-lock >>/tmp/net.log 2>&1 &
 NET=\$!
 wait_for /dev/vduse/vn0 && wait_for /dev/vduse/vn1 || bad "no /dev/vduse/vn0 and vn1"
 add_net vn0
@@ -55,6 +58,7 @@ add_net vn1
 A=\$(ifname vn0)
 B=\$(ifname vn1)
 echo "interfaces: vn0 \$A, vn1 \$B, mtu \$(cat /sys/class/net/\$A/mtu)"
+echo "macs: vn0 \$(cat /sys/class/net/\$A/address), vn1 \$(cat /sys/class/net/\$B/address)"
 echo "features vn0: \$(cat /sys/bus/vdpa/devices/vn0/virtio*/features)"
 ip2 netns add a && ip2 netns add b || bad "ip2 netns add"
 ip2 link set \$A netns a && ip2 link set \$B netns b || bad "ip2 link set netns"
@@ -93,13 +97,31 @@ echo "vn0 bound again: \$A"
 ip2 link set \$A netns a && ip2 -n a link set \$A up && ip2 -n a addr add 10.0.0.1/24 dev \$A || bad "set up \$A again"
 ip2 netns exec a ping -c 3 -W 5 10.0.0.2 >/tmp/ping 2>&1 || { cat /tmp/ping; bad "ping a -> b after the rebind"; }
 m=\$(macs0); echo "vn0 after the rebind: \$m"; [ "\$m" = "MACs 1" ] || bad "vn0 after the rebind: \$m, not MACs 1"
+# One port's device dies (vhu-net stopped while the kernel waits on vn1's reset: after
+# msg_timeout the kernel gives up on vn1); vhu-net lives on and vn0 still reaches the tap.
+ip2 addr add 10.0.0.3/24 dev vt0 || bad "address on vt0"
+ip2 netns exec a ping -c 2 -W 5 10.0.0.3 >/tmp/ping 2>&1 || { cat /tmp/ping; bad "ping a -> tap"; }
+echo 2 > /sys/class/vduse/vn1/msg_timeout
+kill -STOP \$NET
+echo vn1 > /sys/bus/vdpa/drivers/virtio_vdpa/unbind &
+UNB=\$!
+sleep 3
+kill -CONT \$NET
+wait \$UNB
+sleep 0.5
+grep -q "vduse:vn1: error: the kernel gave up on the VDUSE device" /tmp/net.log || bad "vhu-net did not see vn1 die"
+kill -0 \$NET 2>/dev/null || bad "vhu-net died with vn1"
+ip2 netns exec a ping -c 3 -W 5 10.0.0.3 >/tmp/ping 2>&1 || { cat /tmp/ping; bad "ping a -> tap after vn1 died"; }
+grep -E "packets transmitted" /tmp/ping
+kill -USR1 \$NET; sleep 0.5
+grep "^port 1 vduse:vn1" /tmp/net.log | tail -1
 vdpa dev del vn0 || bad "vdpa dev del vn0"
 vdpa dev del vn1 || bad "vdpa dev del vn1"
 kill -TERM \$NET
 wait \$NET || bad "vhu-net (switch) exit status \$?"
 
 # 2. vhu-fe over vhost-vdpa against vhu-net --loopback on VDUSE.
-vhu-net --loopback --vduse vl0 --mtu 9000 >>/tmp/net.log 2>&1 &
+vhu-net --loopback --vduse vl0,mac=02:00:00:00:02:02 --mtu 9000 >>/tmp/net.log 2>&1 &
 NET=\$!
 wait_for /dev/vduse/vl0 || bad "no /dev/vduse/vl0"
 vdpa dev add name vl0 mgmtdev vduse || bad "vdpa dev add vl0"
@@ -127,7 +149,7 @@ if ! guest_wait g; then
 	fail "vhu-net over VDUSE in the guest"
 fi
 log=$(tr -d '\r' <"$T/g.log")
-echo "$log" | grep -E "interfaces:|features vn0|packets transmitted|tcpcheck|checksum errors|VHU-RESULT|VHU-PROBE|gso whole|^port|^vn0 "
+echo "$log" | grep -E "interfaces:|features vn0|packets transmitted|tcpcheck|checksum errors|VHU-RESULT|VHU-PROBE|gso whole|^port|^vn0 |^macs:|gave up"
 # Both streams were checked byte by byte in the guest; the offloads must have been in use:
 # the kernel's TSO frames crossed the switch whole to the other port.
 # The driver's features (a string of bits, 0 first): CSUM 0, GUEST_CSUM 1, GUEST_TSO4 7,
@@ -136,6 +158,13 @@ feat=$(echo "$log" | sed -n 's/^features vn0: //p' | head -1)
 for b in 0 1 7 11 15 34; do
 	[ "${feat:$b:1}" = 1 ] || fail "the kernel's driver did not negotiate feature bit $b (features $feat)"
 done
+macs=$(echo "$log" | sed -n 's/^macs: //p' | head -1)
+[ "$macs" = "vn0 02:76:64:$(python3 -c '
+h = 2166136261
+for c in b"vn0":
+    h = ((h ^ c) * 16777619) & 0xffffffff
+print("%02x:%02x:%02x" % (h >> 16 & 255, h >> 8 & 255, h & 255))'), vn1 02:00:00:00:01:01" ] ||
+	fail "the VDUSE ports' MACs: $macs"
 whole=$(echo "$log" | grep -A1 "^port 1 vduse:vn1" | grep -o "gso whole [0-9]*" | grep -o "[0-9]*$" | head -1)
 [ "${whole:-0}" -gt 0 ] || fail "no GSO frame crossed the switch whole (gso whole: ${whole:-none})"
 p=$(echo "$log" | sed -n 's/^VHU-PROBE //p' | head -1)
@@ -145,7 +174,7 @@ p = json.loads(sys.argv[1])
 assert p["transport"] == "vhost-vdpa" and p["device_id"] == 1 and p["type"] == "net", p
 c = p["config"]
 assert c["mtu"] == 9000 and c["max_virtqueue_pairs"] == 1 and c["status"] == 1, c
-assert c["mac"] == "02:76:68:75:00:00", c
+assert c["mac"] == "02:00:00:00:02:02", c
 print("probe over vhost-vdpa: net, mac %s, mtu %d, %d pair" % (c["mac"], c["mtu"], c["max_virtqueue_pairs"]))
 EOF
 for run in split packed jumbo tso; do
@@ -164,5 +193,9 @@ if run == "tso":  # GSO frames of 8 segments back whole (GUEST_TSO4)
     assert r["tso_whole"] * 8 == r["rx_packets"] and r["tso_segments"] == 0, r
 EOF
 done
-echo "$log" | grep -E "vhu-net: .*: (error|ERR)" && fail "vhu-net logged an error"
+# The errors vn1's death must cause, and no other.
+echo "$log" | grep -q "vduse:vn1: error: the kernel gave up on the VDUSE device" ||
+	fail "vhu-net did not report vn1's device gone"
+echo "$log" | grep -E "vhu-net: .*: (error|ERR)" | grep -v "vduse:vn1: error: " &&
+	fail "vhu-net logged an error"
 echo "PASS: vduse-net"

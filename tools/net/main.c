@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <linux/vduse.h>
 #include <sys/random.h>
 #include <time.h>
 #include <stdio.h>
@@ -57,10 +58,11 @@ static const struct opt opts[] = {
 	{ "sink", 0, NULL, opt_flag, &a.sink, "copy out and drop every frame (benchmarks)" },
 	{ "tap", 't', "IFNAME", opt_list, &a.taps, "add a tap port to the switch (repeatable)", 0,
 	  NET_MAX_PORTS },
-	{ "vduse", 0, "NAME", opt_list, &a.vduse,
+	{ "vduse", 0, "NAME[,mac=MAC]", opt_list, &a.vduse,
 	  "a port served to the kernel's vDPA bus as the VDUSE device\n"
 	  "NAME (/dev/vduse/NAME; then `vdpa dev add name NAME mgmtdev\n"
-	  "vduse`): one queue pair, no control queue (repeatable)",
+	  "vduse`): one queue pair, no control queue; its MAC is MAC,\n"
+	  "or 02:76:64 and a hash of NAME (repeatable)",
 	  0, NET_MAX_PORTS },
 	{ "mac-lock", 0, NULL, opt_flag, &a.mac_lock,
 	  "switch: a MAC learned on a port stays there while the port is\n"
@@ -131,6 +133,17 @@ static int check_args(void)
 	}
 	if (a.max_macs == UINT_MAX)
 		a.max_macs = 16;
+	for (unsigned i = 0; i < a.vduse.n; i++) {
+		char name[VDUSE_NAME_MAX];
+		uint8_t mac[6];
+		if (port_vduse_arg(a.vduse.v[i], name, sizeof(name), mac) || strchr(name, '/')) {
+			fprintf(stderr,
+				"vhu-net: --vduse %s: NAME[,mac=MAC] with a NAME of 1 to %d bytes "
+				"and no '/', and a unicast MAC such as 02:00:00:00:00:01\n",
+				a.vduse.v[i], VDUSE_NAME_MAX - 1);
+			return 2;
+		}
+	}
 	return 0;
 }
 
@@ -203,10 +216,12 @@ static int add_ports(struct net *n)
 			fprintf(stderr, "vhu-net: %s: %s\n", a.paths.v[i], strerror(-ret));
 	}
 	for (unsigned i = 0; i < a.vduse.n && !ret; i++) {
-		ret = port_vduse_new(n, a.vduse.v[i]);
+		char name[VDUSE_NAME_MAX];
+		uint8_t mac[6];
+		port_vduse_arg(a.vduse.v[i], name, sizeof(name), mac); /* checked: check_args */
+		ret = port_vduse_new(n, name, mac);
 		if (ret)
-			fprintf(stderr, "vhu-net: VDUSE device %s: %s%s\n", a.vduse.v[i],
-				strerror(-ret),
+			fprintf(stderr, "vhu-net: VDUSE device %s: %s%s\n", name, strerror(-ret),
 				ret == -ENODEV ? " (no /dev/vduse/control: modprobe vduse)" : "");
 	}
 	for (unsigned i = 0; i < a.taps.n && !ret; i++) {

@@ -231,15 +231,21 @@ static inline bool port_connected(const struct port *p)
 /* The features the port's driver accepted (vhost-user or VDUSE). */
 static inline uint64_t port_features(const struct port *p)
 {
-	return p->kind == PORT_VDUSE ? vhu_vduse_features(p->vd) : vhu_backend_features(p->be);
+	if (p->kind == PORT_VDUSE)
+		return p->vd ? vhu_vduse_features(p->vd) : 0;
+	return vhu_backend_features(p->be);
 }
 
 /* port.c */
 int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigned pairs);
 int port_tap_new(struct net *n, const char *ifname);
 /* A VDUSE virtio-net device NAME (/dev/vduse/NAME; one queue pair, no control queue: the
- * kernel refuses one for VDUSE net) as a port. */
-int port_vduse_new(struct net *n, const char *name);
+ * kernel refuses one for VDUSE net) as a port, with MAC mac in its config space. */
+int port_vduse_new(struct net *n, const char *name, const uint8_t mac[6]);
+/* --vduse NAME[,mac=MAC]: the name (into name, size bytes) and the MAC (given, or derived from
+ * the name: 02:76:64 and 24 bits of its FNV-1a hash, the same at every start). 0, or -EINVAL
+ * for a malformed MAC, a multicast or zero one, or a name that does not fit. */
+int port_vduse_arg(const char *arg, char *name, size_t size, uint8_t mac[6]);
 void port_free(struct net *n, struct port *p);
 /* --client ports: connects those that are due; true while one is still not connected. */
 bool net_try_connect(struct net *n);

@@ -1073,9 +1073,40 @@ static void on_vduse(struct dhandler *h)
 	vduse_stop_queues(p, false);
 	p->vd_dead = true;
 	fdb_port_state(&p->net->fdb, p->id, false, false, true);
+	/* vd stays until exit, when the device is destroyed if its vDPA device is gone by
+	 * then (`vdpa dev del`, which the broken device no longer holds up). */
 }
 
-int port_vduse_new(struct net *n, const char *name)
+int port_vduse_arg(const char *arg, char *name, size_t size, uint8_t mac[6])
+{
+	const char *opt = strstr(arg, ",mac=");
+	size_t len = opt ? (size_t)(opt - arg) : strlen(arg);
+
+	if (len == 0 || len >= size)
+		return -EINVAL;
+	memcpy(name, arg, len);
+	name[len] = 0;
+	if (opt) {
+		unsigned b[6];
+		char end;
+		if (sscanf(opt + 5, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+			   &b[5], &end) != 6)
+			return -EINVAL;
+		for (unsigned i = 0; i < 6; i++)
+			mac[i] = (uint8_t)b[i];
+		return fwd_mac_usable(mac) ? 0 : -EINVAL;
+	}
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)name[i]) * 16777619u;
+	const uint8_t d[6] = {
+		0x02, 0x76, 0x64, (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h
+	};
+	memcpy(mac, d, 6);
+	return 0;
+}
+
+int port_vduse_new(struct net *n, const char *name, const uint8_t mac[6])
 {
 	struct port *p = port_alloc(n, PORT_VDUSE);
 	int ret;
@@ -1083,6 +1114,7 @@ int port_vduse_new(struct net *n, const char *name)
 	if (!p)
 		return -ENOSPC;
 	snprintf(p->name, sizeof(p->name), "vduse:%s", name);
+	memcpy(p->mac, mac, 6);
 	port_device(n, p, 1);
 	/* "Now we only support read-only configuration space" and no control queue for net
 	 * (drivers/vdpa/vdpa_user/vduse_dev.c): nothing that needs one (VIRTIO_NET_F_MQ,
