@@ -60,6 +60,7 @@ struct vhu_vduse {
 	uint64_t negotiated; /* VDUSE_DEV_GET_FEATURES at DRIVER_OK */
 	uint8_t status;
 	bool running; /* DRIVER_OK handled: the ready queues were started */
+	bool dead;    /* the kernel marked the device broken: no ioctl on it will work */
 	unsigned irq_failures;
 	/* Mappings: added by queue threads on a miss (write lock), read by them (read lock),
 	 * removed by the dispatch thread only while every queue is stopped. */
@@ -240,6 +241,8 @@ static void vd_notify(void *opaque, struct vhu_virtq *vq)
 	struct vhu_vduse *vd = opaque;
 	uint32_t idx = vq->index;
 
+	if (__atomic_load_n(&vd->dead, __ATOMIC_RELAXED))
+		return;
 	if (ioctl(vd->fd, VDUSE_VQ_INJECT_IRQ, &idx) < 0 && errno != EINVAL &&
 	    __atomic_fetch_add(&vd->irq_failures, 1, __ATOMIC_RELAXED) == 0)
 		log_err(&vd->lg, "VDUSE_VQ_INJECT_IRQ on VDUSE device %s: queue %u: %s", vd->name,
@@ -300,7 +303,7 @@ static void stop_all(struct vhu_vduse *vd)
 	for (uint32_t i = 0; i < vd->nvqs; i++) {
 		struct vhu_virtq *vq = &vd->vqs[i];
 		vq_stop(vd, vq);
-		if (vq->kick_fd >= 0 && vd->fd >= 0) {
+		if (vq->kick_fd >= 0 && vd->fd >= 0 && !vd->dead) {
 			struct vduse_vq_eventfd ef = { .index = i, .fd = VDUSE_EVENTFD_DEASSIGN };
 			VD_IOCTL(vd, vd->fd, VDUSE_VQ_SETUP_KICKFD, &ef);
 		}
@@ -459,9 +462,12 @@ static int req_update_iotlb(struct vhu_vduse *vd, uint64_t start, uint64_t last)
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < vd->nvqs; i++) {
-		/* A broken ring stays stopped until the driver resets the device (stop_all). */
-		was[i] = vd->vqs[i].started && !vd->vqs[i].broken;
+		was[i] = vd->vqs[i].started;
 		vq_stop(vd, &vd->vqs[i]);
+		/* A broken ring (or any, once the device's memory is poisoned) stays stopped
+		 * until the driver resets the device (stop_all). Read once the queue's thread has
+		 * let it go. */
+		was[i] = was[i] && !vd->vqs[i].broken && !guard_poisoned(&vd->mem->poison);
 	}
 	unmap_range(vd, start, last);
 	for (uint32_t i = 0; i < vd->nvqs; i++)
@@ -487,6 +493,42 @@ static int handle(struct vhu_vduse *vd, const struct vduse_dev_request *req,
 	}
 }
 
+/*
+ * The kernel no longer waits for our reply (ENOENT): the task that made the request got a fatal
+ * signal and the kernel dropped it, treating it as failed (a timed-out request does the same,
+ * and marks the device broken: -EIO then). What the request did here is undone where the
+ * kernel's side did not follow: a SET_STATUS that started the queues (the kernel kept the old
+ * status, so it would refuse every interrupt), a GET_VQ_STATE that stopped one. A reset needs
+ * nothing (the kernel resets its side whatever the reply); neither does UPDATE_IOTLB (the
+ * ranges map again on demand).
+ */
+static int withdrawn(struct vhu_vduse *vd, const struct vduse_dev_request *req, uint8_t old_status,
+		     bool was_running, bool vq_was_started)
+{
+	struct pollfd p = { .fd = vd->fd, .events = POLLIN };
+
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+		log_err(&vd->lg, "VDUSE device %s: the kernel marked it broken (request %u)",
+			vd->name, req->request_id);
+		__atomic_store_n(&vd->dead, true, __ATOMIC_RELAXED);
+		return -EIO;
+	}
+	log_warn(&vd->lg, "VDUSE device %s: request %u (type %u) was withdrawn before our reply",
+		 vd->name, req->request_id, req->type);
+	if (req->type == VDUSE_SET_STATUS && req->s.status != 0) {
+		if (!was_running && vd->running)
+			stop_all(vd);
+		vd->status = old_status;
+		if (vd->ops.status_set)
+			vd->ops.status_set(vd->dev, old_status);
+	} else if (req->type == VDUSE_GET_VQ_STATE && vq_was_started) {
+		struct vhu_virtq *vq = &vd->vqs[req->vq_state.index];
+		if (!vq->started && vq_start(vd, vq))
+			return -EIO;
+	}
+	return 0;
+}
+
 VHU_EXPORT int vhu_vduse_dispatch(struct vhu_vduse *vd)
 {
 	for (;;) {
@@ -503,6 +545,7 @@ VHU_EXPORT int vhu_vduse_dispatch(struct vhu_vduse *vd)
 			if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
 				log_err(&vd->lg, "VDUSE device %s: the kernel marked it broken",
 					vd->name);
+				__atomic_store_n(&vd->dead, true, __ATOMIC_RELAXED);
 				return -EIO;
 			}
 			return 0;
@@ -518,17 +561,18 @@ VHU_EXPORT int vhu_vduse_dispatch(struct vhu_vduse *vd)
 		}
 		memset(&resp, 0, sizeof(resp));
 		resp.request_id = req.request_id;
+		uint8_t old_status = vd->status;
+		bool was_running = vd->running;
+		bool vq_was_started = req.type == VDUSE_GET_VQ_STATE &&
+				      req.vq_state.index < vd->nvqs &&
+				      vd->vqs[req.vq_state.index].started;
 		resp.result =
 			handle(vd, &req, &resp) ? VDUSE_REQ_RESULT_FAILED : VDUSE_REQ_RESULT_OK;
 		n = write(vd->fd, &resp, sizeof(resp));
 		if (n < 0 && errno == ENOENT) {
-			/* The kernel dropped the request: the task waiting for it was killed (a
-			 * `vdpa dev del` interrupted, a vhost-vdpa user gone). The device is
-			 * still served; the next request comes as usual. */
-			log_warn(&vd->lg,
-				 "VDUSE device %s: request %u (type %u) was withdrawn before our "
-				 "reply",
-				 vd->name, req.request_id, req.type);
+			int r = withdrawn(vd, &req, old_status, was_running, vq_was_started);
+			if (r)
+				return r;
 			continue;
 		}
 		if (n != sizeof(resp)) {
@@ -627,8 +671,11 @@ static int vd_alloc(struct vhu_vduse **out, const struct vhu_vduse_config *cfg,
 	vd->config_size = cfg->config_size;
 	/* "VIRTIO_F_ACCESS_PLATFORM ... must be set": VDUSE refuses a device without it. */
 	vd->features = ops->features | (1ULL << VIRTIO_F_ACCESS_PLATFORM);
-	if (!vd->mem || !vd->vqs) {
-		vd_teardown(vd);
+	if (!vd->mem || !vd->vqs) { /* nothing to stop or close yet */
+		pthread_rwlock_destroy(&vd->map_lock);
+		free(vd->vqs);
+		free(vd->mem);
+		free(vd);
 		return -ENOMEM;
 	}
 	mem_init(vd->mem);

@@ -133,16 +133,36 @@ static int check_args(void)
 	}
 	if (a.max_macs == UINT_MAX)
 		a.max_macs = 16;
+	/* Every --vduse checked before anything is created: a name or MAC given twice would
+	 * fail (or, with --mac-lock, refuse one port's frames) only once the first exists. */
+	static char names[NET_MAX_PORTS][VDUSE_NAME_MAX];
+	uint8_t macs[NET_MAX_PORTS][6];
 	for (unsigned i = 0; i < a.vduse.n; i++) {
-		char name[VDUSE_NAME_MAX];
-		uint8_t mac[6];
-		if (port_vduse_arg(a.vduse.v[i], name, sizeof(name), mac) || strchr(name, '/')) {
+		if (port_vduse_arg(a.vduse.v[i], names[i], sizeof(names[i]), macs[i])) {
 			fprintf(stderr,
-				"vhu-net: --vduse %s: NAME[,mac=MAC] with a NAME of 1 to %d bytes "
-				"and no '/', and a unicast MAC such as 02:00:00:00:00:01\n",
+				"vhu-net: --vduse %s: refused: NAME[,mac=MAC] with a NAME of 1 to "
+				"%d "
+				"bytes (no '/', ',', space or control character; not . or ..) and "
+				"a "
+				"unicast MAC written like 02:00:00:00:00:01\n",
 				a.vduse.v[i], VDUSE_NAME_MAX - 1);
 			return 2;
 		}
+		for (unsigned j = 0; j < i; j++) {
+			if (strcmp(names[i], names[j]) && memcmp(macs[i], macs[j], 6))
+				continue;
+			bool same_name = !strcmp(names[i], names[j]);
+			fprintf(stderr,
+				"vhu-net: --vduse %s: refused: the same %s as --vduse %s%s\n",
+				a.vduse.v[i], same_name ? "name" : "MAC", a.vduse.v[j],
+				same_name ? "" : " (give each its own ,mac=)");
+			return 2;
+		}
+	}
+	if (a.paths.n + (a.fd >= 0) + a.vduse.n + a.taps.n > NET_MAX_PORTS) {
+		fprintf(stderr, "vhu-net: at most %d ports (--socket-path, --fd, --vduse, --tap)\n",
+			NET_MAX_PORTS);
+		return 2;
 	}
 	return 0;
 }

@@ -104,7 +104,7 @@ enum port_kind { PORT_VHOST, PORT_TAP, PORT_VDUSE };
 struct port {
 	unsigned id;
 	enum port_kind kind;
-	char name[128];
+	char name[272]; /* a socket path, a tap's name, or "vduse:" and a VDUSE name */
 	struct net *net;
 	/* vhost-user */
 	struct dconn conn; /* listener or --client, and the connection */
@@ -231,9 +231,7 @@ static inline bool port_connected(const struct port *p)
 /* The features the port's driver accepted (vhost-user or VDUSE). */
 static inline uint64_t port_features(const struct port *p)
 {
-	if (p->kind == PORT_VDUSE)
-		return p->vd ? vhu_vduse_features(p->vd) : 0;
-	return vhu_backend_features(p->be);
+	return p->kind == PORT_VDUSE ? vhu_vduse_features(p->vd) : vhu_backend_features(p->be);
 }
 
 /* port.c */
@@ -244,7 +242,8 @@ int port_tap_new(struct net *n, const char *ifname);
 int port_vduse_new(struct net *n, const char *name, const uint8_t mac[6]);
 /* --vduse NAME[,mac=MAC]: the name (into name, size bytes) and the MAC (given, or derived from
  * the name: 02:76:64 and 24 bits of its FNV-1a hash, the same at every start). 0, or -EINVAL
- * for a malformed MAC, a multicast or zero one, or a name that does not fit. */
+ * for a MAC not written xx:xx:xx:xx:xx:xx, a multicast or zero one, or a name that is empty,
+ * does not fit, is "." or "..", or holds '/', ',', a space or a control character. */
 int port_vduse_arg(const char *arg, char *name, size_t size, uint8_t mac[6]);
 void port_free(struct net *n, struct port *p);
 /* --client ports: connects those that are due; true while one is still not connected. */

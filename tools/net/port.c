@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* vhu-net ports: vhost-user ports on libvhu, tap ports, and the per-queue data path. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -1079,21 +1080,31 @@ static void on_vduse(struct dhandler *h)
 
 int port_vduse_arg(const char *arg, char *name, size_t size, uint8_t mac[6])
 {
-	const char *opt = strstr(arg, ",mac=");
+	const char *opt = strchr(arg, ',');
 	size_t len = opt ? (size_t)(opt - arg) : strlen(arg);
 
 	if (len == 0 || len >= size)
 		return -EINVAL;
 	memcpy(name, arg, len);
 	name[len] = 0;
-	if (opt) {
-		unsigned b[6];
-		char end;
-		if (sscanf(opt + 5, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
-			   &b[5], &end) != 6)
+	/* A device node name: no '/', no "." or "..", nothing a shell or the log would blur. */
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (name[i] == '/' || name[i] <= ' ' || name[i] == 0x7f)
 			return -EINVAL;
-		for (unsigned i = 0; i < 6; i++)
-			mac[i] = (uint8_t)b[i];
+	if (opt) {
+		/* Exactly ",mac=xx:xx:xx:xx:xx:xx", two hex digits each. */
+		const char *m = opt + 5;
+		if (strncmp(opt, ",mac=", 5) || strlen(m) != 17)
+			return -EINVAL;
+		for (unsigned i = 0; i < 6; i++) {
+			const char *b = m + 3 * i;
+			if (!isxdigit((unsigned char)b[0]) || !isxdigit((unsigned char)b[1]) ||
+			    (i < 5 && b[2] != ':'))
+				return -EINVAL;
+			mac[i] = (uint8_t)strtoul((char[3]){ b[0], b[1], 0 }, NULL, 16);
+		}
 		return fwd_mac_usable(mac) ? 0 : -EINVAL;
 	}
 	uint32_t h = 2166136261u; /* FNV-1a */
