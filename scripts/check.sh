@@ -2,7 +2,7 @@
 # Runs every suite and ends with one line: N passed, N failed, N skipped.
 #   build/       the normal build: unit, pair, bad, interop suites
 #   build-nouring/ -Dblk=disabled (no liburing): the unit suite
-#   build-asan/  ASan+UBSan build: unit, pair and bad suites again
+#   build-asan/  ASan+UBSan build: unit, pair and bad suites again, and vduse-net
 #   build-tsan/  TSan build: the two-thread ring test
 #   build-fuzz/  clang libFuzzer build: the fuzz suite (bounded time)
 set -uo pipefail
@@ -44,6 +44,10 @@ fi
 if setup_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_suites build-asan unit pair bad
+	# And one interop test with the sanitized binaries in its guest: vhu-net's VDUSE ports
+	# (a device reset, one the kernel gives up on and created again, vhost-vdpa runs).
+	meson test -C build-asan --print-errorlogs vduse-net || status=1
+	cp build-asan/meson-logs/testlog.json out/check-build-asan-vduse.json
 else
 	echo "check: the sanitizer build failed"
 	status=1

@@ -9,7 +9,9 @@
 #      Then vn0's driver is unbound (a reset: under --mac-lock its port's MAC is forgotten) and
 #      bound again (a new DRIVER_OK): a new interface, which pings b again. Then vn1's device
 #      dies (the kernel gives up on a request vhu-net, stopped, does not answer in time): vhu-net
-#      says so, lives on, and vn0 still reaches a tap port (vt0, 10.0.0.3). vn1's MAC is the
+#      says so, lives on, and vn0 still reaches a tap port (vt0, 10.0.0.3); after `vdpa dev
+#      del vn1` vhu-net creates vn1 again, and a new `vdpa dev add` gives b its interface
+#      back (a pings b). vn1's MAC is the
 #      one --vduse vn1,mac= gave; vn0's is derived from its name.
 #   2. vhu-net --loopback --vduse vl0 --mtu 9000 bound to vhost_vdpa: vhu-fe probe on
 #      /dev/vhost-vdpa-N reads the config space (MAC, MTU 9000, one pair, LINK_UP); net-bench
@@ -115,6 +117,17 @@ ip2 netns exec a ping -c 3 -W 5 10.0.0.3 >/tmp/ping 2>&1 || { cat /tmp/ping; bad
 grep -E "packets transmitted" /tmp/ping
 kill -USR1 \$NET; sleep 0.5
 grep "^port 1 vduse:vn1" /tmp/net.log | tail -1
+# vdpa dev del lets the dead device go: vhu-net creates vn1 again, and a new vdpa dev add
+# brings the port back (b reachable from a again).
+vdpa dev del vn1 || bad "vdpa dev del vn1 (dead)"
+i=0; while ! grep -q "vduse:vn1: info: VDUSE device created again" /tmp/net.log && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done
+grep -q "vduse:vn1: info: VDUSE device created again" /tmp/net.log || bad "vn1 not created again"
+add_net vn1
+B=\$(ifname vn1)
+echo "vn1 created again: \$B"
+ip2 link set \$B netns b && ip2 -n b link set \$B up && ip2 -n b addr add 10.0.0.2/24 dev \$B || bad "set up \$B again"
+ip2 netns exec a ping -c 3 -W 5 10.0.0.2 >/tmp/ping 2>&1 || { cat /tmp/ping; bad "ping a -> b after vn1 came back"; }
+grep -E "packets transmitted" /tmp/ping
 vdpa dev del vn0 || bad "vdpa dev del vn0"
 vdpa dev del vn1 || bad "vdpa dev del vn1"
 kill -TERM \$NET
@@ -149,7 +162,7 @@ if ! guest_wait g; then
 	fail "vhu-net over VDUSE in the guest"
 fi
 log=$(tr -d '\r' <"$T/g.log")
-echo "$log" | grep -E "interfaces:|features vn0|packets transmitted|tcpcheck|checksum errors|VHU-RESULT|VHU-PROBE|gso whole|^port|^vn0 |^macs:|gave up"
+echo "$log" | grep -E "interfaces:|features vn0|packets transmitted|tcpcheck|checksum errors|VHU-RESULT|VHU-PROBE|gso whole|^port|^vn0 |^vn1 |^macs:|gave up|created again"
 # Both streams were checked byte by byte in the guest; the offloads must have been in use:
 # the kernel's TSO frames crossed the switch whole to the other port.
 # The driver's features (a string of bits, 0 first): CSUM 0, GUEST_CSUM 1, GUEST_TSO4 7,
@@ -197,6 +210,6 @@ done
 echo "$log" | grep -q "vduse:vn1: error: the kernel gave up on the VDUSE device" ||
 	fail "vhu-net did not report vn1's device gone"
 echo "$log" | grep -E "vhu-net: .*: (error|ERR)" |
-	grep -vE "vduse:vn1: error: (the kernel gave up on the VDUSE device|VDUSE device vn1: the kernel marked it broken)" &&
+	grep -vE "vduse:vn1: error: (the kernel gave up on the VDUSE device|VDUSE device vn1: the kernel marked it broken|VDUSE_DESTROY_DEV on VDUSE device vn1: Device or resource busy)" &&
 	fail "vhu-net logged an error"
 echo "PASS: vduse-net"

@@ -112,10 +112,13 @@ struct port {
 	struct vhu_device_ops ops;
 	/* VDUSE (--vduse NAME): the kernel's virtio-net driver (virtio_vdpa) or vhost_vdpa
 	 * instead of a vhost-user front-end; the same ops, rings and forwarding. vd_dead: the
-	 * kernel gave up on the device (a request timed out), the port is down for good. */
-	struct vhu_vduse *vd;
+	 * kernel gave up on the device (a request timed out): the port is down until the device
+	 * is created again (net_reap, once the old one's vDPA device is deleted). */
+	struct vhu_vduse *vd; /* NULL while dead and not yet created again */
 	struct dhandler vd_read;
 	bool vd_dead;
+	bool vd_quiet;	      /* creating it again: the expected failures are not logged */
+	uint64_t vd_retry_ms; /* the last attempt to create it again */
 	unsigned pairs;
 	unsigned hdr_len;
 	unsigned mtu;	     /* --mtu, or what NET_SET_MTU said */

@@ -33,7 +33,7 @@ void net_log(void *opaque, int level, const char *msg)
 {
 	struct port *p = opaque;
 
-	if (level > (p && p->net->verbose ? VHU_LOG_DEBUG : VHU_LOG_INFO))
+	if (level > (p && p->net->verbose ? VHU_LOG_DEBUG : VHU_LOG_INFO) || (p && p->vd_quiet))
 		return;
 	fprintf(stderr, "vhu-net: %s: %s: %s\n", p ? p->name : "-", vhu_log_level_name(level), msg);
 }
@@ -1054,9 +1054,32 @@ static void vduse_stop_queues(struct port *p, bool broken_only)
 	}
 }
 
+/* Creates p's VDUSE device (again, after the kernel gave up on the last one) and puts its fd
+ * in the loop. */
+static int vduse_create(struct port *p)
+{
+	struct vhu_vduse_config vc = { .size = sizeof(vc),
+				       .name = p->name + strlen("vduse:"),
+				       .device_id = VIRTIO_ID_NET,
+				       .nvqs = 2,
+				       .queue_size = 256,
+				       .config_size = sizeof(struct virtio_net_config) };
+	int ret = vhu_vduse_new(&p->vd, &vc, &p->ops, p);
+
+	if (ret)
+		return ret;
+	ret = dloop_add(&p->net->loop, vhu_vduse_fd(p->vd), &p->vd_read);
+	if (ret) {
+		vhu_vduse_free(p->vd);
+		p->vd = NULL;
+	}
+	return ret;
+}
+
 /* The device fd is readable: the kernel's requests (status, queue state, IOTLB changes). A
- * device the kernel gave up on (a request that timed out) takes its port down; the other
- * ports go on. */
+ * device the kernel gave up on (a request that timed out) takes its port down, the other
+ * ports going on; its mappings and fds go at once, and net_reap creates the device again once
+ * `vdpa dev del` has let the old one go. */
 static void on_vduse(struct dhandler *h)
 {
 	struct port *p = DAEMON_CONTAINER_OF(h, struct port, vd_read);
@@ -1064,18 +1087,41 @@ static void on_vduse(struct dhandler *h)
 
 	if (ret >= 0)
 		return;
-	char msg[160];
+	char msg[200];
 	snprintf(msg, sizeof(msg),
-		 "the kernel gave up on the VDUSE device (%s): the port is down until vhu-net "
-		 "restarts",
+		 "the kernel gave up on the VDUSE device (%s): the port is down; it is created "
+		 "again once `vdpa dev del` has removed the old one",
 		 strerror(-ret));
 	net_log(p, VHU_LOG_ERR, msg);
 	dloop_del(&p->net->loop, vhu_vduse_fd(p->vd));
 	vduse_stop_queues(p, false);
 	p->vd_dead = true;
 	fdb_port_state(&p->net->fdb, p->id, false, false, true);
-	/* vd stays until exit, when the device is destroyed if its vDPA device is gone by
-	 * then (`vdpa dev del`, which the broken device no longer holds up). */
+	vhu_vduse_free(p->vd); /* the kernel keeps the device while its vDPA device is there */
+	p->vd = NULL;
+	for (unsigned i = 0; i < NET_MAX_VQS; i++)
+		p->q[i].vq = NULL; /* they were the device's (SIGUSR1 reads q->vq) */
+	p->vd_retry_ms = daemon_now_ms();
+}
+
+/* A dead VDUSE port, once a second: its device created again when the old one can go (no
+ * vDPA device on it any more). The attempts that find it still in use are not logged. */
+static void vduse_revive(struct port *p)
+{
+	uint64_t now = daemon_now_ms();
+
+	if (now - p->vd_retry_ms < 1000)
+		return;
+	p->vd_retry_ms = now;
+	p->vd_quiet = true;
+	int ret = vduse_create(p);
+	p->vd_quiet = false;
+	if (ret)
+		return;
+	p->vd_dead = false;
+	net_log(p, VHU_LOG_INFO,
+		"VDUSE device created again after the kernel gave up on the last one: `vdpa dev "
+		"add` it");
 }
 
 int port_vduse_arg(const char *arg, char *name, size_t size, uint8_t mac[6])
@@ -1120,7 +1166,6 @@ int port_vduse_arg(const char *arg, char *name, size_t size, uint8_t mac[6])
 int port_vduse_new(struct net *n, const char *name, const uint8_t mac[6])
 {
 	struct port *p = port_alloc(n, PORT_VDUSE);
-	int ret;
 
 	if (!p)
 		return -ENOSPC;
@@ -1136,17 +1181,8 @@ int port_vduse_new(struct net *n, const char *name, const uint8_t mac[6])
 			     (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS));
 	p->ops.protocol_features = 0;
 	p->ops.process_msg = NULL;
-	struct vhu_vduse_config vc = { .size = sizeof(vc),
-				       .name = name,
-				       .device_id = VIRTIO_ID_NET,
-				       .nvqs = 2,
-				       .queue_size = 256,
-				       .config_size = sizeof(struct virtio_net_config) };
-	ret = vhu_vduse_new(&p->vd, &vc, &p->ops, p);
-	if (ret)
-		return ret;
 	p->vd_read.fn = on_vduse;
-	return dloop_add(&n->loop, vhu_vduse_fd(p->vd), &p->vd_read);
+	return vduse_create(p);
 }
 
 /* --mac-lock: frames refused since the last line, at most one line a second per port. */
@@ -1180,6 +1216,8 @@ void net_reap(struct net *n)
 		struct port *p = n->ports[i];
 		if (n->fdb.lock)
 			log_refused(n, p);
+		if (p->kind == PORT_VDUSE && p->vd_dead)
+			vduse_revive(p);
 		if (p->kind == PORT_VDUSE && p->teardown) {
 			/* No connection to drop: the broken ring stops until the driver resets
 			 * the device (a new DRIVER_OK starts it again); the kernel's driver sees
@@ -1208,6 +1246,8 @@ bool net_try_connect(struct net *n)
 
 	for (unsigned i = 0; i < n->nports; i++) {
 		struct port *p = n->ports[i];
+		if (p->kind == PORT_VDUSE && p->vd_dead)
+			waiting = true; /* net_reap tries to create it again */
 		if (p->kind != PORT_VHOST || !p->conn.client || port_connected(p))
 			continue;
 		if (!now)
@@ -1349,7 +1389,7 @@ static const char *port_state(const struct port *p)
 	if (p->kind == PORT_VHOST)
 		return port_connected(p) ? "connected" : "waiting";
 	if (p->vd_dead)
-		return "down (the kernel gave up on the device)";
+		return "down (the kernel gave up on the device; waiting for `vdpa dev del`)";
 	for (unsigned i = 0; i < NET_MAX_VQS; i++)
 		if (p->q[i].started)
 			return "driver running";
