@@ -27,6 +27,9 @@ struct args {
 	unsigned pairs, poll_us, mtu, max_macs;
 	bool client, loopback, sink, poll, verbose, caps, tlb_per_buffer, mac_lock;
 	struct listen_opts listen;
+	/* --vduse, parsed once (check_args) */
+	char vd_name[NET_MAX_PORTS][VDUSE_NAME_MAX];
+	uint8_t vd_mac[NET_MAX_PORTS][6];
 };
 
 static struct args a = { .fd = -1,
@@ -135,10 +138,8 @@ static int check_args(void)
 		a.max_macs = 16;
 	/* Every --vduse checked before anything is created: a name or MAC given twice would
 	 * fail (or, with --mac-lock, refuse one port's frames) only once the first exists. */
-	static char names[NET_MAX_PORTS][VDUSE_NAME_MAX];
-	uint8_t macs[NET_MAX_PORTS][6];
 	for (unsigned i = 0; i < a.vduse.n; i++) {
-		if (port_vduse_arg(a.vduse.v[i], names[i], sizeof(names[i]), macs[i])) {
+		if (port_vduse_arg(a.vduse.v[i], a.vd_name[i], VDUSE_NAME_MAX, a.vd_mac[i])) {
 			fprintf(stderr,
 				"vhu-net: --vduse %s: refused: NAME[,mac=MAC] with a NAME of 1 to "
 				"%d "
@@ -149,9 +150,9 @@ static int check_args(void)
 			return 2;
 		}
 		for (unsigned j = 0; j < i; j++) {
-			if (strcmp(names[i], names[j]) && memcmp(macs[i], macs[j], 6))
+			bool same_name = !strcmp(a.vd_name[i], a.vd_name[j]);
+			if (!same_name && memcmp(a.vd_mac[i], a.vd_mac[j], 6))
 				continue;
-			bool same_name = !strcmp(names[i], names[j]);
 			fprintf(stderr,
 				"vhu-net: --vduse %s: refused: the same %s as --vduse %s%s\n",
 				a.vduse.v[i], same_name ? "name" : "MAC", a.vduse.v[j],
@@ -236,12 +237,10 @@ static int add_ports(struct net *n)
 			fprintf(stderr, "vhu-net: %s: %s\n", a.paths.v[i], strerror(-ret));
 	}
 	for (unsigned i = 0; i < a.vduse.n && !ret; i++) {
-		char name[VDUSE_NAME_MAX];
-		uint8_t mac[6];
-		port_vduse_arg(a.vduse.v[i], name, sizeof(name), mac); /* checked: check_args */
-		ret = port_vduse_new(n, name, mac);
+		ret = port_vduse_new(n, a.vd_name[i], a.vd_mac[i]);
 		if (ret)
-			fprintf(stderr, "vhu-net: VDUSE device %s: %s%s\n", name, strerror(-ret),
+			fprintf(stderr, "vhu-net: VDUSE device %s: %s%s\n", a.vd_name[i],
+				strerror(-ret),
 				ret == -ENODEV ? " (no /dev/vduse/control: modprobe vduse)" : "");
 	}
 	for (unsigned i = 0; i < a.taps.n && !ret; i++) {

@@ -1043,13 +1043,13 @@ int port_vhost_new(struct net *n, const char *path, bool client, int fd, unsigne
 
 /* ---- VDUSE ports ---- */
 
-/* The queues of p stopped here (their kicks out of the loop, their held frames gone), and
- * p's MACs forgotten when the device is gone for good. */
-static void vduse_stop_queues(struct port *p, bool broken_only)
+/* p's broken rings stopped here (their kicks out of the loop, their held frames gone) until
+ * the driver resets the device. */
+static void vduse_stop_broken(struct port *p)
 {
 	for (unsigned i = 0; i < NET_MAX_VQS; i++) {
 		struct nqueue *q = &p->q[i];
-		if (q->started && (!broken_only || vhu_virtq_broken(q->vq)))
+		if (q->started && vhu_virtq_broken(q->vq))
 			cb_queue_stop(p, q->vq);
 	}
 }
@@ -1094,10 +1094,11 @@ static void on_vduse(struct dhandler *h)
 		 strerror(-ret));
 	net_log(p, VHU_LOG_ERR, msg);
 	dloop_del(&p->net->loop, vhu_vduse_fd(p->vd));
-	vduse_stop_queues(p, false);
 	p->vd_dead = true;
 	fdb_port_state(&p->net->fdb, p->id, false, false, true);
-	vhu_vduse_free(p->vd); /* the kernel keeps the device while its vDPA device is there */
+	/* Its queues stop first (cb_queue_stop); the kernel keeps the device while its vDPA
+	 * device is there. */
+	vhu_vduse_free(p->vd);
 	p->vd = NULL;
 	for (unsigned i = 0; i < NET_MAX_VQS; i++)
 		p->q[i].vq = NULL; /* they were the device's (SIGUSR1 reads q->vq) */
@@ -1223,7 +1224,7 @@ void net_reap(struct net *n)
 			 * the device (a new DRIVER_OK starts it again); the kernel's driver sees
 			 * its transmissions time out. */
 			p->teardown = false;
-			vduse_stop_queues(p, true);
+			vduse_stop_broken(p);
 			net_log(p, VHU_LOG_ERR,
 				"a ring is broken: it stays stopped until the driver resets the "
 				"device");
