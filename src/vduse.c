@@ -493,6 +493,19 @@ static int handle(struct vhu_vduse *vd, const struct vduse_dev_request *req,
 	}
 }
 
+/* "EPOLLERR": the kernel gave up on a request we did not answer in time and marked the device
+ * broken; nothing will come any more, and no ioctl on it will work (vd->dead). */
+static bool marked_broken(struct vhu_vduse *vd)
+{
+	struct pollfd p = { .fd = vd->fd, .events = POLLIN };
+
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLERR))
+		return false;
+	log_err(&vd->lg, "VDUSE device %s: the kernel marked it broken", vd->name);
+	__atomic_store_n(&vd->dead, true, __ATOMIC_RELAXED);
+	return true;
+}
+
 /*
  * The kernel no longer waits for our reply (ENOENT): the task that made the request got a fatal
  * signal and the kernel dropped it, treating it as failed (a timed-out request does the same,
@@ -505,14 +518,8 @@ static int handle(struct vhu_vduse *vd, const struct vduse_dev_request *req,
 static int withdrawn(struct vhu_vduse *vd, const struct vduse_dev_request *req, uint8_t old_status,
 		     bool was_running, bool vq_was_started)
 {
-	struct pollfd p = { .fd = vd->fd, .events = POLLIN };
-
-	if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
-		log_err(&vd->lg, "VDUSE device %s: the kernel marked it broken (request %u)",
-			vd->name, req->request_id);
-		__atomic_store_n(&vd->dead, true, __ATOMIC_RELAXED);
+	if (marked_broken(vd))
 		return -EIO;
-	}
 	log_warn(&vd->lg, "VDUSE device %s: request %u (type %u) was withdrawn before our reply",
 		 vd->name, req->request_id, req->type);
 	if (req->type == VDUSE_SET_STATUS && req->s.status != 0) {
@@ -539,16 +546,7 @@ VHU_EXPORT int vhu_vduse_dispatch(struct vhu_vduse *vd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			/* "EPOLLERR": the kernel gave up on a request we did not answer in time and
-			 * marked the device broken; nothing will come any more. */
-			struct pollfd p = { .fd = vd->fd, .events = POLLIN };
-			if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
-				log_err(&vd->lg, "VDUSE device %s: the kernel marked it broken",
-					vd->name);
-				__atomic_store_n(&vd->dead, true, __ATOMIC_RELAXED);
-				return -EIO;
-			}
-			return 0;
+			return marked_broken(vd) ? -EIO : 0;
 		}
 		if (n < 0) {
 			int err = errno;
