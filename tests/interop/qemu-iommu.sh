@@ -13,14 +13,20 @@
 # CPU), traffic from both CPUs; each daemon's counters must show I/O on both. no_timer_check:
 # on a loaded host the guest's early IO-APIC timer check fails through interrupt remapping
 # ("timer doesn't work through Interrupt-remapped IO-APIC", a panic).
-# In make check as qemu-iommu (lazy, packed, 2 queues) and qemu-iommu-strict. By hand:
-# GUEST=out/guest BUILD=build SRC=. tests/interop/qemu-iommu.sh [strict=0|1] [packed=on|off] [queues=1|2] [perbuf=0|1]
+# ats=1: each device behind a pcie-root-port, where the guest enables ATS (on q35's root bus it
+# does not); it then sends device-IOTLB invalidations, which QEMU 7.2 forwards to vhost, lazy
+# mode included. The daemons run without --iotlb-per-buffer, and each must have received
+# INVALIDATEs (docs/PROTOCOL.md, IOTLB, "ATS").
+# In make check as qemu-iommu (lazy, packed, 2 queues), qemu-iommu-strict and qemu-iommu-ats
+# (lazy). By hand:
+# GUEST=out/guest BUILD=build SRC=. tests/interop/qemu-iommu.sh [strict=0|1] [packed=on|off] [queues=1|2] [perbuf=0|1] [ats=0|1]
 . "$(dirname "$0")/lib.sh"
 need_guest
-STRICT=0 PACKED=off QUEUES=1
+STRICT=0 PACKED=off QUEUES=1 ATS=0
 for a in "$@"; do
 	case $a in
 	strict=*) STRICT=${a#*=} ;;
+	ats=*) ATS=${a#*=} ;;
 	packed=*) PACKED=${a#*=} ;;
 	queues=*) QUEUES=${a#*=} ;;
 	perbuf=*) PERBUF_SET=${a#*=} ;;
@@ -29,7 +35,7 @@ done
 VHU_BLK=${VHU_BLK:-$BUILD/tools/vhu-blk}
 SN=$T/net.sock SB=$T/blk.sock IMG=$T/disk.img
 PERBUF=--iotlb-per-buffer
-[ "$STRICT" = 1 ] && PERBUF=
+[ "$STRICT" = 1 ] || [ "$ATS" = 1 ] && PERBUF=
 [ -n "${PERBUF_SET:-}" ] && { [ "$PERBUF_SET" = 1 ] && PERBUF=--iotlb-per-buffer || PERBUF=; }
 truncate -s 64M "$IMG"
 start_bg net "$VHU_NET" --socket-path "$SN" --loopback --queues "$QUEUES" $PERBUF -v
@@ -96,11 +102,17 @@ fi
 # loglevel=4 and a 20 s hung-task timeout: a task blocked in the guest (a probe waiting for a
 # request that never completes) is named in the log ("task ... blocked"). Once (in a CI run of
 # 5125b3f..a873755) the guest printed nothing after SeaBIOS for 150 s, not even the modules line.
+# ats=1: a root port for each device (bus=rp0, rp1).
+PORTS=() BUS0= BUS1=
+if [ "$ATS" = 1 ]; then
+	PORTS=(-device pcie-root-port,id=rp0,chassis=1,slot=1 -device pcie-root-port,id=rp1,chassis=2,slot=2)
+	BUS0=,bus=rp0 BUS1=,bus=rp1
+fi
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-150} qemu_start g 256 $SMP -M q35 -device intel-iommu,intremap=on,device-iotlb=on \
-	-chardev socket,id=c0,path="$SN" -netdev vhost-user,id=n0,chardev=c0$NETQ \
-	-device virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:56,iommu_platform=on,ats=on,disable-legacy=on,packed=$PACKED${MQ:-} \
+	"${PORTS[@]}" -chardev socket,id=c0,path="$SN" -netdev vhost-user,id=n0,chardev=c0$NETQ \
+	-device virtio-net-pci,netdev=n0$BUS0,vectors=0,mac=52:54:00:12:34:56,iommu_platform=on,ats=on,disable-legacy=on,packed=$PACKED${MQ:-} \
 	-chardev socket,id=c1,path="$SB" \
-	-device vhost-user-blk-pci,chardev=c1,iommu_platform=on,ats=on,disable-legacy=on,packed=$PACKED$BLKQ \
+	-device vhost-user-blk-pci,chardev=c1$BUS1,iommu_platform=on,ats=on,disable-legacy=on,packed=$PACKED$BLKQ \
 	-append "console=ttyS0 panic=-1 quiet loglevel=4 sysctl.kernel.hung_task_timeout_secs=20 no_timer_check intel_iommu=$mode"
 # The daemons' counters while the devices still run: each queue must have carried I/O.
 for i in $(seq 1 1500); do
@@ -118,7 +130,7 @@ if ! guest_wait g; then
 	grep -v debug "$T/net.log" | tail -20
 	echo "--- vhu-blk"
 	grep -v debug "$T/blk.log" | tail -20
-	fail "guest behind intel-iommu (intel_iommu=$mode packed=$PACKED queues=$QUEUES ${PERBUF:-without --iotlb-per-buffer})"
+	fail "guest behind intel-iommu (intel_iommu=$mode packed=$PACKED queues=$QUEUES ats=$ATS ${PERBUF:-without --iotlb-per-buffer})"
 fi
 tr -d '\r' <"$T/g.log" | grep -E "iommu groups|features|queues:|pattern|readback|verify|packet loss|udpcheck"
 for drv in virtio_net virtio_blk; do
@@ -139,8 +151,12 @@ for q in $(seq 0 $((QUEUES - 1))); do
 done
 for d in net blk; do
 	n=$(grep -c "<- IOTLB_MSG" "$T/$d.log")
-	echo "vhu-$d: $n IOTLB_MSG, $(grep -c -- '-> BACKEND_IOTLB_MSG' "$T/$d.log") misses sent"
+	inv=$(grep -c "IOTLB_MSG type 3 " "$T/$d.log")
+	echo "vhu-$d: $n IOTLB_MSG ($inv INVALIDATE), $(grep -c -- '-> BACKEND_IOTLB_MSG' "$T/$d.log") misses sent"
 	[ "$n" -gt 0 ] || fail "vhu-$d got no IOTLB_MSG"
+	# ATS: the guest's device-IOTLB invalidations, forwarded (without them this lazy guest's
+	# reused IOVAs would hit stale pages, as with ats=0 perbuf=0).
+	[ "$ATS" = 1 ] && [ "$inv" = 0 ] && fail "vhu-$d got no INVALIDATE: the guest did not enable ATS"
 	grep -v -e debug -e "^  queue" "$T/$d.log" | grep -q "error" && { grep error "$T/$d.log" | head; fail "vhu-$d logged an error"; }
 done
-echo "PASS: QEMU q35 intel-iommu guest (intel_iommu=$mode, packed=$PACKED, queues=$QUEUES) with vhu-net and vhu-blk"
+echo "PASS: QEMU q35 intel-iommu guest (intel_iommu=$mode, packed=$PACKED, queues=$QUEUES, ats=$ATS) with vhu-net and vhu-blk"
