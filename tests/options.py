@@ -103,6 +103,11 @@ def check(name, cmd, page, sections):
 
 
 check("vhu-net", [os.path.join(tools, "vhu-net")], "vhu-net.1", {"OPTIONS"})
+if os.path.exists(os.path.join(tools, "vhu-blk")):
+    check("vhu-blk", [os.path.join(tools, "vhu-blk")], "vhu-blk.1", {"OPTIONS"})
+for c in ["probe", "net-bench", "blk-bench"]:
+    check("vhu-fe " + c, [os.path.join(tools, "vhu-fe"), c], "vhu-fe.1",
+          {"COMMON OPTIONS", c.upper() + " OPTIONS"})
 
 # vhu-net --vduse NAME[,mac=MAC]: a bad NAME or MAC, or two --vduse of one name or MAC, is
 # refused before anything is created (exit 2, "refused:"); a good one gets past the checks to
