@@ -6,7 +6,8 @@ For vhu-net, vhu-blk and each vhu-fe command: the options of --help (printed fro
 command's option table) and the options of the man page's option sections must be the same
 set, and each, long and short, given a valid argument and followed by --help, must be
 accepted (exit 0, no "unrecognized option", no "bad value"). And vhu-net's --vduse
-NAME[,mac=MAC] refuses a bad name or MAC before creating anything.
+NAME[,mac=MAC] refuses a bad name or MAC before creating anything; both daemons' --user
+refuses an unknown or malformed USER[:GROUP].
 
 usage: options.py BUILD-DIR SOURCE-DIR
 """
@@ -23,7 +24,8 @@ man = os.path.join(src, "docs", "man")
 # argument is a choice get their own.
 VALUES = {"PATH": "/tmp/vhu-options.sock", "N": "2", "MODE": "0660", "FILE": "/dev/null",
           "SIZE": "1M", "BYTES": "512", "IFNAME": "vhutap0", "S": "1", "MS": "100",
-          "ID": "x", "PCT": "50", "DIR": "/tmp", "GROUP": str(os.getgid())}
+          "ID": "x", "PCT": "50", "DIR": "/tmp", "GROUP": str(os.getgid()),
+          "USER[:GROUP]": "root"}
 BY_OPTION = {"rw": "randrw", "mode": "loop", "type": "blk", "socket-mode": "0660", "fd": "3"}
 
 # "  -s, --socket-path PATH   text" or "      --sink   text"
@@ -146,4 +148,19 @@ if not os.path.exists("/dev/vduse/control"):
                                                                          err.strip()[:200]))
         else:
             print("ok: vhu-net --vduse %s accepted" % what)
+# --user USER[:GROUP]: an unknown user or group, a number with no passwd entry and no group,
+# or a malformed one is refused while the options are parsed (exit 2), before any port exists.
+for tool, more in (("vhu-net", ["--loopback"]), ("vhu-blk", ["--null", "1M"])):
+    if not os.path.exists(os.path.join(tools, tool)):
+        continue
+    for bad in ("no-such-user-vhu", "root:no-such-group-vhu", "4000000", "", ":0", "root:",
+                "-1:0", "0:4294967295", "root:0:0"):
+        sock = "/tmp/vhu-options-user.sock"
+        out = subprocess.run([os.path.join(tools, tool), "--socket-path", sock, "--user", bad]
+                             + more, capture_output=True, text=True, timeout=10)
+        if out.returncode != 2 or "--user" not in out.stderr or os.path.exists(sock):
+            fail("%s --user '%s': exit %d, not refused: %s" % (tool, bad, out.returncode,
+                                                             out.stderr.strip()[:200]))
+        else:
+            print("ok: %s --user '%s' refused" % (tool, bad))
 sys.exit(1 if failures else 0)

@@ -4,22 +4,36 @@
 # written block compared; 0 errors, 0 verify errors; the image holds what was written.
 # iommu=1: vhu-fe --iommu (ACCESS_PLATFORM, IOVAs, mapped ahead); iommu=strict: --iommu-strict
 # (every page mapped on an IOTLB miss, every completed request invalidated).
-# usage: fe-vhu-blk.sh [queues=N] [packed=0|1] [null=0|1] [iommu=0|1|strict]
+# user=NAME: vhu-blk runs with --user NAME (after opening the image and the socket, as root):
+# it must run as NAME without capabilities, its socket must be NAME's, and all of the above
+# still hold.
+# usage: fe-vhu-blk.sh [queues=N] [packed=0|1] [null=0|1] [iommu=0|1|strict] [user=NAME]
 . "$(dirname "$0")/lib.sh"
 need python3
-QUEUES=1 PACKED=0 NULL=0 IOMMU=0 MIN_IOS=1000
-for a in "$@"; do case $a in queues=*) QUEUES=${a#*=} ;; packed=*) PACKED=${a#*=} ;; null=*) NULL=${a#*=} ;; iommu=*) IOMMU=${a#*=} ;; esac; done
+QUEUES=1 PACKED=0 NULL=0 IOMMU=0 MIN_IOS=1000 USER_=
+for a in "$@"; do case $a in queues=*) QUEUES=${a#*=} ;; packed=*) PACKED=${a#*=} ;; null=*) NULL=${a#*=} ;; iommu=*) IOMMU=${a#*=} ;; user=*) USER_=${a#*=} ;; esac; done
+UARGS=()
+if [ -n "$USER_" ]; then
+	[ "$(id -u)" = 0 ] || skip "user=: needs root"
+	id "$USER_" >/dev/null 2>&1 || skip "no user $USER_"
+	UARGS=(--user "$USER_")
+fi
 VHU_FE=${VHU_FE:-$BUILD/tools/vhu-fe}
 VHU_BLK=${VHU_BLK:-$BUILD/tools/vhu-blk}
 S=$T/blk.sock
 IMG=$T/disk.img
 truncate -s 64M "$IMG"
 if [ "$NULL" = 1 ]; then
-	start_bg blk "$VHU_BLK" --socket-path "$S" --null 64M --queues "$QUEUES"
+	start_bg blk "$VHU_BLK" --socket-path "$S" --null 64M --queues "$QUEUES" "${UARGS[@]}"
 else
-	start_bg blk "$VHU_BLK" --socket-path "$S" --image "$IMG" --queues "$QUEUES"
+	start_bg blk "$VHU_BLK" --socket-path "$S" --image "$IMG" --queues "$QUEUES" "${UARGS[@]}"
 fi
 wait_file "$S" 5 || { cat "$T/blk.log"; fail "vhu-blk did not listen"; }
+if [ -n "$USER_" ]; then
+	wait_log "$T/blk.log" "running as uid" 5 || { cat "$T/blk.log"; fail "vhu-blk did not say it dropped root"; }
+	check_user vhu-blk "$PID_blk" "$(id -u "$USER_")" "$(id -g "$USER_")"
+	[ "$(stat -c %U "$S")" = "$USER_" ] || fail "the socket is $(stat -c %U "$S")'s, not $USER_'s"
+fi
 args=(--socket-path "$S" --rw randrw --iodepth 16 --queues "$QUEUES" --duration "${FE_SECS:-2}" --json --quiet)
 [ "$PACKED" = 1 ] && args+=(--packed)
 [ "$IOMMU" = 1 ] && args+=(--iommu)

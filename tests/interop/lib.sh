@@ -53,6 +53,19 @@ need_guest612() {
 		skip "no 6.12 guest (scripts/setup.sh fetches linux-image-6.12.*+deb12-amd64-unsigned)"
 }
 
+# check_user NAME PID UID GID: the daemon started with --user runs as UID:GID (real, effective,
+# saved, filesystem ids), without capabilities and with no_new_privs.
+check_user() {
+	local st=/proc/$2/status
+	[ -r "$st" ] || fail "$1 is not running"
+	grep -qP "^Uid:\t$3\t$3\t$3\t$3$" "$st" || fail "$1 runs as $(grep ^Uid: "$st"), not uid $3"
+	grep -qP "^Gid:\t$4\t$4\t$4\t$4$" "$st" || fail "$1 runs as $(grep ^Gid: "$st"), not gid $4"
+	grep -qP "^CapEff:\t0+$" "$st" || fail "$1 kept capabilities: $(grep ^CapEff: "$st")"
+	grep -qP "^CapPrm:\t0+$" "$st" || fail "$1 kept capabilities: $(grep ^CapPrm: "$st")"
+	grep -qP "^NoNewPrivs:\t1$" "$st" || fail "$1 has no no_new_privs"
+	echo "$1 runs as uid $3 gid $4, no capabilities"
+}
+
 # Waits until a file exists (a socket), up to $2 seconds.
 wait_file() {
 	local i

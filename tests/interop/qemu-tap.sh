@@ -3,6 +3,8 @@
 # namespace this test creates, with the host end's address there; nothing leaves that namespace.
 # Then a TCP stream each way (tcpcheck, every byte checked): with IFF_VNET_HDR and the guest's
 # offloads, GSO frames cross the tap whole in both directions.
+# user=NAME: vhu-net runs with --user NAME once its socket and tap are set up (as in make
+# check): it must run as NAME without capabilities, its socket must be NAME's.
 . "$(dirname "$0")/lib.sh"
 need_guest
 need ip
@@ -13,8 +15,20 @@ TAP=vhutap$$
 TAP=${TAP:0:15}
 ip netns add "$NS" || skip "cannot create a network namespace"
 trap 'ip netns del "$NS" 2>/dev/null; cleanup' EXIT
-start_bg net "$VHU_NET" --socket-path "$T/g.sock" --tap "$TAP"
+USER_=
+for a in "$@"; do case $a in user=*) USER_=${a#*=} ;; esac; done
+UARGS=()
+if [ -n "$USER_" ]; then
+	id "$USER_" >/dev/null 2>&1 || skip "no user $USER_"
+	UARGS=(--user "$USER_")
+fi
+start_bg net "$VHU_NET" --socket-path "$T/g.sock" --tap "$TAP" "${UARGS[@]}"
 wait_file "$T/g.sock" 5 || fail "vhu-net did not listen"
+if [ -n "$USER_" ]; then
+	wait_log "$T/net.log" "running as uid" 5 || { cat "$T/net.log"; fail "vhu-net did not say it dropped root"; }
+	check_user vhu-net "$PID_net" "$(id -u "$USER_")" "$(id -g "$USER_")"
+	[ "$(stat -c %U "$T/g.sock")" = "$USER_" ] || fail "the socket is not $USER_'s"
+fi
 for i in $(seq 1 50); do ip link show "$TAP" >/dev/null 2>&1 && break; sleep 0.1; done
 ip link set "$TAP" netns "$NS" || fail "cannot move $TAP into $NS"
 ip -n "$NS" link set lo up

@@ -20,6 +20,7 @@
 
 #include "../common/daemon.h"
 #include "../common/opt.h"
+#include "../common/user.h"
 #include "blk.h"
 
 static struct blkdev g_dev;
@@ -44,6 +45,7 @@ struct args {
 	bool ro, client, writethrough, verbose, caps, tlb_per_buffer;
 	const char *serial;
 	struct listen_opts listen;
+	struct daemon_user user;
 };
 
 static struct args a = {
@@ -75,6 +77,10 @@ static const struct opt opts[] = {
 	  "octal mode of the listening socket (default 0600, or\n0660 with --socket-group)" },
 	{ "socket-group", 0, "GROUP", opt_sock_group, &a.listen.gid,
 	  "group of the listening socket (name or number)" },
+	{ "user", 'u', "USER[:GROUP]", opt_user, &a.user,
+	  "once the socket (or VDUSE device) and the image are open,\n"
+	  "run as USER (and GROUP, default USER's) for good; the\n"
+	  "listening socket is USER's" },
 	{ "serial", 0, "ID", opt_str, &a.serial, "device id for GET_ID (default \"vhu-blk\")" },
 	{ "writethrough", 0, NULL, opt_flag, &a.writethrough,
 	  "start with the write cache off (CONFIG_WCE writeback 0)" },
@@ -386,6 +392,20 @@ static int idle(void *dev)
 	return t;
 }
 
+/* --user, once the socket (or the VDUSE device) and the image are open, before anything is
+ * read from a front-end or the kernel. 0, or 1 after saying why. */
+static int drop_privileges(void)
+{
+	int ret = daemon_drop_privileges(&a.user);
+
+	if (ret)
+		fprintf(stderr, "vhu-blk: --user %s: %s\n", a.user.name, strerror(-ret));
+	else if (a.user.set)
+		fprintf(stderr, "vhu-blk: running as uid %u gid %u (--user)\n",
+			(unsigned)a.user.uid, (unsigned)a.user.gid);
+	return ret ? 1 : 0;
+}
+
 /* Opens the port's socket (or takes --fd). 0, or 1 after saying why. */
 static int open_port(struct blkdev *d, struct dconn *c)
 {
@@ -424,6 +444,11 @@ static int serve(struct blkdev *d)
 		.loop = &b.loop, .log = blk_log, .log_opaque = d, .closed = on_closed
 	};
 	if (open_port(d, &b.conn)) {
+		dloop_fini(&b.loop);
+		return 1;
+	}
+	if (drop_privileges()) {
+		dconn_close(&b.conn);
 		dloop_fini(&b.loop);
 		return 1;
 	}
@@ -503,6 +528,10 @@ static int serve_vduse(struct blkdev *d)
 		ret = dloop_add(&v.loop, d->broken_fd, &v.broken);
 	if (ret) {
 		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		dloop_fini(&v.loop);
+		return 1;
+	}
+	if (drop_privileges()) {
 		dloop_fini(&v.loop);
 		return 1;
 	}
@@ -653,6 +682,10 @@ int main(int argc, char **argv)
 	ret = opt_parse(&cmd, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : 2;
+	if (a.user.set) {
+		a.listen.uid = a.user.uid;
+		a.listen.user_gid = a.user.gid;
+	}
 	ret = device_from_args(d);
 	if (ret)
 		return ret;

@@ -41,7 +41,7 @@ bool parse_socket_group(const char *s, gid_t *gid)
 
 /* chown and chmod of the socket file just bound, never through a symlink (see src/sock.c):
  * through an O_PATH|O_NOFOLLOW fd that must be a socket. */
-static int owner_nofollow(const char *path, gid_t gid, mode_t mode)
+static int owner_nofollow(const char *path, uid_t uid, gid_t gid, mode_t mode)
 {
 	char proc[64];
 	struct stat st;
@@ -52,7 +52,7 @@ static int owner_nofollow(const char *path, gid_t gid, mode_t mode)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
 	if (fstat(pfd, &st) < 0 || !S_ISSOCK(st.st_mode))
 		errno = EEXIST;
-	else if (fchownat(pfd, "", (uid_t)-1, gid, AT_EMPTY_PATH) == 0 && chmod(proc, mode) == 0)
+	else if (fchownat(pfd, "", uid, gid, AT_EMPTY_PATH) == 0 && chmod(proc, mode) == 0)
 		ret = 0;
 	int err = errno;
 	close(pfd);
@@ -62,16 +62,16 @@ static int owner_nofollow(const char *path, gid_t gid, mode_t mode)
 
 int listen_path(const char *path, const struct listen_opts *o)
 {
-	bool group = o->gid != (gid_t)-1;
+	bool group = o->gid != (gid_t)-1, owner = o->uid != (uid_t)-1;
 	unsigned mode = o->mode >= 0 ? (unsigned)o->mode : group ? 0660 : 0600;
 	int fd, ret;
 
-	if (!group)
+	if (!group && !owner)
 		return vhu_listen_mode(path, mode);
 	fd = vhu_listen_mode(path, mode & 0600);
 	if (fd < 0)
 		return fd;
-	if (owner_nofollow(path, o->gid, mode) < 0) {
+	if (owner_nofollow(path, o->uid, group ? o->gid : o->user_gid, mode) < 0) {
 		ret = -errno;
 		unlink(path);
 		close(fd);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../common/opt.h"
+#include "../common/user.h"
 #include "net.h"
 
 #define STR_(x) #x
@@ -27,6 +28,7 @@ struct args {
 	unsigned pairs, poll_us, mtu, max_macs;
 	bool client, loopback, sink, poll, verbose, caps, tlb_per_buffer, mac_lock;
 	struct listen_opts listen;
+	struct daemon_user user;
 	/* --vduse, parsed once (check_args) */
 	char vd_name[NET_MAX_PORTS][VDUSE_NAME_MAX];
 	uint8_t vd_mac[NET_MAX_PORTS][6];
@@ -51,6 +53,10 @@ static const struct opt opts[] = {
 	  "octal mode of the listening sockets (default 0600, or\n0660 with --socket-group)" },
 	{ "socket-group", 0, "GROUP", opt_sock_group, &a.listen.gid,
 	  "group of the listening sockets (name or number)" },
+	{ "user", 'u', "USER[:GROUP]", opt_user, &a.user,
+	  "once the ports are set up (sockets, taps, VDUSE devices),\n"
+	  "run as USER (and GROUP, default USER's) for good; the\n"
+	  "listening sockets are USER's" },
 	{ "queues", 'q', "N", opt_uint, &a.pairs,
 	  "queue pairs per vhost-user port (default 1, max " STR(NET_MAX_PAIRS) ")", 1,
 	  NET_MAX_PAIRS },
@@ -265,6 +271,16 @@ static int serve(struct net *n)
 	n->loop.after = after;
 	daemon_guards_install("vhu-net");
 	ret = add_ports(n);
+	if (ret == 0 && a.user.set) {
+		/* Before the loop reads anything from a front-end or the kernel. */
+		ret = daemon_drop_privileges(&a.user);
+		if (ret)
+			fprintf(stderr, "vhu-net: --user %s: %s\n", a.user.name, strerror(-ret));
+		else
+			fprintf(stderr, "vhu-net: running as uid %u gid %u (--user)\n",
+				(unsigned)a.user.uid, (unsigned)a.user.gid);
+		n->unprivileged = true;
+	}
 	if (ret == 0) {
 		unsigned nvhost = a.paths.n + (a.fd >= 0);
 		fprintf(stderr,
@@ -310,6 +326,10 @@ int main(int argc, char **argv)
 	n->poll = a.poll;
 	n->mtu = a.mtu;
 	n->poll_ns = (uint64_t)a.poll_us * 1000;
+	if (a.user.set) {
+		a.listen.uid = a.user.uid;
+		a.listen.user_gid = a.user.gid;
+	}
 	n->listen = a.listen;
 	n->verbose = a.verbose;
 	n->tlb_per_buffer = a.tlb_per_buffer;

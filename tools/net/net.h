@@ -202,6 +202,8 @@ struct net {
 	struct listen_opts listen; /* --socket-mode, --socket-group */
 	int verbose;
 	bool tlb_per_buffer; /* --iotlb-per-buffer: VHU_DEVICE_F_IOTLB_PER_BUFFER */
+	/* --user: root is gone, so a VDUSE device the kernel gave up on is not created again */
+	bool unprivileged;
 	unsigned nports;
 	struct port *ports[NET_MAX_PORTS];
 	struct nqueue *dirty[NET_MAX_PORTS * NET_MAX_VQS];

@@ -1089,8 +1089,11 @@ static void on_vduse(struct dhandler *h)
 		return;
 	char msg[200];
 	snprintf(msg, sizeof(msg),
-		 "the kernel gave up on the VDUSE device (%s): the port is down; it is created "
-		 "again once `vdpa dev del` has removed the old one",
+		 p->net->unprivileged
+			 ? "the kernel gave up on the VDUSE device (%s): the port is down; "
+			   "creating it again needs root (--user): restart vhu-net"
+			 : "the kernel gave up on the VDUSE device (%s): the port is down; it is "
+			   "created again once `vdpa dev del` has removed the old one",
 		 strerror(-ret));
 	net_log(p, VHU_LOG_ERR, msg);
 	dloop_del(&p->net->loop, vhu_vduse_fd(p->vd));
@@ -1111,7 +1114,9 @@ static void vduse_revive(struct port *p)
 {
 	uint64_t now = daemon_now_ms();
 
-	if (now - p->vd_retry_ms < 1000)
+	/* CAP_NET_ADMIN and the device nodes (root's) are gone with --user: said once, by
+	 * on_vduse. */
+	if (p->net->unprivileged || now - p->vd_retry_ms < 1000)
 		return;
 	p->vd_retry_ms = now;
 	p->vd_quiet = true;
@@ -1247,7 +1252,7 @@ bool net_try_connect(struct net *n)
 
 	for (unsigned i = 0; i < n->nports; i++) {
 		struct port *p = n->ports[i];
-		if (p->kind == PORT_VDUSE && p->vd_dead)
+		if (p->kind == PORT_VDUSE && p->vd_dead && !n->unprivileged)
 			waiting = true; /* net_reap tries to create it again */
 		if (p->kind != PORT_VHOST || !p->conn.client || port_connected(p))
 			continue;
