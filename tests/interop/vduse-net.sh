@@ -14,7 +14,9 @@
 #      back (a pings b). vn1's MAC is the
 #      one --vduse vn1,mac= gave; vn0's is derived from its name.
 #   2. vhu-net --loopback --vduse vl0 --mtu 9000 --user 65534:65534 (root only to create the
-#      device: it must then run as 65534 without capabilities) bound to vhost_vdpa: vhu-fe probe on
+#      device: it must then run as 65534 without capabilities; not in the ASan+UBSan run, whose
+#      LeakSanitizer cannot read /proc/PID/task of a process that dropped root in this guest, so
+#      that run checks this part for leaks as root) bound to vhost_vdpa: vhu-fe probe on
 #      /dev/vhost-vdpa-N reads the config space (MAC, MTU 9000, one pair, LINK_UP); net-bench
 #      --mode loop with split and packed rings, 8000-byte frames (several receive buffers
 #      each) and --tso (GSO frames back whole), every frame back intact (vhu-fe's vhost-vdpa
@@ -30,6 +32,8 @@ cp "$(command -v ip)" "$T/ip2"
 GUEST_BINS="$VHU_NET $VHU_FE $(command -v vdpa) $T/ip2"
 BYTES=${BYTES:-8000000}
 DUR=${DUR:-2}
+USER_ARGS="--user 65534:65534"
+grep -q __asan_init "$VHU_NET" && USER_ARGS=
 
 guest_initrd g <<GUEST
 #!/bin/sh
@@ -135,7 +139,7 @@ kill -TERM \$NET
 wait \$NET || bad "vhu-net (switch) exit status \$?"
 
 # 2. vhu-fe over vhost-vdpa against vhu-net --loopback on VDUSE.
-vhu-net --loopback --vduse vl0,mac=02:00:00:00:02:02 --mtu 9000 --user 65534:65534 >>/tmp/net.log 2>&1 &
+vhu-net --loopback --vduse vl0,mac=02:00:00:00:02:02 --mtu 9000 $USER_ARGS >>/tmp/net.log 2>&1 &
 NET=\$!
 wait_for /dev/vduse/vl0 || bad "no /dev/vduse/vl0"
 sleep 0.5
@@ -184,9 +188,11 @@ print("%02x:%02x:%02x" % (h >> 16 & 255, h >> 8 & 255, h & 255))'), vn1 02:00:00
 whole=$(echo "$log" | grep -A1 "^port 1 vduse:vn1" | grep -o "gso whole [0-9]*" | grep -o "[0-9]*$" | head -1)
 [ "${whole:-0}" -gt 0 ] || fail "no GSO frame crossed the switch whole (gso whole: ${whole:-none})"
 creds=$(echo "$log" | sed -n 's/^VHU-CREDS //p' | head -1)
-[ "$creds" = "Uid: 65534 CapEff: 0000000000000000 NoNewPrivs: 1 " ] ||
-	fail "vhu-net --user 65534:65534 runs as: $creds"
-echo "vhu-net --user in the guest: $creds"
+if [ -n "$USER_ARGS" ]; then
+	[ "$creds" = "Uid: 65534 CapEff: 0000000000000000 NoNewPrivs: 1 " ] ||
+		fail "vhu-net $USER_ARGS runs as: $creds"
+	echo "vhu-net --user in the guest: $creds"
+fi
 p=$(echo "$log" | sed -n 's/^VHU-PROBE //p' | head -1)
 python3 - "$p" <<'EOF' || fail "vhu-fe probe over vhost-vdpa said the wrong thing: $p"
 import json, sys
