@@ -64,7 +64,7 @@ wait "$PID_tcpsend" || fail "the host's TCP stream did not reach the guest intac
 cat "$T/tcpserve.log" "$T/tcpsend.log"
 ip -n "$NS" -s link show "$TAP" | head -6
 kill -TERM "$PID_net"
-wait "$PID_net"
+wait "$PID_net" || fail "vhu-net exited with status $? on SIGTERM"
 grep -E "tap|offloads:" "$T/net.log"
 # GSO frames crossed whole both ways: host stack -> guest (port 0), guest -> tap (port 1).
 for port in 1 2; do
