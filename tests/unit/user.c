@@ -55,9 +55,11 @@ static int parses(void)
 	ASSERT_EQ(u.uid, 4000000);
 	ASSERT_EQ(u.gid, 4000001);
 	/* Refused: empty, unknown, malformed, out of range. */
-	static const char *bad[] = { "",	 ":",	  ":0",	     "root:",	"root:no-such-group",
-				     "no-such-user", "12ab", "-1:0",	 "4294967295:0", "0:-1",
-				     "0:4294967295", "1x:0", "root:0:0" };
+	static const char *bad[] = {
+		"",	   ":",	   ":0",	   "root:", "root:no-such-group", "no-such-user",
+		"12ab",	   "-1:0", "4294967295:0", "0:-1",  "0:4294967295",	  "1x:0",
+		"root:0:0"
+	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		u.set = false;
 		if (parse_user(bad[i], &u) != -EINVAL || u.set) {

@@ -66,7 +66,8 @@ int daemon_drop_privileges(const struct daemon_user *u)
 	if (!u->set)
 		return 0;
 	if (geteuid() != 0)
-		return geteuid() == u->uid && getuid() == u->uid && getegid() == u->gid ? 0 : -EPERM;
+		return geteuid() == u->uid && getuid() == u->uid && getegid() == u->gid ? 0
+											: -EPERM;
 	/* The groups first: setgroups needs CAP_SETGID, which setresuid takes away. */
 	if ((u->groups ? initgroups(u->name, u->gid) : setgroups(0, NULL)) < 0)
 		return -errno;
