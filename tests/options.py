@@ -25,7 +25,7 @@ man = os.path.join(src, "docs", "man")
 VALUES = {"PATH": "/tmp/vhu-options.sock", "N": "2", "MODE": "0660", "FILE": "/dev/null",
           "SIZE": "1M", "BYTES": "512", "IFNAME": "vhutap0", "S": "1", "MS": "100",
           "ID": "x", "PCT": "50", "DIR": "/tmp", "GROUP": str(os.getgid()),
-          "USER[:GROUP]": "root"}
+          "USER[:GROUP]": "65534:65534"}
 BY_OPTION = {"rw": "randrw", "mode": "loop", "type": "blk", "socket-mode": "0660", "fd": "3"}
 
 # "  -s, --socket-path PATH   text" or "      --sink   text"
@@ -148,13 +148,15 @@ if not os.path.exists("/dev/vduse/control"):
                                                                          err.strip()[:200]))
         else:
             print("ok: vhu-net --vduse %s accepted" % what)
-# --user USER[:GROUP]: an unknown user or group, a number with no passwd entry and no group,
-# or a malformed one is refused while the options are parsed (exit 2), before any port exists.
+# --user USER[:GROUP]: root, an unknown user or group, a number with no passwd entry and no
+# group, or a malformed one is refused while the options are parsed (exit 2), before any port
+# exists.
 for tool, more in (("vhu-net", ["--loopback"]), ("vhu-blk", ["--null", "1M"])):
     if not os.path.exists(os.path.join(tools, tool)):
         continue
-    for bad in ("no-such-user-vhu", "root:no-such-group-vhu", "4000000", "", ":0", "root:",
-                "-1:0", "0:4294967295", "root:0:0"):
+    for bad in ("root", "0", "0:65534", "no-such-user-vhu", "65534:no-such-group-vhu",
+                "4000000", "", ":0", "65534:", "-1:0", "65534:4294967295", "65534:0:0",
+                "65534:+5"):
         sock = "/tmp/vhu-options-user.sock"
         out = subprocess.run([os.path.join(tools, tool), "--socket-path", sock, "--user", bad]
                              + more, capture_output=True, text=True, timeout=10)

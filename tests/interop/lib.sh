@@ -54,16 +54,20 @@ need_guest612() {
 }
 
 # check_user NAME PID UID GID: the daemon started with --user runs as UID:GID (real, effective,
-# saved, filesystem ids), without capabilities and with no_new_privs.
+# saved, filesystem ids), without capabilities and with no_new_privs, in every thread.
 check_user() {
-	local st=/proc/$2/status
-	[ -r "$st" ] || fail "$1 is not running"
-	grep -qP "^Uid:\t$3\t$3\t$3\t$3$" "$st" || fail "$1 runs as $(grep ^Uid: "$st"), not uid $3"
-	grep -qP "^Gid:\t$4\t$4\t$4\t$4$" "$st" || fail "$1 runs as $(grep ^Gid: "$st"), not gid $4"
-	grep -qP "^CapEff:\t0+$" "$st" || fail "$1 kept capabilities: $(grep ^CapEff: "$st")"
-	grep -qP "^CapPrm:\t0+$" "$st" || fail "$1 kept capabilities: $(grep ^CapPrm: "$st")"
-	grep -qP "^NoNewPrivs:\t1$" "$st" || fail "$1 has no no_new_privs"
-	echo "$1 runs as uid $3 gid $4, no capabilities"
+	local st n=0
+	[ -d "/proc/$2/task" ] || fail "$1 is not running"
+	for st in /proc/"$2"/task/*/status; do
+		grep -qP "^Uid:\t$3\t$3\t$3\t$3$" "$st" || fail "$1 ($st) runs as $(grep ^Uid: "$st"), not uid $3"
+		grep -qP "^Gid:\t$4\t$4\t$4\t$4$" "$st" || fail "$1 ($st) runs as $(grep ^Gid: "$st"), not gid $4"
+		grep -qP "^CapEff:\t0+$" "$st" || fail "$1 ($st) kept capabilities: $(grep ^CapEff: "$st")"
+		grep -qP "^CapPrm:\t0+$" "$st" || fail "$1 ($st) kept capabilities: $(grep ^CapPrm: "$st")"
+		grep -qP "^CapAmb:\t0+$" "$st" || fail "$1 ($st) kept capabilities: $(grep ^CapAmb: "$st")"
+		grep -qP "^NoNewPrivs:\t1$" "$st" || fail "$1 ($st) has no no_new_privs"
+		n=$((n + 1))
+	done
+	echo "$1 runs as uid $3 gid $4, no capabilities, no_new_privs, in all $n threads"
 }
 
 # Waits until a file exists (a socket), up to $2 seconds.

@@ -3,11 +3,15 @@
  * The daemons' --user (tools/common/user.c): names and numbers parsed against the system's
  * passwd and group files, and the drop itself in a child process (as root; skipped
  * otherwise): every uid and gid the child has is the user's, its supplementary groups are
- * the user's, it holds no capability, cannot become root again and has no_new_privs.
+ * the user's, it holds no capability, cannot become root again and has no_new_privs; and a
+ * process started as the user with a capability loses it.
  */
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,12 +20,19 @@
 
 T_DEFINE;
 
-/* Some user other than root to become: nobody on Debian. */
+/* Some user other than root to become: nobody on Debian. A copy (getpw* reuse one buffer). */
 static const struct passwd *other_user(void)
 {
+	static struct passwd copy;
+	static char name[64];
 	const struct passwd *pw = getpwnam("nobody");
 
-	return pw && pw->pw_uid != 0 ? pw : NULL;
+	if (!pw || pw->pw_uid == 0 || strlen(pw->pw_name) >= sizeof(name))
+		return NULL;
+	copy = *pw;
+	strcpy(name, pw->pw_name);
+	copy.pw_name = name;
+	return &copy;
 }
 
 static int parses(void)
@@ -30,23 +41,23 @@ static int parses(void)
 	struct daemon_user u;
 	char arg[96];
 
-	ASSERT_OK(parse_user("root", &u));
-	ASSERT_TRUE(u.set && u.groups);
-	ASSERT_EQ(u.uid, 0);
-	ASSERT_EQ(u.gid, 0);
-	ASSERT_OK(parse_user("0", &u)); /* a number with a passwd entry: its name and group */
-	ASSERT_TRUE(u.groups && !strcmp(u.name, "root"));
-	ASSERT_EQ(u.gid, 0);
-	ASSERT_OK(parse_user("root:0", &u));
-	ASSERT_EQ(u.gid, 0);
 	if (pw) {
 		ASSERT_OK(parse_user(pw->pw_name, &u));
+		ASSERT_TRUE(u.set && u.groups && !strcmp(u.name, pw->pw_name));
 		ASSERT_EQ(u.uid, pw->pw_uid);
+		ASSERT_EQ(u.gid, pw->pw_gid);
+		/* A number with a passwd entry: its name and group. */
+		snprintf(arg, sizeof(arg), "%u", (unsigned)pw->pw_uid);
+		ASSERT_OK(parse_user(arg, &u));
+		ASSERT_TRUE(u.groups && !strcmp(u.name, pw->pw_name));
 		ASSERT_EQ(u.gid, pw->pw_gid);
 		snprintf(arg, sizeof(arg), "%s:root", pw->pw_name);
 		ASSERT_OK(parse_user(arg, &u));
 		ASSERT_EQ(u.uid, pw->pw_uid);
 		ASSERT_EQ(u.gid, 0);
+		snprintf(arg, sizeof(arg), "%s:4000001", pw->pw_name);
+		ASSERT_OK(parse_user(arg, &u));
+		ASSERT_EQ(u.gid, 4000001);
 	}
 	/* A uid nobody has: only with a group, and then without supplementary groups. */
 	ASSERT_EQ(parse_user("4000000", &u), -EINVAL);
@@ -54,12 +65,28 @@ static int parses(void)
 	ASSERT_TRUE(u.set && !u.groups);
 	ASSERT_EQ(u.uid, 4000000);
 	ASSERT_EQ(u.gid, 4000001);
-	/* Refused: empty, unknown, malformed, out of range. */
-	static const char *bad[] = {
-		"",	   ":",	   ":0",	   "root:", "root:no-such-group", "no-such-user",
-		"12ab",	   "-1:0", "4294967295:0", "0:-1",  "0:4294967295",	  "1x:0",
-		"root:0:0"
-	};
+	/* Refused: root (what --user leaves), empty, unknown, malformed, out of range. */
+	static const char *bad[] = { "root",
+				     "0",
+				     "root:0",
+				     "0:4000001",
+				     "",
+				     ":",
+				     ":0",
+				     "4000000:",
+				     "4000000:no-such-group",
+				     "no-such-user",
+				     "12ab",
+				     "-1:0",
+				     "4294967295:0",
+				     "4000000:-1",
+				     "4000000:4294967295",
+				     "1x:0",
+				     "4000000:0:0",
+				     "4000000: 5",
+				     "4000000:+5",
+				     "4000000:0x10",
+				     " 4000000:5" };
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		u.set = false;
 		if (parse_user(bad[i], &u) != -EINVAL || u.set) {
@@ -70,6 +97,7 @@ static int parses(void)
 	/* Not given: nothing to do. */
 	struct daemon_user none = { 0 };
 	ASSERT_OK(daemon_drop_privileges(&none));
+	ASSERT_OK(daemon_user_check(&none));
 	return 0;
 }
 
@@ -132,37 +160,82 @@ static int child(const struct passwd *pw)
 	/* Once dropped: becoming itself again is nothing to do, anyone else is refused. */
 	if (daemon_drop_privileges(&u))
 		return 19;
-	struct daemon_user root;
-	if (parse_user("root", &root) || daemon_drop_privileges(&root) != -EPERM)
+	struct daemon_user other;
+	if (parse_user("4000000:4000001", &other) || daemon_user_check(&other) != -EPERM ||
+	    daemon_drop_privileges(&other) != -EPERM)
 		return 20;
 	snprintf(want, sizeof(want), "%u:0", (unsigned)pw->pw_uid);
-	if (parse_user(want, &root) || daemon_drop_privileges(&root) != -EPERM)
+	if (parse_user(want, &other) || daemon_user_check(&other) != -EPERM ||
+	    daemon_drop_privileges(&other) != -EPERM)
 		return 21;
+	if (daemon_user_check(&u))
+		return 22;
 	return 0;
 }
 
-static int drops(void)
+/* Started as the user but holding capabilities (as with setcap or systemd's
+ * AmbientCapabilities=): the drop takes them. Exits 0 when it did. */
+static int child_caps(const struct passwd *pw)
 {
-	const struct passwd *pw = other_user();
-	int st;
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = { 0 };
+	struct daemon_user u;
+	char s[256];
 
-	if (geteuid() != 0 || !pw) {
-		printf("skip drops: needs root and a user nobody\n");
-		return 0;
-	}
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) || setgroups(0, NULL) ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid))
+		return 30;
+	d[0].effective = d[0].permitted = 1u << CAP_NET_ADMIN;
+	if (syscall(SYS_capset, &h, d))
+		return 31;
+	status("CapEff", s, sizeof(s));
+	if (strspn(s, "\t0") == strlen(s))
+		return 32; /* the set-up did not give it a capability to lose */
+	if (parse_user(pw->pw_name, &u) || daemon_user_check(&u) || daemon_drop_privileges(&u))
+		return 33;
+	status("CapEff", s, sizeof(s));
+	if (strspn(s, "\t0") != strlen(s) || !s[0])
+		return 34;
+	status("CapPrm", s, sizeof(s));
+	if (strspn(s, "\t0") != strlen(s) || !s[0])
+		return 35;
+	return 0;
+}
+
+static int run_child(int (*fn)(const struct passwd *), const struct passwd *pw)
+{
+	int st;
 	pid_t pid = fork();
+
 	ASSERT_TRUE(pid >= 0);
 	if (pid == 0)
-		_exit(child(pw));
+		_exit(fn(pw));
 	ASSERT_EQ(waitpid(pid, &st, 0), pid);
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 0);
 	return 0;
 }
 
+static int drops(void)
+{
+	return run_child(child, other_user());
+}
+
+static int caps_dropped(void)
+{
+	return run_child(child_caps, other_user());
+}
+
 int main(void)
 {
 	RUN(parses);
+	/* The drops need root (and a user to become). */
+	if (geteuid() != 0 || !other_user()) {
+		printf("skip drops: needs root and a user nobody\n");
+		return t_failed ? T_FAIL : T_SKIP;
+	}
 	RUN(drops);
+	RUN(caps_dropped);
 	T_MAIN_END();
 }

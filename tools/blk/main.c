@@ -429,10 +429,14 @@ static int serve(struct blkdev *d)
 
 	b.d = d;
 	ret = dloop_init(&b.loop);
-	if (ret == 0)
-		ret = dloop_add(&b.loop, d->broken_fd, &b.broken);
 	if (ret) {
 		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		return 1;
+	}
+	ret = dloop_add(&b.loop, d->broken_fd, &b.broken);
+	if (ret) {
+		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		dloop_fini(&b.loop);
 		return 1;
 	}
 	b.broken.fn = on_broken;
@@ -522,8 +526,12 @@ static int serve_vduse(struct blkdev *d)
 	v.dev.fn = on_vduse;
 	v.broken.fn = on_vduse_broken;
 	ret = dloop_init(&v.loop);
-	if (ret == 0)
-		ret = dloop_add(&v.loop, vhu_vduse_fd(d->vduse), &v.dev);
+	if (ret) {
+		/* dloop_init closed what it had opened */
+		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));
+		return 1;
+	}
+	ret = dloop_add(&v.loop, vhu_vduse_fd(d->vduse), &v.dev);
 	if (ret == 0)
 		ret = dloop_add(&v.loop, d->broken_fd, &v.broken);
 	if (ret) {
@@ -685,6 +693,17 @@ int main(int argc, char **argv)
 	if (a.user.set) {
 		a.listen.uid = a.user.uid;
 		a.listen.user_gid = a.user.gid;
+	}
+	if (daemon_user_check(&a.user)) {
+		fprintf(stderr, "vhu-blk: --user %s: only root can become another user\n",
+			a.user.name);
+		return 2;
+	}
+	/* no_new_privs before the guard's thread starts, so that it has it too. */
+	ret = daemon_user_early(&a.user);
+	if (ret) {
+		fprintf(stderr, "vhu-blk: --user: %s\n", strerror(-ret));
+		return 1;
 	}
 	ret = device_from_args(d);
 	if (ret)

@@ -50,7 +50,10 @@ static int owner_nofollow(const char *path, uid_t uid, gid_t gid, mode_t mode)
 	if (pfd < 0)
 		return -1;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-	if (fstat(pfd, &st) < 0 || !S_ISSOCK(st.st_mode))
+	/* Ours: the socket just bound, not one put in its place (by whoever may write to the
+	 * directory) in between, nor a second link to someone else's. */
+	if (fstat(pfd, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_uid != geteuid())
 		errno = EEXIST;
 	else if (fchownat(pfd, "", uid, gid, AT_EMPTY_PATH) == 0 && chmod(proc, mode) == 0)
 		ret = 0;

@@ -24,17 +24,25 @@ struct daemon_user {
 /*
  * USER is a name or a number; GROUP (a name or a number) defaults to USER's primary group. A
  * number with no passwd entry needs GROUP and gets no supplementary groups. 0, or -EINVAL
- * when USER or GROUP is unknown or malformed.
+ * when USER or GROUP is unknown or malformed, or USER is root.
  */
 int parse_user(const char *arg, struct daemon_user *u);
 /* The option parser: struct daemon_user. */
 int opt_user(const struct opt *o, const char *arg);
 
+/* Before anything is set up: a process that is not root may only "become" itself (its real
+ * and effective ids already USER's). 0, or -EPERM. */
+int daemon_user_check(const struct daemon_user *u);
+/* At start-up, before any thread: no_new_privs for the whole process when u->set (threads
+ * inherit it; the daemons never exec). 0 or -errno. */
+int daemon_user_early(const struct daemon_user *u);
+
 /*
- * Becomes u (nothing when !u->set): supplementary groups, then the real, effective and saved
- * group and user ids, which takes every capability away; then checks that root cannot be
- * taken back and sets no_new_privs. A process that is not root may only "become" itself. 0,
- * or -errno (the process must not go on: it may be half-way).
+ * Becomes u (nothing when !u->set): as root, the supplementary groups, then the real,
+ * effective and saved group and user ids, which takes every capability away; started as USER,
+ * its file or ambient capabilities are dropped. Then checks every id, that root cannot be
+ * taken back and that no capability is left, and sets no_new_privs. 0, or -errno (the process
+ * must not go on: it may be half-way).
  */
 int daemon_drop_privileges(const struct daemon_user *u);
 

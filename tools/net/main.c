@@ -166,6 +166,11 @@ static int check_args(void)
 			return 2;
 		}
 	}
+	if (daemon_user_check(&a.user)) {
+		fprintf(stderr, "vhu-net: --user %s: only root can become another user\n",
+			a.user.name);
+		return 2;
+	}
 	if (a.paths.n + (a.fd >= 0) + a.vduse.n + a.taps.n > NET_MAX_PORTS) {
 		fprintf(stderr, "vhu-net: at most %d ports (--socket-path, --fd, --vduse, --tap)\n",
 			NET_MAX_PORTS);
@@ -269,6 +274,13 @@ static int serve(struct net *n)
 	n->loop.stats = stats;
 	n->loop.idle = idle;
 	n->loop.after = after;
+	/* no_new_privs before the guard's thread starts, so that it has it too. */
+	ret = daemon_user_early(&a.user);
+	if (ret) {
+		fprintf(stderr, "vhu-net: --user: %s\n", strerror(-ret));
+		dloop_fini(&n->loop);
+		return 1;
+	}
 	daemon_guards_install("vhu-net");
 	ret = add_ports(n);
 	if (ret == 0 && a.user.set) {

@@ -1395,7 +1395,11 @@ static const char *port_state(const struct port *p)
 	if (p->kind == PORT_VHOST)
 		return port_connected(p) ? "connected" : "waiting";
 	if (p->vd_dead)
-		return "down (the kernel gave up on the device; waiting for `vdpa dev del`)";
+		return p->net->unprivileged
+			       ? "down (the kernel gave up on the device; creating it again needs "
+				 "root: restart vhu-net)"
+			       : "down (the kernel gave up on the device; waiting for `vdpa dev "
+				 "del`)";
 	for (unsigned i = 0; i < NET_MAX_VQS; i++)
 		if (p->q[i].started)
 			return "driver running";
