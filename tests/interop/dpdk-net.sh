@@ -48,6 +48,10 @@ grep -q "Port 0: link state change event\|Port 0: " "$T/tp.log" || fail "testpmd
 mapfile -t RX < <(grep -A2 "Accumulated forward statistics" "$T/tp.log" | grep -o "RX-packets: *[0-9]*" | awk '{print $2}')
 mapfile -t TX < <(grep -A3 "Accumulated forward statistics" "$T/tp.log" | grep -o "TX-packets: *[0-9]*" | awk '{print $2}')
 [ ${#RX[@]} = 3 ] && [ ${#TX[@]} = 3 ] || { tail -40 "$T/tp.log"; fail "testpmd statistics missing"; }
+# vhu-net's counters (printed as it exits) first: a failure below says where frames stopped.
+kill -TERM "$PID_net"
+wait "$PID_net"
+grep -E "queue|port" "$T/net.log"
 BURST=$((32 * QUEUES))
 for i in 0 1; do
 	[ "${TX[$i]}" = "$BURST" ] || fail "burst $i: testpmd sent ${TX[$i]}, expected $BURST"
@@ -60,10 +64,6 @@ nall=$(grep -c "  src=" "$T/tp.log")
 echo "frames back intact: $n64 of 64 B, $n1518 of 1518 B ($nall printed)"
 [ "$n64" = "$BURST" ] && [ "$n1518" = "$BURST" ] && [ "$nall" = $((2 * BURST)) ] ||
 	fail "frames came back altered"
-# vhu-net's counters (printed as it exits) first: a failure below says where frames stopped.
-kill -TERM "$PID_net"
-wait "$PID_net"
-grep -E "queue" "$T/net.log"
 lost=$((TX[2] - RX[2]))
 echo "io run: TX ${TX[2]} RX ${RX[2]} in flight $lost"
 [ "${RX[2]}" -gt 10000 ] || { tail -20 "$T/tp.log"; fail "io run moved only ${RX[2]} frames"; }
