@@ -12,7 +12,12 @@
  * process), which must cost only this device's ring: no completion comes (exit status 3, the
  * ring is not read again here: our own mapping of it is gone too), the device process lives
  * on, and the reset at the end makes the device usable again.
- * usage: vdpablk /dev/vhost-vdpa-N SECTOR [shrink]
+ * With "broken" it writes, then makes available a head outside the ring, which must break the
+ * ring; then mends that avail entry into a valid read and maps more memory (VDUSE's
+ * UPDATE_IOTLB, which stops and restarts the running rings): the broken ring must stay
+ * stopped, so the read must not complete (exit status 4 after the reset; a ring restarted by
+ * mistake would take the mended entry and complete it: exit status 1).
+ * usage: vdpablk /dev/vhost-vdpa-N SECTOR [shrink|broken]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,6 +137,52 @@ static int request(int kick, int call, uint16_t *avail_idx, uint32_t type, uint6
 	return 0;
 }
 
+/* "broken": a head outside the ring, then that entry mended and an IOTLB update; no
+ * completion may come. */
+static int broken_ring(int kick, int call, uint16_t *avail_idx, uint64_t sector)
+{
+	struct vring_desc *d = (void *)(m + DESC);
+	struct vring_avail *a = (void *)(m + AVAIL);
+	struct vring_used *u = (void *)(m + USED);
+	struct virtio_blk_outhdr *h = (void *)(m + HDR);
+	struct pollfd p = { .fd = call, .events = POLLIN };
+	uint16_t used_before;
+	eventfd_t v;
+
+	/* Past the device's polling window, and no call left from the write (as "shrink"). */
+	usleep(200000);
+	eventfd_read(call, &v);
+	used_before = __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE);
+	a->ring[*avail_idx % QN] = QN + 3;
+	__atomic_store_n(&a->idx, (uint16_t)(*avail_idx + 1), __ATOMIC_RELEASE);
+	eventfd_write(kick, 1);
+	usleep(500000);
+	/* The same entry, now a valid read: only a ring restarted by mistake takes it. */
+	h->type = VIRTIO_BLK_T_IN;
+	h->ioprio = 0;
+	h->sector = sector;
+	m[STATUS] = 0xff;
+	d[0] = (struct vring_desc){ IOVA + HDR, sizeof(*h), VRING_DESC_F_NEXT, 1 };
+	d[1] = (struct vring_desc){ IOVA2 + RBUF_OFF, 4096, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
+				    2 };
+	d[2] = (struct vring_desc){ IOVA + STATUS, 1, VRING_DESC_F_WRITE, 0 };
+	__atomic_store_n(&a->ring[*avail_idx % QN], 0, __ATOMIC_RELEASE);
+	(*avail_idx)++;
+	iotlb(IOVA2, MEM, m2, VHOST_IOTLB_UPDATE);
+	eventfd_write(kick, 1);
+	if (poll(&p, 1, 2000) == 1 || __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) != used_before) {
+		fprintf(stderr,
+			"vdpablk: the broken ring completed a request after the IOTLB "
+			"update (status %u)\n",
+			m[STATUS]);
+		return 1;
+	}
+	set_status(0);
+	close(fd);
+	printf("vdpablk: ring broken by a bad head, IOTLB update, no completion, device reset\n");
+	return 4;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t f, bf = 1ULL << VHOST_BACKEND_F_IOTLB_MSG_V2, sector;
@@ -140,9 +191,10 @@ int main(int argc, char **argv)
 	int mfd, kick, call;
 
 	bool shrink = argc == 4 && strcmp(argv[3], "shrink") == 0;
+	bool broken = argc == 4 && strcmp(argv[3], "broken") == 0;
 
-	if (argc != 3 && !shrink) {
-		fprintf(stderr, "usage: vdpablk /dev/vhost-vdpa-N SECTOR [shrink]\n");
+	if (argc != 3 && !shrink && !broken) {
+		fprintf(stderr, "usage: vdpablk /dev/vhost-vdpa-N SECTOR [shrink|broken]\n");
 		return 2;
 	}
 	sector = strtoull(argv[2], NULL, 0);
@@ -209,6 +261,8 @@ int main(int argc, char **argv)
 		printf("vdpablk: memory shrunk under the ring: no completion, device reset\n");
 		return 3;
 	}
+	if (broken)
+		return broken_ring(kick, call, &avail_idx, sector);
 	/* A second mapping while the device runs: the device side drops its mappings and maps
 	 * again (UPDATE_IOTLB), the ring goes on. */
 	iotlb(IOVA2, MEM, m2, VHOST_IOTLB_UPDATE);

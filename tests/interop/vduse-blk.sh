@@ -11,7 +11,10 @@
 #   same kernel, same write/read-back. Bound to vhost_vdpa, a bare vhost-vdpa front-end
 #   (tests/guest/vdpablk.c) writes and reads back, with an IOTLB update while the queue runs;
 #   then shrinks its memfd under the ring: the SIGBUS guard breaks that ring only (vhu-blk
-#   lives, says why), and after the reset the device works again.
+#   lives, says why), and after the reset the device works again. Then it makes a head
+#   outside the ring available (the ring breaks), mends that entry into a valid read and maps
+#   more memory (UPDATE_IOTLB): the broken ring must not be restarted (no completion), and after
+#   the reset the device works again.
 #   SIGTERM after `vdpa dev del` leaves no VDUSE device; vhu-blk logged no error.
 . "$(dirname "$0")/lib.sh"
 need_guest612
@@ -143,6 +146,12 @@ timeout 30 vdpablk $vv 65536 shrink; r=$?
 [ $r = 3 ] || bad "vdpablk shrink: exit status $r, not 3"
 kill -0 $BLK 2>/dev/null || bad "vhu-blk died when the memory under its ring shrank"
 timeout 30 vdpablk $vv 65536 || bad "vhost-vdpa front-end on vb0 after the shrink"
+# A head outside the ring breaks it; an IOTLB update (UPDATE_IOTLB restarts running rings)
+# must leave the broken ring stopped until the reset, after which the device works again.
+timeout 30 vdpablk $vv 65536 broken; r=$?
+[ $r = 4 ] || bad "vdpablk broken: exit status $r, not 4"
+kill -0 $BLK 2>/dev/null || bad "vhu-blk died on a head outside the ring"
+timeout 30 vdpablk $vv 65536 || bad "vhost-vdpa front-end on vb0 after the broken ring"
 vdpa dev del vb0 || bad "vdpa dev del (vhost_vdpa)"
 
 # Clean end: vdpa dev del, then SIGTERM: the VDUSE device is destroyed.
@@ -163,11 +172,16 @@ grep -q "vdpablk: write, map while running, read back, vring base 2: ok" "$T/g.l
 	fail "the vhost-vdpa front-end did not report its run"
 grep -q "vdpablk: memory shrunk under the ring: no completion, device reset" "$T/g.log" ||
 	fail "the shrink run did not report"
+grep -q "vdpablk: ring broken by a bad head, IOTLB update, no completion, device reset" "$T/g.log" ||
+	fail "the broken-ring run did not report"
+grep -E "vhu-blk: .*(error|ERR).*vring 0 broken: avail ring names head 19, ring size 16" "$T/g.log" ||
+	fail "vhu-blk did not say why the ring broke"
 # The one error the shrink must cause: the ring broken, with the guard's words.
 grep -E "vhu-blk: .*(error|ERR).*vring 0 broken: front-end memory shrank under the device: SIGBUS" "$T/g.log" ||
 	fail "vhu-blk did not say the memory under its ring shrank"
 grep -E "vhu-blk: (error|ERR)" "$T/g.log" | grep -v "VDUSE_CREATE_DEV on VDUSE device vb0" |
 	grep -v "front-end memory shrank under the device" |
+	grep -v "vring 0 broken: " |
 	grep -v "a ring is broken: it stays stopped until the driver resets the device" &&
 	fail "vhu-blk logged an error"
 echo "PASS: vduse-blk"

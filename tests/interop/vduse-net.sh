@@ -143,7 +143,8 @@ vhu-net --loopback --vduse vl0,mac=02:00:00:00:02:02 --mtu 9000 $USER_ARGS >>/tm
 NET=\$!
 wait_for /dev/vduse/vl0 || bad "no /dev/vduse/vl0"
 sleep 0.5
-echo "VHU-CREDS \$(awk '/^Uid:|^CapEff:|^NoNewPrivs:/ { printf "%s %s ", \$1, \$2 }' /proc/\$NET/status)"
+# Every thread's ids, capabilities and no_new_privs, one line per distinct value.
+cat /proc/\$NET/task/*/status | grep -E '^(Uid|Gid|CapEff|CapPrm|CapAmb|NoNewPrivs):' | tr -s '\t ' '  ' | sort -u | sed 's/^/VHU-CREDS /'
 vdpa dev add name vl0 mgmtdev vduse || bad "vdpa dev add vl0"
 echo vl0 > /sys/bus/vdpa/drivers/vhost_vdpa/bind || bad "bind vl0 to vhost_vdpa"
 i=0
@@ -187,11 +188,11 @@ print("%02x:%02x:%02x" % (h >> 16 & 255, h >> 8 & 255, h & 255))'), vn1 02:00:00
 	fail "the VDUSE ports' MACs: $macs"
 whole=$(echo "$log" | grep -A1 "^port 1 vduse:vn1" | grep -o "gso whole [0-9]*" | grep -o "[0-9]*$" | head -1)
 [ "${whole:-0}" -gt 0 ] || fail "no GSO frame crossed the switch whole (gso whole: ${whole:-none})"
-creds=$(echo "$log" | sed -n 's/^VHU-CREDS //p' | head -1)
+creds=$(echo "$log" | sed -n 's/^VHU-CREDS //p' | sed 's/ *$//' | tr '\n' '|')
+want="CapAmb: 0000000000000000|CapEff: 0000000000000000|CapPrm: 0000000000000000|Gid: 65534 65534 65534 65534|NoNewPrivs: 1|Uid: 65534 65534 65534 65534|"
 if [ -n "$USER_ARGS" ]; then
-	[ "$creds" = "Uid: 65534 CapEff: 0000000000000000 NoNewPrivs: 1 " ] ||
-		fail "vhu-net $USER_ARGS runs as: $creds"
-	echo "vhu-net --user in the guest: $creds"
+	[ "$creds" = "$want" ] || fail "vhu-net $USER_ARGS runs as (all threads): $creds"
+	echo "vhu-net --user in the guest (all threads): $creds"
 fi
 p=$(echo "$log" | sed -n 's/^VHU-PROBE //p' | head -1)
 python3 - "$p" <<'EOF' || fail "vhu-fe probe over vhost-vdpa said the wrong thing: $p"
