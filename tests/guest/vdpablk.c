@@ -16,7 +16,8 @@
  * ring; then mends that avail entry into a valid read and maps more memory (VDUSE's
  * UPDATE_IOTLB, which stops and restarts the running rings): the broken ring must stay
  * stopped, so the read must not complete (exit status 4 after the reset; a ring restarted by
- * mistake would take the mended entry and complete it: exit status 1).
+ * mistake would take the mended entry and complete it: exit status 1). It mends the entry once
+ * a line comes on stdin: the caller sends it when the device has said the ring broke.
  * usage: vdpablk /dev/vhost-vdpa-N SECTOR [shrink|broken]
  */
 #include <errno.h>
@@ -156,7 +157,12 @@ static int broken_ring(int kick, int call, uint16_t *avail_idx, uint64_t sector)
 	a->ring[*avail_idx % QN] = QN + 3;
 	__atomic_store_n(&a->idx, (uint16_t)(*avail_idx + 1), __ATOMIC_RELEASE);
 	eventfd_write(kick, 1);
-	usleep(500000);
+	/* The caller says when the device has broken the ring (its log): a line on stdin. */
+	char go[16];
+	if (!fgets(go, sizeof(go), stdin)) {
+		fprintf(stderr, "vdpablk: no word that the ring broke\n");
+		return 1;
+	}
 	/* The same entry, now a valid read: only a ring restarted by mistake takes it. */
 	h->type = VIRTIO_BLK_T_IN;
 	h->ioprio = 0;

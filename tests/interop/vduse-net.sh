@@ -142,7 +142,9 @@ wait \$NET || bad "vhu-net (switch) exit status \$?"
 vhu-net --loopback --vduse vl0,mac=02:00:00:00:02:02 --mtu 9000 $USER_ARGS >>/tmp/net.log 2>&1 &
 NET=\$!
 wait_for /dev/vduse/vl0 || bad "no /dev/vduse/vl0"
-sleep 0.5
+# After the drop (--user), or the start line (without it).
+i=0
+while ! grep -q "mode loopback" /tmp/net.log && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i+1)); done
 # Every thread's ids, capabilities and no_new_privs, one line per distinct value.
 cat /proc/\$NET/task/*/status | grep -E '^(Uid|Gid|CapEff|CapPrm|CapAmb|NoNewPrivs):' | tr -s '\t ' '  ' | sort -u | sed 's/^/VHU-CREDS /'
 vdpa dev add name vl0 mgmtdev vduse || bad "vdpa dev add vl0"

@@ -3,12 +3,14 @@
  * The daemons' --user (tools/common/user.c): names and numbers parsed against the system's
  * passwd and group files, and the drop itself in a child process (as root; skipped
  * otherwise): every uid and gid the child has is the user's, its supplementary groups are
- * the user's, it holds no capability, cannot become root again and has no_new_privs; and a
- * process started as the user with a capability loses it.
+ * the user's, it holds no capability, cannot become root again and has no_new_privs; a
+ * process started as the user with a capability loses it; and one with a second thread that
+ * keeps a capability is refused (capabilities are per thread).
  */
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -173,13 +175,12 @@ static int child(const struct passwd *pw)
 	return 0;
 }
 
-/* Started as the user but holding capabilities (as with setcap or systemd's
- * AmbientCapabilities=): the drop takes them. Exits 0 when it did. */
-static int child_caps(const struct passwd *pw)
+/* Becomes pw keeping CAP_NET_ADMIN (as setcap or systemd's AmbientCapabilities= leave a
+ * daemon started as its user). 0, or the step that failed. */
+static int become_with_cap(const struct passwd *pw)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = { 0 };
-	struct daemon_user u;
 	char s[256];
 
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) || setgroups(0, NULL) ||
@@ -192,6 +193,43 @@ static int child_caps(const struct passwd *pw)
 	status("CapEff", s, sizeof(s));
 	if (strspn(s, "\t0") == strlen(s))
 		return 32; /* the set-up did not give it a capability to lose */
+	return 0;
+}
+
+static void *hold(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause(); /* glibc's set*id broadcast signals every thread */
+	return NULL;
+}
+
+/* Capabilities are per thread: with a second thread (which would keep its own), the drop is
+ * refused (-EBUSY), never reported done. Exits 0 when it was. */
+static int child_caps_thread(const struct passwd *pw)
+{
+	struct daemon_user u;
+	pthread_t t;
+	int r = become_with_cap(pw);
+
+	if (r)
+		return r;
+	if (pthread_create(&t, NULL, hold, NULL))
+		return 40;
+	if (parse_user(pw->pw_name, &u) || daemon_drop_privileges(&u) != -EBUSY)
+		return 41;
+	return 0;
+}
+
+/* Started as the user but holding capabilities: the drop takes them. Exits 0 when it did. */
+static int child_caps(const struct passwd *pw)
+{
+	struct daemon_user u;
+	char s[256];
+	int r = become_with_cap(pw);
+
+	if (r)
+		return r;
 	if (parse_user(pw->pw_name, &u) || daemon_user_check(&u) || daemon_drop_privileges(&u))
 		return 33;
 	status("CapEff", s, sizeof(s));
@@ -227,6 +265,11 @@ static int caps_dropped(void)
 	return run_child(child_caps, other_user());
 }
 
+static int caps_in_thread_refused(void)
+{
+	return run_child(child_caps_thread, other_user());
+}
+
 int main(void)
 {
 	RUN(parses);
@@ -237,5 +280,6 @@ int main(void)
 	}
 	RUN(drops);
 	RUN(caps_dropped);
+	RUN(caps_in_thread_refused);
 	T_MAIN_END();
 }

@@ -393,17 +393,23 @@ static int idle(void *dev)
 }
 
 /* --user, once the socket (or the VDUSE device) and the image are open, before anything is
- * read from a front-end or the kernel. 0, or 1 after saying why. */
+ * read from a front-end or the kernel; then the guards. 0, or 1 after saying why. */
 static int drop_privileges(void)
 {
 	int ret = daemon_drop_privileges(&a.user);
 
-	if (ret)
+	if (ret) {
 		fprintf(stderr, "vhu-blk: --user %s: %s\n", a.user.name, strerror(-ret));
-	else if (a.user.set)
+		return 1;
+	}
+	if (a.user.set)
 		fprintf(stderr, "vhu-blk: running as uid %u gid %u (--user)\n",
 			(unsigned)a.user.uid, (unsigned)a.user.gid);
-	return ret ? 1 : 0;
+	/* After the drop: the eventfd guard's thread must not hold what the process gave up
+	 * (capabilities are per thread). Nothing maps a front-end's memory or writes its
+	 * eventfds before the loop runs. */
+	daemon_guards_install("vhu-blk");
+	return 0;
 }
 
 /* Opens the port's socket (or takes --fd). 0, or 1 after saying why. */
@@ -699,7 +705,6 @@ int main(int argc, char **argv)
 			a.user.name);
 		return 2;
 	}
-	/* no_new_privs before the guard's thread starts, so that it has it too. */
 	ret = daemon_user_early(&a.user);
 	if (ret) {
 		fprintf(stderr, "vhu-blk: --user: %s\n", strerror(-ret));
@@ -708,7 +713,6 @@ int main(int argc, char **argv)
 	ret = device_from_args(d);
 	if (ret)
 		return ret;
-	daemon_guards_install("vhu-blk");
 	ret = device_new(d);
 	if (ret) {
 		fprintf(stderr, "vhu-blk: %s\n", strerror(-ret));

@@ -76,7 +76,8 @@ int listen_path(const char *path, const struct listen_opts *o)
 		return fd;
 	if (owner_nofollow(path, o->uid, group ? o->gid : o->user_gid, mode) < 0) {
 		ret = -errno;
-		unlink(path);
+		if (ret != -EEXIST) /* EEXIST: what is at path now is not ours to remove */
+			unlink(path);
 		close(fd);
 		return ret;
 	}

@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -74,10 +75,15 @@ int opt_user(const struct opt *o, const char *arg)
 
 int daemon_user_check(const struct daemon_user *u)
 {
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
 	if (!u->set || geteuid() == 0)
 		return 0;
-	return getuid() == u->uid && geteuid() == u->uid && getgid() == u->gid &&
-			       getegid() == u->gid
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0)
+		return -errno;
+	return ru == u->uid && eu == u->uid && su == u->uid && rg == u->gid && eg == u->gid &&
+			       sg == u->gid
 		       ? 0
 		       : -EPERM;
 }
@@ -101,7 +107,7 @@ static int drop_caps(void)
 	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
 
-/* 0 when no capability is effective, permitted or inheritable. */
+/* 0 when this thread has no capability (effective, permitted or inheritable). */
 static int no_caps(void)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -115,6 +121,23 @@ static int no_caps(void)
 	return 0;
 }
 
+/* 0 when the process has one thread (/proc/self/status "Threads:"), -EBUSY when more. Read
+ * before the drop: a process that dropped root may not read its own task list. */
+static int one_thread(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+	int n = -1;
+
+	if (!f)
+		return -errno;
+	while (n < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) != 1)
+			n = -1;
+	fclose(f);
+	return n == 1 ? 0 : n < 0 ? -EIO : -EBUSY;
+}
+
 int daemon_drop_privileges(const struct daemon_user *u)
 {
 	uid_t ru, eu, su;
@@ -123,6 +146,11 @@ int daemon_drop_privileges(const struct daemon_user *u)
 
 	if (!u->set)
 		return 0;
+	/* Capabilities are per thread, and so is what drop_caps takes: one thread, or none of
+	 * this holds for the others. */
+	ret = one_thread();
+	if (ret)
+		return ret;
 	if (geteuid() == 0) {
 		/* The groups first: setgroups needs CAP_SETGID, which setresuid takes away. */
 		if ((u->groups ? initgroups(u->name, u->gid) : setgroups(0, NULL)) < 0)

@@ -30,8 +30,8 @@ int parse_user(const char *arg, struct daemon_user *u);
 /* The option parser: struct daemon_user. */
 int opt_user(const struct opt *o, const char *arg);
 
-/* Before anything is set up: a process that is not root may only "become" itself (its real
- * and effective ids already USER's). 0, or -EPERM. */
+/* Before anything is set up: a process that is not root may only "become" itself (its real,
+ * effective and saved ids already USER's and GROUP's). 0, or -EPERM. */
 int daemon_user_check(const struct daemon_user *u);
 /* At start-up, before any thread: no_new_privs for the whole process when u->set (threads
  * inherit it; the daemons never exec). 0 or -errno. */
@@ -40,9 +40,10 @@ int daemon_user_early(const struct daemon_user *u);
 /*
  * Becomes u (nothing when !u->set): as root, the supplementary groups, then the real,
  * effective and saved group and user ids, which takes every capability away; started as USER,
- * its file or ambient capabilities are dropped. Then checks every id, that root cannot be
- * taken back and that no capability is left, and sets no_new_privs. 0, or -errno (the process
- * must not go on: it may be half-way).
+ * its file or ambient capabilities are dropped. Capabilities are per thread: it must be called
+ * while the process has one thread (the daemons start theirs after it), else -EBUSY. Then checks
+ * every id, that root cannot be taken back and that no capability is left, and sets
+ * no_new_privs. 0, or -errno (the process must not go on: it may be half-way).
  */
 int daemon_drop_privileges(const struct daemon_user *u);
 

@@ -274,14 +274,12 @@ static int serve(struct net *n)
 	n->loop.stats = stats;
 	n->loop.idle = idle;
 	n->loop.after = after;
-	/* no_new_privs before the guard's thread starts, so that it has it too. */
 	ret = daemon_user_early(&a.user);
 	if (ret) {
 		fprintf(stderr, "vhu-net: --user: %s\n", strerror(-ret));
 		dloop_fini(&n->loop);
 		return 1;
 	}
-	daemon_guards_install("vhu-net");
 	ret = add_ports(n);
 	if (ret == 0 && a.user.set) {
 		/* Before the loop reads anything from a front-end or the kernel. */
@@ -294,6 +292,10 @@ static int serve(struct net *n)
 		n->unprivileged = true;
 	}
 	if (ret == 0) {
+		/* After the drop: the eventfd guard's thread must not hold what the process gave
+		 * up (capabilities are per thread). Nothing maps a front-end's memory or writes its
+		 * eventfds before the loop runs. */
+		daemon_guards_install("vhu-net");
 		unsigned nvhost = a.paths.n + (a.fd >= 0);
 		fprintf(stderr,
 			"vhu-net: %u port(s) (%u vhost-user with %u queue pair(s) each, %u VDUSE, "
