@@ -121,6 +121,20 @@ static void status(const char *key, char *out, size_t len)
 		fclose(f);
 }
 
+/* CapEff, CapPrm and CapAmb of this thread are all 0. */
+static bool no_caps_left(void)
+{
+	static const char *const keys[] = { "CapEff", "CapPrm", "CapAmb" };
+	char s[256];
+
+	for (unsigned i = 0; i < 3; i++) {
+		status(keys[i], s, sizeof(s));
+		if (!s[0] || strspn(s, "\t0") != strlen(s))
+			return false;
+	}
+	return true;
+}
+
 /* In the child: exits 0 when everything the drop promises holds, else the number of the
  * first broken promise. */
 static int child(const struct passwd *pw)
@@ -148,12 +162,8 @@ static int child(const struct passwd *pw)
 	for (int i = 0; i < n; i++)
 		if (groups[i] == 0)
 			return 14;
-	status("CapEff", s, sizeof(s));
-	if (strspn(s, "\t0") != strlen(s) || !s[0])
+	if (!no_caps_left())
 		return 15;
-	status("CapPrm", s, sizeof(s));
-	if (strspn(s, "\t0") != strlen(s) || !s[0])
-		return 16;
 	status("NoNewPrivs", s, sizeof(s));
 	if (strcmp(s, "\t1"))
 		return 17;
@@ -225,20 +235,13 @@ static int child_caps_thread(const struct passwd *pw)
 static int child_caps(const struct passwd *pw)
 {
 	struct daemon_user u;
-	char s[256];
 	int r = become_with_cap(pw);
 
 	if (r)
 		return r;
 	if (parse_user(pw->pw_name, &u) || daemon_user_check(&u) || daemon_drop_privileges(&u))
 		return 33;
-	status("CapEff", s, sizeof(s));
-	if (strspn(s, "\t0") != strlen(s) || !s[0])
-		return 34;
-	status("CapPrm", s, sizeof(s));
-	if (strspn(s, "\t0") != strlen(s) || !s[0])
-		return 35;
-	return 0;
+	return no_caps_left() ? 0 : 34;
 }
 
 static int run_child(int (*fn)(const struct passwd *), const struct passwd *pw)
