@@ -20,7 +20,6 @@
 
 #include "../common/daemon.h"
 #include "../common/opt.h"
-#include "../common/user.h"
 #include "blk.h"
 
 static struct blkdev g_dev;
@@ -392,26 +391,6 @@ static int idle(void *dev)
 	return t;
 }
 
-/* --user, once the socket (or the VDUSE device) and the image are open, before anything is
- * read from a front-end or the kernel; then the guards. 0, or 1 after saying why. */
-static int drop_privileges(void)
-{
-	int ret = daemon_drop_privileges(&a.user);
-
-	if (ret) {
-		fprintf(stderr, "vhu-blk: --user %s: %s\n", a.user.name, strerror(-ret));
-		return 1;
-	}
-	if (a.user.set)
-		fprintf(stderr, "vhu-blk: running as uid %u gid %u (--user)\n",
-			(unsigned)a.user.uid, (unsigned)a.user.gid);
-	/* After the drop: the eventfd guard's thread must not hold what the process gave up
-	 * (capabilities are per thread). Nothing maps a front-end's memory or writes its
-	 * eventfds before the loop runs. */
-	daemon_guards_install("vhu-blk");
-	return 0;
-}
-
 /* Opens the port's socket (or takes --fd). 0, or 1 after saying why. */
 static int open_port(struct blkdev *d, struct dconn *c)
 {
@@ -457,7 +436,8 @@ static int serve(struct blkdev *d)
 		dloop_fini(&b.loop);
 		return 1;
 	}
-	if (drop_privileges()) {
+	/* The socket and the image are open. */
+	if (daemon_setup_done("vhu-blk", &a.user)) {
 		dconn_close(&b.conn);
 		dloop_fini(&b.loop);
 		return 1;
@@ -545,7 +525,8 @@ static int serve_vduse(struct blkdev *d)
 		dloop_fini(&v.loop);
 		return 1;
 	}
-	if (drop_privileges()) {
+	/* The device is created, the image open. */
+	if (daemon_setup_done("vhu-blk", &a.user)) {
 		dloop_fini(&v.loop);
 		return 1;
 	}
@@ -696,20 +677,9 @@ int main(int argc, char **argv)
 	ret = opt_parse(&cmd, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : 2;
-	if (a.user.set) {
-		a.listen.uid = a.user.uid;
-		a.listen.user_gid = a.user.gid;
-	}
-	if (daemon_user_check(&a.user)) {
-		fprintf(stderr, "vhu-blk: --user %s: only root can become another user\n",
-			a.user.name);
-		return 2;
-	}
-	ret = daemon_user_early(&a.user);
-	if (ret) {
-		fprintf(stderr, "vhu-blk: --user: %s\n", strerror(-ret));
-		return 1;
-	}
+	ret = daemon_user_prepare("vhu-blk", &a.user, &a.listen);
+	if (ret)
+		return ret;
 	ret = device_from_args(d);
 	if (ret)
 		return ret;

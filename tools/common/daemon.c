@@ -70,6 +70,44 @@ void daemon_guards_install(const char *prog)
 			prog, strerror(-ret));
 }
 
+int daemon_user_prepare(const char *prog, const struct daemon_user *u, struct listen_opts *lo)
+{
+	int ret;
+
+	if (!u->set)
+		return 0;
+	if (daemon_user_check(u)) {
+		fprintf(stderr, "%s: --user %s: only root can become another user\n", prog,
+			u->name);
+		return 2;
+	}
+	ret = daemon_user_early(u);
+	if (ret) {
+		fprintf(stderr, "%s: --user: %s\n", prog, strerror(-ret));
+		return 1;
+	}
+	lo->uid = u->uid;
+	lo->user_gid = u->gid;
+	return 0;
+}
+
+int daemon_setup_done(const char *prog, const struct daemon_user *u)
+{
+	int ret = daemon_drop_privileges(u);
+
+	if (ret) {
+		fprintf(stderr, "%s: --user %s: %s\n", prog, u->name, strerror(-ret));
+		return 1;
+	}
+	if (u->set)
+		fprintf(stderr, "%s: running as uid %u gid %u (--user)\n", prog, (unsigned)u->uid,
+			(unsigned)u->gid);
+	/* Capabilities are per thread: the eventfd guard's starts after the drop. Nothing maps a
+	 * front-end's memory or writes its eventfds before the loop runs. */
+	daemon_guards_install(prog);
+	return 0;
+}
+
 static void on_signal(struct dhandler *h)
 {
 	struct dloop *l = DAEMON_CONTAINER_OF(h, struct dloop, sig);

@@ -17,6 +17,7 @@
 #include <vhu/vhu.h>
 
 #include "listen.h"
+#include "user.h"
 
 #define DAEMON_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -76,6 +77,18 @@ unsigned daemon_signals_read(int sfd);
  * eventfd blocking and fills it loses its connection; the notifying thread lives on). A guard
  * that cannot be installed is reported on stderr, prefixed with prog. */
 void daemon_guards_install(const char *prog);
+
+/*
+ * --user (tools/common/user.h) for the daemon prog, after its options are parsed and before
+ * anything is set up: a process that is not root must already be USER (else exit status 2),
+ * no_new_privs is set while the process has one thread (else 1), and the listening sockets lo
+ * describes become USER's. 0 to go on; otherwise the exit status, after saying why.
+ */
+int daemon_user_prepare(const char *prog, const struct daemon_user *u, struct listen_opts *lo);
+/* Everything that needs root is set up: becomes USER (with --user, saying so), then installs
+ * the guards, whose thread must not keep what the process gave up. Before the loop reads a
+ * byte from a front-end or the kernel. 0, or 1 after saying why. */
+int daemon_setup_done(const char *prog, const struct daemon_user *u);
 
 /* The connection of one port. */
 struct dconn {

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "../common/opt.h"
-#include "../common/user.h"
 #include "net.h"
 
 #define STR_(x) #x
@@ -166,11 +165,6 @@ static int check_args(void)
 			return 2;
 		}
 	}
-	if (daemon_user_check(&a.user)) {
-		fprintf(stderr, "vhu-net: --user %s: only root can become another user\n",
-			a.user.name);
-		return 2;
-	}
 	if (a.paths.n + (a.fd >= 0) + a.vduse.n + a.taps.n > NET_MAX_PORTS) {
 		fprintf(stderr, "vhu-net: at most %d ports (--socket-path, --fd, --vduse, --tap)\n",
 			NET_MAX_PORTS);
@@ -274,28 +268,12 @@ static int serve(struct net *n)
 	n->loop.stats = stats;
 	n->loop.idle = idle;
 	n->loop.after = after;
-	ret = daemon_user_early(&a.user);
-	if (ret) {
-		fprintf(stderr, "vhu-net: --user: %s\n", strerror(-ret));
-		dloop_fini(&n->loop);
-		return 1;
-	}
 	ret = add_ports(n);
-	if (ret == 0 && a.user.set) {
-		/* Before the loop reads anything from a front-end or the kernel. */
-		ret = daemon_drop_privileges(&a.user);
-		if (ret)
-			fprintf(stderr, "vhu-net: --user %s: %s\n", a.user.name, strerror(-ret));
-		else
-			fprintf(stderr, "vhu-net: running as uid %u gid %u (--user)\n",
-				(unsigned)a.user.uid, (unsigned)a.user.gid);
-		n->unprivileged = true;
+	if (ret == 0) {
+		ret = daemon_setup_done("vhu-net", &a.user);
+		n->unprivileged = a.user.set;
 	}
 	if (ret == 0) {
-		/* After the drop: the eventfd guard's thread must not hold what the process gave
-		 * up (capabilities are per thread). Nothing maps a front-end's memory or writes its
-		 * eventfds before the loop runs. */
-		daemon_guards_install("vhu-net");
 		unsigned nvhost = a.paths.n + (a.fd >= 0);
 		fprintf(stderr,
 			"vhu-net: %u port(s) (%u vhost-user with %u queue pair(s) each, %u VDUSE, "
@@ -328,6 +306,8 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret > 0 ? 0 : 2;
 	ret = check_args();
+	if (ret == 0)
+		ret = daemon_user_prepare("vhu-net", &a.user, &a.listen);
 	if (ret)
 		return ret;
 	n = aligned_alloc(_Alignof(struct net), sizeof(*n)); /* frame[] is cache-line aligned */
@@ -340,10 +320,6 @@ int main(int argc, char **argv)
 	n->poll = a.poll;
 	n->mtu = a.mtu;
 	n->poll_ns = (uint64_t)a.poll_us * 1000;
-	if (a.user.set) {
-		a.listen.uid = a.user.uid;
-		a.listen.user_gid = a.user.gid;
-	}
 	n->listen = a.listen;
 	n->verbose = a.verbose;
 	n->tlb_per_buffer = a.tlb_per_buffer;
