@@ -55,7 +55,13 @@ grep -E "queue|port" "$T/net.log"
 BURST=$((32 * QUEUES))
 for i in 0 1; do
 	[ "${TX[$i]}" = "$BURST" ] || fail "burst $i: testpmd sent ${TX[$i]}, expected $BURST"
-	[ "${RX[$i]}" = "${TX[$i]}" ] || fail "burst $i: sent ${TX[$i]}, got back ${RX[$i]}"
+	[ "${RX[$i]}" = "${TX[$i]}" ] || {
+		# All three runs' statistics: did the frames come back later (a wakeup missed) or
+		# never?
+		echo "RX ${RX[*]} TX ${TX[*]}"
+		grep -c "  src=" "$T/tp.log"
+		fail "burst $i: sent ${TX[$i]}, got back ${RX[$i]}"
+	}
 done
 # Every received frame: swapped MACs (testpmd sends to 02:00:00:00:00:00), right length, UDP.
 n64=$(grep -c "src=02:00:00:00:00:00 - dst=.*type=0x0800 - length=64 .*L3_IPV4 L4_UDP" "$T/tp.log")
